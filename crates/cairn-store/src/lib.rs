@@ -1,1 +1,25 @@
-//! cairn-store
+//! Persistence of Cairn's control plane.
+//!
+//! The rest of Cairn sees traits ([`IdentityStore`], [`AuditStore`], ...) and plain record types.
+//! One SQL implementation, [`SqlStore`], serves both dialects: SQLite (the embedded default, a file
+//! under the data directory) and PostgreSQL (for many nodes). Statements are written once in the
+//! SQL both understand; the few places where the dialects differ live in [`dialect`]. Each dialect
+//! has its own migrations folder, embedded in the binary and applied by [`SqlStore::connect`].
+//!
+//! Architecture invariant: this crate knows SQL and nothing of HTTP, of Atlassian, or of rules.
+//! It returns `Result<Option<T>>` for look-ups, so a database failure never reads as "not found".
+
+mod dialect;
+mod error;
+mod records;
+mod sql;
+mod traits;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use dialect::Dialect;
+pub use error::{StoreError, StoreResult};
+pub use records::*;
+pub use sql::SqlStore;
+pub use traits::*;
