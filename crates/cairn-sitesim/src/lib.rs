@@ -1,1 +1,330 @@
-//! cairn-sitesim
+//! cairn-sitesim: a faithful local stand-in for Jira Cloud and Confluence Cloud.
+//!
+//! Start one or more sites with [`Sim::start`]; each listens on its own loopback port and serves
+//! Jira under `/rest/...` and Confluence under `/wiki/...`, answers `/_edge/tenant_info`, and has
+//! a sim-only control path under `/__sim/` (faults, request log, counters, digest, diff, mutate).
+//! See README.md in this crate for what is served and what the digest ignores.
+
+pub mod adf;
+pub mod confluence;
+pub mod content;
+pub mod digest;
+pub mod faults;
+pub mod generate;
+pub mod http;
+pub mod jira;
+pub mod jql;
+pub mod model;
+pub mod mutate;
+pub mod routes;
+mod server;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+pub use digest::Difference;
+pub use faults::FaultSpec;
+pub use generate::{Counts, Scale};
+pub use model::Site;
+pub use mutate::MutationReport;
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// A Basic-auth account (`email:apiToken`), valid on every site of the simulation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub email: String,
+    #[serde(alias = "api_token")]
+    pub api_token: String,
+    pub access: Access,
+}
+
+impl Account {
+    /// The accountId this account has in every site's directory.
+    pub fn account_id(&self) -> String {
+        let h = blake3::hash(self.email.as_bytes()).to_hex();
+        format!(
+            "712020:{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+
+    /// Accounts from a TOML file: `[[account]]` tables with `email`, `api_token`, `access`
+    /// (`"read-only"` or `"read-write"`).
+    pub fn load_toml(text: &str) -> anyhow::Result<Vec<Account>> {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(alias = "accounts")]
+            account: Vec<Account>,
+        }
+        let f: File = toml::from_str(text)?;
+        Ok(f.account)
+    }
+
+    /// Two generated accounts: `admin@example.com` (read-write) and `reader@example.com`
+    /// (read-only), with tokens derived from the seed.
+    pub fn generated(seed: u64) -> Vec<Account> {
+        let tok = |e: &str| {
+            let h = blake3::hash(format!("{seed}:{e}").as_bytes()).to_hex();
+            format!("ATATT3xSim{}", &h[..40])
+        };
+        vec![
+            Account {
+                email: "admin@example.com".into(),
+                api_token: tok("admin"),
+                access: Access::ReadWrite,
+            },
+            Account {
+                email: "reader@example.com".into(),
+                api_token: tok("reader"),
+                access: Access::ReadOnly,
+            },
+        ]
+    }
+}
+
+/// One site to serve.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteSpec {
+    pub name: String,
+    /// An empty site has the directory (users, groups, issue types, statuses, fields...) but no
+    /// projects, issues, boards, spaces or pages: a restore destination.
+    pub empty: bool,
+}
+
+impl SiteSpec {
+    pub fn new(name: &str) -> Self {
+        SiteSpec {
+            name: name.into(),
+            empty: false,
+        }
+    }
+    pub fn empty(name: &str) -> Self {
+        SiteSpec {
+            name: name.into(),
+            empty: true,
+        }
+    }
+    /// Parse `source,target:empty`.
+    pub fn parse_list(s: &str) -> Vec<SiteSpec> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(|x| match x.split_once(':') {
+                Some((n, "empty")) => SiteSpec::empty(n),
+                Some((n, _)) => SiteSpec::new(n),
+                None => SiteSpec::new(x),
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub scale: Scale,
+    /// Explicit counts; override `scale` when set.
+    pub counts: Option<Counts>,
+    pub sites: Vec<SiteSpec>,
+    /// Empty: [`Account::generated`].
+    pub accounts: Vec<Account>,
+    /// Port 0 gives each site its own free port; otherwise sites get port, port+1, ...
+    pub listen: SocketAddr,
+    /// Faults active from the start, on every site.
+    pub faults: FaultSpec,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            scale: Scale::Small,
+            counts: None,
+            sites: vec![SiteSpec::new("source")],
+            accounts: vec![],
+            listen: "127.0.0.1:0".parse().unwrap(),
+            faults: FaultSpec::default(),
+        }
+    }
+}
+
+/// One entry of the request log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// `METHOD /template` of the matched route, or empty.
+    pub route: String,
+    pub status: u16,
+    pub account: Option<String>,
+    /// The fault injected into this request, if any.
+    pub fault: Option<String>,
+    pub micros: u64,
+}
+
+/// Public facts about a running site.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteInfo {
+    pub name: String,
+    pub base_url: String,
+    pub cloud_id: String,
+    pub empty: bool,
+}
+
+pub(crate) struct SiteCell {
+    pub info: SiteInfo,
+    pub data: RwLock<Site>,
+    pub faults: Mutex<faults::FaultState>,
+    pub log: Mutex<Vec<LogEntry>>,
+    pub counters: Mutex<BTreeMap<String, u64>>,
+    pub seq: std::sync::atomic::AtomicU64,
+    pub accounts: Arc<Vec<Account>>,
+    pub siblings: RwLock<Vec<std::sync::Weak<SiteCell>>>,
+}
+
+const LOG_CAP: usize = 200_000;
+
+impl SiteCell {
+    pub fn record(&self, mut e: LogEntry) {
+        e.seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !e.route.is_empty() {
+            *self
+                .counters
+                .lock()
+                .unwrap()
+                .entry(e.route.clone())
+                .or_default() += 1;
+        }
+        let mut log = self.log.lock().unwrap();
+        if log.len() >= LOG_CAP {
+            log.drain(..LOG_CAP / 10);
+        }
+        log.push(e);
+    }
+    pub fn sibling(&self, name: &str) -> Option<Arc<SiteCell>> {
+        self.siblings
+            .read()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.upgrade())
+            .find(|c| c.info.name == name)
+    }
+}
+
+/// Starts simulations.
+pub struct Sim;
+
+impl Sim {
+    pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+        server::start(config).await
+    }
+}
+
+/// A running simulation. Dropping it does not stop the servers; call [`SimHandle::shutdown`].
+pub struct SimHandle {
+    pub(crate) cells: Vec<Arc<SiteCell>>,
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SimHandle {
+    fn cell(&self, site: &str) -> &Arc<SiteCell> {
+        self.cells
+            .iter()
+            .find(|c| c.info.name == site)
+            .unwrap_or_else(|| panic!("no site named {site:?}"))
+    }
+    pub fn sites(&self) -> Vec<SiteInfo> {
+        self.cells.iter().map(|c| c.info.clone()).collect()
+    }
+    pub fn base_url(&self, site: &str) -> String {
+        self.cell(site).info.base_url.clone()
+    }
+    pub fn cloud_id(&self, site: &str) -> String {
+        self.cell(site).info.cloud_id.clone()
+    }
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+    /// The first account with the given access.
+    pub fn account(&self, access: Access) -> &Account {
+        self.accounts
+            .iter()
+            .find(|a| a.access == access)
+            .expect("no account with that access")
+    }
+    /// The JSON line `cairn sim --json` prints.
+    pub fn ready_json(&self) -> serde_json::Value {
+        serde_json::json!({"sites": self.sites(), "accounts": self.accounts})
+    }
+    /// Read the site's data directly (tests).
+    pub fn with_site<T>(&self, site: &str, f: impl FnOnce(&Site) -> T) -> T {
+        f(&self.cell(site).data.read().unwrap())
+    }
+    /// Change the site's data directly (tests).
+    pub fn with_site_mut<T>(&self, site: &str, f: impl FnOnce(&mut Site) -> T) -> T {
+        f(&mut self.cell(site).data.write().unwrap())
+    }
+    /// Canonical content of the site (what the digest hashes).
+    pub fn content(&self, site: &str) -> serde_json::Value {
+        digest::canonical(&self.cell(site).data.read().unwrap())
+    }
+    pub fn digest(&self, site: &str) -> String {
+        digest::digest(&self.content(site))
+    }
+    pub fn diff(&self, a: &str, b: &str) -> Vec<Difference> {
+        digest::diff(&self.content(a), &self.content(b))
+    }
+    /// Change, add and delete about `percent`% of the site's content, stamping `updated` now.
+    pub fn mutate(&self, site: &str, percent: f64) -> MutationReport {
+        mutate::mutate(&mut self.cell(site).data.write().unwrap(), percent)
+    }
+    pub fn set_faults(&self, site: &str, spec: FaultSpec) {
+        self.cell(site).faults.lock().unwrap().set(spec);
+    }
+    pub fn set_faults_all(&self, spec: FaultSpec) {
+        for c in &self.cells {
+            c.faults.lock().unwrap().set(spec.clone());
+        }
+    }
+    pub fn clear_faults(&self, site: &str) {
+        self.set_faults(site, FaultSpec::default());
+    }
+    pub fn request_log(&self, site: &str) -> Vec<LogEntry> {
+        self.cell(site).log.lock().unwrap().clone()
+    }
+    pub fn clear_log(&self, site: &str) {
+        self.cell(site).log.lock().unwrap().clear();
+        self.cell(site).counters.lock().unwrap().clear();
+    }
+    /// Requests by route (`METHOD /template`).
+    pub fn counters(&self, site: &str) -> BTreeMap<String, u64> {
+        self.cell(site).counters.lock().unwrap().clone()
+    }
+    /// Stop every site's server and wait for it (open connections finish their request).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

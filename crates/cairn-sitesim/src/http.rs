@@ -1,0 +1,455 @@
+//! Request plumbing shared by the Jira and Confluence handlers: the request type, responses,
+//! error bodies in each API's own shape, and the paging styles.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::Account;
+
+/// Which of Atlassian's APIs a route belongs to (decides error shapes and reference document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Jira,
+    Agile,
+    ConfV2,
+    ConfV1,
+    Edge,
+}
+
+impl Api {
+    pub fn error(self, status: StatusCode, msg: &str) -> Response {
+        match self {
+            Api::Jira | Api::Agile | Api::Edge => jira_error(status, msg),
+            Api::ConfV2 => conf2_error(status, msg),
+            Api::ConfV1 => conf1_error(status, msg),
+        }
+    }
+}
+
+pub struct Req {
+    pub method: Method,
+    pub path: String,
+    pub base: String,
+    pub api: Api,
+    pub params: HashMap<String, String>,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub account: Account,
+    /// accountId of the caller in the site's directory.
+    pub me: String,
+}
+
+impl Req {
+    pub fn p(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or("")
+    }
+    pub fn q(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn q_all(&self, name: &str) -> Vec<&str> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+    pub fn q_num(&self, name: &str, default: usize) -> Result<usize, Response> {
+        match self.q(name) {
+            None | Some("") => Ok(default),
+            Some(v) => v.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| {
+                self.api.error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("The '{name}' parameter must be a number."),
+                )
+            }),
+        }
+    }
+    pub fn q_bool(&self, name: &str) -> bool {
+        self.q(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+    pub fn json(&self) -> Result<Value, Response> {
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            self.api.error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid request payload: {e}"),
+            )
+        })
+    }
+    pub fn err(&self, status: StatusCode, msg: &str) -> Response {
+        self.api.error(status, msg)
+    }
+    pub fn not_found(&self, what: &str) -> Response {
+        self.api.error(StatusCode::NOT_FOUND, what)
+    }
+}
+
+pub fn json_resp(status: StatusCode, v: &Value) -> Response {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+pub fn ok(v: Value) -> Response {
+    json_resp(StatusCode::OK, &v)
+}
+
+pub fn created(v: Value) -> Response {
+    json_resp(StatusCode::CREATED, &v)
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub fn jira_error(status: StatusCode, msg: &str) -> Response {
+    json_resp(status, &json!({"errorMessages": [msg], "errors": {}}))
+}
+
+pub fn jira_field_errors(errors: Value) -> Response {
+    json_resp(
+        StatusCode::BAD_REQUEST,
+        &json!({"errorMessages": [], "errors": errors}),
+    )
+}
+
+pub fn conf2_error(status: StatusCode, msg: &str) -> Response {
+    let code = status
+        .canonical_reason()
+        .unwrap_or("ERROR")
+        .to_ascii_uppercase()
+        .replace(' ', "_");
+    json_resp(
+        status,
+        &json!({"errors": [{"status": status.as_u16(), "code": code, "title": msg, "detail": null}]}),
+    )
+}
+
+pub fn conf1_error(status: StatusCode, msg: &str) -> Response {
+    json_resp(
+        status,
+        &json!({"statusCode": status.as_u16(), "data": {"authorized": status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN, "valid": status != StatusCode::BAD_REQUEST, "errors": [], "successful": false}, "message": msg}),
+    )
+}
+
+/// The 401 bodies Atlassian sends for missing or wrong credentials.
+pub fn unauthorized(api: Api) -> Response {
+    let mut r = match api {
+        Api::Jira | Api::Agile | Api::Edge => jira_error(
+            StatusCode::UNAUTHORIZED,
+            "You are not authenticated. Authentication required to perform this operation.",
+        ),
+        Api::ConfV2 => json_resp(
+            StatusCode::UNAUTHORIZED,
+            &json!({"errors": [{"status": 401, "code": "UNAUTHORIZED", "title": "Unauthorized", "detail": null}]}),
+        ),
+        Api::ConfV1 => conf1_error(
+            StatusCode::UNAUTHORIZED,
+            "This request requires authentication.",
+        ),
+    };
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"protected-area\""),
+    );
+    r
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(kv), String::new()),
+        })
+        .collect()
+}
+
+// ----------------------------------------------------------------------- paging
+
+/// Jira PageBean (`startAt, maxResults, total, isLast, values`).
+pub fn page_bean(
+    req: &Req,
+    items: Vec<Value>,
+    default_max: usize,
+    cap: usize,
+) -> Result<Value, Response> {
+    let start = req.q_num("startAt", 0)?;
+    let max = req.q_num("maxResults", default_max)?.clamp(1, cap);
+    let total = items.len();
+    let values: Vec<Value> = items.into_iter().skip(start).take(max).collect();
+    let is_last = start + values.len() >= total;
+    let mut v = json!({
+        "self": format!("{}{}?startAt={start}&maxResults={max}", req.base, req.path),
+        "maxResults": max,
+        "startAt": start,
+        "total": total,
+        "isLast": is_last,
+        "values": values,
+    });
+    if !is_last {
+        v["nextPage"] = json!(format!(
+            "{}{}?startAt={}&maxResults={max}",
+            req.base,
+            req.path,
+            start + max
+        ));
+    }
+    Ok(v)
+}
+
+/// Jira's older envelopes (`comments[]`, `worklogs[]`, `histories[]`): startAt/maxResults/total.
+pub fn envelope(
+    req: &Req,
+    name: &str,
+    items: Vec<Value>,
+    default_max: usize,
+    cap: usize,
+) -> Result<Value, Response> {
+    let start = req.q_num("startAt", 0)?;
+    let max = req.q_num("maxResults", default_max)?.clamp(1, cap);
+    let total = items.len();
+    let values: Vec<Value> = items.into_iter().skip(start).take(max).collect();
+    let mut v = json!({"startAt": start, "maxResults": max, "total": total});
+    v[name] = Value::Array(values);
+    Ok(v)
+}
+
+/// Plain startAt/maxResults slicing for bare arrays.
+pub fn slice(
+    req: &Req,
+    items: Vec<Value>,
+    default_max: usize,
+    cap: usize,
+) -> Result<Value, Response> {
+    let start = req.q_num("startAt", 0)?;
+    let max = req.q_num("maxResults", default_max)?.clamp(1, cap);
+    Ok(Value::Array(
+        items.into_iter().skip(start).take(max).collect(),
+    ))
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+pub fn unb64(s: &str) -> Option<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+pub fn encode_cursor(offset: usize) -> String {
+    b64(&format!("sim:{offset}"))
+}
+
+pub fn decode_cursor(c: &str) -> Option<usize> {
+    unb64(c)?.strip_prefix("sim:")?.parse().ok()
+}
+
+/// Confluence v2 cursor paging: `results`, `_links.next` and the `Link` header.
+pub fn v2_page(req: &Req, items: Vec<Value>) -> Response {
+    let limit = match req.q_num("limit", 25) {
+        Ok(l) => l.clamp(1, 250),
+        Err(e) => return e,
+    };
+    let start = match req.q("cursor") {
+        None | Some("") => 0,
+        Some(c) => match decode_cursor(c) {
+            Some(o) => o,
+            None => return req.err(StatusCode::BAD_REQUEST, "Invalid cursor"),
+        },
+    };
+    let total = items.len();
+    let results: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let mut links = json!({"base": format!("{}/wiki", req.base)});
+    let mut next_link = None;
+    if start + results.len() < total {
+        let mut q: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k != "cursor" && k != "limit")
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect();
+        q.push(format!("limit={limit}"));
+        q.push(format!("cursor={}", encode_cursor(start + limit)));
+        let next = format!("{}?{}", req.path, q.join("&"));
+        links["next"] = json!(next);
+        next_link = Some(next);
+    }
+    let mut r = ok(json!({"results": results, "_links": links}));
+    if let Some(n) = next_link {
+        if let Ok(h) = HeaderValue::from_str(&format!(
+            "<{n}>; rel=\"next\", <{}/wiki>; rel=\"base\"",
+            req.base
+        )) {
+            r.headers_mut().insert(header::LINK, h);
+        }
+    }
+    r
+}
+
+/// Confluence v1 start/limit paging.
+pub fn v1_page(
+    req: &Req,
+    items: Vec<Value>,
+    default_limit: usize,
+    cap: usize,
+) -> Result<Value, Response> {
+    let start = req.q_num("start", 0)?;
+    let limit = req.q_num("limit", default_limit)?.clamp(1, cap);
+    let total = items.len();
+    let results: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let size = results.len();
+    let mut links = json!({"base": format!("{}/wiki", req.base), "context": "/wiki", "self": format!("{}{}", req.base, req.path)});
+    if start + size < total {
+        links["next"] = json!(format!(
+            "{}?start={}&limit={limit}",
+            req.path,
+            start + limit
+        ));
+    }
+    Ok(json!({"results": results, "start": start, "limit": limit, "size": size, "_links": links}))
+}
+
+pub fn body_response(
+    status: StatusCode,
+    headers: Vec<(http::HeaderName, String)>,
+    body: Body,
+) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    for (k, v) in headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}
+
+/// Parse a `multipart/form-data` body; returns (field name, filename, content type, bytes).
+pub fn multipart(
+    req: &Req,
+) -> Result<Vec<(String, Option<String>, Option<String>, Bytes)>, String> {
+    let ct = req
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("missing content type")?;
+    if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+        return Err("content type must be multipart/form-data".into());
+    }
+    let boundary = ct
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .ok_or("missing boundary")?
+        .trim_matches('"');
+    let delim = format!("--{boundary}");
+    let body = &req.body[..];
+    let mut parts = vec![];
+    let mut pos = find(body, delim.as_bytes(), 0).ok_or("no boundary in body")?;
+    loop {
+        pos += delim.len();
+        if body[pos..].starts_with(b"--") {
+            break;
+        }
+        // skip CRLF
+        pos += 2;
+        let hend = find(body, b"\r\n\r\n", pos).ok_or("bad part headers")?;
+        let headers = String::from_utf8_lossy(&body[pos..hend]).into_owned();
+        let start = hend + 4;
+        let next =
+            find(body, format!("\r\n{delim}").as_bytes(), start).ok_or("unterminated part")?;
+        let data = req.body.slice(start..next);
+        let mut name = String::new();
+        let mut filename = None;
+        let mut ctype = None;
+        for line in headers.split("\r\n") {
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("content-disposition:") {
+                for attr in line.split(';').skip(1) {
+                    let attr = attr.trim();
+                    if let Some(v) = attr.strip_prefix("name=") {
+                        name = v.trim_matches('"').to_string();
+                    } else if let Some(v) = attr.strip_prefix("filename=") {
+                        filename = Some(v.trim_matches('"').to_string());
+                    }
+                }
+            } else if lower.starts_with("content-type:") {
+                ctype = Some(line[13..].trim().to_string());
+            }
+        }
+        parts.push((name, filename, ctype, data));
+        pos = next + 2;
+    }
+    Ok(parts)
+}
+
+fn find(h: &[u8], n: &[u8], from: usize) -> Option<usize> {
+    if n.is_empty() || from > h.len() {
+        return None;
+    }
+    h[from..]
+        .windows(n.len())
+        .position(|w| w == n)
+        .map(|p| p + from)
+}

@@ -1,0 +1,464 @@
+//! The in-memory model of one site (Jira and Confluence content plus the site's directory).
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub type Ts = DateTime<Utc>;
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub account_id: String,
+    pub display_name: String,
+    pub email: String,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IssueType {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub subtask: bool,
+    pub hierarchy_level: i32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub id: String,
+    pub name: String,
+    /// 2 = new (To Do), 4 = indeterminate (In Progress), 3 = done.
+    pub category: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkType {
+    pub id: String,
+    pub name: String,
+    pub inward: String,
+    pub outward: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CfKind {
+    Number,
+    Select,
+    MultiSelect,
+    TextArea,
+    Text,
+    Date,
+    User,
+}
+
+impl CfKind {
+    pub fn type_key(self) -> &'static str {
+        match self {
+            CfKind::Number => "com.atlassian.jira.plugin.system.customfieldtypes:float",
+            CfKind::Select => "com.atlassian.jira.plugin.system.customfieldtypes:select",
+            CfKind::MultiSelect => "com.atlassian.jira.plugin.system.customfieldtypes:multiselect",
+            CfKind::TextArea => "com.atlassian.jira.plugin.system.customfieldtypes:textarea",
+            CfKind::Text => "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+            CfKind::Date => "com.atlassian.jira.plugin.system.customfieldtypes:datepicker",
+            CfKind::User => "com.atlassian.jira.plugin.system.customfieldtypes:userpicker",
+        }
+    }
+    pub fn schema_type(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            CfKind::Number => ("number", None),
+            CfKind::Select => ("option", None),
+            CfKind::MultiSelect => ("array", Some("option")),
+            CfKind::TextArea | CfKind::Text => ("string", None),
+            CfKind::Date => ("date", None),
+            CfKind::User => ("user", None),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CustomField {
+    pub id: String,
+    pub numeric_id: u64,
+    pub name: String,
+    pub kind: CfKind,
+    pub context_id: String,
+    /// (option id, value)
+    pub options: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Component {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub lead: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub released: bool,
+    pub archived: bool,
+    pub release_date: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub id: u64,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub lead: String,
+    pub type_key: String,
+    pub components: Vec<Component>,
+    pub versions: Vec<Version>,
+    /// Last issue number handed out (keys are assigned by the site).
+    pub issue_counter: u64,
+    /// role id -> account ids
+    pub role_actors: BTreeMap<u64, Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Comment {
+    pub id: u64,
+    pub author: String,
+    pub body: Value,
+    pub created: Ts,
+    pub updated: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub struct Worklog {
+    pub id: u64,
+    pub author: String,
+    pub comment: Option<Value>,
+    pub started: Ts,
+    pub time_spent_seconds: u64,
+    pub created: Ts,
+    pub updated: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChangeItem {
+    pub field: String,
+    pub field_id: String,
+    pub from: Option<String>,
+    pub from_string: Option<String>,
+    pub to: Option<String>,
+    pub to_string: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct History {
+    pub id: u64,
+    pub author: String,
+    pub created: Ts,
+    pub items: Vec<ChangeItem>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RemoteLink {
+    pub id: u64,
+    pub global_id: Option<String>,
+    pub url: String,
+    pub title: String,
+    pub relationship: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Issue {
+    pub id: u64,
+    pub key: String,
+    pub project_id: u64,
+    pub number: u64,
+    pub issuetype: String,
+    pub summary: String,
+    pub description: Option<Value>,
+    pub status: String,
+    pub priority: String,
+    pub resolution: Option<String>,
+    pub assignee: Option<String>,
+    pub reporter: String,
+    pub creator: String,
+    pub created: Ts,
+    pub updated: Ts,
+    pub labels: Vec<String>,
+    pub components: Vec<String>,
+    pub fix_versions: Vec<String>,
+    pub parent: Option<u64>,
+    pub sprint: Option<u64>,
+    /// customfield id -> stored value (already in REST shape)
+    pub custom: BTreeMap<String, Value>,
+    pub comments: Vec<Comment>,
+    pub worklogs: Vec<Worklog>,
+    pub histories: Vec<History>,
+    pub remote_links: Vec<RemoteLink>,
+    pub watchers: Vec<String>,
+    pub properties: BTreeMap<String, Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IssueLink {
+    pub id: u64,
+    pub type_id: String,
+    pub inward: u64,
+    pub outward: u64,
+}
+
+/// Attachment content: either generated on the fly from a seed, or uploaded bytes.
+#[derive(Clone, Debug)]
+pub enum Blob {
+    Gen { seed: u64, size: u64 },
+    Stored(Bytes),
+}
+
+impl Blob {
+    pub fn size(&self) -> u64 {
+        match self {
+            Blob::Gen { size, .. } => *size,
+            Blob::Stored(b) => b.len() as u64,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    pub id: u64,
+    pub issue_id: u64,
+    pub filename: String,
+    pub mime: String,
+    pub author: String,
+    pub created: Ts,
+    pub blob: Blob,
+}
+
+#[derive(Clone, Debug)]
+pub struct Board {
+    pub id: u64,
+    pub name: String,
+    pub kind: String,
+    pub project_id: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sprint {
+    pub id: u64,
+    pub board_id: u64,
+    pub name: String,
+    pub state: String,
+    pub goal: String,
+    pub start: Option<Ts>,
+    pub end: Option<Ts>,
+}
+
+// ---------------------------------------------------------------- Confluence
+
+#[derive(Clone, Debug)]
+pub struct Space {
+    pub id: u64,
+    pub key: String,
+    pub name: String,
+    pub personal: bool,
+    pub author: String,
+    pub created: Ts,
+    pub homepage_id: Option<u64>,
+    pub description: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageKind {
+    Page,
+    BlogPost,
+}
+
+#[derive(Clone, Debug)]
+pub struct CVersion {
+    pub number: u64,
+    pub author: String,
+    pub created: Ts,
+    pub message: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct CProperty {
+    pub id: u64,
+    pub key: String,
+    pub value: Value,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub id: u64,
+    pub kind: PageKind,
+    pub space_id: u64,
+    pub parent_id: Option<u64>,
+    pub position: i64,
+    pub title: String,
+    pub author: String,
+    pub created: Ts,
+    pub version: CVersion,
+    /// storage format (XHTML); the canonical body.
+    pub storage: String,
+    /// ADF, kept when the page was written as ADF (or generated).
+    pub adf: Value,
+    pub labels: Vec<String>,
+    pub properties: Vec<CProperty>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommentKind {
+    Footer,
+    Inline,
+}
+
+#[derive(Clone, Debug)]
+pub struct CComment {
+    pub id: u64,
+    pub kind: CommentKind,
+    pub container: u64,
+    pub parent_comment: Option<u64>,
+    pub author: String,
+    pub created: Ts,
+    pub version: u64,
+    pub storage: String,
+    pub adf: Value,
+    pub resolved: bool,
+    pub inline_ref: String,
+    pub inline_text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct CAttachment {
+    pub id: u64,
+    pub container: u64,
+    pub title: String,
+    pub media_type: String,
+    pub comment: String,
+    pub author: String,
+    pub created: Ts,
+    pub version: u64,
+    pub file_id: String,
+    pub blob: Blob,
+}
+
+/// One whole site: the Jira and Confluence halves and their shared user directory.
+#[derive(Clone, Debug, Default)]
+pub struct Site {
+    pub name: String,
+    pub cloud_id: String,
+    pub seed: u64,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub issue_types: Vec<IssueType>,
+    pub statuses: Vec<Status>,
+    pub priorities: Vec<Named>,
+    pub resolutions: Vec<Named>,
+    pub link_types: Vec<LinkType>,
+    pub roles: Vec<Named>,
+    pub custom_fields: Vec<CustomField>,
+    pub projects: BTreeMap<u64, Project>,
+    pub issues: BTreeMap<u64, Issue>,
+    pub issue_keys: HashMap<String, u64>,
+    pub links: BTreeMap<u64, IssueLink>,
+    pub attachments: BTreeMap<u64, Attachment>,
+    pub boards: BTreeMap<u64, Board>,
+    pub sprints: BTreeMap<u64, Sprint>,
+    pub spaces: BTreeMap<u64, Space>,
+    pub pages: BTreeMap<u64, Page>,
+    pub ccomments: BTreeMap<u64, CComment>,
+    pub cattachments: BTreeMap<u64, CAttachment>,
+    /// Next id for every kind of object (one counter keeps ids unique site-wide).
+    pub next_id: u64,
+    pub mutations: u64,
+}
+
+impl Site {
+    pub fn alloc_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+    pub fn user(&self, account_id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.account_id == account_id)
+    }
+    pub fn issue_by_ref(&self, id_or_key: &str) -> Option<&Issue> {
+        let id = match id_or_key.parse::<u64>() {
+            Ok(id) => id,
+            Err(_) => *self.issue_keys.get(&id_or_key.to_ascii_uppercase())?,
+        };
+        self.issues.get(&id)
+    }
+    pub fn issue_id(&self, id_or_key: &str) -> Option<u64> {
+        self.issue_by_ref(id_or_key).map(|i| i.id)
+    }
+    pub fn project_by_ref(&self, id_or_key: &str) -> Option<&Project> {
+        if let Ok(id) = id_or_key.parse::<u64>() {
+            return self.projects.get(&id);
+        }
+        self.projects
+            .values()
+            .find(|p| p.key.eq_ignore_ascii_case(id_or_key))
+    }
+    pub fn field(&self, id: &str) -> Option<&CustomField> {
+        self.custom_fields.iter().find(|f| f.id == id)
+    }
+    pub fn remove_issue(&mut self, id: u64) {
+        if let Some(issue) = self.issues.remove(&id) {
+            self.issue_keys.remove(&issue.key);
+            self.links.retain(|_, l| l.inward != id && l.outward != id);
+            self.attachments.retain(|_, a| a.issue_id != id);
+            let subtasks: Vec<u64> = self
+                .issues
+                .values()
+                .filter(|i| i.parent == Some(id))
+                .map(|i| i.id)
+                .collect();
+            for s in subtasks {
+                if let Some(i) = self.issues.get_mut(&s) {
+                    i.parent = None;
+                }
+            }
+        }
+    }
+    pub fn remove_page(&mut self, id: u64) {
+        if let Some(p) = self.pages.remove(&id) {
+            for c in self.pages.values_mut() {
+                if c.parent_id == Some(id) {
+                    c.parent_id = p.parent_id;
+                }
+            }
+            self.ccomments.retain(|_, c| c.container != id);
+            self.cattachments.retain(|_, a| a.container != id);
+            for s in self.spaces.values_mut() {
+                if s.homepage_id == Some(id) {
+                    s.homepage_id = None;
+                }
+            }
+        }
+    }
+}
+
+pub fn jira_ts(t: &Ts) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+}
+
+pub fn conf_ts(t: &Ts) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

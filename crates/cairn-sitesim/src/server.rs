@@ -1,0 +1,501 @@
+//! The HTTP servers: one listener per site, routes from [`crate::routes::routes`], plus the
+//! sim-only control path under `/__sim/`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, HttpBody};
+use axum::extract::{RawPathParams, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, any};
+use base64::Engine;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::faults::FaultState;
+use crate::http::{Api, Req, json_resp, ok, parse_query, unauthorized};
+use crate::routes::{Handler, Route, routes};
+use crate::{
+    Access, Account, FaultSpec, LogEntry, SimConfig, SimHandle, SiteCell, SiteInfo, digest,
+    generate, model, mutate,
+};
+
+pub(crate) async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+    let counts = config
+        .counts
+        .clone()
+        .unwrap_or_else(|| config.scale.counts());
+    let accounts = if config.accounts.is_empty() {
+        Account::generated(config.seed)
+    } else {
+        config.accounts.clone()
+    };
+    let accounts = Arc::new(accounts);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut cells = vec![];
+    let mut tasks = vec![];
+    for (i, spec) in config.sites.iter().enumerate() {
+        // Every site's content derives from the one seed; sites differ by name.
+        let site_seed = config.seed;
+        let spec2 = spec.clone();
+        let counts2 = counts.clone();
+        let mut site = tokio::task::spawn_blocking(move || {
+            generate::generate(&spec2.name, site_seed, &counts2, spec2.empty)
+        })
+        .await?;
+        let h = blake3::hash(format!("{}:{}", config.seed, spec.name).as_bytes()).to_hex();
+        site.cloud_id = format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        );
+        for a in accounts.iter() {
+            let local = a.email.split('@').next().unwrap_or(&a.email).to_string();
+            site.users.push(model::User {
+                account_id: a.account_id(),
+                display_name: local,
+                email: a.email.clone(),
+                active: true,
+            });
+        }
+        let mut addr = config.listen;
+        if addr.port() != 0 {
+            addr.set_port(addr.port() + i as u16);
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let mut faults = FaultState::default();
+        faults.set(config.faults.clone());
+        let cell = Arc::new(SiteCell {
+            info: SiteInfo {
+                name: spec.name.clone(),
+                base_url: format!("http://{local}"),
+                cloud_id: site.cloud_id.clone(),
+                empty: spec.empty,
+            },
+            data: RwLock::new(site),
+            faults: Mutex::new(faults),
+            log: Mutex::new(vec![]),
+            counters: Mutex::new(BTreeMap::new()),
+            seq: Default::default(),
+            accounts: accounts.clone(),
+            siblings: RwLock::new(vec![]),
+        });
+        let app = router(cell.clone());
+        let mut rx = rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                })
+                .await;
+        }));
+        cells.push(cell);
+    }
+    let weak: Vec<_> = cells.iter().map(Arc::downgrade).collect();
+    for c in &cells {
+        *c.siblings.write().unwrap() = weak.clone();
+    }
+    Ok(SimHandle {
+        cells,
+        accounts: accounts.to_vec(),
+        shutdown: tx,
+        tasks,
+    })
+}
+
+fn axum_path(template: &str) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut names = vec![];
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        let j = rest[i..].find('}').map(|j| i + j).unwrap_or(rest.len() - 1);
+        out.push_str(&rest[..i]);
+        out.push_str(&format!("{{p{}}}", names.len()));
+        names.push(rest[i + 1..j].to_string());
+        rest = &rest[j + 1..];
+    }
+    out.push_str(rest);
+    (out, names)
+}
+
+fn router(cell: Arc<SiteCell>) -> Router {
+    let mut by_path: BTreeMap<String, MethodRouter> = BTreeMap::new();
+    for route in routes() {
+        let (p, names) = axum_path(route.path);
+        let c = cell.clone();
+        let names = Arc::new(names);
+        let filter = MethodFilter::try_from(route.method.clone()).expect("method");
+        let h = move |params: RawPathParams, req: Request| {
+            let c = c.clone();
+            let names = names.clone();
+            let route = route.clone();
+            async move { dispatch(c, route, &names, params, req).await }
+        };
+        let mr = by_path.remove(&p).unwrap_or_default();
+        by_path.insert(p, mr.on(filter, h));
+    }
+    let mut app = Router::new();
+    for (p, mr) in by_path {
+        let c = cell.clone();
+        app = app.route(
+            &p,
+            mr.fallback(move |req: Request| {
+                let c = c.clone();
+                async move { not_found(&c, req, StatusCode::METHOD_NOT_ALLOWED) }
+            }),
+        );
+    }
+    let c = cell.clone();
+    let control = move |req: Request| {
+        let c = c.clone();
+        async move { control(c, req).await }
+    };
+    let c = cell.clone();
+    app.route("/__sim/{*rest}", any(control))
+        .fallback(move |req: Request| {
+            let c = c.clone();
+            async move { not_found(&c, req, StatusCode::NOT_FOUND) }
+        })
+}
+
+fn api_of(path: &str) -> Api {
+    if path.starts_with("/wiki/api/v2") {
+        Api::ConfV2
+    } else if path.starts_with("/wiki") {
+        Api::ConfV1
+    } else {
+        Api::Jira
+    }
+}
+
+fn not_found(cell: &SiteCell, req: Request, status: StatusCode) -> Response {
+    let path = req.uri().path().to_string();
+    let resp = api_of(&path).error(
+        status,
+        "No such operation on this site (cairn-sitesim serves a subset; see its README).",
+    );
+    cell.record(LogEntry {
+        seq: 0,
+        method: req.method().to_string(),
+        path,
+        query: req.uri().query().unwrap_or("").into(),
+        route: String::new(),
+        status: resp.status().as_u16(),
+        account: None,
+        fault: None,
+        micros: 0,
+    });
+    resp
+}
+
+fn authenticate<'a>(accounts: &'a [Account], headers: &http::HeaderMap) -> Option<&'a Account> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let b64 = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (email, token) = raw.split_once(':')?;
+    accounts
+        .iter()
+        .find(|a| a.email.eq_ignore_ascii_case(email) && a.api_token == token)
+}
+
+fn rate_limited(api: Api, retry_after: u64) -> Response {
+    let mut r = api.error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded.");
+    let reset = (chrono::Utc::now() + chrono::Duration::seconds(retry_after as i64))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let h = r.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    h.insert("x-ratelimit-limit", HeaderValue::from_static("100"));
+    h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+    h.insert("x-ratelimit-nearlimit", HeaderValue::from_static("true"));
+    h.insert(
+        "ratelimit-reason",
+        HeaderValue::from_static("jira-burst-based"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&reset) {
+        h.insert("x-ratelimit-reset", v);
+    }
+    r
+}
+
+/// Send `after` bytes of the body and then fail the stream, which drops the connection.
+fn cut_body(resp: Response, after: u64) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(n) = body.size_hint().exact() {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    let mut sent = 0u64;
+    let s = body.into_data_stream().scan(false, move |done, chunk| {
+        if *done {
+            return futures::future::ready(None);
+        }
+        let out = match chunk {
+            Ok(b) => {
+                let left = after.saturating_sub(sent);
+                if (b.len() as u64) < left {
+                    sent += b.len() as u64;
+                    Ok(b)
+                } else if left > 0 {
+                    sent += left;
+                    Ok(b.slice(..left as usize))
+                } else {
+                    *done = true;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "cairn-sitesim: connection closed mid-body",
+                    ))
+                }
+            }
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        futures::future::ready(Some(out))
+    });
+    // After the prefix, one more poll yields the error.
+    let tail = futures::stream::once(async {
+        Err::<bytes::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "cut",
+        ))
+    });
+    Response::from_parts(parts, Body::from_stream(s.chain(tail)))
+}
+
+async fn dispatch(
+    cell: Arc<SiteCell>,
+    route: Route,
+    names: &[String],
+    raw: RawPathParams,
+    req: Request,
+) -> Response {
+    let t0 = Instant::now();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let params: std::collections::HashMap<String, String> = raw
+        .iter()
+        .filter_map(|(k, v)| {
+            let i: usize = k.strip_prefix('p')?.parse().ok()?;
+            Some((names.get(i)?.clone(), crate::http::percent_decode(v)))
+        })
+        .collect();
+    let route_name = format!("{} {}", route.method, route.path);
+    let mut entry = LogEntry {
+        seq: 0,
+        method: parts.method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        route: route_name,
+        status: 0,
+        account: None,
+        fault: None,
+        micros: 0,
+    };
+
+    let decision = if route.api == Api::Edge {
+        Default::default()
+    } else {
+        cell.faults.lock().unwrap().decide(&path)
+    };
+    if decision.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+    }
+    let finish = |cell: &SiteCell, mut entry: LogEntry, resp: Response| {
+        entry.status = resp.status().as_u16();
+        entry.micros = t0.elapsed().as_micros() as u64;
+        cell.record(entry);
+        resp
+    };
+    if let Some(ra) = decision.rate_limit {
+        entry.fault = Some(format!("429 Retry-After {ra}"));
+        return finish(&cell, entry, rate_limited(route.api, ra));
+    }
+    if let Some(st) = decision.error {
+        entry.fault = Some(format!("{st}"));
+        let status = StatusCode::from_u16(st).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return finish(
+            &cell,
+            entry,
+            route.api.error(status, "Injected failure (cairn-sitesim)."),
+        );
+    }
+
+    let account = if route.api == Api::Edge {
+        None
+    } else {
+        match authenticate(&cell.accounts, &parts.headers) {
+            Some(a) => Some(a.clone()),
+            None => return finish(&cell, entry, unauthorized(route.api)),
+        }
+    };
+    entry.account = account.as_ref().map(|a| a.email.clone());
+    if route.is_write()
+        && account
+            .as_ref()
+            .is_some_and(|a| a.access == Access::ReadOnly)
+    {
+        return finish(
+            &cell,
+            entry,
+            route.api.error(
+                StatusCode::FORBIDDEN,
+                "You do not have permission to perform this operation (the account is read-only).",
+            ),
+        );
+    }
+    if path.contains("/attachment/content/") || path.ends_with("/download") {
+        let id = params
+            .get("attachmentId")
+            .or(params.get("id"))
+            .cloned()
+            .unwrap_or_default();
+        if cell.faults.lock().unwrap().attachment_missing(&id) {
+            entry.fault = Some("attachment 404".into());
+            return finish(
+                &cell,
+                entry,
+                route.api.error(
+                    StatusCode::NOT_FOUND,
+                    "The attachment content could not be found.",
+                ),
+            );
+        }
+    }
+    let body = match axum::body::to_bytes(body, 4 << 30).await {
+        Ok(b) => b,
+        Err(_) => {
+            return finish(
+                &cell,
+                entry,
+                route
+                    .api
+                    .error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+            );
+        }
+    };
+    let account = account.unwrap_or(Account {
+        email: String::new(),
+        api_token: String::new(),
+        access: Access::ReadOnly,
+    });
+    let r = Req {
+        method: parts.method.clone(),
+        path: path.clone(),
+        base: cell.info.base_url.clone(),
+        api: route.api,
+        params,
+        query: parse_query(Some(&query)),
+        headers: parts.headers,
+        me: account.account_id(),
+        body,
+        account,
+    };
+    let resp = match route.handler {
+        Handler::Read(h) => h(&cell.data.read().unwrap(), &r),
+        Handler::Write(h) => h(&mut cell.data.write().unwrap(), &r),
+    }
+    .unwrap_or_else(|e| e);
+    let resp = match decision.cut_after {
+        Some(n) => {
+            entry.fault = Some(format!("closed after {n} bytes"));
+            cut_body(resp, n)
+        }
+        None => resp,
+    };
+    finish(&cell, entry, resp)
+}
+
+async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path()
+        .trim_start_matches("/__sim/")
+        .trim_end_matches('/')
+        .to_string();
+    let query = parse_query(req.uri().query());
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let body = axum::body::to_bytes(req.into_body(), 16 << 20)
+        .await
+        .unwrap_or_default();
+    let bad = |m: String| json_resp(StatusCode::BAD_REQUEST, &json!({"error": m}));
+    match (method, path.as_str()) {
+        (Method::GET, "info") => ok(
+            json!({"name": cell.info.name, "baseUrl": cell.info.base_url, "cloudId": cell.info.cloud_id, "empty": cell.info.empty, "seed": cell.data.read().unwrap().seed}),
+        ),
+        (Method::GET, "faults") => {
+            ok(serde_json::to_value(&cell.faults.lock().unwrap().spec).unwrap_or(Value::Null))
+        }
+        (Method::PUT | Method::POST, "faults") => {
+            match serde_json::from_slice::<FaultSpec>(&body) {
+                Ok(spec) => {
+                    cell.faults.lock().unwrap().set(spec.clone());
+                    ok(serde_json::to_value(spec).unwrap_or(Value::Null))
+                }
+                Err(e) => bad(format!("invalid fault spec: {e}")),
+            }
+        }
+        (Method::DELETE, "faults") => {
+            cell.faults.lock().unwrap().set(FaultSpec::default());
+            StatusCode::NO_CONTENT.into_response()
+        }
+        (Method::GET, "log") => {
+            let since: u64 = q("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let log: Vec<LogEntry> = cell
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.seq >= since)
+                .cloned()
+                .collect();
+            ok(serde_json::to_value(log).unwrap_or(Value::Null))
+        }
+        (Method::DELETE, "log") => {
+            cell.log.lock().unwrap().clear();
+            cell.counters.lock().unwrap().clear();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        (Method::GET, "counters") => {
+            ok(serde_json::to_value(&*cell.counters.lock().unwrap()).unwrap_or(Value::Null))
+        }
+        (Method::GET, "content") => ok(digest::canonical(&cell.data.read().unwrap())),
+        (Method::GET, "digest") => {
+            let c = digest::canonical(&cell.data.read().unwrap());
+            ok(json!({"digest": digest::digest(&c), "summary": digest::summary(&c)}))
+        }
+        (Method::GET, "diff") => {
+            let Some(other) = q("other").and_then(|o| cell.sibling(&o)) else {
+                return bad("?other=SITE names no site of this simulation".into());
+            };
+            let a = digest::canonical(&cell.data.read().unwrap());
+            let b = digest::canonical(&other.data.read().unwrap());
+            let d = digest::diff(&a, &b);
+            ok(json!({"equal": d.is_empty(), "differences": d}))
+        }
+        (Method::POST, "mutate") => {
+            let Some(p) = q("percent").and_then(|p| p.parse::<f64>().ok()) else {
+                return bad("?percent=N is required".into());
+            };
+            let rep = mutate::mutate(&mut cell.data.write().unwrap(), p);
+            ok(serde_json::to_value(rep).unwrap_or(Value::Null))
+        }
+        _ => json_resp(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "unknown control path", "paths": ["GET info", "GET|PUT|DELETE faults", "GET|DELETE log", "GET counters", "GET content", "GET digest", "GET diff?other=SITE", "POST mutate?percent=N"]}),
+        ),
+    }
+}
