@@ -1,1 +1,12 @@
-//! cairn-control
+//! Cairn's domain: who may do what, and (in later work) policies, backups, restores and jobs.
+//!
+//! It decides; it never speaks HTTP to anyone and never touches the bytes of a backup. The api
+//! crate turns [`ControlError`] into statuses; the store crate persists the records.
+
+pub mod audit;
+pub mod clock;
+mod error;
+pub mod identity;
+pub mod secret;
+
+pub use error::{AuthFailure, ControlError, ControlResult, FieldError};

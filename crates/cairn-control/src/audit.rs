@@ -1,0 +1,72 @@
+//! The audit log: who did what, to what, from where, and when.
+
+use std::sync::Arc;
+
+use cairn_store::{AuditEventRecord, AuditFilter, Page, PageQuery, Store};
+
+use crate::ControlResult;
+use crate::clock::Clock;
+
+/// An event to record. `details` is JSON and must never hold a secret.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    pub org_id: Option<String>,
+    pub account_id: Option<String>,
+    pub action: &'static str,
+    pub target: Option<String>,
+    pub client_addr: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+/// Action names, one place, so that filters and tests agree on them.
+pub mod actions {
+    pub const TOKEN_CREATE: &str = "token.create";
+    pub const TOKEN_REVOKE: &str = "token.revoke";
+    pub const ACCOUNT_CREATE: &str = "account.create";
+    pub const ACCOUNT_DEACTIVATE: &str = "account.deactivate";
+    pub const ORG_CREATE: &str = "org.create";
+    pub const LOGIN: &str = "login";
+    pub const LOGIN_FAILED_BURST: &str = "login.failure_burst";
+    pub const AUTH_FAILED_BURST: &str = "auth.failure_burst";
+}
+
+#[derive(Clone)]
+pub struct Audit {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Audit")
+    }
+}
+
+impl Audit {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Audit { store, clock }
+    }
+
+    pub async fn record(&self, entry: AuditEntry) -> ControlResult<()> {
+        let record = AuditEventRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: entry.org_id,
+            account_id: entry.account_id,
+            action: entry.action.to_string(),
+            target: entry.target,
+            client_addr: entry.client_addr,
+            details: entry.details.map(|d| d.to_string()),
+            created_at: self.clock.now(),
+        };
+        self.store.insert_audit_event(&record).await?;
+        Ok(())
+    }
+
+    pub async fn list(
+        &self,
+        filter: &AuditFilter,
+        page: PageQuery,
+    ) -> ControlResult<Page<AuditEventRecord>> {
+        Ok(self.store.list_audit_events(filter, page).await?)
+    }
+}

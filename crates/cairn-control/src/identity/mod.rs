@@ -1,0 +1,840 @@
+//! Accounts, organizations, roles, API tokens, and the HTTP Basic check
+//! (`shared/spec/authentication.md`).
+
+pub mod basic;
+pub mod password;
+pub mod throttle;
+pub mod token;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_store::{
+    AccountRecord, MembershipRecord, OrgRecord, OrgRole, OwnedTokenRecord, Store, Timestamp,
+    TokenRecord,
+};
+use chrono::{DurationRound, TimeDelta};
+use subtle::ConstantTimeEq;
+
+use crate::audit::{Audit, AuditEntry, actions};
+use crate::clock::Clock;
+use crate::secret::ServerSecret;
+use crate::{AuthFailure, ControlError, ControlResult};
+use basic::{BasicError, parse_authorization};
+use token::{NewTokenSecret, TokenShape};
+
+/// Limits and switches of identity, each a setting (defaults from the spec).
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    /// Live (unrevoked, unexpired) tokens an account may hold.
+    pub token_limit: u32,
+    /// Accept an account's web password as the Basic password (Atlassian retired this; off).
+    pub allow_password_basic: bool,
+    /// Failed authentications per client address or account before 429.
+    pub failure_limit: u32,
+    pub failure_window: Duration,
+    /// Successful calls per account: sustained rate and burst.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// How long a verified credential is trusted without asking the store again. Revocation on
+    /// this node is immediate; other nodes see it within this time.
+    pub auth_cache_ttl: Duration,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        IdentitySettings {
+            token_limit: 100,
+            allow_password_basic: false,
+            failure_limit: 10,
+            failure_window: Duration::from_secs(60),
+            rate_per_second: 100,
+            rate_burst: 200,
+            auth_cache_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+pub const TOKEN_EXPIRY_DEFAULT_DAYS: u32 = 365;
+pub const TOKEN_EXPIRY_MAX_DAYS: u32 = 365;
+pub const TOKEN_LABEL_MAX_CHARS: usize = 100;
+/// Tokens expiring within this many days are flagged to their owners.
+pub const TOKEN_EXPIRY_WARNING_DAYS: i64 = 14;
+const TOKEN_HASH_PURPOSE: &str = "cairn.api-token";
+
+/// Who is acting, for authorization and for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub account_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+impl Actor {
+    /// The operator at the command line of this machine.
+    pub fn cli() -> Self {
+        Actor {
+            account_id: None,
+            client_addr: Some("cli".into()),
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub email: String,
+    pub display_name: String,
+    /// The API token used, when authenticated by one.
+    pub token_id: Option<String>,
+    pub memberships: Vec<(String, OrgRole)>,
+}
+
+impl Principal {
+    pub fn actor(&self, client_addr: Option<String>) -> Actor {
+        Actor {
+            account_id: Some(self.account_id.clone()),
+            client_addr,
+        }
+    }
+
+    pub fn role_in(&self, org_id: &str) -> Option<OrgRole> {
+        self.memberships
+            .iter()
+            .find(|(o, _)| o == org_id)
+            .map(|(_, r)| *r)
+    }
+}
+
+/// The state of a token, as shown to people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Active,
+    ExpiringSoon,
+    Expired,
+    Revoked,
+}
+
+impl TokenStatus {
+    pub fn of(token: &TokenRecord, now: Timestamp) -> Self {
+        if token.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if token.expires_at <= now {
+            TokenStatus::Expired
+        } else if token.expires_at - now <= TimeDelta::days(TOKEN_EXPIRY_WARNING_DAYS) {
+            TokenStatus::ExpiringSoon
+        } else {
+            TokenStatus::Active
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "ACTIVE",
+            TokenStatus::ExpiringSoon => "EXPIRING_SOON",
+            TokenStatus::Expired => "EXPIRED",
+            TokenStatus::Revoked => "REVOKED",
+        }
+    }
+}
+
+/// A token just created: the record and, this once, its secret.
+#[derive(Debug)]
+pub struct CreatedToken {
+    pub record: TokenRecord,
+    pub secret: NewTokenSecret,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: String,
+    pub display_name: Option<String>,
+    pub password: Option<String>,
+    pub org_id: Option<String>,
+    pub org_admin: bool,
+}
+
+struct CachedAuth {
+    principal: Principal,
+    token_expires_at: Timestamp,
+    cached_at: Timestamp,
+}
+
+/// The identity service. Cheap to share (`Arc` it).
+pub struct Identity {
+    store: Arc<dyn Store>,
+    secret: ServerSecret,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+    settings: IdentitySettings,
+    failures_by_addr: throttle::FailureThrottle,
+    failures_by_account: throttle::FailureThrottle,
+    rate: throttle::RateLimiter,
+    cache: Mutex<HashMap<[u8; 32], CachedAuth>>,
+    last_use_written: Mutex<HashMap<String, Timestamp>>,
+    /// Verified against when an account is missing, so both paths cost one Argon2 run.
+    dummy_password_hash: String,
+}
+
+const CACHE_MAX_ENTRIES: usize = 10_000;
+const THROTTLE_MAX_KEYS: usize = 100_000;
+
+impl Identity {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secret: ServerSecret,
+        clock: Arc<dyn Clock>,
+        settings: IdentitySettings,
+    ) -> ControlResult<Self> {
+        let dummy_password_hash = if settings.allow_password_basic {
+            password::hash("cairn dummy password").map_err(ControlError::Internal)?
+        } else {
+            String::new()
+        };
+        Ok(Identity {
+            audit: Audit::new(store.clone(), clock.clone()),
+            failures_by_addr: throttle::FailureThrottle::new(
+                settings.failure_limit,
+                settings.failure_window,
+                THROTTLE_MAX_KEYS,
+            ),
+            failures_by_account: throttle::FailureThrottle::new(
+                settings.failure_limit,
+                settings.failure_window,
+                THROTTLE_MAX_KEYS,
+            ),
+            rate: throttle::RateLimiter::new(
+                settings.rate_per_second,
+                settings.rate_burst,
+                THROTTLE_MAX_KEYS,
+            ),
+            store,
+            secret,
+            clock,
+            settings,
+            cache: Mutex::new(HashMap::new()),
+            last_use_written: Mutex::new(HashMap::new()),
+            dummy_password_hash,
+        })
+    }
+
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn token_hmac(&self, token: &str) -> String {
+        hex::encode(self.secret.keyed_hash(TOKEN_HASH_PURPOSE, token.as_bytes()))
+    }
+
+    // ----- organizations and accounts -------------------------------------------------------
+
+    pub async fn create_org(&self, name: &str, actor: &Actor) -> ControlResult<OrgRecord> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ControlError::invalid_field(
+                "name",
+                "must be 1 to 200 characters",
+            ));
+        }
+        let org = OrgRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            created_at: self.clock.now(),
+        };
+        self.store.insert_org(&org).await?;
+        self.audit
+            .record(AuditEntry {
+                org_id: Some(org.id.clone()),
+                account_id: actor.account_id.clone(),
+                action: actions::ORG_CREATE,
+                target: Some(format!("org:{}", org.id)),
+                client_addr: actor.client_addr.clone(),
+                details: Some(serde_json::json!({ "name": org.name })),
+            })
+            .await?;
+        Ok(org)
+    }
+
+    pub async fn list_orgs(&self) -> ControlResult<Vec<OrgRecord>> {
+        Ok(self.store.list_orgs().await?)
+    }
+
+    pub async fn create_account(
+        &self,
+        new: NewAccount,
+        actor: &Actor,
+    ) -> ControlResult<AccountRecord> {
+        let email = validate_email(&new.email)?;
+        let display_name = match new.display_name.as_deref().map(str::trim) {
+            Some("") | None => email.split('@').next().unwrap_or(&email).to_string(),
+            Some(name) if name.chars().count() > 200 => {
+                return Err(ControlError::invalid_field(
+                    "name",
+                    "must be at most 200 characters",
+                ));
+            }
+            Some(name) => name.to_string(),
+        };
+        if let Some(org_id) = &new.org_id
+            && self.store.get_org(org_id).await?.is_none()
+        {
+            return Err(ControlError::NotFound(format!(
+                "No organization with id {org_id}."
+            )));
+        }
+        let password_hash = match new.password.as_deref() {
+            Some(pw) if pw.chars().count() < 12 => {
+                return Err(ControlError::invalid_field(
+                    "password",
+                    "must be at least 12 characters",
+                ));
+            }
+            Some(pw) => Some(password::hash(pw).map_err(ControlError::Internal)?),
+            None => None,
+        };
+        let now = self.clock.now();
+        let account = AccountRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            email: email.clone(),
+            display_name,
+            password_hash,
+            active: true,
+            created_at: now,
+        };
+        self.store
+            .insert_account(&account)
+            .await
+            .map_err(|e| match e {
+                cairn_store::StoreError::Conflict(_) => ControlError::Conflict(format!(
+                    "An account with the email {email} already exists."
+                )),
+                other => other.into(),
+            })?;
+        if let Some(org_id) = &new.org_id {
+            let role = if new.org_admin {
+                OrgRole::OrgAdmin
+            } else {
+                OrgRole::Member
+            };
+            self.store
+                .upsert_membership(&MembershipRecord {
+                    org_id: org_id.clone(),
+                    account_id: account.id.clone(),
+                    role,
+                    created_at: now,
+                })
+                .await?;
+        }
+        self.audit
+            .record(AuditEntry {
+                org_id: new.org_id.clone(),
+                account_id: actor.account_id.clone(),
+                action: actions::ACCOUNT_CREATE,
+                target: Some(format!("account:{}", account.id)),
+                client_addr: actor.client_addr.clone(),
+                details: Some(
+                    serde_json::json!({ "email": account.email, "orgAdmin": new.org_admin }),
+                ),
+            })
+            .await?;
+        Ok(account)
+    }
+
+    pub async fn list_accounts(&self, org_id: Option<&str>) -> ControlResult<Vec<AccountRecord>> {
+        Ok(self.store.list_accounts(org_id).await?)
+    }
+
+    pub async fn memberships(&self, account_id: &str) -> ControlResult<Vec<MembershipRecord>> {
+        Ok(self.store.list_memberships(account_id).await?)
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> ControlResult<AccountRecord> {
+        self.store
+            .find_account_by_email(email.trim())
+            .await?
+            .ok_or_else(|| {
+                ControlError::NotFound(format!("No account with the email {}.", email.trim()))
+            })
+    }
+
+    /// Deactivates an account: its tokens stop working at once on this node, and within the
+    /// cache time on others.
+    pub async fn deactivate_account(
+        &self,
+        email: &str,
+        actor: &Actor,
+    ) -> ControlResult<AccountRecord> {
+        let account = self.account_by_email(email).await?;
+        self.store.set_account_active(&account.id, false).await?;
+        self.forget_cached(|p| p.principal.account_id == account.id);
+        self.audit
+            .record(AuditEntry {
+                org_id: None,
+                account_id: actor.account_id.clone(),
+                action: actions::ACCOUNT_DEACTIVATE,
+                target: Some(format!("account:{}", account.id)),
+                client_addr: actor.client_addr.clone(),
+                details: None,
+            })
+            .await?;
+        Ok(AccountRecord {
+            active: false,
+            ..account
+        })
+    }
+
+    // ----- tokens ---------------------------------------------------------------------------
+
+    pub async fn create_token(
+        &self,
+        account_id: &str,
+        label: &str,
+        expires_in_days: Option<u32>,
+        actor: &Actor,
+    ) -> ControlResult<CreatedToken> {
+        let label = validate_label(label)?;
+        let days = expires_in_days.unwrap_or(TOKEN_EXPIRY_DEFAULT_DAYS);
+        if !(1..=TOKEN_EXPIRY_MAX_DAYS).contains(&days) {
+            return Err(ControlError::invalid_field(
+                "expiresInDays",
+                format!("must be between 1 and {TOKEN_EXPIRY_MAX_DAYS} days"),
+            ));
+        }
+        let account = self
+            .store
+            .get_account(account_id)
+            .await?
+            .ok_or_else(|| ControlError::NotFound("No such account.".into()))?;
+        if !account.active {
+            return Err(ControlError::Conflict(
+                "The account is deactivated; it cannot get new API tokens.".into(),
+            ));
+        }
+        let secret = NewTokenSecret::generate()
+            .map_err(|e| ControlError::Internal(format!("random source: {e}")))?;
+        let now = self.clock.now();
+        let record = TokenRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: account.id.clone(),
+            label,
+            hint: token::hint(secret.expose()),
+            secret_hmac: self.token_hmac(secret.expose()),
+            created_at: now,
+            expires_at: now + TimeDelta::days(i64::from(days)),
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+        };
+        let inserted = self
+            .store
+            .insert_token_within_limit(&record, self.settings.token_limit, now)
+            .await?;
+        if !inserted {
+            return Err(ControlError::Conflict(format!(
+                "This account already has {} active API tokens, the most allowed. Revoke one before creating another.",
+                self.settings.token_limit
+            )));
+        }
+        let orgs = self.store.list_memberships(&account.id).await?;
+        self.audit
+            .record(AuditEntry {
+                org_id: orgs.first().map(|m| m.org_id.clone()),
+                account_id: actor.account_id.clone().or(Some(account.id.clone())),
+                action: actions::TOKEN_CREATE,
+                target: Some(format!("token:{}", record.id)),
+                client_addr: actor.client_addr.clone(),
+                details: Some(serde_json::json!({
+                    "label": record.label, "owner": account.id, "expiresAt": record.expires_at.to_rfc3339()
+                })),
+            })
+            .await?;
+        Ok(CreatedToken { record, secret })
+    }
+
+    pub async fn list_tokens(&self, account_id: &str) -> ControlResult<Vec<TokenRecord>> {
+        Ok(self.store.list_tokens(account_id).await?)
+    }
+
+    pub async fn list_org_tokens(&self, org_id: &str) -> ControlResult<Vec<OwnedTokenRecord>> {
+        Ok(self.store.list_org_tokens(org_id).await?)
+    }
+
+    /// Revokes a token of `owner_account_id`. Unknown ids and other accounts' tokens look alike.
+    pub async fn revoke_own_token(
+        &self,
+        owner_account_id: &str,
+        token_id: &str,
+        actor: &Actor,
+    ) -> ControlResult<TokenRecord> {
+        let token = self
+            .store
+            .get_token(token_id)
+            .await?
+            .filter(|t| t.account_id == owner_account_id)
+            .ok_or_else(|| ControlError::NotFound(format!("No API token with id {token_id}.")))?;
+        self.revoke(token, None, actor).await
+    }
+
+    /// An org admin revokes a token of a member of their org.
+    pub async fn revoke_member_token(
+        &self,
+        org_id: &str,
+        token_id: &str,
+        actor: &Actor,
+    ) -> ControlResult<TokenRecord> {
+        let not_found = || ControlError::NotFound(format!("No API token with id {token_id}."));
+        let token = self
+            .store
+            .get_token(token_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if self
+            .store
+            .get_membership(org_id, &token.account_id)
+            .await?
+            .is_none()
+        {
+            return Err(not_found());
+        }
+        self.revoke(token, Some(org_id), actor).await
+    }
+
+    async fn revoke(
+        &self,
+        token: TokenRecord,
+        org_id: Option<&str>,
+        actor: &Actor,
+    ) -> ControlResult<TokenRecord> {
+        if token.revoked_at.is_some() {
+            return Ok(token);
+        }
+        let now = self.clock.now();
+        let by = actor
+            .account_id
+            .clone()
+            .unwrap_or_else(|| "cli".to_string());
+        self.store.revoke_token(&token.id, &by, now).await?;
+        self.forget_cached(|c| c.principal.token_id.as_deref() == Some(&token.id));
+        let org_id = match org_id {
+            Some(o) => Some(o.to_string()),
+            None => self
+                .store
+                .list_memberships(&token.account_id)
+                .await?
+                .first()
+                .map(|m| m.org_id.clone()),
+        };
+        self.audit
+            .record(AuditEntry {
+                org_id,
+                account_id: actor.account_id.clone(),
+                action: actions::TOKEN_REVOKE,
+                target: Some(format!("token:{}", token.id)),
+                client_addr: actor.client_addr.clone(),
+                details: Some(
+                    serde_json::json!({ "label": token.label, "owner": token.account_id }),
+                ),
+            })
+            .await?;
+        Ok(TokenRecord {
+            revoked_at: Some(now),
+            revoked_by: Some(by),
+            ..token
+        })
+    }
+
+    fn forget_cached(&self, matches: impl Fn(&CachedAuth) -> bool) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, entry| !matches(entry));
+    }
+
+    // ----- the Basic check --------------------------------------------------------------------
+
+    /// Authenticates one API request from its `Authorization` header value.
+    ///
+    /// Every credential failure is [`ControlError::Unauthenticated`] with a message that never
+    /// depends on whether the email exists; the work done (one keyed hash, one indexed look-up)
+    /// is the same either way.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        client: IpAddr,
+    ) -> ControlResult<Principal> {
+        let now = self.clock.now();
+        let addr_key = client.to_string();
+        if let Some(retry_after) = self.failures_by_addr.locked(&addr_key, now) {
+            return Err(ControlError::Throttled { retry_after });
+        }
+        let creds = match parse_authorization(authorization) {
+            Ok(creds) => creds,
+            Err(BasicError::Missing) => {
+                // Not an attempt: clients send no credentials first and retry after the 401.
+                return Err(unauthenticated(BasicError::Missing.message(), "missing"));
+            }
+            Err(err) => {
+                self.note_failure(&addr_key, None, now, client).await;
+                return Err(unauthenticated(err.message(), err.reason()));
+            }
+        };
+        let email_key = creds.user.to_lowercase();
+        let result = self
+            .check_credentials(&creds.user, &creds.password, now)
+            .await;
+        match result {
+            Ok(principal) => {
+                let decision = self.rate.take(&principal.account_id, now);
+                if !decision.allowed {
+                    return Err(ControlError::RateLimited {
+                        limit: decision.limit,
+                        remaining: decision.remaining,
+                        reset_after: decision.reset_after,
+                    });
+                }
+                Ok(principal)
+            }
+            Err(ControlError::Unauthenticated(failure)) => {
+                if let Some(retry_after) = self.failures_by_account.locked(&email_key, now) {
+                    return Err(ControlError::Throttled { retry_after });
+                }
+                self.note_failure(&addr_key, Some(&email_key), now, client)
+                    .await;
+                Err(ControlError::Unauthenticated(failure))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn note_failure(
+        &self,
+        addr_key: &str,
+        email_key: Option<&str>,
+        now: Timestamp,
+        client: IpAddr,
+    ) {
+        let addr_locked = self.failures_by_addr.record_failure(addr_key, now);
+        let account_locked =
+            email_key.is_some_and(|key| self.failures_by_account.record_failure(key, now));
+        if addr_locked || account_locked {
+            // One event per burst; the email is recorded as given (it may name no account).
+            let entry = AuditEntry {
+                org_id: None,
+                account_id: None,
+                action: actions::AUTH_FAILED_BURST,
+                target: email_key.map(|e| format!("email:{e}")),
+                client_addr: Some(client.to_string()),
+                details: Some(serde_json::json!({ "failures": self.settings.failure_limit })),
+            };
+            if let Err(err) = self.audit.record(entry).await {
+                tracing::warn!(error = %err, "could not record an authentication failure burst");
+            }
+        }
+    }
+
+    async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        now: Timestamp,
+    ) -> ControlResult<Principal> {
+        match token::shape(password) {
+            TokenShape::WellFormed => self.check_token(email, password, now).await,
+            TokenShape::Damaged => Err(unauthenticated(
+                "The API token is malformed: it may be truncated or mistyped. Copy it again, or create a new one.",
+                "damaged_token",
+            )),
+            TokenShape::Foreign if self.settings.allow_password_basic => {
+                self.check_password(email, password).await
+            }
+            TokenShape::Foreign => Err(unauthenticated(
+                "These APIs accept an API token as the password, not an account password. Create a token at /manage-profile/security/api-tokens.",
+                "not_a_token",
+            )),
+        }
+    }
+
+    async fn check_token(
+        &self,
+        email: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> ControlResult<Principal> {
+        let hmac = self.token_hmac(token);
+        let email_lower = email.to_lowercase();
+        let cache_key = self.secret.keyed_hash(
+            "cairn.auth-cache",
+            format!("{email_lower}\0{hmac}").as_bytes(),
+        );
+        if let Some(principal) = self.cached(&cache_key, now) {
+            return Ok(principal);
+        }
+        let found = self.store.find_token_for_auth(&email_lower, &hmac).await?;
+        let wrong = || unauthenticated(WRONG_CREDENTIALS, "wrong_credentials");
+        let Some((account, record)) = found else {
+            return Err(wrong());
+        };
+        // The store matched on the hash already; compare again in constant time so that no
+        // code path here depends on how much of the hash matched.
+        let equal: bool = record.secret_hmac.as_bytes().ct_eq(hmac.as_bytes()).into();
+        if !equal || record.revoked_at.is_some() || record.expires_at <= now || !account.active {
+            return Err(wrong());
+        }
+        let memberships = self.store.list_memberships(&account.id).await?;
+        let principal = Principal {
+            account_id: account.id,
+            email: account.email,
+            display_name: account.display_name,
+            token_id: Some(record.id.clone()),
+            memberships: memberships
+                .into_iter()
+                .map(|m| (m.org_id, m.role))
+                .collect(),
+        };
+        self.remember(cache_key, &principal, record.expires_at, now);
+        self.note_use(&record.id, record.last_used_at, now).await;
+        Ok(principal)
+    }
+
+    async fn check_password(&self, email: &str, password: &str) -> ControlResult<Principal> {
+        let account = self.store.find_account_by_email(email).await?;
+        let hash = account
+            .as_ref()
+            .and_then(|a| a.password_hash.as_deref())
+            .unwrap_or(&self.dummy_password_hash);
+        let ok = password::verify(password, hash);
+        match account {
+            Some(account) if ok && account.active && account.password_hash.is_some() => {
+                let memberships = self.store.list_memberships(&account.id).await?;
+                Ok(Principal {
+                    account_id: account.id,
+                    email: account.email,
+                    display_name: account.display_name,
+                    token_id: None,
+                    memberships: memberships
+                        .into_iter()
+                        .map(|m| (m.org_id, m.role))
+                        .collect(),
+                })
+            }
+            _ => Err(unauthenticated(WRONG_CREDENTIALS, "wrong_credentials")),
+        }
+    }
+
+    fn cached(&self, key: &[u8; 32], now: Timestamp) -> Option<Principal> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = cache.get(key)?;
+        let ttl = TimeDelta::from_std(self.settings.auth_cache_ttl).ok()?;
+        (now - entry.cached_at < ttl && entry.token_expires_at > now)
+            .then(|| entry.principal.clone())
+    }
+
+    fn remember(
+        &self,
+        key: [u8; 32],
+        principal: &Principal,
+        token_expires_at: Timestamp,
+        now: Timestamp,
+    ) {
+        if self.settings.auth_cache_ttl.is_zero() {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(
+            key,
+            CachedAuth {
+                principal: principal.clone(),
+                token_expires_at,
+                cached_at: now,
+            },
+        );
+    }
+
+    /// Records the token's use at one-minute resolution: at most one write per token per minute.
+    async fn note_use(&self, token_id: &str, stored: Option<Timestamp>, now: Timestamp) {
+        let Ok(minute) = now.duration_trunc(TimeDelta::minutes(1)) else {
+            return;
+        };
+        if stored.is_some_and(|s| s >= minute) {
+            return;
+        }
+        {
+            let mut written = self
+                .last_use_written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if written.get(token_id).is_some_and(|w| *w >= minute) {
+                return;
+            }
+            if written.len() >= CACHE_MAX_ENTRIES {
+                written.clear();
+            }
+            written.insert(token_id.to_string(), minute);
+        }
+        if let Err(err) = self.store.record_token_use(token_id, minute).await {
+            tracing::warn!(error = %err, "could not record an API token's last use");
+        }
+    }
+
+    // ----- authorization --------------------------------------------------------------------
+
+    /// Org admins of `org_id` pass; members get 403; anyone else gets the same 404 as for an org
+    /// that does not exist.
+    pub fn require_org_admin(&self, principal: &Principal, org_id: &str) -> ControlResult<()> {
+        match principal.role_in(org_id) {
+            Some(OrgRole::OrgAdmin) => Ok(()),
+            Some(OrgRole::Member) => Err(ControlError::Forbidden(
+                "Only organization admins may use the backup and restore APIs of this organization.".into(),
+            )),
+            None => Err(ControlError::NotFound(format!("No organization with id {org_id}."))),
+        }
+    }
+}
+
+const WRONG_CREDENTIALS: &str =
+    "The email or API token is wrong, or the token has expired or been revoked.";
+
+fn unauthenticated(message: &'static str, reason: &'static str) -> ControlError {
+    ControlError::Unauthenticated(AuthFailure { message, reason })
+}
+
+fn validate_email(email: &str) -> ControlResult<String> {
+    let email = email.trim();
+    let valid = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':');
+    if valid {
+        Ok(email.to_string())
+    } else {
+        Err(ControlError::invalid_field(
+            "email",
+            "must be an email address (no spaces or colons, at most 254 characters)",
+        ))
+    }
+}
+
+fn validate_label(label: &str) -> ControlResult<String> {
+    let label = label.trim();
+    let chars = label.chars().count();
+    if chars == 0 || chars > TOKEN_LABEL_MAX_CHARS || label.chars().any(char::is_control) {
+        return Err(ControlError::invalid_field(
+            "label",
+            format!("is required: 1 to {TOKEN_LABEL_MAX_CHARS} characters, no control characters"),
+        ));
+    }
+    Ok(label.to_string())
+}
+
+#[cfg(test)]
+mod tests;
