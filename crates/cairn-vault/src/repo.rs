@@ -1,0 +1,450 @@
+//! Opening, creating and reading a repository; keys; snapshots list; blob reads.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::Id;
+use crate::backend::Backend;
+use crate::crypto::{
+    AD_INDEX, AD_PRUNE_MARK, AD_SNAPSHOT, KdfParams, KeySlotFile, KeySource, MasterKey,
+};
+use crate::error::{Error, Result};
+use crate::format::{
+    ChunkerParams, Config, FORMAT_VERSION, PackedBlob, SnapshotFile, decode_index,
+};
+use crate::index::Index;
+
+/// Settings of a new repository.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub kdf: KdfParams,
+    pub chunker: ChunkerParams,
+    /// Target size of pack files in bytes (default 16 MiB).
+    pub pack_target_size: u64,
+    /// Default zstd level of writers (default 3).
+    pub zstd_level: i32,
+    pub key_label: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            kdf: KdfParams::default(),
+            chunker: ChunkerParams::default(),
+            pack_target_size: 16 * 1024 * 1024,
+            zstd_level: 3,
+            key_label: "initial key".into(),
+        }
+    }
+}
+
+/// A key slot as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeySlotInfo {
+    pub id: String,
+    pub kind: &'static str,
+    pub label: String,
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// This slot opened the current handle.
+    pub current: bool,
+}
+
+/// A snapshot as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotInfo {
+    pub id: Id,
+    #[serde(flatten)]
+    pub file: SnapshotFile,
+}
+
+/// A pending or completed prune mark (`prune/<id>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PruneMark {
+    pub version: u32,
+    pub created: chrono::DateTime<chrono::Utc>,
+    pub condemned_packs: Vec<Id>,
+    #[serde(default)]
+    pub done: bool,
+}
+
+pub(crate) struct Inner {
+    pub backend: Backend,
+    pub config: Config,
+    pub key: MasterKey,
+    pub slot: String,
+    index_cache: Mutex<Option<Arc<Index>>>,
+}
+
+/// An open repository. Cheap to clone; safe to share between tasks.
+#[derive(Clone)]
+pub struct Repository(pub(crate) Arc<Inner>);
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repository({})", self.0.backend.description())
+    }
+}
+
+pub(crate) fn pack_name(id: &Id) -> String {
+    let h = id.to_hex();
+    format!("packs/{}/{h}", &h[..2])
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Repository {
+    /// Read the plaintext config (no key needed).
+    pub async fn read_config(backend: &Backend) -> Result<Config> {
+        let raw = backend
+            .get("config")
+            .await?
+            .ok_or_else(|| Error::NotARepository(backend.description().into()))?;
+        let cfg: Config = serde_json::from_slice(&raw)
+            .map_err(|e| Error::damaged("config", "config", e.to_string()))?;
+        if cfg.format != "cairn-vault" {
+            return Err(Error::damaged(
+                "config",
+                "config",
+                format!("format is {:?}, not cairn-vault", cfg.format),
+            ));
+        }
+        if cfg.version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: cfg.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// Create a new repository with one key slot.
+    pub async fn init(backend: Backend, key: &KeySource, opts: InitOptions) -> Result<Repository> {
+        if backend.get("config").await?.is_some() {
+            return Err(Error::AlreadyExists(backend.description().into()));
+        }
+        let config = Config {
+            format: "cairn-vault".into(),
+            version: FORMAT_VERSION,
+            id: random_hex(16),
+            created: chrono::Utc::now(),
+            chunker: opts.chunker,
+            pack_target_size: opts.pack_target_size,
+            zstd_level: opts.zstd_level,
+        };
+        let master = MasterKey::random();
+        let slot = KeySlotFile::create(&config.id, &master, key, opts.kdf, &opts.key_label);
+        let slot_id = random_hex(8);
+        backend
+            .put_new(
+                &format!("keys/{slot_id}"),
+                Bytes::from(serde_json::to_vec_pretty(&slot).unwrap_or_default()),
+            )
+            .await?;
+        // The config last: a repository exists once its config does.
+        backend
+            .put_new(
+                "config",
+                Bytes::from(serde_json::to_vec_pretty(&config).unwrap_or_default()),
+            )
+            .await?;
+        Ok(Repository(Arc::new(Inner {
+            backend,
+            config,
+            key: master,
+            slot: slot_id,
+            index_cache: Mutex::new(None),
+        })))
+    }
+
+    /// Open an existing repository. A key that opens no slot is [`Error::WrongKey`].
+    pub async fn open(backend: Backend, key: &KeySource) -> Result<Repository> {
+        let config = Self::read_config(&backend).await?;
+        let slots = read_slots(&backend).await?;
+        let candidates: Vec<_> = slots
+            .into_iter()
+            .filter(|(_, s)| s.matches_kind(key))
+            .collect();
+        for (slot_id, slot) in &candidates {
+            if let Some(master) = slot.try_open(&config.id, key) {
+                return Ok(Repository(Arc::new(Inner {
+                    backend,
+                    config,
+                    key: master,
+                    slot: slot_id.clone(),
+                    index_cache: Mutex::new(None),
+                })));
+            }
+        }
+        Err(Error::WrongKey {
+            kind: key.kind(),
+            slots: candidates.len(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.0.backend
+    }
+
+    pub(crate) fn key(&self) -> &MasterKey {
+        &self.0.key
+    }
+
+    /// Add a key slot opening the same master key. Returns the slot id.
+    pub async fn add_key(&self, key: &KeySource, kdf: KdfParams, label: &str) -> Result<String> {
+        let slot = KeySlotFile::create(&self.0.config.id, &self.0.key, key, kdf, label);
+        let slot_id = random_hex(8);
+        self.0
+            .backend
+            .put_new(
+                &format!("keys/{slot_id}"),
+                Bytes::from(serde_json::to_vec_pretty(&slot).unwrap_or_default()),
+            )
+            .await?;
+        Ok(slot_id)
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<KeySlotInfo>> {
+        Ok(read_slots(&self.0.backend)
+            .await?
+            .into_iter()
+            .map(|(id, s)| KeySlotInfo {
+                current: id == self.0.slot,
+                id,
+                kind: s.kind_name(),
+                label: s.label,
+                created: s.created,
+            })
+            .collect())
+    }
+
+    /// Remove a key slot (not the one in use, never the last).
+    pub async fn remove_key(&self, slot_id: &str) -> Result<()> {
+        let slots = read_slots(&self.0.backend).await?;
+        if !slots.iter().any(|(id, _)| id == slot_id) {
+            return Err(Error::InvalidArgument(format!("no key slot {slot_id}")));
+        }
+        if slot_id == self.0.slot {
+            return Err(Error::KeySlotInUse(
+                slot_id.into(),
+                "it is the key this command was opened with; open with another key",
+            ));
+        }
+        if slots.len() <= 1 {
+            return Err(Error::KeySlotInUse(
+                slot_id.into(),
+                "it is the last key slot",
+            ));
+        }
+        self.0.backend.delete(&format!("keys/{slot_id}")).await
+    }
+
+    /// All snapshots, oldest first.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let listed = self.0.backend.list("snapshots").await?;
+        let mut out: Vec<SnapshotInfo> =
+            futures::stream::iter(listed.into_iter().filter_map(|o| {
+                o.name
+                    .strip_prefix("snapshots/")
+                    .and_then(|n| n.parse::<Id>().ok())
+            }))
+            .map(|id| async move {
+                self.read_snapshot(&id)
+                    .await
+                    .map(|f| f.map(|file| SnapshotInfo { id, file }))
+            })
+            .buffer_unordered(16)
+            .try_filter_map(|x| async move { Ok(x) })
+            .try_collect()
+            .await?;
+        out.sort_by(|a, b| a.file.time.cmp(&b.file.time).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Read one snapshot file; `None` if it was removed meanwhile.
+    pub(crate) async fn read_snapshot(&self, id: &Id) -> Result<Option<SnapshotFile>> {
+        let name = format!("snapshots/{id}");
+        let Some(raw) = self.0.backend.get(&name).await? else {
+            return Ok(None);
+        };
+        let plain = self.0.key.open_object(AD_SNAPSHOT, &raw).ok_or_else(|| {
+            Error::damaged(
+                "snapshot",
+                id.to_hex(),
+                "does not decrypt (truncated or altered)",
+            )
+        })?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|e| Error::damaged("snapshot", id.to_hex(), e.to_string()))
+    }
+
+    /// Find a snapshot by full id or unique prefix; `latest` is the newest.
+    pub async fn find_snapshot(&self, spec: &str) -> Result<SnapshotInfo> {
+        let all = self.snapshots().await?;
+        if spec == "latest" {
+            return all
+                .into_iter()
+                .next_back()
+                .ok_or_else(|| Error::SnapshotNotFound(spec.into()));
+        }
+        let mut m: Vec<_> = all
+            .into_iter()
+            .filter(|s| s.id.to_hex().starts_with(&spec.to_ascii_lowercase()))
+            .collect();
+        match m.len() {
+            0 => Err(Error::SnapshotNotFound(spec.into())),
+            1 => Ok(m.remove(0)),
+            _ => Err(Error::AmbiguousSnapshot(spec.into())),
+        }
+    }
+
+    /// Delete a snapshot (its data is reclaimed by `prune`).
+    pub async fn remove_snapshot(&self, id: &Id) -> Result<()> {
+        self.0.backend.delete(&format!("snapshots/{id}")).await
+    }
+
+    /// Read all index files: (file name, packs and their blobs).
+    pub(crate) async fn read_index_files(
+        &self,
+    ) -> Result<Vec<(String, Vec<(Id, Vec<PackedBlob>)>)>> {
+        let listed = self.0.backend.list("index").await?;
+        futures::stream::iter(listed)
+            .map(|o| async move {
+                let raw = self.0.backend.get(&o.name).await?;
+                let Some(raw) = raw else { return Ok(None) };
+                let plain = self.0.key.open_object(AD_INDEX, &raw).ok_or_else(|| {
+                    Error::damaged(
+                        "index file",
+                        o.name.clone(),
+                        "does not decrypt (truncated or altered)",
+                    )
+                })?;
+                let packs = decode_index(&plain).ok_or_else(|| {
+                    Error::damaged("index file", o.name.clone(), "malformed contents")
+                })?;
+                Ok(Some((o.name, packs)))
+            })
+            .buffer_unordered(16)
+            .try_filter_map(|x| async move { Ok(x) })
+            .try_collect()
+            .await
+    }
+
+    /// Prune marks: (object name, mark).
+    pub(crate) async fn read_marks(&self) -> Result<Vec<(String, PruneMark)>> {
+        let listed = self.0.backend.list("prune").await?;
+        let mut out = Vec::new();
+        for o in listed {
+            let Some(raw) = self.0.backend.get(&o.name).await? else {
+                continue;
+            };
+            let plain =
+                self.0.key.open_object(AD_PRUNE_MARK, &raw).ok_or_else(|| {
+                    Error::damaged("prune mark", o.name.clone(), "does not decrypt")
+                })?;
+            let mark: PruneMark = serde_json::from_slice(&plain)
+                .map_err(|e| Error::damaged("prune mark", o.name.clone(), e.to_string()))?;
+            out.push((o.name, mark));
+        }
+        Ok(out)
+    }
+
+    /// The index as of now (cached until this handle writes or prunes).
+    pub async fn index(&self) -> Result<Arc<Index>> {
+        if let Some(i) = self.0.index_cache.lock().map_err(|_| poisoned())?.clone() {
+            return Ok(i);
+        }
+        let marks = self.read_marks().await?;
+        let condemned: HashSet<Id> = marks
+            .iter()
+            .filter(|(_, m)| !m.done)
+            .flat_map(|(_, m)| m.condemned_packs.iter().copied())
+            .collect();
+        let files = self.read_index_files().await?;
+        let mut index = Index::new();
+        for (_, packs) in &files {
+            for (pack, entries) in packs {
+                index.add_pack(*pack, entries, &condemned);
+            }
+        }
+        let index = Arc::new(index);
+        *self.0.index_cache.lock().map_err(|_| poisoned())? = Some(index.clone());
+        Ok(index)
+    }
+
+    pub(crate) fn invalidate_index(&self) {
+        if let Ok(mut g) = self.0.index_cache.lock() {
+            *g = None;
+        }
+    }
+
+    /// Read, decrypt and check one blob.
+    pub async fn read_blob(&self, index: &Index, id: &Id) -> Result<Vec<u8>> {
+        let loc = index.get(id).ok_or(Error::MissingBlob {
+            blob: *id,
+            context: Box::default(),
+        })?;
+        let name = pack_name(&loc.pack);
+        let range = loc.offset as u64..loc.offset as u64 + loc.length as u64;
+        let damaged = || Error::DamagedBlob {
+            blob: *id,
+            pack: loc.pack,
+            context: Box::default(),
+        };
+        let raw = match self.0.backend.get_range(&name, range).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Err(Error::MissingObject {
+                    kind: "pack",
+                    name: loc.pack.to_hex(),
+                });
+            }
+            // A range past the end of a truncated pack.
+            Err(Error::Storage(object_store::Error::Generic { .. }))
+            | Err(Error::Storage(object_store::Error::NotModified { .. })) => {
+                return Err(damaged());
+            }
+            Err(e) => return Err(e),
+        };
+        if raw.len() != loc.length as usize {
+            return Err(damaged());
+        }
+        let key = self.0.key.clone();
+        let id2 = *id;
+        let plain = tokio::task::spawn_blocking(move || key.open_blob(&id2, &raw))
+            .await
+            .ok()
+            .flatten();
+        plain.ok_or_else(damaged)
+    }
+}
+
+fn poisoned() -> Error {
+    Error::InvalidArgument("internal lock poisoned".into())
+}
+
+async fn read_slots(backend: &Backend) -> Result<Vec<(String, KeySlotFile)>> {
+    let mut out = Vec::new();
+    for o in backend.list("keys").await? {
+        let Some(raw) = backend.get(&o.name).await? else {
+            continue;
+        };
+        let slot: KeySlotFile = serde_json::from_slice(&raw)
+            .map_err(|e| Error::damaged("key slot", o.name.clone(), e.to_string()))?;
+        out.push((o.name.trim_start_matches("keys/").to_owned(), slot));
+    }
+    Ok(out)
+}

@@ -1,0 +1,568 @@
+//! The streaming snapshot writer: entries go in one at a time; commit writes packs → index → snapshot.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinSet;
+
+use crate::Id;
+use crate::chunker::Chunker;
+use crate::crypto::{AD_INDEX, AD_PACK_HEADER, AD_SNAPSHOT, MasterKey};
+use crate::error::{Error, Result};
+use crate::format::{
+    BlobKind, EntryKind, FORMAT_VERSION, PACK_MAGIC, PackedBlob, SnapshotFile, TreeEntry, TreeNode,
+    TreePage, WriteStats, encode_entries, encode_index, page_boundary_after,
+};
+use crate::index::Index;
+use crate::reader::SnapshotReader;
+use crate::repo::{Repository, pack_name};
+
+/// Named points of a commit, for fault injection in crash tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitPoint {
+    /// All packs are stored; no index references them yet.
+    PacksWritten,
+    /// The index is stored; no snapshot references it yet.
+    IndexWritten,
+    /// The snapshot is stored.
+    SnapshotWritten,
+}
+
+impl CommitPoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            CommitPoint::PacksWritten => "after-packs",
+            CommitPoint::IndexWritten => "after-index",
+            CommitPoint::SnapshotWritten => "after-snapshot",
+        }
+    }
+}
+
+/// Called at each [`CommitPoint`].
+pub type CommitHook = Arc<dyn Fn(CommitPoint) + Send + Sync>;
+
+/// Options of one writer.
+#[derive(Clone, Default)]
+pub struct WriterOptions {
+    /// Parent snapshot: entries whose size and attributes are unchanged are taken from it unread.
+    pub parent: Option<Id>,
+    /// zstd level (default: the repository's, 3).
+    pub zstd_level: Option<i32>,
+    /// Pack target size in bytes (default: the repository's).
+    pub pack_target_size: Option<u64>,
+    pub hook: Option<CommitHook>,
+}
+
+/// The result of a commit.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CommitResult {
+    pub snapshot: Id,
+    pub stats: WriteStats,
+}
+
+/// Writes one snapshot. Not `Sync`; one task feeds it.
+pub struct SnapshotWriter {
+    repo: Repository,
+    index: Arc<Index>,
+    chunker: Chunker,
+    level: i32,
+    target: usize,
+    pack_buf: Vec<u8>,
+    pack_entries: Vec<PackedBlob>,
+    uploads: JoinSet<Result<(Id, Vec<PackedBlob>)>>,
+    written: Vec<(Id, Vec<PackedBlob>)>,
+    session: HashSet<Id>,
+    reused: HashSet<Id>,
+    entries: BTreeMap<String, TreeEntry>,
+    parent: Option<SnapshotReader>,
+    marks_at_start: HashSet<String>,
+    stats: WriteStats,
+    hook: Option<CommitHook>,
+    read_buf: BytesMut,
+}
+
+/// Check and normalise an entry path: `a/b/c`, no empty, `.` or `..` components.
+pub(crate) fn check_path(path: &str) -> Result<String> {
+    let p = path.trim_matches('/');
+    let bad = |reason| {
+        Err(Error::InvalidPath {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    if p.is_empty() {
+        return bad("empty");
+    }
+    for c in p.split('/') {
+        if c.is_empty() || c == "." || c == ".." {
+            return bad("empty, `.` or `..` component");
+        }
+        if c.contains('\0') {
+            return bad("NUL byte");
+        }
+    }
+    Ok(p.to_owned())
+}
+
+impl SnapshotWriter {
+    pub(crate) async fn new(repo: &Repository, opts: WriterOptions) -> Result<Self> {
+        let marks_at_start = repo
+            .read_marks()
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        repo.invalidate_index();
+        let index = repo.index().await?;
+        let parent = match opts.parent {
+            Some(p) => Some(SnapshotReader::open(repo, p).await?),
+            None => None,
+        };
+        let cfg = repo.config();
+        let chunker = Chunker::new(&cfg.chunker, repo.key().chunker_seed());
+        let target = opts
+            .pack_target_size
+            .unwrap_or(cfg.pack_target_size)
+            .clamp(64 * 1024, 1 << 31) as usize;
+        Ok(SnapshotWriter {
+            repo: repo.clone(),
+            index,
+            read_buf: BytesMut::with_capacity(chunker.max_size() * 2),
+            chunker,
+            level: opts.zstd_level.unwrap_or(cfg.zstd_level),
+            target,
+            pack_buf: Vec::new(),
+            pack_entries: Vec::new(),
+            uploads: JoinSet::new(),
+            written: Vec::new(),
+            session: HashSet::new(),
+            reused: HashSet::new(),
+            entries: BTreeMap::new(),
+            parent,
+            marks_at_start,
+            stats: WriteStats::default(),
+            hook: opts.hook,
+        })
+    }
+
+    /// Statistics so far.
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+
+    fn key(&self) -> &MasterKey {
+        self.repo.key()
+    }
+
+    /// Store one blob unless it is already stored. Returns its id.
+    async fn put_blob(&mut self, kind: BlobKind, data: &[u8]) -> Result<Id> {
+        self.put_blob_inner(kind, data, false).await
+    }
+
+    /// Store a blob even if the index has it (prune's repacking); still once per writer.
+    pub(crate) async fn put_blob_forced(&mut self, kind: BlobKind, data: &[u8]) -> Result<Id> {
+        self.put_blob_inner(kind, data, true).await
+    }
+
+    async fn put_blob_inner(&mut self, kind: BlobKind, data: &[u8], force: bool) -> Result<Id> {
+        let id = self.key().blob_id(data);
+        if self.session.contains(&id) {
+            self.stats.blobs_reused += 1;
+            return Ok(id);
+        }
+        if !force && self.index.is_live(&id) {
+            self.stats.blobs_reused += 1;
+            self.reused.insert(id);
+            return Ok(id);
+        }
+        let sealed = self.key().seal_blob(&id, data, self.level);
+        if self.pack_buf.is_empty() {
+            self.pack_buf.reserve(self.target + 1024 * 1024);
+            self.pack_buf.extend_from_slice(PACK_MAGIC);
+        }
+        self.pack_entries.push(PackedBlob {
+            kind,
+            id,
+            offset: self.pack_buf.len() as u32,
+            length: sealed.len() as u32,
+            raw_length: data.len() as u32,
+        });
+        self.pack_buf.extend_from_slice(&sealed);
+        self.session.insert(id);
+        self.stats.blobs_new += 1;
+        self.stats.bytes_stored += sealed.len() as u64;
+        if self.pack_buf.len() >= self.target {
+            self.flush_pack().await?;
+        }
+        Ok(id)
+    }
+
+    async fn flush_pack(&mut self) -> Result<()> {
+        if self.pack_entries.is_empty() {
+            return Ok(());
+        }
+        let mut buf = std::mem::take(&mut self.pack_buf);
+        let entries = std::mem::take(&mut self.pack_entries);
+        let mut header = Vec::new();
+        encode_entries(&mut header, &entries);
+        let sealed = self.key().seal_object(AD_PACK_HEADER, &header);
+        buf.extend_from_slice(&sealed);
+        buf.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        self.stats.bytes_stored += (sealed.len() + 4 + PACK_MAGIC.len()) as u64;
+        self.stats.packs_written += 1;
+        // At most two uploads in flight.
+        while self.uploads.len() >= 2 {
+            self.join_one().await?;
+        }
+        let backend = self.repo.backend().clone();
+        self.uploads.spawn(async move {
+            let id = Id::hash_of(&buf);
+            backend.put_new(&pack_name(&id), Bytes::from(buf)).await?;
+            Ok((id, entries))
+        });
+        Ok(())
+    }
+
+    async fn join_one(&mut self) -> Result<()> {
+        if let Some(r) = self.uploads.join_next().await {
+            let (id, entries) =
+                r.map_err(|e| Error::InvalidArgument(format!("upload task failed: {e}")))??;
+            self.written.push((id, entries));
+        }
+        Ok(())
+    }
+
+    fn insert_entry(&mut self, path: String, entry: TreeEntry) -> Result<()> {
+        if self.entries.contains_key(&path) {
+            return Err(Error::InvalidPath {
+                path,
+                reason: "added twice",
+            });
+        }
+        self.stats.entries += 1;
+        self.stats.bytes_in += entry.size;
+        self.entries.insert(path, entry);
+        Ok(())
+    }
+
+    /// Add a small document (one blob; documents larger than the maximum chunk size are chunked).
+    pub async fn add_document(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        attrs: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let path = check_path(path)?;
+        if data.len() > self.chunker.max_size() {
+            let mut cur = std::io::Cursor::new(data);
+            return self.add_stream_checked(path, &mut cur, attrs).await;
+        }
+        let id = self.put_blob(BlobKind::Data, data).await?;
+        let name = last_component(&path);
+        self.insert_entry(
+            path,
+            TreeEntry {
+                name,
+                kind: EntryKind::Doc,
+                size: data.len() as u64,
+                content: vec![id],
+                tree: None,
+                attrs,
+            },
+        )
+    }
+
+    /// Add a byte stream, cut into content-defined chunks as it is read (never held whole in memory).
+    pub async fn add_stream<R: AsyncRead + Unpin>(
+        &mut self,
+        path: &str,
+        reader: &mut R,
+        attrs: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let path = check_path(path)?;
+        self.add_stream_checked(path, reader, attrs).await
+    }
+
+    async fn add_stream_checked<R: AsyncRead + Unpin>(
+        &mut self,
+        path: String,
+        reader: &mut R,
+        attrs: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let max = self.chunker.max_size();
+        let mut buf = std::mem::take(&mut self.read_buf);
+        buf.clear();
+        let mut content = Vec::new();
+        let mut size = 0u64;
+        let mut eof = false;
+        loop {
+            while !eof && buf.len() < max {
+                if buf.capacity() - buf.len() < 64 * 1024 {
+                    buf.reserve(max);
+                }
+                if reader.read_buf(&mut buf).await? == 0 {
+                    eof = true;
+                }
+            }
+            if buf.is_empty() {
+                break;
+            }
+            let n = self.chunker.next_cut(&buf);
+            let chunk = buf.split_to(n);
+            size += n as u64;
+            content.push(self.put_blob(BlobKind::Data, &chunk).await?);
+        }
+        self.read_buf = buf;
+        let name = last_component(&path);
+        self.insert_entry(
+            path,
+            TreeEntry {
+                name,
+                kind: EntryKind::Stream,
+                size,
+                content,
+                tree: None,
+                attrs,
+            },
+        )
+    }
+
+    /// If the parent snapshot has an entry at `path` with the same size and the same (non-empty) attributes,
+    /// take it over without reading it and return `true`. Otherwise return `false`; the caller adds it.
+    pub async fn reuse_from_parent(
+        &mut self,
+        path: &str,
+        size: u64,
+        attrs: &BTreeMap<String, String>,
+    ) -> Result<bool> {
+        let path = check_path(path)?;
+        if attrs.is_empty() {
+            return Ok(false);
+        }
+        let Some(parent) = &self.parent else {
+            return Ok(false);
+        };
+        let Some(e) = parent.tree_entry(&path).await? else {
+            return Ok(false);
+        };
+        if e.kind == EntryKind::Dir || e.size != size || &e.attrs != attrs {
+            return Ok(false);
+        }
+        if !e
+            .content
+            .iter()
+            .all(|id| self.index.is_live(id) || self.session.contains(id))
+        {
+            return Ok(false);
+        }
+        for id in &e.content {
+            if !self.session.contains(id) {
+                self.reused.insert(*id);
+            }
+        }
+        self.stats.blobs_reused += e.content.len() as u64;
+        self.stats.entries_from_parent += 1;
+        self.insert_entry(path, e)?;
+        Ok(true)
+    }
+
+    /// Write the trees, the last pack, the index and the snapshot.
+    pub async fn commit(
+        mut self,
+        meta: BTreeMap<String, String>,
+        tags: Vec<String>,
+    ) -> Result<CommitResult> {
+        let entries = std::mem::take(&mut self.entries);
+        let root = build_dirs(entries)?;
+        let tree = self.write_dir(root).await?;
+        self.write_packs_and_index().await?;
+        self.check_prune_race().await?;
+        let file = SnapshotFile {
+            version: FORMAT_VERSION,
+            time: chrono::Utc::now(),
+            tree,
+            meta,
+            tags,
+            parent: self.parent.as_ref().map(|p| p.id()),
+            stats: self.stats,
+        };
+        let json = serde_json::to_vec(&file).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let sealed = self.key().seal_object(AD_SNAPSHOT, &json);
+        let id = Id::hash_of(&sealed);
+        self.repo
+            .backend()
+            .put_new(&format!("snapshots/{id}"), Bytes::from(sealed))
+            .await?;
+        self.repo.invalidate_index();
+        self.fire(CommitPoint::SnapshotWritten);
+        Ok(CommitResult {
+            snapshot: id,
+            stats: file.stats,
+        })
+    }
+
+    /// Finish without a snapshot (prune's repacking): packs, then index. Returns the packs written.
+    pub(crate) async fn finish_without_snapshot(mut self) -> Result<Vec<(Id, Vec<PackedBlob>)>> {
+        self.write_packs_and_index().await?;
+        self.repo.invalidate_index();
+        Ok(self.written)
+    }
+
+    async fn write_packs_and_index(&mut self) -> Result<()> {
+        self.flush_pack().await?;
+        while !self.uploads.is_empty() {
+            self.join_one().await?;
+        }
+        self.fire(CommitPoint::PacksWritten);
+        if !self.written.is_empty() {
+            let plain = encode_index(&self.written);
+            let sealed = self.key().seal_object(AD_INDEX, &plain);
+            self.stats.bytes_stored += sealed.len() as u64;
+            let name = format!("index/{}", Id::hash_of(&sealed));
+            self.repo
+                .backend()
+                .put_new(&name, Bytes::from(sealed))
+                .await?;
+        }
+        self.fire(CommitPoint::IndexWritten);
+        Ok(())
+    }
+
+    fn fire(&self, p: CommitPoint) {
+        if let Some(h) = &self.hook {
+            h(p);
+        }
+    }
+
+    /// A prune mark that appeared after this writer started and condemns a pack it relies on aborts the commit.
+    async fn check_prune_race(&self) -> Result<()> {
+        let marks = self.repo.read_marks().await?;
+        for (name, mark) in marks {
+            if self.marks_at_start.contains(&name) {
+                continue;
+            }
+            let condemned: HashSet<Id> = mark.condemned_packs.iter().copied().collect();
+            let mut count = self
+                .reused
+                .iter()
+                .filter(|id| {
+                    self.index
+                        .get(id)
+                        .is_some_and(|l| condemned.contains(&l.pack))
+                })
+                .count();
+            count += self
+                .written
+                .iter()
+                .filter(|(p, _)| condemned.contains(p))
+                .map(|(_, e)| e.len())
+                .sum::<usize>();
+            if count > 0 {
+                return Err(Error::RacedWithPrune { mark: name, count });
+            }
+        }
+        Ok(())
+    }
+
+    fn write_dir(&mut self, dir: DirBuilder) -> futures::future::BoxFuture<'_, Result<Id>> {
+        Box::pin(async move {
+            let mut all: Vec<TreeEntry> = Vec::with_capacity(dir.files.len() + dir.dirs.len());
+            for (name, sub) in dir.dirs {
+                let size = sub.size;
+                let id = self.write_dir(sub).await?;
+                all.push(TreeEntry {
+                    name,
+                    kind: EntryKind::Dir,
+                    size,
+                    content: Vec::new(),
+                    tree: Some(id),
+                    attrs: BTreeMap::new(),
+                });
+            }
+            all.extend(dir.files.into_values());
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+            // Content-defined pages for large directories.
+            let mut pages: Vec<Vec<TreeEntry>> = vec![Vec::new()];
+            for e in all {
+                let last = pages.last_mut().expect("non-empty");
+                let boundary = page_boundary_after(&e.name, last.len() + 1);
+                last.push(e);
+                if boundary {
+                    pages.push(Vec::new());
+                }
+            }
+            if pages.last().is_some_and(|p| p.is_empty()) && pages.len() > 1 {
+                pages.pop();
+            }
+            if pages.len() == 1 {
+                let node = TreeNode {
+                    entries: pages.pop().unwrap_or_default(),
+                    pages: Vec::new(),
+                };
+                return self.put_tree(&node).await;
+            }
+            let mut refs = Vec::with_capacity(pages.len());
+            for p in pages {
+                let first = p[0].name.clone();
+                let id = self
+                    .put_tree(&TreeNode {
+                        entries: p,
+                        pages: Vec::new(),
+                    })
+                    .await?;
+                refs.push(TreePage { first, tree: id });
+            }
+            self.put_tree(&TreeNode {
+                entries: Vec::new(),
+                pages: refs,
+            })
+            .await
+        })
+    }
+
+    async fn put_tree(&mut self, node: &TreeNode) -> Result<Id> {
+        let json = serde_json::to_vec(node).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        self.put_blob(BlobKind::Tree, &json).await
+    }
+}
+
+fn last_component(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_owned()
+}
+
+#[derive(Default)]
+struct DirBuilder {
+    files: BTreeMap<String, TreeEntry>,
+    dirs: BTreeMap<String, DirBuilder>,
+    size: u64,
+}
+
+fn build_dirs(entries: BTreeMap<String, TreeEntry>) -> Result<DirBuilder> {
+    let mut root = DirBuilder::default();
+    for (path, entry) in entries {
+        let mut parts: Vec<&str> = path.split('/').collect();
+        let name = parts.pop().unwrap_or_default().to_owned();
+        let mut d = &mut root;
+        d.size += entry.size;
+        for p in parts {
+            if d.files.contains_key(p) {
+                return Err(Error::InvalidPath {
+                    path: path.clone(),
+                    reason: "a parent is also a file",
+                });
+            }
+            d = d.dirs.entry(p.to_owned()).or_default();
+            d.size += entry.size;
+        }
+        if d.dirs.contains_key(&name) {
+            return Err(Error::InvalidPath {
+                path: path.clone(),
+                reason: "is also a directory",
+            });
+        }
+        d.files.insert(name, entry);
+    }
+    Ok(root)
+}
