@@ -284,7 +284,24 @@ fn history_json(site: &Site, base: &str, h: &History) -> Value {
     let items: Vec<Value> = h
         .items
         .iter()
-        .map(|i| json!({"field": i.field, "fieldtype": "jira", "fieldId": i.field_id, "from": i.from, "fromString": i.from_string, "to": i.to, "toString": i.to_string}))
+        .map(|i| {
+            // Atlassian's schema types these as strings: absent values are left out.
+            let mut m = Map::new();
+            m.insert("field".into(), json!(i.field));
+            m.insert("fieldtype".into(), json!("jira"));
+            m.insert("fieldId".into(), json!(i.field_id));
+            for (k, v) in [
+                ("from", &i.from),
+                ("fromString", &i.from_string),
+                ("to", &i.to),
+                ("toString", &i.to_string),
+            ] {
+                if let Some(v) = v {
+                    m.insert(k.into(), json!(v));
+                }
+            }
+            Value::Object(m)
+        })
         .collect();
     json!({"id": h.id.to_string(), "author": user_details(site, base, &h.author), "created": jira_ts(&h.created), "items": items})
 }
