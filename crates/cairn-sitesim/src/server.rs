@@ -238,40 +238,31 @@ fn cut_body(resp: Response, after: u64) -> Response {
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
     }
-    let mut sent = 0u64;
-    let s = body.into_data_stream().scan(false, move |done, chunk| {
-        if *done {
-            return futures::future::ready(None);
-        }
+    let prefix = body.into_data_stream().scan(0u64, move |sent, chunk| {
         let out = match chunk {
             Ok(b) => {
-                let left = after.saturating_sub(sent);
-                if (b.len() as u64) < left {
-                    sent += b.len() as u64;
-                    Ok(b)
-                } else if left > 0 {
-                    sent += left;
-                    Ok(b.slice(..left as usize))
+                let left = after.saturating_sub(*sent);
+                if left == 0 {
+                    None
                 } else {
-                    *done = true;
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        "cairn-sitesim: connection closed mid-body",
-                    ))
+                    let n = (b.len() as u64).min(left);
+                    *sent += n;
+                    Some(Ok::<bytes::Bytes, std::io::Error>(b.slice(..n as usize)))
                 }
             }
-            Err(e) => Err(std::io::Error::other(e)),
+            Err(e) => Some(Err(std::io::Error::other(e))),
         };
-        futures::future::ready(Some(out))
+        futures::future::ready(out)
     });
-    // After the prefix, one more poll yields the error.
+    // Give the head and the prefix time to leave, then fail the body: hyper closes the connection.
     let tail = futures::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
         Err::<bytes::Bytes, _>(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
-            "cut",
+            "cairn-sitesim: connection closed mid-body",
         ))
     });
-    Response::from_parts(parts, Body::from_stream(s.chain(tail)))
+    Response::from_parts(parts, Body::from_stream(prefix.chain(tail)))
 }
 
 async fn dispatch(

@@ -36,7 +36,12 @@ async fn walk_start_at(t: &T, path: &str, key: Option<&str>, size: usize) -> Vec
     let mut out = vec![];
     let mut start = 0;
     for _ in 0..10_000 {
-        let (st, _, v) = t.get("s", &format!("{path}{}startAt={start}&maxResults={size}", sep(path))).await;
+        let (st, _, v) = t
+            .get(
+                "s",
+                &format!("{path}{}startAt={start}&maxResults={size}", sep(path)),
+            )
+            .await;
         assert_eq!(st, 200, "{path}: {v}");
         let items = match key {
             Some(k) => v[k].as_array().unwrap().clone(),
@@ -70,7 +75,10 @@ async fn walk_cursor(t: &T, path: &str, size: usize) -> Vec<String> {
         match v["_links"]["next"].as_str() {
             Some(n) => {
                 let l = link.expect("Link header with a next page");
-                assert!(l.starts_with(&format!("<{n}>; rel=\"next\"")), "Link {l} vs _links.next {n}");
+                assert!(
+                    l.starts_with(&format!("<{n}>; rel=\"next\"")),
+                    "Link {l} vs _links.next {n}"
+                );
                 assert!(n.starts_with("/wiki/"), "{n}");
                 next = n.to_string();
             }
@@ -87,7 +95,9 @@ async fn walk_v1(t: &T, path: &str, size: usize) -> Vec<String> {
     let mut out = vec![];
     let mut start = 0;
     loop {
-        let (st, _, v) = t.get("s", &format!("{path}?start={start}&limit={size}")).await;
+        let (st, _, v) = t
+            .get("s", &format!("{path}?start={start}&limit={size}"))
+            .await;
         assert_eq!(st, 200);
         let items = v["results"].as_array().unwrap();
         out.extend(items.iter().map(id_of));
@@ -101,42 +111,181 @@ async fn walk_v1(t: &T, path: &str, size: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_list_visits_every_item_once() {
     let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
-    let (projects, issues, users, busy, comments, histories, worklogs, pages, blogs, spaces, page, children, att_page, catts, members, group, boards) = t.sim.with_site("s", |s| {
-        let busy = s.issues.values().max_by_key(|i| i.comments.len() + i.histories.len()).unwrap();
-        let page = s.pages.values().max_by_key(|p| s.pages.values().filter(|c| c.parent_id == Some(p.id)).count()).unwrap();
-        let att_page = s.pages.values().max_by_key(|p| s.cattachments.values().filter(|a| a.container == p.id).count()).unwrap();
+    let (
+        projects,
+        issues,
+        users,
+        busy,
+        comments,
+        histories,
+        worklogs,
+        pages,
+        blogs,
+        spaces,
+        page,
+        children,
+        att_page,
+        catts,
+        members,
+        group,
+        boards,
+    ) = t.sim.with_site("s", |s| {
+        let busy = s
+            .issues
+            .values()
+            .max_by_key(|i| i.comments.len() + i.histories.len())
+            .unwrap();
+        let page = s
+            .pages
+            .values()
+            .max_by_key(|p| {
+                s.pages
+                    .values()
+                    .filter(|c| c.parent_id == Some(p.id))
+                    .count()
+            })
+            .unwrap();
+        let att_page = s
+            .pages
+            .values()
+            .max_by_key(|p| {
+                s.cattachments
+                    .values()
+                    .filter(|a| a.container == p.id)
+                    .count()
+            })
+            .unwrap();
         (
-            s.projects.values().map(|p| p.key.clone()).collect::<BTreeSet<_>>(),
-            s.issues.values().map(|i| i.key.clone()).collect::<BTreeSet<_>>(),
-            s.users.iter().map(|u| u.account_id.clone()).collect::<BTreeSet<_>>(),
+            s.projects
+                .values()
+                .map(|p| p.key.clone())
+                .collect::<BTreeSet<_>>(),
+            s.issues
+                .values()
+                .map(|i| i.key.clone())
+                .collect::<BTreeSet<_>>(),
+            s.users
+                .iter()
+                .map(|u| u.account_id.clone())
+                .collect::<BTreeSet<_>>(),
             busy.key.clone(),
-            busy.comments.iter().map(|c| c.id.to_string()).collect::<BTreeSet<_>>(),
-            busy.histories.iter().map(|c| c.id.to_string()).collect::<BTreeSet<_>>(),
-            busy.worklogs.iter().map(|c| c.id.to_string()).collect::<BTreeSet<_>>(),
-            s.pages.values().filter(|p| p.kind == PageKind::Page).map(|p| p.id.to_string()).collect::<BTreeSet<_>>(),
-            s.pages.values().filter(|p| p.kind == PageKind::BlogPost).map(|p| p.id.to_string()).collect::<BTreeSet<_>>(),
-            s.spaces.values().map(|p| p.key.clone()).collect::<BTreeSet<_>>(),
+            busy.comments
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect::<BTreeSet<_>>(),
+            busy.histories
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect::<BTreeSet<_>>(),
+            busy.worklogs
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect::<BTreeSet<_>>(),
+            s.pages
+                .values()
+                .filter(|p| p.kind == PageKind::Page)
+                .map(|p| p.id.to_string())
+                .collect::<BTreeSet<_>>(),
+            s.pages
+                .values()
+                .filter(|p| p.kind == PageKind::BlogPost)
+                .map(|p| p.id.to_string())
+                .collect::<BTreeSet<_>>(),
+            s.spaces
+                .values()
+                .map(|p| p.key.clone())
+                .collect::<BTreeSet<_>>(),
             page.id,
-            s.pages.values().filter(|c| c.parent_id == Some(page.id)).map(|p| p.id.to_string()).collect::<BTreeSet<_>>(),
+            s.pages
+                .values()
+                .filter(|c| c.parent_id == Some(page.id))
+                .map(|p| p.id.to_string())
+                .collect::<BTreeSet<_>>(),
             att_page.id,
-            s.cattachments.values().filter(|a| a.container == att_page.id).map(|a| format!("att{}", a.id)).collect::<BTreeSet<_>>(),
-            s.groups[0].members.iter().filter(|m| s.user(m).unwrap().active).cloned().collect::<BTreeSet<_>>(),
+            s.cattachments
+                .values()
+                .filter(|a| a.container == att_page.id)
+                .map(|a| format!("att{}", a.id))
+                .collect::<BTreeSet<_>>(),
+            s.groups[0]
+                .members
+                .iter()
+                .filter(|m| s.user(m).unwrap().active)
+                .cloned()
+                .collect::<BTreeSet<_>>(),
             s.groups[0].name.clone(),
-            s.boards.keys().map(|b| b.to_string()).collect::<BTreeSet<_>>(),
+            s.boards
+                .keys()
+                .map(|b| b.to_string())
+                .collect::<BTreeSet<_>>(),
         )
     });
     assert!(comments.len() >= 2 && histories.len() >= 2 && children.len() >= 2 && catts.len() >= 1);
-    let keys: Vec<String> = t.sim.with_site("s", |s| s.projects.values().map(|p| p.key.clone()).collect());
+    let keys: Vec<String> = t.sim.with_site("s", |s| {
+        s.projects.values().map(|p| p.key.clone()).collect()
+    });
     let jql = format!("project in ({})", keys.join(","));
     for (size, label) in [(1usize, "1"), (7, "7"), (usize::MAX, "max")] {
         let cap = |m: usize| size.min(m);
-        once(walk_start_at(&t, "/rest/api/3/project/search", Some("values"), cap(100)).await, &projects, &format!("project/search {label}"));
-        once(walk_start_at(&t, "/rest/api/3/users/search", None, cap(1000)).await, &users, &format!("users/search {label}"));
-        once(walk_start_at(&t, &format!("/rest/api/3/group/member?groupname={group}"), Some("values"), cap(50)).await, &members, &format!("group/member {label}"));
-        once(walk_start_at(&t, &format!("/rest/api/3/issue/{busy}/comment"), Some("comments"), cap(5000)).await, &comments, &format!("comments {label}"));
-        once(walk_start_at(&t, &format!("/rest/api/3/issue/{busy}/changelog"), Some("values"), cap(100)).await, &histories, &format!("changelog {label}"));
-        once(walk_start_at(&t, &format!("/rest/api/3/issue/{busy}/worklog"), Some("worklogs"), cap(5000)).await, &worklogs, &format!("worklogs {label}"));
-        once(walk_start_at(&t, "/rest/agile/1.0/board", Some("values"), cap(50)).await, &boards, &format!("boards {label}"));
+        once(
+            walk_start_at(&t, "/rest/api/3/project/search", Some("values"), cap(100)).await,
+            &projects,
+            &format!("project/search {label}"),
+        );
+        once(
+            walk_start_at(&t, "/rest/api/3/users/search", None, cap(1000)).await,
+            &users,
+            &format!("users/search {label}"),
+        );
+        once(
+            walk_start_at(
+                &t,
+                &format!("/rest/api/3/group/member?groupname={group}"),
+                Some("values"),
+                cap(50),
+            )
+            .await,
+            &members,
+            &format!("group/member {label}"),
+        );
+        once(
+            walk_start_at(
+                &t,
+                &format!("/rest/api/3/issue/{busy}/comment"),
+                Some("comments"),
+                cap(5000),
+            )
+            .await,
+            &comments,
+            &format!("comments {label}"),
+        );
+        once(
+            walk_start_at(
+                &t,
+                &format!("/rest/api/3/issue/{busy}/changelog"),
+                Some("values"),
+                cap(100),
+            )
+            .await,
+            &histories,
+            &format!("changelog {label}"),
+        );
+        once(
+            walk_start_at(
+                &t,
+                &format!("/rest/api/3/issue/{busy}/worklog"),
+                Some("worklogs"),
+                cap(5000),
+            )
+            .await,
+            &worklogs,
+            &format!("worklogs {label}"),
+        );
+        once(
+            walk_start_at(&t, "/rest/agile/1.0/board", Some("values"), cap(50)).await,
+            &boards,
+            &format!("boards {label}"),
+        );
 
         // /search/jql with nextPageToken, GET and POST.
         for post in [false, true] {
@@ -149,9 +298,19 @@ async fn every_list_visits_every_item_once() {
                     if let Some(tk) = &token {
                         body["nextPageToken"] = json!(tk);
                     }
-                    t.send("s", reqwest::Method::POST, "/rest/api/3/search/jql", Some(body)).await.1
+                    t.send(
+                        "s",
+                        reqwest::Method::POST,
+                        "/rest/api/3/search/jql",
+                        Some(body),
+                    )
+                    .await
+                    .1
                 } else {
-                    let mut p = format!("/rest/api/3/search/jql?jql={}&maxResults={max}&fields=summary", jql.replace(' ', "%20"));
+                    let mut p = format!(
+                        "/rest/api/3/search/jql?jql={}&maxResults={max}&fields=summary",
+                        jql.replace(' ', "%20")
+                    );
                     if let Some(tk) = &token {
                         p.push_str(&format!("&nextPageToken={tk}"));
                     }
@@ -179,13 +338,31 @@ async fn every_list_visits_every_item_once() {
             (format!("/wiki/api/v2/pages/{page}/children"), &children),
             (format!("/wiki/api/v2/pages/{att_page}/attachments"), &catts),
         ] {
-            once(walk_cursor(&t, &path, cap(250)).await, want, &format!("{path} {label}"));
+            once(
+                walk_cursor(&t, &path, cap(250)).await,
+                want,
+                &format!("{path} {label}"),
+            );
         }
-        once(walk_v1(&t, &format!("/wiki/rest/api/content/{att_page}/child/attachment"), cap(200)).await, &catts, &format!("v1 attachments {label}"));
+        once(
+            walk_v1(
+                &t,
+                &format!("/wiki/rest/api/content/{att_page}/child/attachment"),
+                cap(200),
+            )
+            .await,
+            &catts,
+            &format!("v1 attachments {label}"),
+        );
     }
     // bulk changelog with nextPageToken
     let all_keys: Vec<String> = issues.iter().cloned().collect();
-    let expected: BTreeSet<String> = t.sim.with_site("s", |s| s.issues.values().flat_map(|i| i.histories.iter().map(|h| h.id.to_string())).collect());
+    let expected: BTreeSet<String> = t.sim.with_site("s", |s| {
+        s.issues
+            .values()
+            .flat_map(|i| i.histories.iter().map(|h| h.id.to_string()))
+            .collect()
+    });
     for size in [1usize, 7, 10_000] {
         let mut got = vec![];
         let mut token: Option<String> = None;
@@ -194,7 +371,14 @@ async fn every_list_visits_every_item_once() {
             if let Some(tk) = &token {
                 body["nextPageToken"] = json!(tk);
             }
-            let (st, v) = t.send("s", reqwest::Method::POST, "/rest/api/3/changelog/bulkfetch", Some(body)).await;
+            let (st, v) = t
+                .send(
+                    "s",
+                    reqwest::Method::POST,
+                    "/rest/api/3/changelog/bulkfetch",
+                    Some(body),
+                )
+                .await;
             assert_eq!(st, 200);
             for l in v["issueChangeLogs"].as_array().unwrap() {
                 got.extend(l["changeHistories"].as_array().unwrap().iter().map(id_of));

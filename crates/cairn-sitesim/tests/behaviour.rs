@@ -1,0 +1,568 @@
+//! Authentication, fault injection, attachments (303, Range, XSRF upload), writes, digest,
+//! diff and mutate.
+
+mod common;
+
+use std::time::Instant;
+
+use cairn_sitesim::faults::{Attachment404, CloseMidBody, RateLimit, ServerError, Trigger};
+use cairn_sitesim::{Access, FaultSpec, Scale, Sim, SimConfig, SiteSpec};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn authentication_and_error_bodies() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    // tenant_info needs no credentials
+    let v: Value = t
+        .http
+        .get(t.url("s", "/_edge/tenant_info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["cloudId"], json!(t.sim.cloud_id("s")));
+    for (path, check) in [
+        (
+            "/rest/api/3/myself",
+            json!({"errorMessages": ["You are not authenticated. Authentication required to perform this operation."], "errors": {}}),
+        ),
+        (
+            "/wiki/api/v2/spaces",
+            json!({"errors": [{"status": 401, "code": "UNAUTHORIZED", "title": "Unauthorized", "detail": null}]}),
+        ),
+    ] {
+        let r = t.http.get(t.url("s", path)).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().contains_key("www-authenticate"));
+        assert_eq!(r.json::<Value>().await.unwrap(), check);
+        let r = t
+            .http
+            .get(t.url("s", path))
+            .basic_auth("admin@example.com", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = t
+        .http
+        .post(t.url("s", "/wiki/rest/api/space"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["statusCode"], 401);
+    // read-only account: reads work, writes are refused
+    let ro = t
+        .auth(
+            t.http.get(t.url("s", "/rest/api/3/myself")),
+            Access::ReadOnly,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ro.status(), 200);
+    let me: Value = ro.json().await.unwrap();
+    assert_eq!(me["emailAddress"], "reader@example.com");
+    let w = t
+        .auth(
+            t.http.post(t.url("s", "/rest/api/3/issue")),
+            Access::ReadOnly,
+        )
+        .json(&json!({"fields": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.status(), 403);
+    let v: Value = w.json().await.unwrap();
+    assert!(v["errorMessages"].is_array() && v["errors"].is_object());
+    // unknown issue -> Jira error shape; unknown page -> v2 error shape
+    let (st, _, v) = t.get("s", "/rest/api/3/issue/NOPE-1").await;
+    assert_eq!(st, 404);
+    assert!(v["errorMessages"][0].is_string());
+    let (st, _, v) = t.get("s", "/wiki/api/v2/pages/1").await;
+    assert_eq!(st, 404);
+    assert_eq!(v["errors"][0]["status"], 404);
+    // server info says Cloud
+    let (_, _, v) = t.get("s", "/rest/api/3/serverInfo").await;
+    assert_eq!(v["deploymentType"], "Cloud");
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_injection_does_what_it_says() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    // A burst of exactly 3 429s with Retry-After: 0, then success; only on the matching path.
+    t.sim.set_faults(
+        "s",
+        FaultSpec {
+            path_contains: Some("/myself".into()),
+            rate_limit: Some(RateLimit {
+                trigger: Trigger { burst: 3, every: 0 },
+                retry_after: 0,
+            }),
+            ..Default::default()
+        },
+    );
+    let (st, _, _) = t.get("s", "/rest/api/3/serverInfo").await;
+    assert_eq!(st, 200, "other paths are unaffected");
+    for _ in 0..3 {
+        let (st, h, v) = t.get("s", "/rest/api/3/myself").await;
+        assert_eq!(st, 429);
+        assert_eq!(h["retry-after"], "0");
+        for k in [
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "x-ratelimit-nearlimit",
+            "ratelimit-reason",
+        ] {
+            assert!(h.contains_key(k), "missing {k}");
+        }
+        assert!(v["errorMessages"].is_array());
+    }
+    for _ in 0..5 {
+        assert_eq!(t.get("s", "/rest/api/3/myself").await.0, 200);
+    }
+    // At a rate: every 4th request, Retry-After 7; set through the control path.
+    let spec = json!({"rateLimit": {"every": 4, "retryAfter": 7}});
+    let r = t
+        .http
+        .put(t.url("s", "/__sim/faults"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut statuses = vec![];
+    for _ in 0..12 {
+        let (st, h, _) = t.get("s", "/wiki/api/v2/spaces").await;
+        if st == 429 {
+            assert_eq!(h["retry-after"], "7");
+        }
+        statuses.push(st);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
+    // 5xx burst
+    for status in [500u16, 502, 503] {
+        t.sim.set_faults(
+            "s",
+            FaultSpec {
+                error: Some(ServerError {
+                    trigger: Trigger { burst: 1, every: 0 },
+                    status,
+                }),
+                ..Default::default()
+            },
+        );
+        assert_eq!(t.get("s", "/rest/api/3/myself").await.0, status);
+        assert_eq!(t.get("s", "/rest/api/3/myself").await.0, 200);
+    }
+    // latency
+    t.sim.set_faults(
+        "s",
+        FaultSpec {
+            latency_ms: 150,
+            ..Default::default()
+        },
+    );
+    let t0 = Instant::now();
+    assert_eq!(t.get("s", "/rest/api/3/myself").await.0, 200);
+    assert!(t0.elapsed().as_millis() >= 150);
+    // connection closed mid-body: headers arrive, the body does not complete
+    t.sim.set_faults(
+        "s",
+        FaultSpec {
+            close_mid_body: Some(CloseMidBody {
+                trigger: Trigger { burst: 1, every: 0 },
+                after_bytes: 100,
+            }),
+            ..Default::default()
+        },
+    );
+    let r = t
+        .auth(
+            t.http.get(t.url("s", "/rest/api/3/field")),
+            Access::ReadWrite,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.is_err(), "body should be cut");
+    assert_eq!(t.get("s", "/rest/api/3/field").await.0, 200);
+    // attachment content 404
+    let att = t
+        .sim
+        .with_site("s", |s| *s.attachments.keys().next().unwrap());
+    t.sim.set_faults(
+        "s",
+        FaultSpec {
+            attachment_404: Attachment404 {
+                all: false,
+                ids: vec![att.to_string()],
+            },
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        t.get(
+            "s",
+            &format!("/rest/api/3/attachment/content/{att}?redirect=false")
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        t.get("s", &format!("/rest/api/3/attachment/{att}")).await.0,
+        200,
+        "metadata still there"
+    );
+    t.sim.clear_faults("s");
+    assert_eq!(
+        t.get(
+            "s",
+            &format!("/rest/api/3/attachment/content/{att}?redirect=false")
+        )
+        .await
+        .0,
+        200
+    );
+    // request log and counters
+    let log = t.sim.request_log("s");
+    assert!(
+        log.iter()
+            .any(|e| e.fault.as_deref() == Some("429 Retry-After 0"))
+    );
+    let counters = t.sim.counters("s");
+    assert!(counters["GET /rest/api/3/myself"] >= 14, "{counters:?}");
+    let v: Value = t
+        .http
+        .get(t.url("s", "/__sim/counters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["GET /wiki/api/v2/spaces"], 12);
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn attachments_redirect_range_and_upload() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let (att, size, key) = t.sim.with_site("s", |s| {
+        let a = s
+            .attachments
+            .values()
+            .find(|a| a.blob.size() > 100)
+            .unwrap();
+        (a.id, a.blob.size(), s.issues[&a.issue_id].key.clone())
+    });
+    let r = t
+        .auth(
+            t.http
+                .get(t.url("s", &format!("/rest/api/3/attachment/content/{att}"))),
+            Access::ReadWrite,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with(&t.sim.base_url("s")));
+    let full = t
+        .auth(t.http.get(&loc), Access::ReadWrite)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.status(), 200);
+    assert_eq!(full.headers()["content-length"], size.to_string().as_str());
+    let full = full.bytes().await.unwrap();
+    assert_eq!(full.len() as u64, size);
+    let part = t
+        .auth(t.http.get(&loc), Access::ReadWrite)
+        .header("range", "bytes=10-49")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 10-49/{size}").as_str()
+    );
+    assert_eq!(&part.bytes().await.unwrap()[..], &full[10..50]);
+    let bad = t
+        .auth(t.http.get(&loc), Access::ReadWrite)
+        .header("range", format!("bytes={size}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 416);
+    // content is deterministic
+    let again = t
+        .auth(t.http.get(&loc), Access::ReadWrite)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(full, again);
+
+    // upload: XSRF rule, then the bytes come back
+    let form = || {
+        reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(b"hello attachment".to_vec())
+                .file_name("hello.txt")
+                .mime_str("text/plain")
+                .unwrap(),
+        )
+    };
+    let url = t.url("s", &format!("/rest/api/3/issue/{key}/attachments"));
+    let r = t
+        .auth(t.http.post(&url), Access::ReadWrite)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.text().await.unwrap(), "XSRF check failed");
+    let r = t
+        .auth(t.http.post(&url), Access::ReadWrite)
+        .header("X-Atlassian-Token", "no-check")
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["filename"], "hello.txt");
+    assert_eq!(v[0]["size"], 16);
+    let id = v[0]["id"].as_str().unwrap();
+    let back = t
+        .auth(
+            t.http.get(t.url(
+                "s",
+                &format!("/rest/api/3/attachment/content/{id}?redirect=false"),
+            )),
+            Access::ReadWrite,
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&back[..], b"hello attachment");
+
+    // Confluence v1 upload + download
+    let page = t.sim.with_site("s", |s| *s.pages.keys().next().unwrap());
+    let url = t.url(
+        "s",
+        &format!("/wiki/rest/api/content/{page}/child/attachment"),
+    );
+    let r = t
+        .auth(t.http.post(&url), Access::ReadWrite)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = t
+        .auth(t.http.post(&url), Access::ReadWrite)
+        .header("X-Atlassian-Token", "no-check")
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let dl = v["results"][0]["_links"]["download"].as_str().unwrap();
+    let back = t
+        .auth(
+            t.http.get(format!("{}/wiki{dl}", t.sim.base_url("s"))),
+            Access::ReadWrite,
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&back[..], b"hello attachment");
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn writes_follow_jira_rules() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let (pkey, counter) = t.sim.with_site("s", |s| {
+        let p = s.projects.values().next().unwrap();
+        (p.key.clone(), p.issue_counter)
+    });
+    let doc = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]});
+    let (st, v) = t.send("s", Method::POST, "/rest/api/3/issue", Some(json!({"fields": {"project": {"key": pkey}, "issuetype": {"name": "Bug"}, "summary": "s", "created": "2020-01-01T00:00:00.000+0000"}}))).await;
+    assert_eq!(st, 400);
+    assert!(v["errors"]["created"].is_string(), "{v}");
+    let (st, v) = t.send("s", Method::POST, "/rest/api/3/issue", Some(json!({"fields": {"project": {"key": pkey}, "issuetype": {"name": "Bug"}, "summary": "s", "description": "plain text"}}))).await;
+    assert_eq!(st, 400);
+    assert!(v["errors"]["description"].is_string());
+    let (st, v) = t.send("s", Method::POST, "/rest/api/3/issue", Some(json!({"key": "X-1", "fields": {"project": {"key": pkey}, "issuetype": {"name": "Bug"}, "summary": "new", "description": doc, "labels": ["a"]}}))).await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        v["key"],
+        format!("{pkey}-{}", counter + 1),
+        "keys are assigned by the site"
+    );
+    let key = v["key"].as_str().unwrap().to_string();
+    let (st, _) = t
+        .send(
+            "s",
+            Method::PUT,
+            &format!("/rest/api/3/issue/{key}"),
+            Some(json!({"fields": {"summary": "edited"}, "update": {"labels": [{"add": "b"}]}})),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (_, _, v) = t
+        .get(
+            "s",
+            &format!("/rest/api/3/issue/{key}?fields=summary,labels,description"),
+        )
+        .await;
+    assert_eq!(v["fields"]["summary"], "edited");
+    assert_eq!(v["fields"]["labels"], json!(["a", "b"]));
+    assert_eq!(v["fields"]["description"], doc);
+    // jql on updated finds it
+    let (_, _, v) = t.get("s", &format!("/rest/api/3/search/jql?jql=project%3D{pkey}%20AND%20updated%20%3E%3D%20%222026%2F01%2F01%2000%3A00%22&fields=summary")).await;
+    assert!(
+        v["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["key"] == json!(key))
+    );
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn same_seed_same_site_and_mutate_changes_about_n_percent() {
+    let cfg = |sites| SimConfig {
+        seed: 99,
+        scale: Scale::Small,
+        sites,
+        ..Default::default()
+    };
+    let a = Sim::start(cfg(vec![
+        SiteSpec::new("a"),
+        SiteSpec::new("b"),
+        SiteSpec::empty("e"),
+    ]))
+    .await
+    .unwrap();
+    let b = Sim::start(cfg(vec![SiteSpec::new("a")])).await.unwrap();
+    assert_eq!(
+        a.digest("a"),
+        b.digest("a"),
+        "same seed, separate processes' worth of state"
+    );
+    assert_eq!(a.digest("a"), a.digest("b"));
+    assert!(a.diff("a", "b").is_empty());
+    assert_ne!(a.digest("a"), a.digest("e"));
+    let other = Sim::start(SimConfig {
+        seed: 100,
+        ..cfg(vec![SiteSpec::new("a")])
+    })
+    .await
+    .unwrap();
+    assert_ne!(a.digest("a"), other.digest("a"));
+    // cloud ids differ per site
+    assert_ne!(a.cloud_id("a"), a.cloud_id("b"));
+
+    // a one-field change is one difference, at a readable path
+    a.with_site_mut("b", |s| {
+        let i = s.issues.values_mut().next().unwrap();
+        i.summary = "changed".into();
+    });
+    let d = a.diff("a", "b");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].path.starts_with("/jira/projects/") && d[0].path.ends_with("/summary"),
+        "{}",
+        d[0].path
+    );
+    // what a restore cannot preserve is ignored: ids, creation times, authors, updated
+    a.with_site_mut("b", |s| {
+        let i = s.issues.values_mut().next().unwrap();
+        i.summary = s.name.clone();
+    });
+    a.with_site_mut("a", |s| {
+        let name = "b".to_string();
+        let i = s.issues.values_mut().next().unwrap();
+        i.summary = name;
+        i.created = chrono::Utc::now();
+        i.updated = chrono::Utc::now();
+        i.creator = "someone-else".into();
+        for c in &mut i.comments {
+            c.author = "someone-else".into();
+            c.created = chrono::Utc::now();
+        }
+    });
+    assert!(a.diff("a", "b").is_empty(), "{:?}", a.diff("a", "b"));
+
+    // mutate 10%: about 10% of issues differ afterwards
+    let snap = |a: &cairn_sitesim::SimHandle| {
+        a.with_site("a", |s| {
+            s.issues
+                .values()
+                .map(|i| (i.id, (i.summary.clone(), i.comments.len(), i.updated)))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        })
+    };
+    let before = snap(&a);
+    let n = before.len();
+    let rep = a.mutate("a", 10.0);
+    let total = rep.issues_changed + rep.issues_added + rep.issues_deleted;
+    assert_eq!(total, (n as f64 * 0.1).round() as usize, "{rep:?}");
+    assert!(rep.issues_added > 0 && rep.issues_deleted > 0 && rep.pages_changed > 0);
+    let after = snap(&a);
+    let touched = before
+        .iter()
+        .filter(|(id, v)| after.get(id) != Some(v))
+        .count()
+        + after.keys().filter(|id| !before.contains_key(id)).count();
+    let pct = touched as f64 * 100.0 / n as f64;
+    assert!(
+        (8.0..=12.0).contains(&pct),
+        "{pct}% of issues touched after mutate 10%"
+    );
+    // changed issues are stamped with now
+    let recent = a.with_site("a", |s| {
+        s.issues
+            .values()
+            .filter(|i| (chrono::Utc::now() - i.updated).num_seconds() < 60)
+            .count()
+    });
+    // (+1: the issue whose `updated` this test set by hand above)
+    assert!(
+        (rep.issues_changed + rep.issues_added..=rep.issues_changed + rep.issues_added + 1)
+            .contains(&recent),
+        "{recent} {rep:?}"
+    );
+    for s in [a, b, other] {
+        s.shutdown().await;
+    }
+}
