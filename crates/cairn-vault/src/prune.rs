@@ -12,7 +12,7 @@ use crate::crypto::{AD_INDEX, AD_PRUNE_MARK};
 use crate::error::{Error, Result};
 use crate::format::{EntryKind, PackedBlob, TreeNode, encode_index};
 use crate::index::Index;
-use crate::repo::{PruneMark, Repository, pack_name};
+use crate::repo::{PruneMark, Repository, SnapshotInfo, pack_name};
 
 /// Completed marks are kept this long, so that a writer started before a mark still sees it at commit.
 const DONE_MARK_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
@@ -57,10 +57,15 @@ pub struct PruneReport {
 }
 
 impl Repository {
-    /// Every blob (data and tree) referenced by any snapshot present now.
-    pub(crate) async fn used_blobs(&self, index: &Index) -> Result<HashSet<Id>> {
+    /// Every blob (data and tree) referenced by the given snapshots. The index must have been read after the
+    /// snapshots were listed (writers store the index before the snapshot, so it then covers them all).
+    pub(crate) async fn used_blobs(
+        &self,
+        snapshots: &[SnapshotInfo],
+        index: &Index,
+    ) -> Result<HashSet<Id>> {
         let mut used = HashSet::new();
-        for s in self.snapshots().await? {
+        for s in snapshots {
             let mut stack = vec![s.file.tree];
             while let Some(t) = stack.pop() {
                 if !used.insert(t) {
@@ -120,6 +125,7 @@ impl Repository {
             .collect();
         // Re-check against the snapshots present now, with an index where condemned packs are last resort.
         self.invalidate_index();
+        let snapshots = self.snapshots().await?;
         let files = self.read_index_files().await?;
         let mut index = Index::new();
         for (_, packs) in &files {
@@ -127,7 +133,7 @@ impl Repository {
                 index.add_pack(*p, e, &condemned);
             }
         }
-        let used = self.used_blobs(&index).await?;
+        let used = self.used_blobs(&snapshots, &index).await?;
         let mut delete: HashSet<Id> = condemned.clone();
         for (_, packs) in &files {
             for (p, entries) in packs {
@@ -216,9 +222,15 @@ impl Repository {
             .flat_map(|(_, m)| m.condemned_packs)
             .collect();
         self.invalidate_index();
-        let index = self.index().await?;
-        let used = self.used_blobs(&index).await?;
+        let snapshots = self.snapshots().await?;
         let files = self.read_index_files().await?;
+        let mut index = Index::new();
+        for (_, packs) in &files {
+            for (p, e) in packs {
+                index.add_pack(*p, e, &pending);
+            }
+        }
+        let used = self.used_blobs(&snapshots, &index).await?;
         let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
         for (_, ps) in files {
             for (p, e) in ps {

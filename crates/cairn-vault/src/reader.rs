@@ -43,7 +43,12 @@ impl SnapshotReader {
             .read_snapshot(&id)
             .await?
             .ok_or_else(|| Error::SnapshotNotFound(id.to_hex()))?;
-        let index = repo.index().await?;
+        let mut index = repo.index().await?;
+        if index.get(&file.tree).is_none() {
+            // The cached index predates this snapshot (written by another process): refresh it.
+            repo.invalidate_index();
+            index = repo.index().await?;
+        }
         Ok(SnapshotReader {
             repo: repo.clone(),
             index,

@@ -72,6 +72,8 @@ impl Repository {
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
+        // Snapshots are listed before the index is read: writers store the index first, so it covers them.
+        let listed_snapshots = self.backend().list("snapshots").await?;
         // Index files, each on its own so one damaged file does not hide the rest.
         let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
         let mut index = Index::new();
@@ -200,8 +202,7 @@ impl Repository {
         }
         drop(results);
         // Snapshots and trees: every referenced blob must be indexed; attribute damage to entries.
-        let listed = self.backend().list("snapshots").await?;
-        for o in listed {
+        for o in listed_snapshots {
             let Some(sid) = o
                 .name
                 .strip_prefix("snapshots/")

@@ -1,0 +1,414 @@
+//! `cairn vault` as a real process: SIGKILL at commit points, concurrent writers with prune.
+//! Each scenario runs on a local directory and, when `CAIRN_TEST_S3_ENDPOINT` is set, on S3.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Vault {
+    repo: String,
+    s3: Option<(String, String, String, String)>,
+    _dir: tempfile::TempDir,
+    work: PathBuf,
+}
+
+fn local_vault() -> Vault {
+    let dir = tempfile::tempdir().unwrap();
+    Vault {
+        repo: dir.path().join("repo").display().to_string(),
+        s3: None,
+        work: dir.path().to_path_buf(),
+        _dir: dir,
+    }
+}
+
+fn s3_vault(test: &str) -> Option<Vault> {
+    let Ok(endpoint) = std::env::var("CAIRN_TEST_S3_ENDPOINT") else {
+        if std::env::var("CAIRN_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("CAIRN_TEST_REQUIRE_SERVICES=1 but CAIRN_TEST_S3_ENDPOINT is not set");
+        }
+        eprintln!("skipping S3: CAIRN_TEST_S3_ENDPOINT not set");
+        return None;
+    };
+    let v = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} must be set"));
+    let dir = tempfile::tempdir().unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    Some(Vault {
+        repo: format!(
+            "s3://{}/vault-cli-tests/{test}-{}-{nanos:x}",
+            v("CAIRN_TEST_S3_BUCKET"),
+            std::process::id()
+        ),
+        s3: Some((
+            endpoint,
+            v("CAIRN_TEST_S3_REGION"),
+            v("CAIRN_TEST_S3_ACCESS_KEY_ID"),
+            v("CAIRN_TEST_S3_SECRET_ACCESS_KEY"),
+        )),
+        work: dir.path().to_path_buf(),
+        _dir: dir,
+    })
+}
+
+impl Vault {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        c.arg("vault");
+        c.args(args);
+        c.arg("--repo").arg(&self.repo);
+        c.env("CAIRN_VAULT_PASSPHRASE", "test passphrase")
+            .env_remove("CAIRN_VAULT_CRASH_AT");
+        if let Some((endpoint, region, id, secret)) = &self.s3 {
+            c.arg("--s3-endpoint")
+                .arg(endpoint)
+                .arg("--s3-region")
+                .arg(region);
+            c.env("AWS_ACCESS_KEY_ID", id)
+                .env("AWS_SECRET_ACCESS_KEY", secret);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cairn vault {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+
+    fn init(&self) {
+        self.ok(&[
+            "init",
+            "--insecure-fast-kdf",
+            "--small-chunks",
+            "--pack-size-mib",
+            "1",
+        ]);
+    }
+
+    fn verify_clean(&self) -> serde_json::Value {
+        let r = self.json(&["verify", "--read-data"]);
+        assert_eq!(r["damage"].as_array().unwrap().len(), 0, "{r:#}");
+        r
+    }
+}
+
+/// A directory of documents and binary files; `variant` changes a share of it.
+fn make_source(dir: &Path, variant: u64, files: u64) {
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    for i in 0..files {
+        let body = format!(
+            r#"{{"key":"P-{i}","v":{},"text":"{}"}}"#,
+            if i % 10 == 0 { variant } else { 0 },
+            "x".repeat(200)
+        );
+        std::fs::write(dir.join(format!("docs/P-{i}.json")), body).unwrap();
+    }
+    for f in 0..3u64 {
+        let mut x = (f + 1) * 0x9E37_79B9 + variant * 7919 * u64::from(f == 0);
+        let data: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("bin/{f}.bin")), data).unwrap();
+    }
+}
+
+fn crash_at(v: &Vault, point: &str) {
+    v.init();
+    let src = v.work.join("src");
+    make_source(&src, 0, 50);
+    v.ok(&["backup-dir", src.to_str().unwrap()]);
+    make_source(&src, 1, 50);
+    // Fresh data so the killed writer leaves new packs behind.
+    std::fs::write(
+        src.join("bin/new.bin"),
+        (0..400_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut child = v
+        .cmd(&["backup-dir", src.to_str().unwrap()])
+        .env("CAIRN_VAULT_CRASH_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let reached = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains(&format!("reached commit point {point}")));
+    assert!(reached, "the writer never reached {point}");
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    // One snapshot, and the repository verifies clean with the leftovers in it.
+    assert_eq!(v.json(&["snapshots"]).as_array().unwrap().len(), 1);
+    let before = v.verify_clean();
+    let packs_before =
+        before["packs"].as_u64().unwrap() + before["unindexed_packs"].as_u64().unwrap();
+    if point == "after-packs" {
+        assert!(
+            before["unindexed_packs"].as_u64().unwrap() > 0,
+            "{before:#}"
+        );
+    }
+    // Prune (zero grace) reclaims the leftovers.
+    let report = v.json(&["prune", "--grace", "0s"]);
+    assert!(report["packs_deleted"].as_u64().unwrap() > 0, "{report:#}");
+    let after = v.verify_clean();
+    assert_eq!(after["unindexed_packs"].as_u64().unwrap(), 0, "{after:#}");
+    assert!(
+        after["packs"].as_u64().unwrap() < packs_before,
+        "{before:#} {after:#}"
+    );
+    // The surviving snapshot still restores.
+    let out = v.work.join("restored");
+    v.ok(&["restore-dir", "latest", out.to_str().unwrap()]);
+    assert!(out.join("docs/P-7.json").exists());
+}
+
+#[test]
+fn sigkill_after_packs_local() {
+    crash_at(&local_vault(), "after-packs");
+}
+
+#[test]
+fn sigkill_after_index_local() {
+    crash_at(&local_vault(), "after-index");
+}
+
+#[test]
+fn sigkill_after_packs_s3() {
+    if let Some(v) = s3_vault("crash-packs") {
+        crash_at(&v, "after-packs");
+    }
+}
+
+#[test]
+fn sigkill_after_index_s3() {
+    if let Some(v) = s3_vault("crash-index") {
+        crash_at(&v, "after-index");
+    }
+}
+
+/// Two writer processes and prune running together. Data of a forgotten snapshot is reused by the
+/// writers while prune marks it: the repository must never lose a committed snapshot's data.
+fn concurrent(v: &Vault) {
+    v.init();
+    let old = v.work.join("old");
+    make_source(&old, 5, 40);
+    v.ok(&["backup-dir", old.to_str().unwrap(), "--tag", "old"]);
+    v.ok(&["forget", "--keep-tag", "nothing", "--tag", "old"]);
+    let (a, b) = (v.work.join("a"), v.work.join("b"));
+    make_source(&a, 5, 60); // shares data with the forgotten snapshot
+    make_source(&b, 6, 60);
+    let writer = |dir: PathBuf, rounds: u64| {
+        let mut ok = 0;
+        let mut raced = 0;
+        for r in 0..rounds {
+            std::fs::write(
+                dir.join(format!("docs/round-{r}.json")),
+                format!("{{\"round\":{r}}}"),
+            )
+            .unwrap();
+            loop {
+                let out = v.run(&["backup-dir", dir.to_str().unwrap()]);
+                if out.status.success() {
+                    ok += 1;
+                    break;
+                }
+                let err = String::from_utf8_lossy(&out.stderr).to_string();
+                assert!(err.contains("concurrent prune"), "writer failed: {err}");
+                raced += 1;
+            }
+        }
+        (ok, raced)
+    };
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let (ra, rb, prunes) = std::thread::scope(|s| {
+        let ha = s.spawn(|| {
+            let r = writer(a.clone(), 3);
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            r
+        });
+        let hb = s.spawn(|| {
+            let r = writer(b.clone(), 3);
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            r
+        });
+        let mut n = 0;
+        while n < 4 || done.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            let out = v.run(&["prune", "--grace", "2s", "--repack-threshold", "0.01"]);
+            assert!(
+                out.status.success(),
+                "prune failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            n += 1;
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        (ha.join().unwrap(), hb.join().unwrap(), n)
+    });
+    eprintln!("writers: a={ra:?} b={rb:?}, prunes: {prunes}");
+    assert_eq!(ra.0 + rb.0, 6);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    v.ok(&["prune", "--grace", "2s"]);
+    v.verify_clean();
+    let snaps = v.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 6, "{snaps:#}");
+    // Every snapshot restores byte for byte what its source held at the end (docs of the last round differ).
+    let out = v.work.join("restore-a");
+    let latest_a = snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|s| s["meta"]["source"].as_str().unwrap().ends_with("/a"))
+        .unwrap();
+    v.ok(&[
+        "restore-dir",
+        latest_a["id"].as_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    for f in [
+        "bin/0.bin",
+        "bin/1.bin",
+        "docs/P-10.json",
+        "docs/round-2.json",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(a.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn two_writers_and_prune_lose_nothing_local() {
+    concurrent(&local_vault());
+}
+
+#[test]
+fn two_writers_and_prune_lose_nothing_s3() {
+    if let Some(v) = s3_vault("concurrent") {
+        concurrent(&v);
+    }
+}
+
+#[test]
+fn cli_keys_forget_and_errors() {
+    let v = local_vault();
+    v.init();
+    let src = v.work.join("src");
+    make_source(&src, 0, 5);
+    for tag in ["t1", "t2", "t3"] {
+        v.ok(&[
+            "backup-dir",
+            src.to_str().unwrap(),
+            "--tag",
+            tag,
+            "--meta",
+            "site=acme",
+        ]);
+    }
+    let snaps = v.json(&["snapshots"]);
+    let first = &snaps[0];
+    assert!(
+        first["id"].is_string() && first["time"].is_string() && first["meta"]["site"] == "acme",
+        "{first:#}"
+    );
+    assert_eq!(
+        v.ok(&["cat", "latest", "docs/P-1.json"]),
+        std::fs::read_to_string(src.join("docs/P-1.json")).unwrap()
+    );
+    // Wrong key: a clear error.
+    let out = v
+        .cmd(&["snapshots"])
+        .env("CAIRN_VAULT_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrong key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Add a raw key from a file, use it, remove the passphrase slot.
+    let keyfile = v.work.join("key");
+    std::fs::write(&keyfile, "11".repeat(32)).unwrap();
+    v.ok(&[
+        "key",
+        "add",
+        "--new-key-file",
+        keyfile.to_str().unwrap(),
+        "--insecure-fast-kdf",
+    ]);
+    let keys = v.json(&["key", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    let pass_slot = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_key = |args: &[&str]| {
+        let mut c = v.cmd(args);
+        c.env_remove("CAIRN_VAULT_PASSPHRASE")
+            .arg("--key-file")
+            .arg(&keyfile);
+        c.output().unwrap()
+    };
+    assert!(by_key(&["key", "remove", &pass_slot]).status.success());
+    assert!(!v.run(&["snapshots"]).status.success());
+    // Forget by policy: keep the newest and anything tagged t1.
+    let out = by_key(&["forget", "--keep-last", "1", "--keep-tag", "t1", "--json"]);
+    assert!(out.status.success());
+    let decisions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        decisions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["keep"] == false)
+            .count(),
+        1
+    );
+    let out = by_key(&["snapshots", "--json"]);
+    let left: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tags: Vec<_> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tags"][0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tags, ["t1", "t3"]);
+}
