@@ -432,8 +432,17 @@ pub fn blog_properties(site: &Site, r: &Req) -> R {
 // ------------------------------------------------------------------- writes
 
 fn read_body(r: &Req, b: &Value) -> Result<(String, Value), Response> {
-    let rep = b["body"]["representation"].as_str().unwrap_or("storage");
-    let value = &b["body"]["value"];
+    // Either `{representation, value}` (PageBodyWrite) or `{storage: {value}}` (PageNestedBodyWrite).
+    let nested = ["storage", "atlas_doc_format", "wiki"]
+        .into_iter()
+        .find(|k| b["body"].get(*k).is_some());
+    let (rep, value) = match nested {
+        Some(k) => (k, &b["body"][k]["value"]),
+        None => (
+            b["body"]["representation"].as_str().unwrap_or("storage"),
+            &b["body"]["value"],
+        ),
+    };
     match rep {
         "storage" => {
             let s = value.as_str().unwrap_or("").to_string();
