@@ -34,7 +34,8 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    pub(crate) fn random() -> Self {
+    /// A fresh random key (what `init` does).
+    pub fn random() -> Self {
         let mut enc = [0u8; 32];
         let mut id_key = [0u8; 32];
         rand::rng().fill_bytes(&mut enc);

@@ -72,6 +72,8 @@ pub struct SnapshotWriter {
     pack_buf: Vec<u8>,
     pack_entries: Vec<PackedBlob>,
     uploads: JoinSet<Result<(Id, Vec<PackedBlob>)>>,
+    sealing: JoinSet<(BlobKind, Id, u32, Vec<u8>)>,
+    parallelism: usize,
     written: Vec<(Id, Vec<PackedBlob>)>,
     session: HashSet<Id>,
     reused: HashSet<Id>,
@@ -136,6 +138,8 @@ impl SnapshotWriter {
             pack_buf: Vec::new(),
             pack_entries: Vec::new(),
             uploads: JoinSet::new(),
+            sealing: JoinSet::new(),
+            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             written: Vec::new(),
             session: HashSet::new(),
             reused: HashSet::new(),
@@ -157,17 +161,17 @@ impl SnapshotWriter {
     }
 
     /// Store one blob unless it is already stored. Returns its id.
-    async fn put_blob(&mut self, kind: BlobKind, data: &[u8]) -> Result<Id> {
+    async fn put_blob(&mut self, kind: BlobKind, data: Bytes) -> Result<Id> {
         self.put_blob_inner(kind, data, false).await
     }
 
     /// Store a blob even if the index has it (prune's repacking); still once per writer.
-    pub(crate) async fn put_blob_forced(&mut self, kind: BlobKind, data: &[u8]) -> Result<Id> {
+    pub(crate) async fn put_blob_forced(&mut self, kind: BlobKind, data: Bytes) -> Result<Id> {
         self.put_blob_inner(kind, data, true).await
     }
 
-    async fn put_blob_inner(&mut self, kind: BlobKind, data: &[u8], force: bool) -> Result<Id> {
-        let id = self.key().blob_id(data);
+    async fn put_blob_inner(&mut self, kind: BlobKind, data: Bytes, force: bool) -> Result<Id> {
+        let id = self.key().blob_id(&data);
         if self.session.contains(&id) {
             self.stats.blobs_reused += 1;
             return Ok(id);
@@ -177,7 +181,43 @@ impl SnapshotWriter {
             self.reused.insert(id);
             return Ok(id);
         }
-        let sealed = self.key().seal_blob(&id, data, self.level);
+        self.session.insert(id);
+        self.stats.blobs_new += 1;
+        let raw_length = data.len() as u32;
+        if data.len() < 16 * 1024 {
+            let sealed = self.key().seal_blob(&id, &data, self.level);
+            return self
+                .append_sealed(kind, id, raw_length, sealed)
+                .await
+                .map(|()| id);
+        }
+        // Compression and encryption of large blobs run on the blocking pool, several at once.
+        let key = self.key().clone();
+        let level = self.level;
+        self.sealing
+            .spawn_blocking(move || (kind, id, raw_length, key.seal_blob(&id, &data, level)));
+        while self.sealing.len() >= self.parallelism * 2 {
+            self.append_one_sealed().await?;
+        }
+        Ok(id)
+    }
+
+    async fn append_one_sealed(&mut self) -> Result<()> {
+        if let Some(r) = self.sealing.join_next().await {
+            let (kind, id, raw, sealed) =
+                r.map_err(|e| Error::InvalidArgument(format!("sealing task failed: {e}")))?;
+            self.append_sealed(kind, id, raw, sealed).await?;
+        }
+        Ok(())
+    }
+
+    async fn append_sealed(
+        &mut self,
+        kind: BlobKind,
+        id: Id,
+        raw_length: u32,
+        sealed: Vec<u8>,
+    ) -> Result<()> {
         if self.pack_buf.is_empty() {
             self.pack_buf.reserve(self.target + 1024 * 1024);
             self.pack_buf.extend_from_slice(PACK_MAGIC);
@@ -187,16 +227,14 @@ impl SnapshotWriter {
             id,
             offset: self.pack_buf.len() as u32,
             length: sealed.len() as u32,
-            raw_length: data.len() as u32,
+            raw_length,
         });
         self.pack_buf.extend_from_slice(&sealed);
-        self.session.insert(id);
-        self.stats.blobs_new += 1;
         self.stats.bytes_stored += sealed.len() as u64;
         if self.pack_buf.len() >= self.target {
             self.flush_pack().await?;
         }
-        Ok(id)
+        Ok(())
     }
 
     async fn flush_pack(&mut self) -> Result<()> {
@@ -259,7 +297,9 @@ impl SnapshotWriter {
             let mut cur = std::io::Cursor::new(data);
             return self.add_stream_checked(path, &mut cur, attrs).await;
         }
-        let id = self.put_blob(BlobKind::Data, data).await?;
+        let id = self
+            .put_blob(BlobKind::Data, Bytes::copy_from_slice(data))
+            .await?;
         let name = last_component(&path);
         self.insert_entry(
             path,
@@ -312,7 +352,7 @@ impl SnapshotWriter {
             let n = self.chunker.next_cut(&buf);
             let chunk = buf.split_to(n);
             size += n as u64;
-            content.push(self.put_blob(BlobKind::Data, &chunk).await?);
+            content.push(self.put_blob(BlobKind::Data, chunk.freeze()).await?);
         }
         self.read_buf = buf;
         let name = last_component(&path);
@@ -411,6 +451,9 @@ impl SnapshotWriter {
     }
 
     async fn write_packs_and_index(&mut self) -> Result<()> {
+        while !self.sealing.is_empty() {
+            self.append_one_sealed().await?;
+        }
         self.flush_pack().await?;
         while !self.uploads.is_empty() {
             self.join_one().await?;
@@ -524,7 +567,7 @@ impl SnapshotWriter {
 
     async fn put_tree(&mut self, node: &TreeNode) -> Result<Id> {
         let json = serde_json::to_vec(node).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        self.put_blob(BlobKind::Tree, &json).await
+        self.put_blob(BlobKind::Tree, Bytes::from(json)).await
     }
 }
 
