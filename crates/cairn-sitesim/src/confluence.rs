@@ -75,11 +75,11 @@ fn page_json(site: &Site, p: &Page, r: &Req, single: bool) -> Value {
     v["body"] = body_json(&p.storage, &p.adf, fmt);
     v["_links"] = json!({"webui": format!("/spaces/{space_key}/{ui}/{}", p.id), "editui": format!("/{kind}/resumedraft.action?draftId={}", p.id), "tinyui": format!("/x/{}", p.id)});
     if single {
-        if v["parentType"].is_null() {
-            if let Some(m) = v.as_object_mut() {
-                m.remove("parentType");
-                m.remove("parentId");
-            }
+        if v["parentType"].is_null()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.remove("parentType");
+            m.remove("parentId");
         }
         if r.q_bool("include-labels") {
             v["labels"] = json!({"results": p.labels.iter().map(|l| label_json(l)).collect::<Vec<_>>(), "meta": {"hasMore": false}});
@@ -88,11 +88,11 @@ fn page_json(site: &Site, p: &Page, r: &Req, single: bool) -> Value {
             v["properties"] = json!({"results": p.properties.iter().map(prop_json).collect::<Vec<_>>(), "meta": {"hasMore": false}});
         }
         v["_links"]["base"] = json!(format!("{}/wiki", r.base));
-    } else if v["parentType"].is_null() {
-        if let Some(m) = v.as_object_mut() {
-            m.remove("parentType");
-            m.remove("parentId");
-        }
+    } else if v["parentType"].is_null()
+        && let Some(m) = v.as_object_mut()
+    {
+        m.remove("parentType");
+        m.remove("parentId");
     }
     v
 }
@@ -167,7 +167,7 @@ fn attachment_json(site: &Site, a: &CAttachment) -> Value {
 
 fn sort_pages(r: &Req, ps: &mut [&Page]) {
     match r.q("sort").unwrap_or("id") {
-        "-id" => ps.sort_by(|a, b| b.id.cmp(&a.id)),
+        "-id" => ps.sort_by_key(|p| std::cmp::Reverse(p.id)),
         "title" => ps.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id))),
         "-title" => ps.sort_by(|a, b| b.title.cmp(&a.title).then(a.id.cmp(&b.id))),
         "created-date" => ps.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id))),

@@ -76,7 +76,7 @@ impl Counter {
             return true;
         }
         self.seen += 1;
-        t.every > 0 && self.seen % t.every == 0
+        t.every > 0 && self.seen.is_multiple_of(t.every)
     }
 }
 
@@ -125,22 +125,22 @@ impl FaultState {
             return d;
         }
         d.latency_ms = self.spec.latency_ms;
-        if let Some(r) = &self.spec.rate_limit {
-            if self.rate.hit(&r.trigger) {
-                d.rate_limit = Some(r.retry_after);
-                return d;
-            }
+        if let Some(r) = &self.spec.rate_limit
+            && self.rate.hit(&r.trigger)
+        {
+            d.rate_limit = Some(r.retry_after);
+            return d;
         }
-        if let Some(e) = &self.spec.error {
-            if self.error.hit(&e.trigger) {
-                d.error = Some(e.status);
-                return d;
-            }
+        if let Some(e) = &self.spec.error
+            && self.error.hit(&e.trigger)
+        {
+            d.error = Some(e.status);
+            return d;
         }
-        if let Some(c) = &self.spec.close_mid_body {
-            if self.cut.hit(&c.trigger) {
-                d.cut_after = Some(c.after_bytes);
-            }
+        if let Some(c) = &self.spec.close_mid_body
+            && self.cut.hit(&c.trigger)
+        {
+            d.cut_after = Some(c.after_bytes);
         }
         d
     }

@@ -336,13 +336,13 @@ pub fn v2_page(req: &Req, items: Vec<Value>) -> Response {
         next_link = Some(next);
     }
     let mut r = ok(json!({"results": results, "_links": links}));
-    if let Some(n) = next_link {
-        if let Ok(h) = HeaderValue::from_str(&format!(
+    if let Some(n) = next_link
+        && let Ok(h) = HeaderValue::from_str(&format!(
             "<{n}>; rel=\"next\", <{}/wiki>; rel=\"base\"",
             req.base
-        )) {
-            r.headers_mut().insert(header::LINK, h);
-        }
+        ))
+    {
+        r.headers_mut().insert(header::LINK, h);
     }
     r
 }
@@ -385,10 +385,11 @@ pub fn body_response(
     r
 }
 
+/// One multipart part: field name, filename, content type, bytes.
+pub type Part = (String, Option<String>, Option<String>, Bytes);
+
 /// Parse a `multipart/form-data` body; returns (field name, filename, content type, bytes).
-pub fn multipart(
-    req: &Req,
-) -> Result<Vec<(String, Option<String>, Option<String>, Bytes)>, String> {
+pub fn multipart(req: &Req) -> Result<Vec<Part>, String> {
     let ct = req
         .headers
         .get(header::CONTENT_TYPE)

@@ -782,9 +782,9 @@ pub fn users_search(site: &Site, r: &Req) -> R {
 pub fn user_get(site: &Site, r: &Req) -> R {
     let id = r.q("accountId").unwrap_or("");
     if site.user(id).is_none() {
-        return Err(r.not_found(&format!(
-            "Specified user does not exist or you do not have required permissions"
-        )));
+        return Err(
+            r.not_found("Specified user does not exist or you do not have required permissions")
+        );
     }
     Ok(ok(user_full(site, &r.base, id)))
 }
@@ -820,18 +820,16 @@ pub fn group_member(site: &Site, r: &Req) -> R {
     Ok(ok(page_bean(r, items, 50, 50)?))
 }
 
-fn search_params(
-    r: &Req,
-) -> Result<
-    (
-        String,
-        Option<String>,
-        Option<usize>,
-        Vec<String>,
-        Vec<String>,
-    ),
-    Response,
-> {
+/// jql, nextPageToken, maxResults, fields, expand
+type SearchParams = (
+    String,
+    Option<String>,
+    Option<usize>,
+    Vec<String>,
+    Vec<String>,
+);
+
+fn search_params(r: &Req) -> Result<SearchParams, Response> {
     if r.method == http::Method::POST {
         let b = r.json()?;
         let fields: Vec<String> = b["fields"]
@@ -1351,9 +1349,7 @@ fn apply_fields(
     let mut errs = Map::new();
     let project = site.projects.get(&issue.project_id).cloned();
     for (k, v) in fields {
-        if READ_ONLY.contains(&k.as_str())
-            || (!creating && (k == "project" || k == "issuetype" && false))
-        {
+        if READ_ONLY.contains(&k.as_str()) || (!creating && k == "project") {
             errs.insert(
                 k.clone(),
                 json!(format!(
@@ -1692,10 +1688,10 @@ pub fn issue_edit(site: &mut Site, r: &Req) -> R {
         for (k, ops) in update {
             for op in ops.as_array().cloned().unwrap_or_default() {
                 if k == "labels" {
-                    if let Some(l) = op["add"].as_str() {
-                        if !issue.labels.iter().any(|x| x == l) {
-                            issue.labels.push(l.into());
-                        }
+                    if let Some(l) = op["add"].as_str()
+                        && !issue.labels.iter().any(|x| x == l)
+                    {
+                        issue.labels.push(l.into());
                     }
                     if let Some(l) = op["remove"].as_str() {
                         issue.labels.retain(|x| x != l);
