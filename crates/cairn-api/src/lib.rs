@@ -1,1 +1,30 @@
-//! cairn-api
+//! Cairn's HTTP surface: parse, authenticate, authorize, call `control`, answer in the spec's
+//! shapes. No SQL and no business rule lives here; one table ([`error`]) maps domain errors to
+//! statuses, and only this crate defines wire types.
+
+pub mod error;
+mod extract;
+mod layers;
+pub mod metrics;
+pub mod openapi;
+mod pagination;
+mod routes;
+mod state;
+mod wire;
+
+pub use routes::router;
+pub use state::AppState;
+
+/// Serves `router` on `listener` until `shutdown` resolves; requests in flight then finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

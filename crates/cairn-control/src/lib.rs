@@ -4,6 +4,7 @@
 //! crate turns [`ControlError`] into statuses; the store crate persists the records.
 
 pub mod audit;
+pub mod bootstrap;
 pub mod clock;
 mod error;
 pub mod identity;

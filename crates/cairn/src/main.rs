@@ -1,11 +1,25 @@
 //! `cairn`: the one binary. Parses the command line and hands each subcommand to its module.
 
 mod commands;
+mod instance;
+mod logging;
+mod settings;
 
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about = "Self-hosted backup and restore for Jira Cloud and Confluence Cloud")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Self-hosted backup and restore for Jira Cloud and Confluence Cloud",
+    long_about = "Self-hosted backup and restore for Jira Cloud and Confluence Cloud.\n\n\
+        Cairn serves Atlassian's Backup Management API (v2 and v1) with the same HTTP Basic \
+        authentication (account email + API token), keeps backups in an encrypted, deduplicated \
+        vault on storage you own, and restores whole sites or single projects and spaces.",
+    after_help = "Start with 'cairn serve' (SQLite and a local folder under ./cairn-data), then see \
+        'cairn token --help' to make API tokens. Settings come from flags, CAIRN_* environment \
+        variables and a TOML file (--config), in that order."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,6 +27,14 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Serve the Backup Management API.
+    Serve(commands::serve::ServeArgs),
+    /// Manage API tokens (create, list, revoke).
+    Token(commands::token::TokenArgs),
+    /// Manage accounts.
+    Account(commands::account::AccountArgs),
+    /// Manage organizations.
+    Org(commands::org::OrgArgs),
     /// Work with a vault (an encrypted, deduplicated backup repository) directly.
     #[command(subcommand)]
     Vault(commands::vault::VaultCommand),
@@ -22,7 +44,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: could not start the async runtime: {err}");
@@ -31,6 +56,10 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Token(args) => commands::token::run(args).await,
+            Command::Account(args) => commands::account::run(args).await,
+            Command::Org(args) => commands::org::run(args).await,
             Command::Vault(cmd) => commands::vault::run(cmd).await,
             Command::Sim(args) => commands::sim::run(args).await,
         }

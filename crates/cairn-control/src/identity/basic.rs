@@ -163,7 +163,8 @@ mod tests {
     #[test]
     fn table_of_malformed_headers() {
         let b64 = |s: &str| general_purpose::STANDARD.encode(s);
-        let cases: Vec<(&str, Option<Vec<u8>>, Result<(), BasicError>)> = vec![
+        type Case = (&'static str, Option<Vec<u8>>, Result<(), BasicError>);
+        let cases: Vec<Case> = vec![
             ("absent", None, Err(BasicError::Missing)),
             ("empty", Some(b"".to_vec()), Err(BasicError::OtherScheme)),
             (

@@ -450,7 +450,7 @@ impl Identity {
                 target: Some(format!("token:{}", record.id)),
                 client_addr: actor.client_addr.clone(),
                 details: Some(serde_json::json!({
-                    "label": record.label, "owner": account.id, "expiresAt": record.expires_at.to_rfc3339()
+                    "label": record.label, "owner": account.id, "expiresAt": record.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 })),
             })
             .await?;

@@ -1,0 +1,116 @@
+//! Cross-cutting middleware: request ids, logs, metrics, the error shape of responses the
+//! framework makes by itself, panics, body limit, v1 deprecation headers.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{ApiError, JSON_UTF8};
+use crate::state::AppState;
+
+/// The route template of the request, carried on the response for the metrics layer.
+#[derive(Clone)]
+struct RouteTemplate(String);
+
+/// Inner layer (after routing): notes which route matched.
+pub async fn note_route(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(RouteTemplate(route));
+    }
+    response
+}
+
+/// Outer layer: counts and times every request by route template and status.
+pub async fn record_metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_string();
+    let response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<RouteTemplate>()
+        .map(|r| r.0.as_str())
+        .unwrap_or("unmatched");
+    state.metrics.observe_request(
+        &method,
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Gives every error the framework produced by itself (404, 405, 413, 415, timeouts, ...) the
+/// JSON error body of the spec, keeping its headers (`Allow`, `Retry-After`).
+/// Also states the charset of every JSON body, as the spec's media type says.
+pub async fn shape_errors(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let is_json = content_type.is_some_and(|v| v.starts_with("application/json"));
+    if content_type == Some("application/json") {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    }
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut shaped = ApiError::for_status(status).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
+}
+
+/// Every v1 response says it is deprecated and links to v2 (spec section 1).
+pub async fn deprecation_headers(request: Request, next: Next) -> Response {
+    // Nested routers see the path without their prefix; the original URI has it all.
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string());
+    let v2_path = path.replacen(
+        "/public/backup-management/v1",
+        "/public/backup-management/v2",
+        1,
+    );
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert("deprecation", HeaderValue::from_static("true"));
+    if let Ok(link) = HeaderValue::from_str(&format!("<{v2_path}>; rel=\"successor-version\"")) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    response
+}
+
+/// A panic becomes a plain 500 in the error shape; the panic message goes to the log only.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = %detail, "a request handler panicked");
+    ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+}

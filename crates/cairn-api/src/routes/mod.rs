@@ -1,0 +1,85 @@
+//! The router: every path the service answers, and the layers around them.
+
+pub(crate) mod health;
+pub(crate) mod v2;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::layers;
+use crate::state::AppState;
+
+/// Request bodies over this size get 413 (spec section 1).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub const V2_BASE: &str = "/public/backup-management/v2";
+pub const V1_BASE: &str = "/public/backup-management/v1";
+
+async fn not_found() -> ApiError {
+    ApiError::for_status(StatusCode::NOT_FOUND)
+}
+
+/// The whole HTTP surface of one node.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .fallback(not_found)
+        .layer(middleware::from_fn(layers::deprecation_headers));
+    Router::new()
+        .merge(health::routes())
+        .nest(V2_BASE, v2::routes())
+        .nest(V1_BASE, v1)
+        .fallback(not_found)
+        .route_layer(middleware::from_fn(layers::note_route))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::COOKIE,
+                ]))
+                .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                        let request_id = request
+                            .headers()
+                            .get(X_REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        // Path only: a query string is the caller's to keep out of our logs.
+                        tracing::info_span!(
+                            "request",
+                            request_id = %request_id,
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                        )
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    layers::record_metrics,
+                ))
+                .layer(middleware::from_fn(layers::shape_errors))
+                .layer(CatchPanicLayer::custom(layers::panic_response))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,14 @@
+use std::sync::Arc;
+
+use cairn_control::identity::Identity;
+use cairn_store::Store;
+
+use crate::metrics::Metrics;
+
+/// What every handler may use. Cloned per request (all fields are `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: Arc<Identity>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+}

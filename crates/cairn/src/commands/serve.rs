@@ -1,0 +1,103 @@
+//! `cairn serve`: the API server.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use cairn_api::AppState;
+use cairn_api::metrics::Metrics;
+use cairn_control::bootstrap::{FirstStart, first_start};
+use cairn_store::Store;
+
+use crate::instance::Instance;
+use crate::settings::{LogFormat, StoreArgs, load_file};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address and port to listen on; port 0 picks a free one. [default: 127.0.0.1:8080]
+    #[arg(long, env = "CAIRN_LISTEN")]
+    pub listen: Option<String>,
+    /// Log lines as human text or as JSON objects. [default: text]
+    #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Email of the admin account made on the first start. [default: admin@cairn.local]
+    #[arg(long, env = "CAIRN_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file = load_file(args.store.config.as_deref())?;
+    crate::logging::init(
+        args.log_format
+            .or(file.log_format)
+            .unwrap_or(LogFormat::Text),
+    );
+    let store_settings = args.store.resolve(&file);
+    let instance = Instance::open(&store_settings, file.auth.identity_settings()).await?;
+    let listen = args
+        .listen
+        .or(file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+
+    let admin_email = args
+        .admin_email
+        .or(file.admin_email.clone())
+        .unwrap_or_else(|| "admin@cairn.local".into());
+    if let Some(first) =
+        first_start(&instance.identity, instance.store.as_ref(), &admin_email).await?
+    {
+        print_first_start(&first, &base_url);
+    }
+
+    let store: Arc<dyn Store> = instance.store.clone();
+    let state = AppState {
+        identity: instance.identity.clone(),
+        store,
+        metrics: Arc::new(Metrics::default()),
+    };
+    tracing::info!(url = %base_url, database = instance.store.dialect().name(), data_dir = %store_settings.data_dir.display(), "serving");
+    println!("Cairn is serving on {base_url}");
+    cairn_api::serve(listener, cairn_api::router(state), shutdown_signal()).await?;
+    tracing::info!("stopped: requests in flight have finished");
+    instance.store.close().await;
+    Ok(())
+}
+
+fn print_first_start(first: &FirstStart, base_url: &str) {
+    let token = first.token.secret.expose();
+    println!(
+        "\nCairn is set up. These are shown only this once: keep them somewhere safe.\n\n\
+         \x20 Organization id:  {org}\n\
+         \x20 Admin email:      {email}\n\
+         \x20 Web password:     {password}\n\
+         \x20 API token:        {token}\n\n\
+         Try it:\n\
+         \x20 curl --user '{email}:{token}' \\\n\
+         \x20   {base_url}/public/backup-management/v2/orgs/{org}/audit-events\n",
+        org = first.org.id,
+        email = first.admin.email,
+        password = first.password,
+    );
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

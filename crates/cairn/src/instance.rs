@@ -1,0 +1,109 @@
+//! Opening an installation: the data directory, the server secret, the store, the identity
+//! service. `serve` and every management command go through here, so they agree.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use cairn_control::clock::SystemClock;
+use cairn_control::identity::{Identity, IdentitySettings};
+use cairn_control::secret::ServerSecret;
+use cairn_store::{MetaStore, SqlStore, Store};
+
+use crate::settings::StoreSettings;
+
+pub struct Instance {
+    pub store: Arc<SqlStore>,
+    pub identity: Arc<Identity>,
+}
+
+const SECRET_FILE: &str = "secret";
+const FINGERPRINT_KEY: &str = "secret_fingerprint";
+
+impl Instance {
+    pub async fn open(
+        settings: &StoreSettings,
+        identity_settings: IdentitySettings,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let secret = load_or_create_secret(&settings.data_dir)?;
+        let store = Arc::new(
+            SqlStore::connect(&settings.database_url, 16)
+                .await
+                .context("opening the metadata store")?,
+        );
+        check_fingerprint(store.as_ref(), &secret).await?;
+        let store_dyn: Arc<dyn Store> = store.clone();
+        let identity = Identity::new(store_dyn, secret, Arc::new(SystemClock), identity_settings)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Instance {
+            store,
+            identity: Arc::new(identity),
+        })
+    }
+}
+
+/// `CAIRN_SECRET` (hex) wins; otherwise the data directory's secret file, made on first use with
+/// mode 0600.
+fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<ServerSecret> {
+    if let Ok(hex) = std::env::var("CAIRN_SECRET") {
+        return ServerSecret::from_hex(&hex).context("CAIRN_SECRET");
+    }
+    let path = data_dir.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            ServerSecret::from_hex(&text).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let secret = ServerSecret::generate()?;
+            write_private_file(&path, secret.to_hex().as_bytes())?;
+            Ok(secret)
+        }
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    if let Err(err) = &file
+        && err.kind() == std::io::ErrorKind::AlreadyExists
+    {
+        // Another process made it first; use theirs.
+        return Ok(());
+    }
+    let file = file
+        .as_mut()
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Every node must hold the secret the store was initialised with, or no token would verify.
+async fn check_fingerprint(store: &SqlStore, secret: &ServerSecret) -> anyhow::Result<()> {
+    let fingerprint = secret.fingerprint();
+    if store
+        .insert_meta_if_absent(FINGERPRINT_KEY, &fingerprint)
+        .await?
+    {
+        return Ok(());
+    }
+    match store.get_meta(FINGERPRINT_KEY).await? {
+        Some(stored) if stored == fingerprint => Ok(()),
+        _ => bail!(
+            "this node's server secret is not the one the database was initialised with; \
+             set CAIRN_SECRET (or copy the data directory's 'secret' file) to the same value on every node"
+        ),
+    }
+}

@@ -1,0 +1,125 @@
+//! Settings: command-line flags, `CAIRN_*` environment variables and a TOML file, in that order
+//! of precedence, then defaults. Every option is declared once here, with its doc and default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use cairn_control::identity::IdentitySettings;
+use serde::Deserialize;
+
+/// Where the control plane lives. Every command that touches it takes these.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Directory for Cairn's own files: the SQLite database, the server secret, the built-in
+    /// vault. [default: ./cairn-data]
+    #[arg(long, env = "CAIRN_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Use this database instead of SQLite in the data directory (postgres://USER@HOST/DB).
+    #[arg(
+        long,
+        env = "CAIRN_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// A TOML file of settings; flags and CAIRN_* variables override it.
+    #[arg(long, env = "CAIRN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file. Unknown keys are an error, so a typo does not silently do nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub admin_email: Option<String>,
+    #[serde(default)]
+    pub auth: AuthFileSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFileSettings {
+    /// Live API tokens per account (default 100).
+    pub token_limit: Option<u32>,
+    /// Accept web passwords as Basic passwords (default false).
+    pub allow_password_basic: Option<bool>,
+    /// Failed authentications per address or account before 429 (default 10).
+    pub failure_limit: Option<u32>,
+    /// The window of `failure_limit`, in seconds (default 60).
+    pub failure_window_secs: Option<u64>,
+    /// Successful calls per account per second (default 100) and burst (default 200).
+    pub rate_per_second: Option<u32>,
+    pub rate_burst: Option<u32>,
+    /// How long a verified credential is trusted before asking the store again (default 2000).
+    pub auth_cache_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings after merging, validated.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+}
+
+pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
+    let Some(path) = path else {
+        return Ok(FileSettings::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the settings file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in the settings file {}", path.display()))
+}
+
+impl StoreArgs {
+    pub fn resolve(&self, file: &FileSettings) -> StoreSettings {
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("cairn-data"));
+        let database_url = self
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone())
+            .unwrap_or_else(|| {
+                format!("sqlite://{}?mode=rwc", data_dir.join("cairn.db").display())
+            });
+        StoreSettings {
+            data_dir,
+            database_url,
+        }
+    }
+}
+
+impl AuthFileSettings {
+    pub fn identity_settings(&self) -> IdentitySettings {
+        let d = IdentitySettings::default();
+        IdentitySettings {
+            token_limit: self.token_limit.unwrap_or(d.token_limit),
+            allow_password_basic: self.allow_password_basic.unwrap_or(d.allow_password_basic),
+            failure_limit: self.failure_limit.unwrap_or(d.failure_limit),
+            failure_window: self
+                .failure_window_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.failure_window),
+            rate_per_second: self.rate_per_second.unwrap_or(d.rate_per_second),
+            rate_burst: self.rate_burst.unwrap_or(d.rate_burst),
+            auth_cache_ttl: self
+                .auth_cache_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.auth_cache_ttl),
+        }
+    }
+}

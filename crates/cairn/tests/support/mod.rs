@@ -1,0 +1,242 @@
+//! Running the real `cairn` binary in tests: a server on a loopback port, and CLI commands
+//! against the same data directory or database.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of this helper"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+
+/// The first-start block the server prints once.
+#[derive(Debug, Clone)]
+pub struct FirstStart {
+    pub org_id: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+}
+
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub first_start: Option<FirstStart>,
+    pub stdout: String,
+    pub log_path: PathBuf,
+}
+
+/// Where a test's installation lives.
+#[derive(Clone)]
+pub struct Install {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub config: Option<PathBuf>,
+}
+
+impl Install {
+    pub fn new(dir: &Path) -> Self {
+        Install {
+            data_dir: dir.join("data"),
+            database_url: None,
+            config: None,
+        }
+    }
+
+    /// Writes a settings file with `toml` and uses it from now on.
+    pub fn with_config(mut self, toml: &str) -> Self {
+        let path = self.data_dir.with_file_name("cairn.toml");
+        std::fs::write(&path, toml).unwrap();
+        self.config = Some(path);
+        self
+    }
+
+    fn store_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_string(),
+            self.data_dir.display().to_string(),
+        ];
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url".to_string(), url.clone()]);
+        }
+        if let Some(config) = &self.config {
+            args.extend(["--config".to_string(), config.display().to_string()]);
+        }
+        args
+    }
+
+    /// Runs `cairn <args> <store args>` to completion.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .args(self.store_args())
+            .env_remove("CAIRN_SECRET");
+        cmd.output().expect("run cairn")
+    }
+
+    /// Like [`Install::cli`], asserting success and returning stdout parsed as JSON.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "cairn {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "cairn {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Starts `cairn serve` on a free loopback port and waits until it answers.
+    pub fn serve(&self, extra_env: &[(&str, &str)]) -> Server {
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let log_path = self.data_dir.with_file_name(format!("serve-{n}.log"));
+        std::fs::create_dir_all(self.data_dir.parent().unwrap()).unwrap();
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(self.store_args())
+            .env_remove("CAIRN_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn cairn serve");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut stdout = String::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base_url = loop {
+            let mut line = String::new();
+            let n = reader.read_line(&mut line).unwrap();
+            if n == 0 || Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "cairn serve exited before serving; stdout:\n{stdout}\nlog:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            stdout.push_str(&line);
+            if let Some(url) = line.trim().strip_prefix("Cairn is serving on ") {
+                break url.to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let first_start = parse_first_start(&stdout);
+        Server {
+            child,
+            base_url,
+            first_start,
+            stdout,
+            log_path,
+        }
+    }
+}
+
+fn field(stdout: &str, label: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label).map(|v| v.trim().to_string()))
+}
+
+fn parse_first_start(stdout: &str) -> Option<FirstStart> {
+    Some(FirstStart {
+        org_id: field(stdout, "Organization id:")?,
+        email: field(stdout, "Admin email:")?,
+        password: field(stdout, "Web password:")?,
+        token: field(stdout, "API token:")?,
+    })
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn audit_url(&self, org_id: &str) -> String {
+        self.url(&format!(
+            "/public/backup-management/v2/orgs/{org_id}/audit-events"
+        ))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for the exit; returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `sh -c script` and returns stdout (trimmed) — for the shell one-liners of the docs.
+pub fn sh(script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "sh -c {script:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `curl -s -o BODY -w '%{http_code}' ARGS... URL`, returning (status, body).
+pub fn curl(args: &[&str], url: &str) -> (u16, String) {
+    let body = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(body.path())
+        .args(["-w", "%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let status = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (
+        status,
+        std::fs::read_to_string(body.path()).unwrap_or_default(),
+    )
+}
