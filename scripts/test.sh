@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: starts the throw-away services (PostgreSQL, SeaweedFS S3), then runs every
-# test of the workspace against them. Needs what .ci/run installs (see README).
+# The whole test suite: installs what is missing (scripts/install-test-deps.sh), starts the
+# throw-away services (PostgreSQL, SeaweedFS S3), then runs every test of the workspace against
+# them. Extra arguments go to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
+hash -r
 scripts/test-services.sh start
 # shellcheck disable=SC1091
 source "${CAIRN_SERVICES_DIR:-/var/tmp/cairn-services}/env"

