@@ -139,10 +139,40 @@ fn open_with(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
+thread_local! {
+    /// One zstd context per thread and level: creating a context per blob costs more than compressing a small one.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn compress(plaintext: &[u8], level: i32) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level).ok()?));
+        }
+        c.as_mut()?.1.compress(plaintext).ok()
+    })
+}
+
+fn decompress(frame: &[u8]) -> Option<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(frame).ok()??;
+    if size > 1 << 31 {
+        return None;
+    }
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().ok()?);
+        }
+        d.as_mut()?.decompress(frame, size as usize).ok()
+    })
+}
+
 /// Body = one byte of compression type (0 none, 1 zstd) then the payload.
 fn encode_compressed(plaintext: &[u8], level: i32) -> Vec<u8> {
     if plaintext.len() >= 64
-        && let Ok(c) = zstd::bulk::compress(plaintext, level)
+        && let Some(c) = compress(plaintext, level)
         && c.len() < plaintext.len()
     {
         let mut out = Vec::with_capacity(c.len() + 1);
@@ -159,7 +189,7 @@ fn encode_compressed(plaintext: &[u8], level: i32) -> Vec<u8> {
 fn decode_compressed(body: &[u8]) -> Option<Vec<u8>> {
     match body.first()? {
         0 => Some(body[1..].to_vec()),
-        1 => zstd::stream::decode_all(&body[1..]).ok(),
+        1 => decompress(&body[1..]),
         _ => None,
     }
 }

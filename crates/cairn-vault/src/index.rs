@@ -110,3 +110,38 @@ impl Index {
         self.blobs.capacity() * blob_slot + self.pack_pos.capacity() * pack_slot
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The target: index memory on the order of 100 bytes per blob.
+    #[test]
+    fn about_100_bytes_per_blob() {
+        let mut idx = Index::new();
+        let none = HashSet::new();
+        let n = 200_000u32;
+        for p in 0..(n / 1000) {
+            let mut pid = [0u8; 32];
+            pid[..4].copy_from_slice(&p.to_le_bytes());
+            let entries: Vec<PackedBlob> = (0..1000u32)
+                .map(|i| {
+                    let mut id = [0u8; 32];
+                    id[..4].copy_from_slice(&(p * 1000 + i).to_le_bytes());
+                    id[4] = 1;
+                    PackedBlob {
+                        kind: BlobKind::Data,
+                        id: Id(id),
+                        offset: i * 100,
+                        length: 100,
+                        raw_length: 90,
+                    }
+                })
+                .collect();
+            idx.add_pack(Id(pid), &entries, &none);
+        }
+        assert_eq!(idx.len(), n as usize);
+        let per_blob = idx.approx_heap_bytes() / idx.len();
+        assert!(per_blob <= 110, "{per_blob} bytes per blob");
+    }
+}

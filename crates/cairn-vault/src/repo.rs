@@ -422,12 +422,16 @@ impl Repository {
         if raw.len() != loc.length as usize {
             return Err(damaged());
         }
-        let key = self.0.key.clone();
-        let id2 = *id;
-        let plain = tokio::task::spawn_blocking(move || key.open_blob(&id2, &raw))
-            .await
-            .ok()
-            .flatten();
+        let plain = if raw.len() < 64 * 1024 {
+            self.0.key.open_blob(id, &raw)
+        } else {
+            let key = self.0.key.clone();
+            let id2 = *id;
+            tokio::task::spawn_blocking(move || key.open_blob(&id2, &raw))
+                .await
+                .ok()
+                .flatten()
+        };
         plain.ok_or_else(damaged)
     }
 }

@@ -184,7 +184,7 @@ impl SnapshotWriter {
         self.session.insert(id);
         self.stats.blobs_new += 1;
         let raw_length = data.len() as u32;
-        if data.len() < 16 * 1024 {
+        if data.len() < 1024 {
             let sealed = self.key().seal_blob(&id, &data, self.level);
             return self
                 .append_sealed(kind, id, raw_length, sealed)

@@ -776,23 +776,48 @@ async fn backup_dir(
         })
         .await?;
     let small = r.config().chunker.min_size as u64;
-    for (rel, abs, size, mtime) in &files {
-        let attrs: BTreeMap<String, String> = [("mtime".to_owned(), mtime.to_string())].into();
-        if !w.reuse_from_parent(rel, *size, &attrs).await? {
-            if *size <= small {
-                let data = tokio::fs::read(abs)
-                    .await
-                    .with_context(|| format!("reading {}", abs.display()))?;
-                w.add_document(rel, &data, attrs).await?;
+    let attrs_of = |mtime: u128| -> BTreeMap<String, String> {
+        [("mtime".to_owned(), mtime.to_string())].into()
+    };
+    // Unchanged files (same size and mtime as in the parent) are taken over without being read.
+    let mut todo = Vec::new();
+    for f in files.iter() {
+        if w.reuse_from_parent(&f.0, f.2, &attrs_of(f.3)).await? {
+            bar.inc(f.2);
+        } else {
+            todo.push(f.clone());
+        }
+    }
+    // Small files are read ahead on a separate thread, in order; large ones are streamed.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Option<Vec<u8>>>>(512);
+    let ahead: Vec<_> = todo.iter().map(|f| (f.1.clone(), f.2 <= small)).collect();
+    let reader = std::thread::spawn(move || {
+        for (path, is_small) in ahead {
+            let item = if is_small {
+                std::fs::read(&path).map(Some)
             } else {
+                Ok(None)
+            };
+            if tx.blocking_send(item).is_err() {
+                break;
+            }
+        }
+    });
+    for (rel, abs, size, mtime) in &todo {
+        let item = rx.recv().await.context("file reader stopped")?;
+        match item.with_context(|| format!("reading {}", abs.display()))? {
+            Some(data) => w.add_document(rel, &data, attrs_of(*mtime)).await?,
+            None => {
                 let mut f = tokio::fs::File::open(abs)
                     .await
                     .with_context(|| format!("reading {}", abs.display()))?;
-                w.add_stream(rel, &mut f, attrs).await?;
+                w.add_stream(rel, &mut f, attrs_of(*mtime)).await?;
             }
         }
         bar.inc(*size);
     }
+    drop(rx);
+    let _ = reader.join();
     let mut m: BTreeMap<String, String> = meta.into_iter().collect();
     m.entry("source".into()).or_insert(source_s);
     m.insert("files".into(), files.len().to_string());
@@ -845,8 +870,17 @@ async fn restore_dir(
         "restore {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     );
     tokio::fs::create_dir_all(target).await?;
-    for e in entries.iter().filter(|e| e.kind == EntryKind::Dir) {
-        tokio::fs::create_dir_all(target.join(&e.path)).await?;
+    let mut dirs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+    for e in &entries {
+        let p = target.join(&e.path);
+        if e.kind == EntryKind::Dir {
+            dirs.insert(p);
+        } else if let Some(parent) = p.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    for d in dirs {
+        tokio::fs::create_dir_all(&d).await?;
     }
     let files: Vec<_> = entries
         .into_iter()
@@ -859,13 +893,22 @@ async fn restore_dir(
             let bar = bar.clone();
             let dest = target.join(&e.path);
             async move {
-                if let Some(parent) = dest.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
+                let mut s = reader.stream_entry(&e);
+                if e.size <= 4 * 1024 * 1024 {
+                    // Small entries: gather, then one write.
+                    let mut data = Vec::with_capacity(e.size as usize);
+                    while let Some(b) = s.try_next().await? {
+                        data.extend_from_slice(&b);
+                    }
+                    tokio::fs::write(&dest, &data)
+                        .await
+                        .with_context(|| format!("writing {}", dest.display()))?;
+                    bar.inc(data.len() as u64);
+                    return anyhow::Ok(());
                 }
                 let mut f = tokio::fs::File::create(&dest)
                     .await
                     .with_context(|| format!("creating {}", dest.display()))?;
-                let mut s = reader.stream_entry(&e);
                 while let Some(b) = s.try_next().await? {
                     f.write_all(&b).await?;
                     bar.inc(b.len() as u64);
@@ -874,7 +917,7 @@ async fn restore_dir(
                 anyhow::Ok(())
             }
         })
-        .buffer_unordered(8)
+        .buffer_unordered(16)
         .try_collect::<()>()
         .await?;
     bar.finish_and_clear();
