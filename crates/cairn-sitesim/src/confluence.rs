@@ -207,12 +207,21 @@ fn list_pages(site: &Site, r: &Req, kind: PageKind, space: Option<u64>) -> R {
         .filter(|p| r.q("depth") != Some("root") || p.parent_id.is_none())
         .collect();
     sort_pages(r, &mut ps);
-    Ok(v2_page(
-        r,
-        ps.into_iter()
-            .map(|p| page_json(site, p, r, false))
-            .collect(),
-    ))
+    // Build JSON only for the requested page of results.
+    let start = r.q("cursor").and_then(decode_cursor).unwrap_or(0);
+    let limit = r.q_num("limit", 25)?.clamp(1, 250);
+    let items: Vec<Value> = ps
+        .iter()
+        .enumerate()
+        .map(|(n, p)| {
+            if n >= start && n < start + limit {
+                page_json(site, p, r, false)
+            } else {
+                Value::Null
+            }
+        })
+        .collect();
+    Ok(v2_page(r, items))
 }
 
 fn id_param(r: &Req, name: &str) -> Result<u64, Response> {
@@ -629,6 +638,50 @@ pub fn footer_comment_create(site: &mut Site, r: &Req) -> R {
         resolved: false,
         inline_ref: String::new(),
         inline_text: String::new(),
+    };
+    let mut v = comment_json(site, &c, r);
+    site.ccomments.insert(id, c);
+    v["_links"]["base"] = json!(format!("{}/wiki", r.base));
+    Ok(created(v))
+}
+
+pub fn inline_comment_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let num = |k: &str| b[k].as_str().and_then(|s| s.parse::<u64>().ok());
+    let container = num("pageId")
+        .or(num("blogPostId"))
+        .filter(|c| site.pages.contains_key(c))
+        .ok_or_else(|| {
+            r.err(
+                StatusCode::BAD_REQUEST,
+                "pageId or blogPostId of existing content is required",
+            )
+        })?;
+    let sel = b["inlineCommentProperties"]["textSelection"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    if sel.is_empty() {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "inlineCommentProperties.textSelection is required",
+        ));
+    }
+    let (storage, adf_doc) = read_body(r, &b)?;
+    let id = site.alloc_id();
+    let c = CComment {
+        id,
+        kind: CommentKind::Inline,
+        container,
+        parent_comment: None,
+        author: r.me.clone(),
+        created: Utc::now(),
+        version: 1,
+        storage,
+        adf: adf_doc,
+        resolved: false,
+        inline_ref: blake3::hash(format!("{id}").as_bytes()).to_hex()[..32].to_string(),
+        inline_text: sel,
     };
     let mut v = comment_json(site, &c, r);
     site.ccomments.insert(id, c);

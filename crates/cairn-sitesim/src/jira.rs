@@ -330,12 +330,21 @@ fn remote_link_json(base: &str, issue: &Issue, r: &RemoteLink) -> Value {
 }
 
 /// All fields of an issue in REST shape, in a stable order.
-fn all_fields(site: &Site, base: &str, i: &Issue) -> Vec<(String, Value)> {
+fn all_fields(
+    site: &Site,
+    base: &str,
+    i: &Issue,
+    want: &dyn Fn(&str) -> bool,
+) -> Vec<(String, Value)> {
     let p = site.projects.get(&i.project_id);
     let mut f: Vec<(String, Value)> = vec![];
     let mut put = |k: &str, v: Value| f.push((k.to_string(), v));
-    put("summary", json!(i.summary));
-    put("description", i.description.clone().unwrap_or(Value::Null));
+    if want("summary") {
+        put("summary", json!(i.summary));
+    }
+    if want("description") {
+        put("description", i.description.clone().unwrap_or(Value::Null));
+    }
     put(
         "issuetype",
         site.issue_types
@@ -388,15 +397,27 @@ fn all_fields(site: &Site, base: &str, i: &Issue) -> Vec<(String, Value)> {
             .map(|a| user_details(site, base, a))
             .unwrap_or(Value::Null),
     );
-    put("reporter", user_details(site, base, &i.reporter));
-    put("creator", user_details(site, base, &i.creator));
-    put("created", json!(jira_ts(&i.created)));
-    put("updated", json!(jira_ts(&i.updated)));
-    put("labels", json!(i.labels));
+    if want("reporter") {
+        put("reporter", user_details(site, base, &i.reporter));
+    }
+    if want("creator") {
+        put("creator", user_details(site, base, &i.creator));
+    }
+    if want("created") {
+        put("created", json!(jira_ts(&i.created)));
+    }
+    if want("updated") {
+        put("updated", json!(jira_ts(&i.updated)));
+    }
+    if want("labels") {
+        put("labels", json!(i.labels));
+    }
     let comps: Vec<Value> = p
         .map(|p| p.components.iter().filter(|c| i.components.contains(&c.id)).map(|c| json!({"self": format!("{base}/rest/api/3/component/{}", c.id), "id": c.id, "name": c.name})).collect())
         .unwrap_or_default();
-    put("components", Value::Array(comps));
+    if want("components") {
+        put("components", Value::Array(comps));
+    }
     let vers: Vec<Value> = p
         .map(|p| {
             p.versions
@@ -406,8 +427,10 @@ fn all_fields(site: &Site, base: &str, i: &Issue) -> Vec<(String, Value)> {
                 .collect()
         })
         .unwrap_or_default();
-    put("fixVersions", Value::Array(vers));
-    if let Some(parent) = i.parent {
+    if want("fixVersions") {
+        put("fixVersions", Value::Array(vers));
+    }
+    if let Some(parent) = i.parent.filter(|_| want("parent")) {
         put("parent", linked_issue(site, base, parent));
     }
     let subtasks: Vec<Value> = site
@@ -416,14 +439,18 @@ fn all_fields(site: &Site, base: &str, i: &Issue) -> Vec<(String, Value)> {
         .filter(|s| s.parent == Some(i.id) && s.issuetype == "10004")
         .map(|s| linked_issue(site, base, s.id))
         .collect();
-    put("subtasks", Value::Array(subtasks));
+    if want("subtasks") {
+        put("subtasks", Value::Array(subtasks));
+    }
     let links: Vec<Value> = site
         .links
         .values()
         .filter(|l| l.inward == i.id || l.outward == i.id)
         .map(|l| link_json(site, base, l, Some(i.id)))
         .collect();
-    put("issuelinks", Value::Array(links));
+    if want("issuelinks") {
+        put("issuelinks", Value::Array(links));
+    }
     let comments: Vec<Value> = i
         .comments
         .iter()
@@ -450,12 +477,17 @@ fn all_fields(site: &Site, base: &str, i: &Issue) -> Vec<(String, Value)> {
         .filter(|a| a.issue_id == i.id)
         .map(|a| attachment_json(site, base, a))
         .collect();
-    put("attachment", Value::Array(atts));
+    if want("attachment") {
+        put("attachment", Value::Array(atts));
+    }
     put(
         "watches",
         json!({"self": format!("{base}/rest/api/3/issue/{}/watchers", i.key), "watchCount": i.watchers.len(), "isWatching": false}),
     );
     for cf in &site.custom_fields {
+        if !want(&cf.id) {
+            continue;
+        }
         let v = match (cf.kind, i.custom.get(&cf.id)) {
             (_, None) => Value::Null,
             (CfKind::Select, Some(v)) => json!({"self": format!("{base}/rest/api/3/customFieldOption/{}", v["id"].as_str().unwrap_or("")), "value": v["value"], "id": v["id"]}),
@@ -466,31 +498,32 @@ fn all_fields(site: &Site, base: &str, i: &Issue) -> Vec<(String, Value)> {
         put(&cf.id, v);
     }
     let sprint = i.sprint.and_then(|s| site.sprints.get(&s)).map(|s| json!([{"id": s.id, "name": s.name, "state": s.state, "boardId": s.board_id, "goal": s.goal}]));
-    put("customfield_10020", sprint.unwrap_or(Value::Null));
+    if want("customfield_10020") {
+        put("customfield_10020", sprint.unwrap_or(Value::Null));
+    }
     f
 }
 
-fn select_fields(all: Vec<(String, Value)>, wanted: &[String]) -> Map<String, Value> {
-    let mut include_all = false;
-    let mut navigable = false;
-    let mut names: Vec<&str> = vec![];
-    let mut excluded: Vec<&str> = vec![];
-    for w in wanted {
-        match w.as_str() {
-            "*all" => include_all = true,
-            "*navigable" => navigable = true,
-            x if x.starts_with('-') => excluded.push(&x[1..]),
-            x => names.push(x),
+/// Which fields a `fields` parameter asks for (`*all`, `*navigable`, names, `-name`).
+fn field_filter(wanted: &[String]) -> impl Fn(&str) -> bool + '_ {
+    move |k: &str| {
+        let mut include_all = false;
+        let mut navigable = false;
+        let mut named = false;
+        for w in wanted {
+            match w.as_str() {
+                "*all" => include_all = true,
+                "*navigable" => navigable = true,
+                x if x.starts_with('-') => {
+                    if &x[1..] == k {
+                        return false;
+                    }
+                }
+                x => named |= x == k,
+            }
         }
+        include_all || named || (navigable && k != "comment" && k != "worklog")
     }
-    all.into_iter()
-        .filter(|(k, _)| {
-            !excluded.contains(&k.as_str())
-                && (include_all
-                    || names.contains(&k.as_str())
-                    || (navigable && k != "comment" && k != "worklog"))
-        })
-        .collect()
 }
 
 fn issue_bean(site: &Site, base: &str, i: &Issue, fields: &[String], expand: &[&str]) -> Value {
@@ -500,7 +533,8 @@ fn issue_bean(site: &Site, base: &str, i: &Issue, fields: &[String], expand: &[&
     });
     let wants_only_id = fields.iter().all(|f| f == "id" || f == "key");
     if !wants_only_id {
-        let sel = select_fields(all_fields(site, base, i), fields);
+        let want = field_filter(fields);
+        let sel: Map<String, Value> = all_fields(site, base, i, &want).into_iter().collect();
         if expand.contains(&"names") {
             let names: Map<String, Value> = fields_list(site)
                 .into_iter()
@@ -1650,7 +1684,8 @@ pub fn issue_create(site: &mut Site, r: &Req) -> R {
         worklogs: vec![],
         histories: vec![],
         remote_links: vec![],
-        watchers: vec![r.me.clone()],
+        // No auto-watch by the creating account: a restore must be able to reproduce watchers.
+        watchers: vec![],
         properties: BTreeMap::new(),
     };
     apply_fields(site, &mut issue, fields, true)
@@ -2224,4 +2259,79 @@ pub fn version_create(site: &mut Site, r: &Req) -> R {
         .push(v.clone());
     let p = &site.projects[&pid];
     Ok(created(version_json(&r.base, p, &v)))
+}
+
+pub fn board_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let name = b["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| r.err(StatusCode::BAD_REQUEST, "name is required"))?
+        .to_string();
+    let kind = b["type"]
+        .as_str()
+        .filter(|t| *t == "scrum" || *t == "kanban")
+        .ok_or_else(|| r.err(StatusCode::BAD_REQUEST, "type must be scrum or kanban"))?
+        .to_string();
+    let pref = b["location"]["projectKeyOrId"]
+        .as_str()
+        .map(String::from)
+        .or_else(|| {
+            b["location"]["projectKeyOrId"]
+                .as_u64()
+                .map(|n| n.to_string())
+        })
+        .unwrap_or_default();
+    let pid = site.project_by_ref(&pref).map(|p| p.id).ok_or_else(|| {
+        r.err(
+            StatusCode::BAD_REQUEST,
+            "location.projectKeyOrId must name a project (location.type = project)",
+        )
+    })?;
+    let id = site.alloc_id();
+    let board = Board {
+        id,
+        name,
+        kind,
+        project_id: pid,
+    };
+    let v = board_json(site, &r.base, &board);
+    site.boards.insert(id, board);
+    Ok(created(v))
+}
+
+pub fn sprint_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let board = b["originBoardId"]
+        .as_u64()
+        .filter(|id| site.boards.get(id).is_some_and(|b| b.kind == "scrum"))
+        .ok_or_else(|| {
+            r.err(
+                StatusCode::BAD_REQUEST,
+                "originBoardId must name a scrum board",
+            )
+        })?;
+    let name = b["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| r.err(StatusCode::BAD_REQUEST, "name is required"))?
+        .to_string();
+    let ts = |k: &str| {
+        b[k].as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&Utc))
+    };
+    let id = site.alloc_id();
+    let s = Sprint {
+        id,
+        board_id: board,
+        name,
+        state: "future".into(),
+        goal: b["goal"].as_str().unwrap_or("").into(),
+        start: ts("startDate"),
+        end: ts("endDate"),
+    };
+    let v = sprint_json(&r.base, &s);
+    site.sprints.insert(id, s);
+    Ok(created(v))
 }

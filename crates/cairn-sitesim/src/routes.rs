@@ -134,6 +134,8 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/attachment/content/{id}", read j::attachment_content),
         // ------------------------------------------------------------ Jira Software agile
         r!(Agile, GET, "/rest/agile/1.0/board", read j::boards),
+        r!(Agile, POST, "/rest/agile/1.0/board", write j::board_create),
+        r!(Agile, POST, "/rest/agile/1.0/sprint", write j::sprint_create),
         r!(Agile, GET, "/rest/agile/1.0/board/{boardId}", read j::board_get),
         r!(Agile, GET, "/rest/agile/1.0/board/{boardId}/sprint", read j::board_sprints),
         r!(Agile, GET, "/rest/agile/1.0/sprint/{sprintId}", read j::sprint_get),
@@ -164,6 +166,7 @@ pub fn routes() -> Vec<Route> {
         r!(ConfV2, GET, "/wiki/api/v2/blogposts/{blogpost-id}/properties", read c::blog_properties),
         r!(ConfV2, POST, "/wiki/api/v2/blogposts/{blogpost-id}/properties", write c::blog_property_create),
         r!(ConfV2, POST, "/wiki/api/v2/footer-comments", write c::footer_comment_create),
+        r!(ConfV2, POST, "/wiki/api/v2/inline-comments", write c::inline_comment_create),
         r!(ConfV2, GET, "/wiki/api/v2/footer-comments/{id}/children", read c::footer_comment_children),
         r!(ConfV2, GET, "/wiki/api/v2/attachments/{id}", read c::attachment_get),
         // ----------------------------------------------------------------- Confluence v1

@@ -611,6 +611,27 @@ async fn responses_validate_against_reference_schemas() {
     );
     post(
         M::POST,
+        "/inline-comments",
+        "/wiki/api/v2/inline-comments".into(),
+        json!({"pageId": s("page"), "body": {"representation": "storage", "value": "<p>i</p>"}, "inlineCommentProperties": {"textSelection": "x", "textSelectionMatchCount": 1, "textSelectionMatchIndex": 0}}),
+        201,
+    );
+    post(
+        M::POST,
+        "/rest/agile/1.0/board",
+        "/rest/agile/1.0/board".into(),
+        json!({"name": "Schema board", "type": "scrum", "location": {"type": "project", "projectKeyOrId": s("project")}}),
+        201,
+    );
+    post(
+        M::POST,
+        "/rest/agile/1.0/sprint",
+        "/rest/agile/1.0/sprint".into(),
+        json!({"name": "Schema sprint", "originBoardId": ids["board"], "goal": "g"}),
+        201,
+    );
+    post(
+        M::POST,
         "/pages/{page-id}/properties",
         format!("/wiki/api/v2/pages/{}/properties", s("page")),
         json!({"key": "schema-test", "value": {"a": 1}}),
