@@ -345,58 +345,72 @@ fn all_fields(
     if want("description") {
         put("description", i.description.clone().unwrap_or(Value::Null));
     }
-    put(
-        "issuetype",
-        site.issue_types
-            .iter()
-            .find(|t| t.id == i.issuetype)
-            .map(|t| issuetype_json(base, t))
-            .unwrap_or(Value::Null),
-    );
-    put(
-        "project",
-        p.map(|p| project_json(site, base, p, false, &[]))
-            .unwrap_or(Value::Null),
-    );
-    put(
-        "status",
-        site.statuses
-            .iter()
-            .find(|s| s.id == i.status)
-            .map(|s| status_json(base, s))
-            .unwrap_or(Value::Null),
-    );
-    put(
-        "priority",
-        site.priorities
-            .iter()
-            .find(|x| x.id == i.priority)
-            .map(|x| priority_json(base, x))
-            .unwrap_or(Value::Null),
-    );
+    if want("issuetype") {
+        put(
+            "issuetype",
+            site.issue_types
+                .iter()
+                .find(|t| t.id == i.issuetype)
+                .map(|t| issuetype_json(base, t))
+                .unwrap_or(Value::Null),
+        );
+    }
+    if want("project") {
+        put(
+            "project",
+            p.map(|p| project_json(site, base, p, false, &[]))
+                .unwrap_or(Value::Null),
+        );
+    }
+    if want("status") {
+        put(
+            "status",
+            site.statuses
+                .iter()
+                .find(|s| s.id == i.status)
+                .map(|s| status_json(base, s))
+                .unwrap_or(Value::Null),
+        );
+    }
+    if want("priority") {
+        put(
+            "priority",
+            site.priorities
+                .iter()
+                .find(|x| x.id == i.priority)
+                .map(|x| priority_json(base, x))
+                .unwrap_or(Value::Null),
+        );
+    }
     let res = i
         .resolution
         .as_ref()
         .and_then(|r| site.resolutions.iter().find(|x| &x.id == r));
-    put(
-        "resolution",
-        res.map(|r| resolution_json(base, r)).unwrap_or(Value::Null),
-    );
-    put(
-        "resolutiondate",
-        if res.is_some() {
-            json!(jira_ts(&i.updated))
-        } else {
-            Value::Null
-        },
-    );
-    put(
-        "assignee",
-        i.assignee
-            .as_ref()
-            .map(|a| user_details(site, base, a))
-            .unwrap_or(Value::Null),
-    );
+    if want("resolution") {
+        put(
+            "resolution",
+            res.map(|r| resolution_json(base, r)).unwrap_or(Value::Null),
+        );
+    }
+    if want("resolutiondate") {
+        put(
+            "resolutiondate",
+            if res.is_some() {
+                json!(jira_ts(&i.updated))
+            } else {
+                Value::Null
+            },
+        );
+    }
+    if want("assignee") {
+        put(
+            "assignee",
+            i.assignee
+                .as_ref()
+                .map(|a| user_details(site, base, a))
+                .unwrap_or(Value::Null),
+        );
+    }
     if want("reporter") {
         put("reporter", user_details(site, base, &i.reporter));
     }
@@ -457,20 +471,24 @@ fn all_fields(
         .map(|c| comment_json(site, base, i, c))
         .collect();
     let n = comments.len();
-    put(
-        "comment",
-        json!({"comments": comments, "self": format!("{base}/rest/api/3/issue/{}/comment", i.id), "maxResults": n, "total": n, "startAt": 0}),
-    );
+    if want("comment") {
+        put(
+            "comment",
+            json!({"comments": comments, "self": format!("{base}/rest/api/3/issue/{}/comment", i.id), "maxResults": n, "total": n, "startAt": 0}),
+        );
+    }
     let wl: Vec<Value> = i
         .worklogs
         .iter()
         .take(20)
         .map(|w| worklog_json(site, base, i, w))
         .collect();
-    put(
-        "worklog",
-        json!({"startAt": 0, "maxResults": 20, "total": i.worklogs.len(), "worklogs": wl}),
-    );
+    if want("worklog") {
+        put(
+            "worklog",
+            json!({"startAt": 0, "maxResults": 20, "total": i.worklogs.len(), "worklogs": wl}),
+        );
+    }
     let atts: Vec<Value> = site
         .attachments
         .values()
@@ -480,10 +498,12 @@ fn all_fields(
     if want("attachment") {
         put("attachment", Value::Array(atts));
     }
-    put(
-        "watches",
-        json!({"self": format!("{base}/rest/api/3/issue/{}/watchers", i.key), "watchCount": i.watchers.len(), "isWatching": false}),
-    );
+    if want("watches") {
+        put(
+            "watches",
+            json!({"self": format!("{base}/rest/api/3/issue/{}/watchers", i.key), "watchCount": i.watchers.len(), "isWatching": false}),
+        );
+    }
     for cf in &site.custom_fields {
         if !want(&cf.id) {
             continue;
