@@ -426,50 +426,66 @@ fn all_fields(
     if want("labels") {
         put("labels", json!(i.labels));
     }
-    let comps: Vec<Value> = p
+    let comps: Vec<Value> = if want("components") {
+        p
         .map(|p| p.components.iter().filter(|c| i.components.contains(&c.id)).map(|c| json!({"self": format!("{base}/rest/api/3/component/{}", c.id), "id": c.id, "name": c.name})).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+    } else {
+        vec![]
+    };
     if want("components") {
         put("components", Value::Array(comps));
     }
-    let vers: Vec<Value> = p
-        .map(|p| {
+    let vers: Vec<Value> = if want("fixVersions") {
+        p.map(|p| {
             p.versions
                 .iter()
                 .filter(|v| i.fix_versions.contains(&v.id))
                 .map(|v| version_json(base, p, v))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+    } else {
+        vec![]
+    };
     if want("fixVersions") {
         put("fixVersions", Value::Array(vers));
     }
     if let Some(parent) = i.parent.filter(|_| want("parent")) {
         put("parent", linked_issue(site, base, parent));
     }
-    let subtasks: Vec<Value> = site
-        .issues
-        .values()
-        .filter(|s| s.parent == Some(i.id) && s.issuetype == "10004")
-        .map(|s| linked_issue(site, base, s.id))
-        .collect();
+    let subtasks: Vec<Value> = if want("subtasks") {
+        site.issues
+            .values()
+            .filter(|s| s.parent == Some(i.id) && s.issuetype == "10004")
+            .map(|s| linked_issue(site, base, s.id))
+            .collect()
+    } else {
+        vec![]
+    };
     if want("subtasks") {
         put("subtasks", Value::Array(subtasks));
     }
-    let links: Vec<Value> = site
-        .links
-        .values()
-        .filter(|l| l.inward == i.id || l.outward == i.id)
-        .map(|l| link_json(site, base, l, Some(i.id)))
-        .collect();
+    let links: Vec<Value> = if want("issuelinks") {
+        site.links
+            .values()
+            .filter(|l| l.inward == i.id || l.outward == i.id)
+            .map(|l| link_json(site, base, l, Some(i.id)))
+            .collect()
+    } else {
+        vec![]
+    };
     if want("issuelinks") {
         put("issuelinks", Value::Array(links));
     }
-    let comments: Vec<Value> = i
-        .comments
-        .iter()
-        .map(|c| comment_json(site, base, i, c))
-        .collect();
+    let comments: Vec<Value> = if want("comment") {
+        i.comments
+            .iter()
+            .map(|c| comment_json(site, base, i, c))
+            .collect()
+    } else {
+        vec![]
+    };
     let n = comments.len();
     if want("comment") {
         put(
@@ -477,24 +493,30 @@ fn all_fields(
             json!({"comments": comments, "self": format!("{base}/rest/api/3/issue/{}/comment", i.id), "maxResults": n, "total": n, "startAt": 0}),
         );
     }
-    let wl: Vec<Value> = i
-        .worklogs
-        .iter()
-        .take(20)
-        .map(|w| worklog_json(site, base, i, w))
-        .collect();
+    let wl: Vec<Value> = if want("worklog") {
+        i.worklogs
+            .iter()
+            .take(20)
+            .map(|w| worklog_json(site, base, i, w))
+            .collect()
+    } else {
+        vec![]
+    };
     if want("worklog") {
         put(
             "worklog",
             json!({"startAt": 0, "maxResults": 20, "total": i.worklogs.len(), "worklogs": wl}),
         );
     }
-    let atts: Vec<Value> = site
-        .attachments
-        .values()
-        .filter(|a| a.issue_id == i.id)
-        .map(|a| attachment_json(site, base, a))
-        .collect();
+    let atts: Vec<Value> = if want("attachment") {
+        site.attachments
+            .values()
+            .filter(|a| a.issue_id == i.id)
+            .map(|a| attachment_json(site, base, a))
+            .collect()
+    } else {
+        vec![]
+    };
     if want("attachment") {
         put("attachment", Value::Array(atts));
     }

@@ -444,7 +444,12 @@ async fn writes_follow_jira_rules() {
         )
         .await;
     assert_eq!(v["fields"]["summary"], "edited");
-    assert_eq!(v["fields"].as_object().unwrap().len(), 3, "only the requested fields: {}", v["fields"]);
+    assert_eq!(
+        v["fields"].as_object().unwrap().len(),
+        3,
+        "only the requested fields: {}",
+        v["fields"]
+    );
     assert_eq!(v["fields"]["labels"], json!(["a", "b"]));
     assert_eq!(v["fields"]["description"], doc);
     // jql on updated finds it
