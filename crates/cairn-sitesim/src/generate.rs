@@ -531,6 +531,7 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
 
         let mut project_issue_ids: Vec<u64> = Vec::new();
         let mut epics: Vec<u64> = Vec::new();
+        let mut non_epics: Vec<u64> = Vec::new();
         let mut created = ts_between(&mut rng, start, start + Duration::days(60));
         let step = (end - created).num_seconds().max(1) / (n_issues.max(1) as i64 + 1);
         for _ in 0..n_issues {
@@ -539,11 +540,8 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
             project.issue_counter += 1;
             let number = project.issue_counter;
             let roll = rng.random_range(0..100);
-            let nonsub: Vec<u64> = project_issue_ids
-                .iter()
-                .copied()
-                .filter(|i| !epics.contains(i))
-                .collect();
+            // Non-epic issues of the project so far (kept incrementally: O(1) per issue).
+            let nonsub = &non_epics;
             let (issuetype, parent) = if roll < 8 || project_issue_ids.is_empty() {
                 ("10000", None)
             } else if roll < 22 && !nonsub.is_empty() {
@@ -777,6 +775,8 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
             issue.updated = last;
             if issuetype == "10000" {
                 epics.push(id);
+            } else {
+                non_epics.push(id);
             }
             project_issue_ids.push(id);
             site.issue_keys.insert(issue.key.clone(), id);
