@@ -689,6 +689,46 @@ pub fn inline_comment_create(site: &mut Site, r: &Req) -> R {
     Ok(created(v))
 }
 
+pub fn inline_comment_update(site: &mut Site, r: &Req) -> R {
+    let id = id_param(r, "comment-id")?;
+    let b = r.json()?;
+    let cur = site
+        .ccomments
+        .get(&id)
+        .filter(|c| c.kind == CommentKind::Inline)
+        .map(|c| c.version)
+        .ok_or_else(|| r.not_found("Inline comment not found"))?;
+    let n = b["version"]["number"]
+        .as_u64()
+        .ok_or_else(|| r.err(StatusCode::BAD_REQUEST, "Version number is required"))?;
+    if n != cur + 1 {
+        return Err(r.err(
+            StatusCode::CONFLICT,
+            &format!(
+                "Version must be incremented. Current version: [{cur}]. Provided version: [{n}]"
+            ),
+        ));
+    }
+    let body = if b["body"].is_null() {
+        None
+    } else {
+        Some(read_body(r, &b)?)
+    };
+    let c = site.ccomments.get_mut(&id).unwrap();
+    c.version = n;
+    if let Some((storage, adf_doc)) = body {
+        c.storage = storage;
+        c.adf = adf_doc;
+    }
+    if let Some(res) = b["resolved"].as_bool() {
+        c.resolved = res;
+    }
+    let c = c.clone();
+    let mut v = comment_json(site, &c, r);
+    v["_links"]["base"] = json!(format!("{}/wiki", r.base));
+    Ok(ok(v))
+}
+
 fn property_create(site: &mut Site, r: &Req, name: &str, kind: PageKind) -> R {
     let pid = container(site, r, name, kind)?.id;
     let b = r.json()?;

@@ -2377,3 +2377,42 @@ pub fn sprint_create(site: &mut Site, r: &Req) -> R {
     site.sprints.insert(id, s);
     Ok(created(v))
 }
+
+/// Partial update: name, goal, state (`future` -> `active` -> `closed`), startDate, endDate.
+pub fn sprint_update(site: &mut Site, r: &Req) -> R {
+    let id = r
+        .p("sprintId")
+        .parse::<u64>()
+        .ok()
+        .filter(|id| site.sprints.contains_key(id))
+        .ok_or_else(|| r.not_found("Sprint does not exist."))?;
+    let b = r.json()?;
+    let ts = |k: &str| {
+        b[k].as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&Utc))
+    };
+    let s = site.sprints.get_mut(&id).unwrap();
+    if let Some(st) = b["state"].as_str() {
+        if !["future", "active", "closed"].contains(&st) {
+            return Err(r.err(
+                StatusCode::BAD_REQUEST,
+                "state must be future, active or closed",
+            ));
+        }
+        s.state = st.to_string();
+    }
+    if let Some(n) = b["name"].as_str() {
+        s.name = n.to_string();
+    }
+    if let Some(g) = b["goal"].as_str() {
+        s.goal = g.to_string();
+    }
+    if let Some(t) = ts("startDate") {
+        s.start = Some(t);
+    }
+    if let Some(t) = ts("endDate") {
+        s.end = Some(t);
+    }
+    Ok(ok(sprint_json(&r.base, s)))
+}

@@ -139,6 +139,7 @@ pub fn routes() -> Vec<Route> {
         r!(Agile, GET, "/rest/agile/1.0/board/{boardId}", read j::board_get),
         r!(Agile, GET, "/rest/agile/1.0/board/{boardId}/sprint", read j::board_sprints),
         r!(Agile, GET, "/rest/agile/1.0/sprint/{sprintId}", read j::sprint_get),
+        r!(Agile, POST, "/rest/agile/1.0/sprint/{sprintId}", write j::sprint_update),
         // ----------------------------------------------------------------- Confluence v2
         r!(ConfV2, GET, "/wiki/api/v2/spaces", read c::spaces),
         r!(ConfV2, GET, "/wiki/api/v2/spaces/{id}", read c::space_get),
@@ -167,6 +168,7 @@ pub fn routes() -> Vec<Route> {
         r!(ConfV2, POST, "/wiki/api/v2/blogposts/{blogpost-id}/properties", write c::blog_property_create),
         r!(ConfV2, POST, "/wiki/api/v2/footer-comments", write c::footer_comment_create),
         r!(ConfV2, POST, "/wiki/api/v2/inline-comments", write c::inline_comment_create),
+        r!(ConfV2, PUT, "/wiki/api/v2/inline-comments/{comment-id}", write c::inline_comment_update),
         r!(ConfV2, GET, "/wiki/api/v2/footer-comments/{id}/children", read c::footer_comment_children),
         r!(ConfV2, GET, "/wiki/api/v2/attachments/{id}", read c::attachment_get),
         // ----------------------------------------------------------------- Confluence v1

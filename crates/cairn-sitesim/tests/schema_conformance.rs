@@ -170,6 +170,7 @@ async fn responses_validate_against_reference_schemas() {
             "field": select.id, "ctx": select.context_id, "page": page.id, "blog": blog.id, "pageProps": page_props.id,
             "catt": catt.id, "cattPage": catt.container, "reply": reply_parent, "space": space.id, "group": group, "user": user,
             "comment": issue.comments.first().map(|c| c.id).unwrap_or(0),
+            "inline": s.ccomments.values().find(|c| c.kind == cairn_sitesim::model::CommentKind::Inline).map(|c| c.id).unwrap(),
         })
     });
     let s = |k: &str| match &ids[k] {
@@ -629,6 +630,20 @@ async fn responses_validate_against_reference_schemas() {
         "/rest/agile/1.0/sprint".into(),
         json!({"name": "Schema sprint", "originBoardId": ids["board"], "goal": "g"}),
         201,
+    );
+    post(
+        M::PUT,
+        "/inline-comments/{comment-id}",
+        format!("/wiki/api/v2/inline-comments/{}", s("inline")),
+        json!({"version": {"number": 2}, "resolved": true, "body": {"representation": "storage", "value": "<p>resolved</p>"}}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/agile/1.0/sprint/{sprintId}",
+        format!("/rest/agile/1.0/sprint/{}", s("sprint")),
+        json!({"state": "closed", "goal": "done"}),
+        200,
     );
     post(
         M::POST,
