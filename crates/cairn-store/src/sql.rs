@@ -542,14 +542,9 @@ impl AuditStore for SqlStore {
             cond.push("created_at <= $?", Bind::Int(millis(to)));
         }
         let where_sql = cond.where_sql();
-        let count_sql = format!("SELECT COUNT(*) AS n FROM audit_events{where_sql}");
-        let total: i64 = cond
-            .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        // One query for the page and the total: the window count is taken before LIMIT applies.
         let list_sql = format!(
-            "SELECT {AUDIT_COLS} FROM audit_events{where_sql}{} LIMIT {} OFFSET {}",
+            "SELECT {AUDIT_COLS}, COUNT(*) OVER () AS total_count FROM audit_events{where_sql}{} LIMIT {} OFFSET {}",
             order_sql(page.descending),
             page.limit,
             page.offset
@@ -558,6 +553,18 @@ impl AuditStore for SqlStore {
             .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
             .fetch_all(&self.pool)
             .await?;
+        let total: i64 = match rows.first() {
+            Some(row) => row.try_get("total_count")?,
+            None if page.offset == 0 => 0,
+            // A page past the end has no row to carry the count.
+            None => {
+                let count_sql = format!("SELECT COUNT(*) AS n FROM audit_events{where_sql}");
+                cond.bind_all(sqlx::query(AssertSqlSafe(count_sql)))
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?
+            }
+        };
         Ok(Page {
             items: rows.iter().map(audit_from).collect::<StoreResult<_>>()?,
             total: u64::try_from(total).unwrap_or(0),
