@@ -331,3 +331,33 @@ impl SimHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_from_toml_and_site_lists() {
+        let a = Account::load_toml(
+            "[[account]]\nemail = \"a@x.io\"\napi_token = \"t1\"\naccess = \"read-write\"\n\n[[account]]\nemail = \"b@x.io\"\napi_token = \"t2\"\naccess = \"read-only\"\n",
+        )
+        .unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].access, Access::ReadOnly);
+        assert!(
+            Account::load_toml(
+                "[[account]]\nemail = \"a\"\napi_token = \"t\"\naccess = \"admin\"\n"
+            )
+            .is_err()
+        );
+        assert_eq!(
+            SiteSpec::parse_list("source, target:empty"),
+            vec![SiteSpec::new("source"), SiteSpec::empty("target")]
+        );
+        assert_ne!(
+            Account::generated(1)[0].api_token,
+            Account::generated(2)[0].api_token
+        );
+        assert_eq!(Account::generated(1), Account::generated(1));
+    }
+}
