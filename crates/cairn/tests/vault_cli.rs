@@ -338,7 +338,11 @@ fn cli_keys_forget_and_errors() {
         ]);
     }
     let subset = v.json(&["verify", "--read-data-subset", "100%"]);
-    assert!(subset["packs_read"].as_u64().unwrap() > 0 && subset["damage"].as_array().unwrap().is_empty(), "{subset:#}");
+    assert!(
+        subset["packs_read"].as_u64().unwrap() > 0
+            && subset["damage"].as_array().unwrap().is_empty(),
+        "{subset:#}"
+    );
     let stats = v.json(&["stats"]);
     assert_eq!(stats["snapshots"], 3);
     let snaps = v.json(&["snapshots"]);
