@@ -420,3 +420,53 @@ fn cli_keys_forget_and_errors() {
         .collect();
     assert_eq!(tags, ["t1", "t3"]);
 }
+
+/// A flipped byte in a pack: `verify --read-data` fails naming the blob, its pack and the entries; `cat` of the
+/// entry fails with the same blob, never printing wrong bytes.
+#[test]
+fn cli_verify_names_damage() {
+    let v = local_vault();
+    v.init();
+    let src = v.work.join("src");
+    make_source(&src, 0, 3);
+    v.ok(&["backup-dir", src.to_str().unwrap()]);
+    // The biggest pack holds the binary chunks; flip a byte in its middle.
+    let mut packs: Vec<PathBuf> = Vec::new();
+    for d in std::fs::read_dir(Path::new(&v.repo).join("packs")).unwrap() {
+        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+            packs.push(f.unwrap().path());
+        }
+    }
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let pack = packs.last().unwrap();
+    let mut data = std::fs::read(pack).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0x01;
+    std::fs::write(pack, data).unwrap();
+    let out = v.run(&["verify", "--read-data"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("DAMAGE damaged-blob: blob "), "{text}");
+    assert!(
+        text.contains("affects snapshot ") && text.contains("bin/"),
+        "{text}"
+    );
+    let damaged_path = text
+        .lines()
+        .find(|l| l.contains("affects snapshot"))
+        .unwrap()
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(", ")
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = v.run(&["cat", "latest", &damaged_path]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is damaged") && err.contains(&damaged_path),
+        "{err}"
+    );
+}
