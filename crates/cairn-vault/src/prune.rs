@@ -324,6 +324,7 @@ impl Repository {
             created: now,
             condemned_packs: condemn,
             done: false,
+            grace_secs: Some(opts.grace.as_secs()),
         };
         self.write_mark(&name, &mark).await?;
         report.new_mark = Some(name);

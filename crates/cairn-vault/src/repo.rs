@@ -70,6 +70,9 @@ pub(crate) struct PruneMark {
     pub condemned_packs: Vec<Id>,
     #[serde(default)]
     pub done: bool,
+    /// The grace period of the prune that wrote the mark (phase 2 runs no earlier than `created + grace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_secs: Option<u64>,
 }
 
 pub(crate) struct Inner {

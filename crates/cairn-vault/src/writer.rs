@@ -486,6 +486,15 @@ impl SnapshotWriter {
             if self.marks_at_start.contains(&name) {
                 continue;
             }
+            // A pending mark whose deletion phase cannot start for at least another half grace period:
+            // committing now makes the snapshot visible to that phase, which then keeps the packs.
+            if !mark.done
+                && let Some(g) = mark.grace_secs
+                && chrono::Utc::now()
+                    < mark.created + chrono::TimeDelta::milliseconds((g * 500) as i64)
+            {
+                continue;
+            }
             let condemned: HashSet<Id> = mark.condemned_packs.iter().copied().collect();
             let mut count = self
                 .reused

@@ -18,6 +18,7 @@ on_backends!(
     flipped_byte_is_named_and_never_restored,
     missing_and_truncated_objects,
     forget_and_prune_reclaim,
+    writer_reusing_condemned_blobs,
 );
 
 async fn keys_and_wrong_key(b: Backend) {
@@ -515,4 +516,101 @@ async fn forget_and_prune_reclaim(b: Backend) {
         repo.reader(&ids[1].to_hex()).await,
         Err(Error::SnapshotNotFound(_))
     ));
+}
+
+/// A writer reuses blobs of a forgotten snapshot while a prune condemns them: a pending mark is harmless (phase 2
+/// rescues the packs the new snapshot uses); a completed one (packs gone) aborts the commit with a clear error.
+async fn writer_reusing_condemned_blobs(b: Backend) {
+    let repo = init(b.clone()).await;
+    let data = noise(77, 300_000);
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    w.add_stream("x", &mut &data[..], BTreeMap::new())
+        .await
+        .unwrap();
+    w.commit(BTreeMap::new(), vec!["old".into()]).await.unwrap();
+    let policy = ForgetPolicy {
+        keep_tags: vec!["none".into()],
+        only_tags: vec!["old".into()],
+        ..Default::default()
+    };
+    repo.forget(&policy, false).await.unwrap();
+
+    // Pending mark: the writer commits, and the later deletion phase keeps what it uses.
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    w.add_stream("x", &mut &data[..], BTreeMap::new())
+        .await
+        .unwrap();
+    let other = Repository::open(b.clone(), &key()).await.unwrap();
+    let r = other
+        .prune(&PruneOptions {
+            grace: std::time::Duration::from_secs(600),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.packs_condemned > 0, "{r:?}");
+    let kept = w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot;
+    let r = other
+        .prune(&PruneOptions {
+            grace: std::time::Duration::ZERO,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.packs_rescued > 0, "{r:?}");
+    let fresh = Repository::open(b.clone(), &key()).await.unwrap();
+    assert!(
+        fresh
+            .verify(
+                &VerifyOptions {
+                    read_data: true,
+                    ..Default::default()
+                },
+                &|_, _| {}
+            )
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert_eq!(
+        fresh
+            .reader(&kept.to_hex())
+            .await
+            .unwrap()
+            .get("x")
+            .await
+            .unwrap()
+            .to_vec(),
+        data
+    );
+
+    // Completed mark: the blobs the writer counted on are gone, so it must not commit.
+    fresh.remove_snapshot(&kept).await.unwrap();
+    let mut w = fresh.writer(WriterOptions::default()).await.unwrap();
+    w.add_stream("x", &mut &data[..], BTreeMap::new())
+        .await
+        .unwrap();
+    let r = other
+        .prune(&PruneOptions {
+            grace: std::time::Duration::ZERO,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.packs_deleted > 0, "{r:?}");
+    let err = w.commit(BTreeMap::new(), vec![]).await.unwrap_err();
+    assert!(matches!(err, Error::RacedWithPrune { .. }), "{err}");
+    assert!(
+        fresh
+            .verify(
+                &VerifyOptions {
+                    read_data: true,
+                    ..Default::default()
+                },
+                &|_, _| {}
+            )
+            .await
+            .unwrap()
+            .is_ok()
+    );
 }
