@@ -34,7 +34,7 @@ impl Instance {
         })?;
         let secret = load_or_create_secret(&settings.data_dir)?;
         let store = Arc::new(
-            SqlStore::connect(&settings.database_url, 16)
+            SqlStore::connect(&settings.database_url, settings.max_connections)
                 .await
                 .context("opening the metadata store")?,
         );

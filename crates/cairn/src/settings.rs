@@ -34,6 +34,8 @@ pub struct StoreArgs {
 pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// Connections in the store's pool (default 16).
+    pub database_max_connections: Option<u32>,
     pub listen: Option<String>,
     pub log_format: Option<LogFormat>,
     pub admin_email: Option<String>,
@@ -71,6 +73,7 @@ pub enum LogFormat {
 pub struct StoreSettings {
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub max_connections: u32,
 }
 
 pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
@@ -96,9 +99,11 @@ impl StoreArgs {
             .unwrap_or_else(|| {
                 format!("sqlite://{}?mode=rwc", data_dir.join("cairn.db").display())
             });
+        let max_connections = file.database_max_connections.unwrap_or(16).max(1);
         StoreSettings {
             data_dir,
             database_url,
+            max_connections,
         }
     }
 }
