@@ -6,6 +6,7 @@ use anyhow::Context;
 use cairn_api::AppState;
 use cairn_api::metrics::Metrics;
 use cairn_control::bootstrap::{FirstStart, first_start};
+use cairn_sitesim::{Access, Scale, Sim, SimConfig, SimHandle, SiteSpec};
 use cairn_store::Store;
 
 use crate::instance::Instance;
@@ -24,6 +25,10 @@ pub struct ServeArgs {
     /// Email of the admin account made on the first start. [default: admin@cairn.local]
     #[arg(long, env = "CAIRN_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
+    /// Also serve, in this process, two stand-in Atlassian sites to try Cairn on: `source`, a small
+    /// generated Jira + Confluence site, and `target`, an empty one (a restore destination).
+    #[arg(long, env = "CAIRN_DEMO")]
+    pub demo: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -54,6 +59,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         print_first_start(&first, &base_url);
     }
 
+    let demo = if args.demo {
+        Some(start_demo().await?)
+    } else {
+        None
+    };
+
     let store: Arc<dyn Store> = instance.store.clone();
     let state = AppState {
         identity: instance.identity.clone(),
@@ -64,8 +75,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("Cairn is serving on {base_url}");
     cairn_api::serve(listener, cairn_api::router(state), shutdown_signal()).await?;
     tracing::info!("stopped: requests in flight have finished");
+    if let Some(demo) = demo {
+        demo.shutdown().await;
+    }
     instance.store.close().await;
     Ok(())
+}
+
+/// Starts the demo's stand-in sites and says how to reach them.
+async fn start_demo() -> anyhow::Result<SimHandle> {
+    let sim = Sim::start(SimConfig {
+        seed: 42,
+        scale: Scale::Small,
+        sites: vec![SiteSpec::new("source"), SiteSpec::empty("target")],
+        ..SimConfig::default()
+    })
+    .await
+    .context("starting the demo sites")?;
+    println!("Demo sites (local stand-ins for Jira Cloud and Confluence Cloud, seed 42):");
+    for site in sim.sites() {
+        let what = if site.empty {
+            "empty: a restore destination"
+        } else {
+            "a small generated site"
+        };
+        println!(
+            "  {:<7} {}  cloudId={}  ({what})",
+            site.name, site.base_url, site.cloud_id
+        );
+    }
+    let account = sim.account(Access::ReadWrite);
+    println!(
+        "  site account (read-write): {} / {}",
+        account.email, account.api_token
+    );
+    println!(
+        "  Backing these up through the API needs site registration and policies, which are not \
+         built yet; meanwhile they answer Atlassian's REST paths, e.g. {}/rest/api/3/project/search\n",
+        sim.base_url("source")
+    );
+    Ok(sim)
 }
 
 fn print_first_start(first: &FirstStart, base_url: &str) {
