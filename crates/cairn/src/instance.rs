@@ -56,38 +56,50 @@ fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<ServerSecret> {
         return ServerSecret::from_hex(&hex).context("CAIRN_SECRET");
     }
     let path = data_dir.join(SECRET_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            ServerSecret::from_hex(&text).with_context(|| format!("reading {}", path.display()))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let secret = ServerSecret::generate()?;
-            write_private_file(&path, secret.to_hex().as_bytes())?;
-            Ok(secret)
-        }
+    if let Some(existing) = read_secret_file(&path)? {
+        return Ok(existing);
+    }
+    let secret = ServerSecret::generate()?;
+    if publish_private_file(&path, secret.to_hex().as_bytes())? {
+        Ok(secret)
+    } else {
+        // Another process (a CLI beside a starting server) published first: use theirs.
+        read_secret_file(&path)?.context("the secret file vanished while starting")
+    }
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<Option<ServerSecret>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => ServerSecret::from_hex(&text)
+            .map(Some)
+            .with_context(|| format!("reading {}", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
     }
 }
 
-fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Creates `path` (mode 0600) with `contents` atomically: written in full to a private temporary
+/// file, then hard-linked into place, so no reader ever sees it half-written. Returns false when
+/// the file already existed (and leaves it alone).
+fn publish_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<bool> {
     use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path);
-    if let Err(err) = &file
-        && err.kind() == std::io::ErrorKind::AlreadyExists
-    {
-        // Another process made it first; use theirs.
-        return Ok(());
-    }
-    let file = file
-        .as_mut()
-        .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
     file.write_all(contents)?;
     file.sync_all()?;
-    Ok(())
+    drop(file);
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(err).with_context(|| format!("creating {}", path.display())),
+    }
 }
 
 /// Every node must hold the secret the store was initialised with, or no token would verify.

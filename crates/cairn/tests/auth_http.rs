@@ -25,6 +25,12 @@ async fn a_cli_token_works_with_curl_user_and_with_a_hand_built_header() {
         .first_start
         .clone()
         .expect("first start prints credentials");
+    use std::os::unix::fs::PermissionsExt;
+    let secret_mode = std::fs::metadata(install.data_dir.join("secret"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(secret_mode & 0o777, 0o600, "the server secret is private");
     let created = install.cli_json(&[
         "token",
         "create",
