@@ -81,6 +81,32 @@ pub async fn shape_errors(request: Request, next: Next) -> Response {
     shaped
 }
 
+/// A request body under the API's paths must be JSON (spec section 1): any other declared type,
+/// or none, is 415 before routing, so every operation gets the same rule.
+pub async fn require_json_body(request: Request, next: Next) -> Response {
+    let under_api = request
+        .uri()
+        .path()
+        .starts_with("/public/backup-management/");
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if under_api && has_body && !is_json {
+        return ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).into_response();
+    }
+    next.run(request).await
+}
+
 /// Every v1 response says it is deprecated and links to v2 (spec section 1).
 pub async fn deprecation_headers(request: Request, next: Next) -> Response {
     // Nested routers see the path without their prefix; the original URI has it all.

@@ -145,6 +145,34 @@ async fn the_framework_answers_in_the_error_shape() {
     .await;
     assert_eq!(status, 413);
 
+    let (status, _, _) = error_of(
+        client
+            .post(&audit)
+            .header("content-type", "text/plain")
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 415, "a body that is not JSON");
+    let (status, _, _) = error_of(client.post(&audit).body("{}").send().await.unwrap()).await;
+    assert_eq!(status, 415, "a body with no content type");
+    let (status, _, _) = error_of(
+        client
+            .post(&audit)
+            .header("content-type", "application/json; charset=utf-8")
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status, 405,
+        "JSON passes the media-type check and meets the method check"
+    );
+
     let (status, headers, _) = error_of(client.get(&audit).send().await.unwrap()).await;
     assert_eq!(status, 401);
     assert_eq!(

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
                     layers::record_metrics,
                 ))
                 .layer(middleware::from_fn(layers::shape_errors))
+                .layer(middleware::from_fn(layers::require_json_body))
                 .layer(CatchPanicLayer::custom(layers::panic_response))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
