@@ -56,6 +56,12 @@ impl ApiError {
         }
     }
 
+    /// 401, always with the `WWW-Authenticate` challenge.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+            .with_header(header::WWW_AUTHENTICATE, WWW_AUTHENTICATE.into())
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ControlError::invalid_field(field, message).into()
     }
@@ -89,8 +95,7 @@ impl ApiError {
             _ => "The request could not be served.",
         };
         if status == StatusCode::UNAUTHORIZED {
-            return ApiError::new(status, "Authentication required.")
-                .with_header(header::WWW_AUTHENTICATE, WWW_AUTHENTICATE.into());
+            return ApiError::unauthorized("Authentication required.");
         }
         ApiError::new(status, message)
     }
@@ -112,10 +117,7 @@ impl From<ControlError> for ApiError {
                 );
                 e
             }
-            ControlError::Unauthenticated(failure) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, failure.message)
-                    .with_header(header::WWW_AUTHENTICATE, WWW_AUTHENTICATE.into())
-            }
+            ControlError::Unauthenticated(failure) => ApiError::unauthorized(failure.message),
             ControlError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             ControlError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
             ControlError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),

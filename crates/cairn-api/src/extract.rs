@@ -10,7 +10,7 @@ use axum::http::{HeaderName, StatusCode};
 use cairn_control::ControlError;
 use cairn_control::identity::Principal;
 
-use crate::error::{ApiError, WWW_AUTHENTICATE};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Atlassian's caller header: when present it must name the authenticated account.
@@ -39,15 +39,9 @@ impl FromRequestParts<AppState> for Authenticated {
         let first = values.next();
         if values.next().is_some() {
             state.metrics.auth_failure("repeated_header");
-            let mut err = ApiError::new(
-                StatusCode::UNAUTHORIZED,
+            return Err(ApiError::unauthorized(
                 "Send exactly one Authorization header.",
-            );
-            err.headers.insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static(WWW_AUTHENTICATE),
-            );
-            return Err(err);
+            ));
         }
         let principal = match state
             .identity

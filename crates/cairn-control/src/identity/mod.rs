@@ -172,7 +172,8 @@ pub struct Identity {
     failures_by_addr: throttle::FailureThrottle,
     failures_by_account: throttle::FailureThrottle,
     rate: throttle::RateLimiter,
-    cache: Mutex<HashMap<[u8; 32], CachedAuth>>,
+    /// Verified credentials by `email_lower \0 token_hmac` (the hash is keyed already).
+    cache: Mutex<HashMap<String, CachedAuth>>,
     last_use_written: Mutex<HashMap<String, Timestamp>>,
     /// Verified against when an account is missing, so both paths cost one Argon2 run.
     dummy_password_hash: String,
@@ -441,10 +442,10 @@ impl Identity {
                 self.settings.token_limit
             )));
         }
-        let orgs = self.store.list_memberships(&account.id).await?;
+        let org_id = self.home_org(&account.id).await?;
         self.audit
             .record(AuditEntry {
-                org_id: orgs.first().map(|m| m.org_id.clone()),
+                org_id,
                 account_id: actor.account_id.clone().or(Some(account.id.clone())),
                 action: actions::TOKEN_CREATE,
                 target: Some(format!("token:{}", record.id)),
@@ -523,12 +524,7 @@ impl Identity {
         self.forget_cached(|c| c.principal.token_id.as_deref() == Some(&token.id));
         let org_id = match org_id {
             Some(o) => Some(o.to_string()),
-            None => self
-                .store
-                .list_memberships(&token.account_id)
-                .await?
-                .first()
-                .map(|m| m.org_id.clone()),
+            None => self.home_org(&token.account_id).await?,
         };
         self.audit
             .record(AuditEntry {
@@ -666,10 +662,7 @@ impl Identity {
     ) -> ControlResult<Principal> {
         let hmac = self.token_hmac(token);
         let email_lower = email.to_lowercase();
-        let cache_key = self.secret.keyed_hash(
-            "cairn.auth-cache",
-            format!("{email_lower}\0{hmac}").as_bytes(),
-        );
+        let cache_key = format!("{email_lower}\0{hmac}");
         if let Some(principal) = self.cached(&cache_key, now) {
             return Ok(principal);
         }
@@ -684,17 +677,7 @@ impl Identity {
         if !equal || record.revoked_at.is_some() || record.expires_at <= now || !account.active {
             return Err(wrong());
         }
-        let memberships = self.store.list_memberships(&account.id).await?;
-        let principal = Principal {
-            account_id: account.id,
-            email: account.email,
-            display_name: account.display_name,
-            token_id: Some(record.id.clone()),
-            memberships: memberships
-                .into_iter()
-                .map(|m| (m.org_id, m.role))
-                .collect(),
-        };
+        let principal = self.principal(account, Some(record.id.clone())).await?;
         self.remember(cache_key, &principal, record.expires_at, now);
         self.note_use(&record.id, record.last_used_at, now).await;
         Ok(principal)
@@ -709,23 +692,37 @@ impl Identity {
         let ok = password::verify(password, hash);
         match account {
             Some(account) if ok && account.active && account.password_hash.is_some() => {
-                let memberships = self.store.list_memberships(&account.id).await?;
-                Ok(Principal {
-                    account_id: account.id,
-                    email: account.email,
-                    display_name: account.display_name,
-                    token_id: None,
-                    memberships: memberships
-                        .into_iter()
-                        .map(|m| (m.org_id, m.role))
-                        .collect(),
-                })
+                self.principal(account, None).await
             }
             _ => Err(unauthenticated(WRONG_CREDENTIALS, "wrong_credentials")),
         }
     }
 
-    fn cached(&self, key: &[u8; 32], now: Timestamp) -> Option<Principal> {
+    async fn principal(
+        &self,
+        account: AccountRecord,
+        token_id: Option<String>,
+    ) -> ControlResult<Principal> {
+        let memberships = self.store.list_memberships(&account.id).await?;
+        Ok(Principal {
+            account_id: account.id,
+            email: account.email,
+            display_name: account.display_name,
+            token_id,
+            memberships: memberships
+                .into_iter()
+                .map(|m| (m.org_id, m.role))
+                .collect(),
+        })
+    }
+
+    /// The org an account's events are filed under: its first membership, if any.
+    async fn home_org(&self, account_id: &str) -> ControlResult<Option<String>> {
+        let memberships = self.store.list_memberships(account_id).await?;
+        Ok(memberships.into_iter().next().map(|m| m.org_id))
+    }
+
+    fn cached(&self, key: &str, now: Timestamp) -> Option<Principal> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let entry = cache.get(key)?;
         let ttl = TimeDelta::from_std(self.settings.auth_cache_ttl).ok()?;
@@ -735,7 +732,7 @@ impl Identity {
 
     fn remember(
         &self,
-        key: [u8; 32],
+        key: String,
         principal: &Principal,
         token_expires_at: Timestamp,
         now: Timestamp,
