@@ -563,7 +563,6 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
             let mut issue = Issue {
                 id,
                 key: format!("{key}-{number}"),
-                project_id: pid,
                 number,
                 issuetype: issuetype.into(),
                 summary: adf::sentence(&mut rng),
@@ -574,10 +573,6 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
                 priority: site.priorities[rng.random_range(0..5)].id.clone(),
                 resolution: done.then(|| site.resolutions[rng.random_range(0..3)].id.clone()),
                 assignee: rng.random_bool(0.8).then(|| pick(&mut rng)),
-                reporter: reporter.clone(),
-                creator: reporter.clone(),
-                created,
-                updated: created,
                 labels: {
                     let mut l: Vec<String> = (0..poisson(&mut rng, 0.8))
                         .map(|_| adf::words(&mut rng, 1))
@@ -607,13 +602,7 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
                 parent,
                 sprint: (!sprint_ids.is_empty() && rng.random_bool(0.5))
                     .then(|| sprint_ids[rng.random_range(0..sprint_ids.len())]),
-                custom: BTreeMap::new(),
-                comments: vec![],
-                worklogs: vec![],
-                histories: vec![],
-                remote_links: vec![],
-                watchers: vec![],
-                properties: BTreeMap::new(),
+                ..Issue::blank(pid, &reporter, created)
             };
             for f in &site.custom_fields {
                 if let Some(v) = custom_value(&mut rng, f, &users, &mentionables) {

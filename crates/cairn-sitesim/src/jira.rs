@@ -1700,35 +1700,11 @@ pub fn issue_create(site: &mut Site, r: &Req) -> R {
         ));
     }
     let now = Utc::now();
+    // No auto-watch by the creating account (the blank issue has no watchers): a restore must be
+    // able to reproduce watchers.
     let mut issue = Issue {
-        id: 0,
-        key: String::new(),
-        project_id: project.id,
-        number: 0,
-        issuetype: String::new(),
-        summary: String::new(),
-        description: None,
         status: site.statuses[0].id.clone(),
-        priority: "3".into(),
-        resolution: None,
-        assignee: None,
-        reporter: r.me.clone(),
-        creator: r.me.clone(),
-        created: now,
-        updated: now,
-        labels: vec![],
-        components: vec![],
-        fix_versions: vec![],
-        parent: None,
-        sprint: None,
-        custom: BTreeMap::new(),
-        comments: vec![],
-        worklogs: vec![],
-        histories: vec![],
-        remote_links: vec![],
-        // No auto-watch by the creating account: a restore must be able to reproduce watchers.
-        watchers: vec![],
-        properties: BTreeMap::new(),
+        ..Issue::blank(project.id, &r.me, now)
     };
     apply_fields(site, &mut issue, fields, true)
         .map_err(|e| jira_field_errors(Value::Object(e)))?;

@@ -214,6 +214,42 @@ pub struct Issue {
     pub properties: BTreeMap<String, Value>,
 }
 
+impl Issue {
+    /// An issue of `project_id` with no content yet, reported and created by `author` at `at`:
+    /// no id or key (the caller assigns them), priority 3 (Medium), every list empty.
+    pub fn blank(project_id: u64, author: &str, at: Ts) -> Issue {
+        Issue {
+            id: 0,
+            key: String::new(),
+            project_id,
+            number: 0,
+            issuetype: String::new(),
+            summary: String::new(),
+            description: None,
+            status: String::new(),
+            priority: "3".into(),
+            resolution: None,
+            assignee: None,
+            reporter: author.to_string(),
+            creator: author.to_string(),
+            created: at,
+            updated: at,
+            labels: vec![],
+            components: vec![],
+            fix_versions: vec![],
+            parent: None,
+            sprint: None,
+            custom: BTreeMap::new(),
+            comments: vec![],
+            worklogs: vec![],
+            histories: vec![],
+            remote_links: vec![],
+            watchers: vec![],
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct IssueLink {
     pub id: u64,

@@ -1,8 +1,6 @@
 //! `mutate`: change, add and delete about N% of a site's issues and pages, stamping `updated`
 //! (and page versions) with the current time, as the real sites do.
 
-use std::collections::BTreeMap;
-
 use chrono::Utc;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -104,31 +102,13 @@ pub fn mutate(site: &mut Site, percent: f64) -> MutationReport {
         let issue = Issue {
             id,
             key: format!("{}-{}", p.key, p.issue_counter),
-            project_id: pid,
             number: p.issue_counter,
             issuetype: "10002".into(),
             summary: adf::sentence(&mut rng),
             description: Some(adf::doc(&mut rng, 2..3, &mentionables)),
             status: "10000".into(),
-            priority: "3".into(),
-            resolution: None,
-            assignee: None,
-            reporter: who.clone(),
-            creator: who.clone(),
-            created: now,
-            updated: now,
-            labels: vec![],
-            components: vec![],
-            fix_versions: vec![],
-            parent: None,
-            sprint: None,
-            custom: BTreeMap::new(),
-            comments: vec![],
-            worklogs: vec![],
-            histories: vec![],
-            remote_links: vec![],
-            watchers: vec![who],
-            properties: BTreeMap::new(),
+            watchers: vec![who.clone()],
+            ..Issue::blank(pid, &who, now)
         };
         site.issue_keys.insert(issue.key.clone(), id);
         site.issues.insert(id, issue);
