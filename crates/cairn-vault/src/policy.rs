@@ -72,7 +72,9 @@ impl ForgetPolicy {
                     reasons.push("last".to_owned());
                 }
                 if let (Some(d), Some(newest)) = (self.keep_within, newest)
-                    && s.file.time >= newest - d
+                    && newest
+                        .checked_sub_signed(d)
+                        .is_none_or(|from| s.file.time >= from)
                 {
                     reasons.push("within".to_owned());
                 }

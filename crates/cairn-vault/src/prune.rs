@@ -114,7 +114,12 @@ impl Repository {
         }
         let due: Vec<_> = marks
             .into_iter()
-            .filter(|(_, m)| !m.done && m.created + grace <= now)
+            .filter(|(_, m)| {
+                !m.done
+                    && m.created
+                        .checked_add_signed(grace)
+                        .is_some_and(|due| due <= now)
+            })
             .collect();
         if due.is_empty() {
             return Ok(());
@@ -250,7 +255,10 @@ impl Repository {
             match packs.get(&id) {
                 None => {
                     // Leftover of a crashed or still-running writer: only once older than the grace period.
-                    if o.last_modified + grace <= now {
+                    if o.last_modified
+                        .checked_add_signed(grace)
+                        .is_some_and(|due| due <= now)
+                    {
                         condemn.push(id);
                         report.unindexed_packs_condemned += 1;
                         report.bytes_condemned += o.size;

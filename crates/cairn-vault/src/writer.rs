@@ -490,8 +490,11 @@ impl SnapshotWriter {
             // committing now makes the snapshot visible to that phase, which then keeps the packs.
             if !mark.done
                 && let Some(g) = mark.grace_secs
-                && chrono::Utc::now()
-                    < mark.created + chrono::TimeDelta::milliseconds((g * 500) as i64)
+                && chrono::TimeDelta::try_milliseconds(
+                    i64::try_from(g.saturating_mul(500)).unwrap_or(i64::MAX),
+                )
+                .and_then(|half| mark.created.checked_add_signed(half))
+                .is_none_or(|t| chrono::Utc::now() < t)
             {
                 continue;
             }

@@ -614,3 +614,36 @@ async fn writer_reusing_condemned_blobs(b: Backend) {
             .is_ok()
     );
 }
+
+/// Enormous `keep-within` and grace periods are "forever", never an arithmetic panic.
+#[tokio::test]
+async fn enormous_durations_mean_forever() {
+    let repo = init(Backend::open(&cairn_vault::Location::Memory).unwrap()).await;
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    w.add_document("a", b"first", BTreeMap::new())
+        .await
+        .unwrap();
+    let first = w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot;
+    let within_forever = ForgetPolicy {
+        keep_within: Some(chrono::TimeDelta::MAX),
+        ..Default::default()
+    };
+    let decisions = repo.forget(&within_forever, true).await.unwrap();
+    assert!(decisions.iter().all(|d| d.keep), "{decisions:?}");
+
+    // A writer started before a pending mark whose grace never ends commits past it.
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    w.add_document("b", b"second", BTreeMap::new())
+        .await
+        .unwrap();
+    repo.remove_snapshot(&first).await.unwrap();
+    let forever = PruneOptions {
+        grace: std::time::Duration::from_secs(u64::MAX / 4),
+        ..Default::default()
+    };
+    let r = repo.prune(&forever).await.unwrap();
+    assert!(r.new_mark.is_some(), "{r:?}");
+    let r = repo.prune(&forever).await.unwrap();
+    assert_eq!(r.packs_deleted, 0, "{r:?}");
+    w.commit(BTreeMap::new(), vec![]).await.unwrap();
+}
