@@ -22,7 +22,7 @@ pub enum Location {
 }
 
 /// S3 connection settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct S3Config {
     /// e.g. `http://127.0.0.1:8333`; `None` means AWS.
     pub endpoint: Option<String>,
@@ -36,12 +36,37 @@ pub struct S3Config {
     pub allow_http: bool,
 }
 
+/// The secret key never reaches logs or error messages.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| ".."),
+            )
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
 /// A storage handle: an object store plus a key prefix. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Backend {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     description: String,
+}
+
+/// Only the description: the store's own `Debug` may print its credentials.
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backend({})", self.description)
+    }
 }
 
 impl Backend {
@@ -210,4 +235,21 @@ pub struct ListedObject {
     pub name: String,
     pub size: u64,
     pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secret_key() {
+        let c = S3Config {
+            bucket: "b".into(),
+            secret_access_key: Some("hunter2-secret".into()),
+            ..Default::default()
+        };
+        let shown = format!("{:?}", Location::S3(c));
+        assert!(shown.contains("bucket: \"b\""), "{shown}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+    }
 }
