@@ -196,32 +196,20 @@ fn list_pages(site: &Site, r: &Req, kind: PageKind, space: Option<u64>) -> R {
     let ids = r.q_all("id");
     let spaces = r.q_all("space-id");
     let title = r.q("title");
+    let current = status_ok(r);
+    let root_only = r.q("depth") == Some("root");
     let mut ps: Vec<&Page> = site
         .pages
         .values()
-        .filter(|p| p.kind == kind && status_ok(r))
+        .filter(|p| p.kind == kind && current)
         .filter(|p| space.is_none_or(|s| p.space_id == s))
         .filter(|p| ids.is_empty() || ids.contains(&p.id.to_string().as_str()))
         .filter(|p| spaces.is_empty() || spaces.contains(&p.space_id.to_string().as_str()))
         .filter(|p| title.is_none_or(|t| p.title == t))
-        .filter(|p| r.q("depth") != Some("root") || p.parent_id.is_none())
+        .filter(|p| !root_only || p.parent_id.is_none())
         .collect();
     sort_pages(r, &mut ps);
-    // Build JSON only for the requested page of results.
-    let start = r.q("cursor").and_then(decode_cursor).unwrap_or(0);
-    let limit = r.q_num("limit", 25)?.clamp(1, 250);
-    let items: Vec<Value> = ps
-        .iter()
-        .enumerate()
-        .map(|(n, p)| {
-            if n >= start && n < start + limit {
-                page_json(site, p, r, false)
-            } else {
-                Value::Null
-            }
-        })
-        .collect();
-    Ok(v2_page(r, items))
+    Ok(v2_page_of(r, ps, |p| page_json(site, p, r, false)))
 }
 
 fn id_param(r: &Req, name: &str) -> Result<u64, Response> {

@@ -307,6 +307,11 @@ pub fn decode_cursor(c: &str) -> Option<usize> {
 
 /// Confluence v2 cursor paging: `results`, `_links.next` and the `Link` header.
 pub fn v2_page(req: &Req, items: Vec<Value>) -> Response {
+    v2_page_of(req, items, |v| v)
+}
+
+/// [`v2_page`] over any items: only those of the requested page are turned into JSON.
+pub fn v2_page_of<T>(req: &Req, items: Vec<T>, to_json: impl FnMut(T) -> Value) -> Response {
     let limit = match req.q_num("limit", 25) {
         Ok(l) => l.clamp(1, 250),
         Err(e) => return e,
@@ -319,7 +324,12 @@ pub fn v2_page(req: &Req, items: Vec<Value>) -> Response {
         },
     };
     let total = items.len();
-    let results: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let results: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(limit)
+        .map(to_json)
+        .collect();
     let mut links = json!({"base": format!("{}/wiki", req.base)});
     let mut next_link = None;
     if start + results.len() < total {
