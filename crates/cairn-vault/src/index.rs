@@ -5,6 +5,9 @@ use std::collections::{HashMap, HashSet};
 use crate::Id;
 use crate::format::{BlobKind, PackedBlob};
 
+/// One index file as read: its object name, and the packs it lists with their blobs.
+pub(crate) type IndexFile = (String, Vec<(Id, Vec<PackedBlob>)>);
+
 #[derive(Debug, Clone, Copy)]
 struct Loc {
     pack: u32,
@@ -38,6 +41,17 @@ pub struct Index {
 impl Index {
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    /// The index of every pack named in some index files (as read by `Repository::read_index_files`).
+    pub(crate) fn from_files(files: &[IndexFile], condemned: &HashSet<Id>) -> Self {
+        let mut index = Index::new();
+        for (_, packs) in files {
+            for (pack, entries) in packs {
+                index.add_pack(*pack, entries, condemned);
+            }
+        }
+        index
     }
 
     /// Add a pack's entries. A blob already known keeps its location unless that one is condemned.

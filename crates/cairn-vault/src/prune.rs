@@ -12,7 +12,7 @@ use crate::crypto::{AD_INDEX, AD_PRUNE_MARK};
 use crate::error::{Error, Result};
 use crate::format::{EntryKind, PackedBlob, TreeNode, encode_index};
 use crate::index::Index;
-use crate::repo::{PruneMark, Repository, SnapshotInfo, pack_name};
+use crate::repo::{PruneMark, Repository, SnapshotInfo, pack_name, pending_packs};
 
 /// Completed marks are kept this long, so that a writer started before a mark still sees it at commit.
 const DONE_MARK_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
@@ -132,12 +132,7 @@ impl Repository {
         self.invalidate_index();
         let snapshots = self.snapshots().await?;
         let files = self.read_index_files().await?;
-        let mut index = Index::new();
-        for (_, packs) in &files {
-            for (p, e) in packs {
-                index.add_pack(*p, e, &condemned);
-            }
-        }
+        let index = Index::from_files(&files, &condemned);
         let used = self.used_blobs(&snapshots, &index).await?;
         let mut delete: HashSet<Id> = condemned.clone();
         for (_, packs) in &files {
@@ -219,22 +214,11 @@ impl Repository {
     async fn prune_phase1(&self, opts: &PruneOptions, report: &mut PruneReport) -> Result<()> {
         let now = chrono::Utc::now();
         let grace = chrono::TimeDelta::from_std(opts.grace).unwrap_or(chrono::TimeDelta::MAX);
-        let pending: HashSet<Id> = self
-            .read_marks()
-            .await?
-            .into_iter()
-            .filter(|(_, m)| !m.done)
-            .flat_map(|(_, m)| m.condemned_packs)
-            .collect();
+        let pending = pending_packs(&self.read_marks().await?);
         self.invalidate_index();
         let snapshots = self.snapshots().await?;
         let files = self.read_index_files().await?;
-        let mut index = Index::new();
-        for (_, packs) in &files {
-            for (p, e) in packs {
-                index.add_pack(*p, e, &pending);
-            }
-        }
+        let index = Index::from_files(&files, &pending);
         let used = self.used_blobs(&snapshots, &index).await?;
         let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
         for (_, ps) in files {

@@ -14,10 +14,8 @@ use crate::crypto::{
     AD_INDEX, AD_PRUNE_MARK, AD_SNAPSHOT, KdfParams, KeySlotFile, KeySource, MasterKey,
 };
 use crate::error::{Error, Result};
-use crate::format::{
-    ChunkerParams, Config, FORMAT_VERSION, PackedBlob, SnapshotFile, decode_index,
-};
-use crate::index::Index;
+use crate::format::{ChunkerParams, Config, FORMAT_VERSION, SnapshotFile, decode_index};
+use crate::index::{Index, IndexFile};
 
 /// Settings of a new repository.
 #[derive(Debug, Clone)]
@@ -320,9 +318,7 @@ impl Repository {
     }
 
     /// Read all index files: (file name, packs and their blobs).
-    pub(crate) async fn read_index_files(
-        &self,
-    ) -> Result<Vec<(String, Vec<(Id, Vec<PackedBlob>)>)>> {
+    pub(crate) async fn read_index_files(&self) -> Result<Vec<IndexFile>> {
         let listed = self.0.backend.list("index").await?;
         futures::stream::iter(listed)
             .map(|o| async move {
@@ -371,19 +367,13 @@ impl Repository {
             return Ok(i);
         }
         let marks = self.read_marks().await?;
-        let condemned: HashSet<Id> = marks
-            .iter()
-            .filter(|(_, m)| !m.done)
-            .flat_map(|(_, m)| m.condemned_packs.iter().copied())
-            .collect();
+        self.reload_index(&marks).await
+    }
+
+    /// Read the index files now, with the packs of these prune marks condemned, and cache the result.
+    pub(crate) async fn reload_index(&self, marks: &[(String, PruneMark)]) -> Result<Arc<Index>> {
         let files = self.read_index_files().await?;
-        let mut index = Index::new();
-        for (_, packs) in &files {
-            for (pack, entries) in packs {
-                index.add_pack(*pack, entries, &condemned);
-            }
-        }
-        let index = Arc::new(index);
+        let index = Arc::new(Index::from_files(&files, &pending_packs(marks)));
         *self.0.index_cache.lock().map_err(|_| poisoned())? = Some(index.clone());
         Ok(index)
     }
@@ -437,6 +427,15 @@ impl Repository {
         };
         plain.ok_or_else(damaged)
     }
+}
+
+/// The packs condemned by pending (not yet completed) prune marks.
+pub(crate) fn pending_packs(marks: &[(String, PruneMark)]) -> HashSet<Id> {
+    marks
+        .iter()
+        .filter(|(_, m)| !m.done)
+        .flat_map(|(_, m)| m.condemned_packs.iter().copied())
+        .collect()
 }
 
 fn poisoned() -> Error {

@@ -10,7 +10,7 @@ use crate::crypto::AD_INDEX;
 use crate::error::Result;
 use crate::format::{EntryKind, PackedBlob, TreeNode, decode_index};
 use crate::index::Index;
-use crate::repo::{Repository, pack_name};
+use crate::repo::{Repository, pack_name, pending_packs};
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -297,8 +297,10 @@ impl Repository {
 
     /// Repository-wide figures.
     pub async fn stats(&self) -> Result<RepoStats> {
-        let index = self.index().await?;
+        // One read of the index files: the index is built from the same files the figures walk.
+        let condemned = pending_packs(&self.read_marks().await?);
         let files = self.read_index_files().await?;
+        let index = Index::from_files(&files, &condemned);
         let mut seen = HashSet::new();
         let mut s = RepoStats {
             index_heap_bytes: index.approx_heap_bytes() as u64,
@@ -324,11 +326,14 @@ impl Repository {
                 }
             }
         }
-        let listed = self.backend().list("packs").await?;
-        s.packs = listed.len() as u64;
-        s.pack_bytes = listed.iter().map(|o| o.size).sum();
         let all = self.backend().list("").await?;
-        s.total_bytes = all.iter().map(|o| o.size).sum();
+        for o in &all {
+            s.total_bytes += o.size;
+            if o.name.starts_with("packs/") {
+                s.packs += 1;
+                s.pack_bytes += o.size;
+            }
+        }
         s.snapshots = self.snapshots().await?.len() as u64;
         Ok(s)
     }

@@ -110,14 +110,10 @@ pub(crate) fn check_path(path: &str) -> Result<String> {
 
 impl SnapshotWriter {
     pub(crate) async fn new(repo: &Repository, opts: WriterOptions) -> Result<Self> {
-        let marks_at_start = repo
-            .read_marks()
-            .await?
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        repo.invalidate_index();
-        let index = repo.index().await?;
+        // One read of the marks: those pending now are condemned in the index, the rest are checked at commit.
+        let marks = repo.read_marks().await?;
+        let index = repo.reload_index(&marks).await?;
+        let marks_at_start = marks.into_iter().map(|(n, _)| n).collect();
         let parent = match opts.parent {
             Some(p) => Some(SnapshotReader::open(repo, p).await?),
             None => None,
