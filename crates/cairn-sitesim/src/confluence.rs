@@ -393,7 +393,6 @@ pub fn attachment_get(site: &Site, r: &Req) -> R {
 
 fn labels_of(site: &Site, r: &Req, kind: PageKind) -> R {
     let p = container(site, r, "id", kind)?;
-    let _ = site;
     Ok(v2_page(r, p.labels.iter().map(|l| label_json(l)).collect()))
 }
 pub fn page_labels(site: &Site, r: &Req) -> R {
@@ -403,27 +402,23 @@ pub fn blog_labels(site: &Site, r: &Req) -> R {
     labels_of(site, r, PageKind::BlogPost)
 }
 
-pub fn page_properties(site: &Site, r: &Req) -> R {
-    let p = container(site, r, "page-id", PageKind::Page)?;
+fn properties_of(site: &Site, r: &Req, name: &str, kind: PageKind) -> R {
+    let p = container(site, r, name, kind)?;
+    let key = r.q("key");
     Ok(v2_page(
         r,
         p.properties
             .iter()
-            .filter(|x| r.q("key").is_none_or(|k| k == x.key))
+            .filter(|x| key.is_none_or(|k| k == x.key))
             .map(prop_json)
             .collect(),
     ))
 }
+pub fn page_properties(site: &Site, r: &Req) -> R {
+    properties_of(site, r, "page-id", PageKind::Page)
+}
 pub fn blog_properties(site: &Site, r: &Req) -> R {
-    let p = container(site, r, "blogpost-id", PageKind::BlogPost)?;
-    Ok(v2_page(
-        r,
-        p.properties
-            .iter()
-            .filter(|x| r.q("key").is_none_or(|k| k == x.key))
-            .map(prop_json)
-            .collect(),
-    ))
+    properties_of(site, r, "blogpost-id", PageKind::BlogPost)
 }
 
 // ------------------------------------------------------------------- writes
