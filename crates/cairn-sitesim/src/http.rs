@@ -224,6 +224,13 @@ pub fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
 
 // ----------------------------------------------------------------------- paging
 
+/// Jira's `startAt` and `maxResults` (default `default_max`, clamped to 1..=`cap`).
+fn start_at(req: &Req, default_max: usize, cap: usize) -> Result<(usize, usize), Response> {
+    let start = req.q_num("startAt", 0)?;
+    let max = req.q_num("maxResults", default_max)?.clamp(1, cap);
+    Ok((start, max))
+}
+
 /// Jira PageBean (`startAt, maxResults, total, isLast, values`).
 pub fn page_bean(
     req: &Req,
@@ -231,8 +238,7 @@ pub fn page_bean(
     default_max: usize,
     cap: usize,
 ) -> Result<Value, Response> {
-    let start = req.q_num("startAt", 0)?;
-    let max = req.q_num("maxResults", default_max)?.clamp(1, cap);
+    let (start, max) = start_at(req, default_max, cap)?;
     let total = items.len();
     let values: Vec<Value> = items.into_iter().skip(start).take(max).collect();
     let is_last = start + values.len() >= total;
@@ -263,8 +269,7 @@ pub fn envelope(
     default_max: usize,
     cap: usize,
 ) -> Result<Value, Response> {
-    let start = req.q_num("startAt", 0)?;
-    let max = req.q_num("maxResults", default_max)?.clamp(1, cap);
+    let (start, max) = start_at(req, default_max, cap)?;
     let total = items.len();
     let values: Vec<Value> = items.into_iter().skip(start).take(max).collect();
     let mut v = json!({"startAt": start, "maxResults": max, "total": total});
@@ -279,8 +284,7 @@ pub fn slice(
     default_max: usize,
     cap: usize,
 ) -> Result<Value, Response> {
-    let start = req.q_num("startAt", 0)?;
-    let max = req.q_num("maxResults", default_max)?.clamp(1, cap);
+    let (start, max) = start_at(req, default_max, cap)?;
     Ok(Value::Array(
         items.into_iter().skip(start).take(max).collect(),
     ))
