@@ -36,6 +36,33 @@ impl Default for ChunkerParams {
     }
 }
 
+impl ChunkerParams {
+    /// Sizes within FastCDC v2020's bounds, `min_size <= avg_size <= max_size`. Outside them the chunker
+    /// panics (mask selection) or, with `max_size` 0, cuts every stream to nothing.
+    pub fn check(&self) -> Result<(), String> {
+        use fastcdc::v2020::{
+            AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN,
+        };
+        let (min, avg, max) = (
+            self.min_size as usize,
+            self.avg_size as usize,
+            self.max_size as usize,
+        );
+        if !(MINIMUM_MIN..=MINIMUM_MAX).contains(&min)
+            || !(AVERAGE_MIN..=AVERAGE_MAX).contains(&avg)
+            || !(MAXIMUM_MIN..=MAXIMUM_MAX).contains(&max)
+            || min > avg
+            || avg > max
+        {
+            return Err(format!(
+                "chunk sizes min {min}, avg {avg}, max {max} are outside FastCDC's bounds \
+                 ({MINIMUM_MIN}..={MINIMUM_MAX}, {AVERAGE_MIN}..={AVERAGE_MAX}, {MAXIMUM_MIN}..={MAXIMUM_MAX}, min <= avg <= max)"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `config`: plaintext JSON, readable without a key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {

@@ -129,6 +129,7 @@ impl Repository {
 
     /// Create a new repository with one key slot.
     pub async fn init(backend: Backend, key: &KeySource, opts: InitOptions) -> Result<Repository> {
+        opts.chunker.check().map_err(Error::InvalidArgument)?;
         if backend.get("config").await?.is_some() {
             return Err(Error::AlreadyExists(backend.description().into()));
         }

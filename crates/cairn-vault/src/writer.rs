@@ -119,6 +119,10 @@ impl SnapshotWriter {
             None => None,
         };
         let cfg = repo.config();
+        // The config is plaintext: check what the chunker would panic on before it is built.
+        cfg.chunker
+            .check()
+            .map_err(|reason| Error::damaged("config", "config", reason))?;
         let chunker = Chunker::new(&cfg.chunker, repo.key().chunker_seed());
         let target = opts
             .pack_target_size

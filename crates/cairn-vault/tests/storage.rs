@@ -647,3 +647,32 @@ async fn enormous_durations_mean_forever() {
     assert_eq!(r.packs_deleted, 0, "{r:?}");
     w.commit(BTreeMap::new(), vec![]).await.unwrap();
 }
+
+/// Chunk sizes the chunker cannot work with are refused at init, and (the config being plaintext) at writer
+/// start, instead of a panic or streams cut to nothing; reading still works.
+#[tokio::test]
+async fn bad_chunk_sizes_are_refused() {
+    let b = Backend::open(&cairn_vault::Location::Memory).unwrap();
+    let mut opts = common::small_opts();
+    opts.chunker.avg_size = 64 * 1024 * 1024;
+    let err = Repository::init(b.clone(), &key(), opts).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+
+    let repo = init(b.clone()).await;
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    w.add_document("a", b"kept", BTreeMap::new()).await.unwrap();
+    w.commit(BTreeMap::new(), vec![]).await.unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&b.get("config").await.unwrap().unwrap()).unwrap();
+    cfg["chunker"]["max_size"] = 0.into();
+    b.put("config", serde_json::to_vec(&cfg).unwrap().into())
+        .await
+        .unwrap();
+    let repo = Repository::open(b, &key()).await.unwrap();
+    let Err(err) = repo.writer(WriterOptions::default()).await else {
+        panic!("a writer started on a config with max_size 0");
+    };
+    assert!(matches!(err, Error::DamagedObject { .. }), "{err}");
+    let r = repo.reader("latest").await.unwrap();
+    assert_eq!(&r.get("a").await.unwrap()[..], b"kept");
+}
