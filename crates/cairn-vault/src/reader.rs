@@ -43,6 +43,11 @@ impl SnapshotReader {
             .read_snapshot(&id)
             .await?
             .ok_or_else(|| Error::SnapshotNotFound(id.to_hex()))?;
+        Self::open_read(repo, id, file).await
+    }
+
+    /// Open a snapshot whose file has already been read.
+    async fn open_read(repo: &Repository, id: Id, file: SnapshotFile) -> Result<Self> {
         let mut index = repo.index().await?;
         if index.get(&file.tree).is_none() {
             // The cached index predates this snapshot (written by another process): refresh it.
@@ -277,6 +282,6 @@ impl Repository {
     /// Open a snapshot for reading, by id, unique prefix or `latest`.
     pub async fn reader(&self, spec: &str) -> Result<SnapshotReader> {
         let info = self.find_snapshot(spec).await?;
-        SnapshotReader::open(self, info.id).await
+        SnapshotReader::open_read(self, info.id, info.file).await
     }
 }

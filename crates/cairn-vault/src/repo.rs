@@ -295,6 +295,13 @@ impl Repository {
 
     /// Find a snapshot by full id or unique prefix; `latest` is the newest.
     pub async fn find_snapshot(&self, spec: &str) -> Result<SnapshotInfo> {
+        // A full id: read that one snapshot, not every snapshot file.
+        if let Ok(id) = spec.parse::<Id>() {
+            return match self.read_snapshot(&id).await? {
+                Some(file) => Ok(SnapshotInfo { id, file }),
+                None => Err(Error::SnapshotNotFound(spec.into())),
+            };
+        }
         let all = self.snapshots().await?;
         if spec == "latest" {
             return all

@@ -676,3 +676,25 @@ async fn bad_chunk_sizes_are_refused() {
     let r = repo.reader("latest").await.unwrap();
     assert_eq!(&r.get("a").await.unwrap()[..], b"kept");
 }
+
+/// A full snapshot id is read directly: a damaged other snapshot file does not stand in the way.
+#[tokio::test]
+async fn full_id_reads_only_that_snapshot() {
+    let b = Backend::open(&cairn_vault::Location::Memory).unwrap();
+    let repo = init(b.clone()).await;
+    let mut ids = Vec::new();
+    for doc in [&b"one"[..], b"two"] {
+        let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+        w.add_document("a", doc, BTreeMap::new()).await.unwrap();
+        ids.push(w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot);
+    }
+    b.put(&format!("snapshots/{}", ids[0]), b"garbage"[..].into())
+        .await
+        .unwrap();
+    let r = repo.reader(&ids[1].to_hex()).await.unwrap();
+    assert_eq!(&r.get("a").await.unwrap()[..], b"two");
+    let Err(err) = repo.reader(&ids[0].to_hex()).await else {
+        panic!("a garbage snapshot file opened");
+    };
+    assert!(err.is_damage(), "{err}");
+}
