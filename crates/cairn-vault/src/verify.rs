@@ -174,7 +174,8 @@ impl Repository {
                     (raw.len() as u64, bad)
                 })
                 .await
-                .unwrap_or((0, Vec::new()));
+                // A failed check must not pass for a clean pack.
+                .map_err(|e| crate::Error::InvalidArgument(format!("verify task failed: {e}")))?;
                 Ok::<_, crate::Error>((p, checked))
             }
         }))
