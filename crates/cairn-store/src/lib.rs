@@ -11,6 +11,7 @@
 
 mod dialect;
 mod error;
+mod management;
 mod records;
 mod sql;
 mod traits;
@@ -20,6 +21,7 @@ pub mod testing;
 
 pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
+pub use management::*;
 pub use records::*;
 pub use sql::SqlStore;
 pub use traits::*;
