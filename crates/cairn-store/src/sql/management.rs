@@ -630,9 +630,9 @@ impl ManagementStore for SqlStore {
             "SELECT MAX(created_at) AS last_at FROM backups WHERE policy_id = $1 \
              AND status IN ('COMPLETED', 'INCOMPLETE', 'EXPIRED')",
         )
-            .bind(policy_id)
-            .fetch_one(&self.pool)
-            .await?;
+        .bind(policy_id)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(PolicyBackupSummary {
             last_backup_time: opt_time_col(&last, "last_at")?,
             total_available: count(&row, "n")?,
@@ -742,11 +742,11 @@ impl ManagementStore for SqlStore {
             "SELECT MAX(created_at) AS last_at FROM backups WHERE org_id = $1 AND cloud_id = $2 \
              AND product = $3 AND status IN ('COMPLETED', 'INCOMPLETE', 'EXPIRED')",
         )
-            .bind(org_id)
-            .bind(cloud_id)
-            .bind(product.as_str())
-            .fetch_one(&self.pool)
-            .await?;
+        .bind(org_id)
+        .bind(cloud_id)
+        .bind(product.as_str())
+        .fetch_one(&self.pool)
+        .await?;
         opt_time_col(&row, "last_at")
     }
 
