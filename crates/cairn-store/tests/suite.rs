@@ -474,7 +474,10 @@ dual_test!(
         assert_eq!(store.get_session("hash-1").await.unwrap(), Some(s));
         assert_eq!(store.get_session("hash-2").await.unwrap(), None);
         assert!(store.delete_session("hash-1").await.unwrap());
-        assert!(!store.delete_session("hash-1").await.unwrap(), "gone already");
+        assert!(
+            !store.delete_session("hash-1").await.unwrap(),
+            "gone already"
+        );
         assert_eq!(store.get_session("hash-1").await.unwrap(), None);
     }
 );
