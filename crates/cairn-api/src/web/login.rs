@@ -102,7 +102,9 @@ pub async fn submit(
         }
         Err(err) => return Err(err.into()),
     };
-    let lifetime = (new.session.expires_at - state.identity.clock().now()).num_seconds();
+    // Whole seconds, rounded up: the cookie lasts as long as the session.
+    let lifetime_ms = (new.session.expires_at - state.identity.clock().now()).num_milliseconds();
+    let lifetime = (lifetime_ms + 999) / 1000;
     let mut response = Redirect::to(next).into_response();
     let cookies = response.headers_mut();
     cookies.append(
