@@ -29,6 +29,7 @@ mod policy;
 mod prune;
 mod reader;
 mod repo;
+mod spill;
 mod verify;
 mod writer;
 
