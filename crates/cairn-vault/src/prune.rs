@@ -75,8 +75,8 @@ impl Repository {
                     .read_blob(index, &t)
                     .await
                     .map_err(|e| e.in_entry(s.id, "/"))?;
-                let node: TreeNode = serde_json::from_slice(&raw)
-                    .map_err(|e| Error::damaged("tree", t.to_hex(), e.to_string()))?;
+                let node =
+                    TreeNode::decode(&raw).map_err(|e| Error::damaged("tree", t.to_hex(), e))?;
                 for p in node.pages {
                     stack.push(p.tree);
                 }
@@ -89,6 +89,22 @@ impl Repository {
             }
         }
         Ok(used)
+    }
+
+    /// All snapshots, or an error if one cannot be read: its blobs are unknown, so nothing may be deleted.
+    async fn snapshots_for_prune(&self) -> Result<Vec<SnapshotInfo>> {
+        let list = self.snapshots().await?;
+        if let Some(d) = list.damaged.first() {
+            return Err(Error::damaged(
+                "snapshot",
+                d.id.to_hex(),
+                format!(
+                    "{}; prune does not run while a snapshot cannot be read (delete snapshots/{} if it is beyond repair)",
+                    d.error, d.id
+                ),
+            ));
+        }
+        Ok(list.snapshots)
     }
 
     /// Run prune: complete due marks (phase 2), then mark (phase 1); with a zero grace period, complete at once.
@@ -130,7 +146,7 @@ impl Repository {
             .collect();
         // Re-check against the snapshots present now, with an index where condemned packs are last resort.
         self.invalidate_index();
-        let snapshots = self.snapshots().await?;
+        let snapshots = self.snapshots_for_prune().await?;
         let files = self.read_index_files().await?;
         let index = Index::from_files(&files, &condemned);
         let used = self.used_blobs(&snapshots, &index).await?;
@@ -216,7 +232,7 @@ impl Repository {
         let grace = chrono::TimeDelta::from_std(opts.grace).unwrap_or(chrono::TimeDelta::MAX);
         let pending = pending_packs(&self.read_marks().await?);
         self.invalidate_index();
-        let snapshots = self.snapshots().await?;
+        let snapshots = self.snapshots_for_prune().await?;
         let files = self.read_index_files().await?;
         let index = Index::from_files(&files, &pending);
         let used = self.used_blobs(&snapshots, &index).await?;

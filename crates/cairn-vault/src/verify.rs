@@ -242,7 +242,7 @@ impl Repository {
                     continue;
                 }
                 let node = match self.read_blob(&index, &t).await {
-                    Ok(raw) => serde_json::from_slice::<TreeNode>(&raw).ok(),
+                    Ok(raw) => TreeNode::decode(&raw).ok(),
                     Err(_) => None,
                 };
                 let Some(node) = node else {
@@ -335,7 +335,9 @@ impl Repository {
                 s.pack_bytes += o.size;
             }
         }
-        s.snapshots = self.snapshots().await?.len() as u64;
+        let list = self.snapshots().await?;
+        s.snapshots = list.snapshots.len() as u64;
+        s.damaged_snapshots = list.damaged.len() as u64;
         Ok(s)
     }
 }
@@ -344,6 +346,8 @@ impl Repository {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RepoStats {
     pub snapshots: u64,
+    /// Snapshot files that do not decrypt or parse (`verify` names them).
+    pub damaged_snapshots: u64,
     pub packs: u64,
     pub pack_bytes: u64,
     /// Everything stored (packs, index, snapshots, keys, config).

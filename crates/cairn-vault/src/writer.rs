@@ -14,7 +14,7 @@ use crate::crypto::{AD_INDEX, AD_PACK_HEADER, AD_SNAPSHOT, MasterKey};
 use crate::error::{Error, Result};
 use crate::format::{
     BlobKind, EntryKind, FORMAT_VERSION, PACK_MAGIC, PackedBlob, SnapshotFile, TreeEntry, TreeNode,
-    TreePage, WriteStats, encode_entries, encode_index, page_boundary_after,
+    TreePage, WriteStats, encode_entries, encode_index, name_problem, page_boundary_after,
 };
 use crate::index::Index;
 use crate::reader::SnapshotReader;
@@ -109,11 +109,8 @@ pub(crate) fn check_path(path: &str) -> Result<String> {
         return bad("empty");
     }
     for c in p.split('/') {
-        if c.is_empty() || c == "." || c == ".." {
-            return bad("empty, `.` or `..` component");
-        }
-        if c.contains('\0') {
-            return bad("NUL byte");
+        if let Some(why) = name_problem(c) {
+            return bad(why);
         }
     }
     Ok(p.to_owned())
@@ -423,6 +420,16 @@ impl SnapshotWriter {
     ) -> Result<CommitResult> {
         let entries = std::mem::replace(&mut self.entries, EntrySorter::new(1, None));
         let tree = self.write_tree(entries.finish()?).await?;
+        self.commit_tree(tree, meta, tags).await
+    }
+
+    /// Store packs, index and a snapshot whose root is `tree`.
+    async fn commit_tree(
+        mut self,
+        tree: Id,
+        meta: BTreeMap<String, String>,
+        tags: Vec<String>,
+    ) -> Result<CommitResult> {
         self.write_packs_and_index().await?;
         self.check_prune_race().await?;
         let file = SnapshotFile {
@@ -680,5 +687,67 @@ impl OpenDir {
         let boundary = page_boundary_after(&e.name, self.page.len() + 1);
         self.page.push(e);
         boundary.then(|| std::mem::take(&mut self.page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Backend, KdfParams, KeySource, Location, VerifyOptions};
+
+    /// A tree naming `..`, `a/b`, an empty name or a NUL (another writer's bug, or a crafted repository) is
+    /// damage for every reader: listing, walking and looking up never hand such a name to a restore.
+    #[tokio::test]
+    async fn trees_with_escaping_names_are_damaged() {
+        let opts = crate::InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..Default::default()
+        };
+        let b = Backend::open(&Location::Memory).unwrap();
+        let repo = Repository::init(b, &KeySource::Passphrase("k".into()), opts)
+            .await
+            .unwrap();
+        for bad in ["..", ".", "a/b", "/etc", "", "x\0y"] {
+            let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+            let doc = w
+                .put_blob(BlobKind::Data, Bytes::from_static(b"pwned"))
+                .await
+                .unwrap();
+            let node = TreeNode {
+                entries: vec![TreeEntry {
+                    name: bad.to_owned(),
+                    kind: EntryKind::Doc,
+                    size: 5,
+                    content: vec![doc],
+                    tree: None,
+                    attrs: BTreeMap::new(),
+                }],
+                pages: Vec::new(),
+            };
+            let root = w.put_tree(&node).await.unwrap();
+            let snap = w
+                .commit_tree(root, BTreeMap::new(), vec![])
+                .await
+                .unwrap()
+                .snapshot;
+            let r = repo.reader(&snap.to_hex()).await.unwrap();
+            for err in [
+                r.list("").await.map(|_| ()).unwrap_err(),
+                r.walk("").await.map(|_| ()).unwrap_err(),
+                r.entry("x").await.map(|_| ()).unwrap_err(),
+            ] {
+                assert!(err.is_damage(), "{bad:?}: {err}");
+                assert!(err.to_string().contains("invalid"), "{bad:?}: {err}");
+            }
+            let report = repo
+                .verify(&VerifyOptions::default(), &|_, _| {})
+                .await
+                .unwrap();
+            assert!(
+                report.damage.iter().any(|d| d.kind == "damaged-tree"),
+                "{bad:?}: {report:?}"
+            );
+            repo.remove_snapshot(&snap).await.unwrap();
+        }
     }
 }

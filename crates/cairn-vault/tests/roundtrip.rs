@@ -214,5 +214,5 @@ async fn duplicate_and_conflicting_paths_fail_at_commit() {
             "{paths:?}: {err}"
         );
     }
-    assert!(repo.snapshots().await.unwrap().is_empty());
+    assert!(repo.snapshots().await.unwrap().snapshots.is_empty());
 }
