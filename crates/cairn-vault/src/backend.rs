@@ -320,7 +320,7 @@ pub struct ListedObject {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -332,7 +332,7 @@ mod tests {
 
     /// Fault injection: the next `fail` calls fail with `error()`, then calls reach an in-memory store.
     #[derive(Debug)]
-    struct Flaky {
+    pub(crate) struct Flaky {
         inner: object_store::memory::InMemory,
         fail: AtomicUsize,
         calls: AtomicUsize,
@@ -346,7 +346,7 @@ mod tests {
     }
 
     impl Flaky {
-        fn new(fail: usize, error: fn() -> object_store::Error) -> Arc<Self> {
+        pub(crate) fn new(fail: usize, error: fn() -> object_store::Error) -> Arc<Self> {
             Arc::new(Flaky {
                 inner: object_store::memory::InMemory::new(),
                 fail: AtomicUsize::new(fail),
@@ -365,7 +365,7 @@ mod tests {
             }
         }
         /// Calls so far; the next `fail` calls fail again.
-        fn rearm(&self, fail: usize) -> usize {
+        pub(crate) fn rearm(&self, fail: usize) -> usize {
             self.fail.store(fail, Ordering::SeqCst);
             self.calls.swap(0, Ordering::SeqCst)
         }
@@ -434,7 +434,7 @@ mod tests {
         }
     }
 
-    fn reset() -> object_store::Error {
+    pub(crate) fn reset() -> object_store::Error {
         object_store::Error::Generic {
             store: "flaky",
             source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),

@@ -407,27 +407,38 @@ impl Repository {
 
     /// Read all index files: (file name, packs and their blobs).
     pub(crate) async fn read_index_files(&self) -> Result<Vec<IndexFile>> {
+        Ok(self.read_index_files_except(&HashSet::new()).await?.1)
+    }
+
+    /// List the index files, and read those not in `known`: (names listed, files read).
+    pub(crate) async fn read_index_files_except(
+        &self,
+        known: &HashSet<String>,
+    ) -> Result<(HashSet<String>, Vec<IndexFile>)> {
         let listed = self.0.backend.list("index").await?;
-        futures::stream::iter(listed)
-            .map(|o| async move {
-                let raw = self.0.backend.get(&o.name).await?;
-                let Some(raw) = raw else { return Ok(None) };
-                let plain = self.0.key.open_object(AD_INDEX, &raw).ok_or_else(|| {
-                    Error::damaged(
-                        "index file",
-                        o.name.clone(),
-                        "does not decrypt (truncated or altered)",
-                    )
-                })?;
-                let packs = decode_index(&plain).ok_or_else(|| {
-                    Error::damaged("index file", o.name.clone(), "malformed contents")
-                })?;
-                Ok(Some((o.name, packs)))
-            })
-            .buffer_unordered(16)
-            .try_filter_map(|x| async move { Ok(x) })
-            .try_collect()
-            .await
+        let names = listed.iter().map(|o| o.name.clone()).collect();
+        let files: Vec<IndexFile> =
+            futures::stream::iter(listed.into_iter().filter(|o| !known.contains(&o.name)))
+                .map(|o| async move {
+                    let raw = self.0.backend.get(&o.name).await?;
+                    let Some(raw) = raw else { return Ok(None) };
+                    let plain = self.0.key.open_object(AD_INDEX, &raw).ok_or_else(|| {
+                        Error::damaged(
+                            "index file",
+                            o.name.clone(),
+                            "does not decrypt (truncated or altered)",
+                        )
+                    })?;
+                    let packs = decode_index(&plain).ok_or_else(|| {
+                        Error::damaged("index file", o.name.clone(), "malformed contents")
+                    })?;
+                    Ok::<_, Error>(Some((o.name, packs)))
+                })
+                .buffer_unordered(16)
+                .try_filter_map(|x| async move { Ok(x) })
+                .try_collect()
+                .await?;
+        Ok((names, files))
     }
 
     /// Prune marks: (object name, mark).
@@ -514,6 +525,38 @@ impl Repository {
                 .flatten()
         };
         plain.ok_or_else(damaged)
+    }
+}
+
+/// Trees read at once by [`Repository::walk_trees`].
+const TREE_READS: usize = 8;
+
+impl Repository {
+    /// Read trees, [`TREE_READS`] at a time, each at most once (`seen` is shared across calls, so trees that several
+    /// snapshots share are read once). `visit` gets each tree's read result with the context it was queued with,
+    /// and returns the trees to read next; an error from it stops the walk.
+    pub(crate) async fn walk_trees<C>(
+        &self,
+        index: &Index,
+        start: Vec<(Id, C)>,
+        seen: &mut HashSet<Id>,
+        mut visit: impl FnMut(Id, C, Result<Vec<u8>>) -> Result<Vec<(Id, C)>>,
+    ) -> Result<()> {
+        let mut queue = start;
+        let mut reading = futures::stream::FuturesUnordered::new();
+        loop {
+            while reading.len() < TREE_READS
+                && let Some((t, ctx)) = queue.pop()
+            {
+                if seen.insert(t) {
+                    reading.push(async move { (t, ctx, self.read_blob(index, &t).await) });
+                }
+            }
+            let Some((t, ctx, raw)) = reading.next().await else {
+                return Ok(());
+            };
+            queue.extend(visit(t, ctx, raw)?);
+        }
     }
 }
 
