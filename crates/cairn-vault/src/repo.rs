@@ -336,7 +336,7 @@ impl Repository {
             let list = self
                 .read_snapshots(ids[start..end].iter().map(|(id, _)| *id))
                 .await?;
-            if let Some(best) = list.snapshots.into_iter().filter(|s| want(s)).next_back() {
+            if let Some(best) = list.snapshots.into_iter().rfind(|s| want(s)) {
                 return Ok(Some(best));
             }
             start = end;

@@ -249,8 +249,10 @@ impl Repository {
                 trees.insert(t, TreeFindings::unreadable(report.damage.len() - 1));
                 return Ok(Vec::new());
             };
-            let mut found = TreeFindings::default();
-            found.subtrees = node.pages.iter().map(|p| (String::new(), p.tree)).collect();
+            let mut found = TreeFindings {
+                subtrees: node.pages.iter().map(|p| (String::new(), p.tree)).collect(),
+                ..Default::default()
+            };
             for e in node.entries {
                 if let (EntryKind::Dir, Some(sub)) = (e.kind, e.tree) {
                     found.subtrees.push((e.name, sub));
