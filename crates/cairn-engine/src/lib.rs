@@ -11,6 +11,7 @@ use cairn_control::jobs::{
 };
 use cairn_control::secret::ServerSecret;
 
+mod backup;
 pub mod layout;
 mod restore;
 pub mod storage;
@@ -65,10 +66,10 @@ impl AtlassianEngine {
 impl Engine for AtlassianEngine {
     async fn backup(
         &self,
-        _task: BackupTask,
-        _ctx: &JobContext,
+        task: BackupTask,
+        ctx: &JobContext,
     ) -> Result<BackupResult, EngineError> {
-        Err(EngineError::Permanent("backup is not built yet".into()))
+        backup::backup(self, task, ctx).await
     }
 
     async fn restore(
@@ -79,7 +80,14 @@ impl Engine for AtlassianEngine {
         restore::restore(self, task, ctx).await
     }
 
-    async fn collect(&self, _task: CollectTask, _ctx: &JobContext) -> Result<(), EngineError> {
-        Ok(())
+    /// Forgets the expired backup's snapshot. Its data is reclaimed by the vault's prune (with
+    /// its grace period), which is left to `cairn vault prune` or a periodic task: pruning here,
+    /// per backup, would rescan the whole vault for each expired backup.
+    async fn collect(&self, task: CollectTask, _ctx: &JobContext) -> Result<(), EngineError> {
+        let Some(id) = task.backup.snapshot_id.as_deref() else {
+            return Ok(());
+        };
+        let repo = self.vault(&task.storage).await?;
+        storage::forget(&repo, id.to_string()).await
     }
 }

@@ -14,6 +14,7 @@
 //! both end up opening the one that won).
 
 use std::path::Path;
+use std::pin::Pin;
 
 use cairn_control::jobs::EngineError;
 use cairn_control::management::StorageAccess;
@@ -47,12 +48,29 @@ pub fn vault_key(secret: &ServerSecret, storage_id: &str) -> KeySource {
     KeySource::Raw(secret.keyed_hash(VAULT_KEY_PURPOSE, storage_id.as_bytes()))
 }
 
+/// A boxed `Send` future: the vault's futures are `Send`, but the compiler cannot prove it
+/// through `async_trait`'s higher-ranked lifetimes without this.
+pub type SendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'a>>;
+
 /// Opens the storage's vault, making it on first use.
-pub async fn open_vault(
-    data_dir: &Path,
-    secret: &ServerSecret,
-    storage: &StorageAccess,
+pub fn open_vault<'a>(
+    data_dir: &'a Path,
+    secret: &'a ServerSecret,
+    storage: &'a StorageAccess,
+) -> SendFuture<'a, Repository> {
+    Box::pin(open_vault_inner(
+        data_dir.to_path_buf(),
+        secret.clone(),
+        storage.clone(),
+    ))
+}
+
+async fn open_vault_inner(
+    data_dir: std::path::PathBuf,
+    secret: ServerSecret,
+    storage: StorageAccess,
 ) -> Result<Repository, EngineError> {
+    let (data_dir, secret, storage) = (&data_dir, &secret, &storage);
     let backend = Backend::open(&location(data_dir, storage)).map_err(vault_error)?;
     let key = vault_key(secret, &storage.storage.id);
     match Repository::open(backend.clone(), &key).await {
@@ -82,4 +100,31 @@ pub fn vault_error(e: cairn_vault::Error) -> EngineError {
         E::Io(_) | E::Storage(_) | E::RacedWithPrune { .. } => EngineError::Retryable(text),
         _ => EngineError::Permanent(text),
     }
+}
+
+/// Reads a snapshot by id (see [`SendFuture`]).
+pub fn reader(repo: &Repository, id: String) -> SendFuture<'static, cairn_vault::SnapshotReader> {
+    let repo = repo.clone();
+    Box::pin(async move { repo.reader(&id).await.map_err(vault_error) })
+}
+
+/// Starts a snapshot (see [`SendFuture`]).
+pub fn writer(
+    repo: &Repository,
+    opts: cairn_vault::WriterOptions,
+) -> SendFuture<'static, cairn_vault::SnapshotWriter> {
+    let repo = repo.clone();
+    Box::pin(async move { repo.writer(opts).await.map_err(vault_error) })
+}
+
+/// Forgets a snapshot; one already gone is fine (see [`SendFuture`]).
+pub fn forget(repo: &Repository, id: String) -> SendFuture<'static, ()> {
+    let repo = repo.clone();
+    Box::pin(async move {
+        match repo.find_snapshot(&id).await {
+            Ok(info) => repo.remove_snapshot(&info.id).await.map_err(vault_error),
+            Err(cairn_vault::Error::SnapshotNotFound(_)) => Ok(()),
+            Err(e) => Err(vault_error(e)),
+        }
+    })
 }

@@ -333,9 +333,10 @@ impl Repository {
         let mut batch = 4;
         while start < ids.len() {
             let end = (start + batch).min(ids.len());
-            let list = self
-                .read_snapshots(ids[start..end].iter().map(|(id, _)| *id))
-                .await?;
+            // Collected before the await: a closure over borrowed pairs held across it makes
+            // this future unprovably `Send` (rustc's higher-ranked lifetime limitation).
+            let batch_ids: Vec<Id> = ids[start..end].iter().map(|(id, _)| *id).collect();
+            let list = self.read_snapshots(batch_ids).await?;
             if let Some(best) = list.snapshots.into_iter().rfind(|s| want(s)) {
                 return Ok(Some(best));
             }
@@ -380,13 +381,14 @@ impl Repository {
         }
         // A prefix: only the matching snapshot files are read.
         let prefix = spec.to_ascii_lowercase();
-        let mut ids: Vec<Id> = self
-            .snapshot_ids()
-            .await?
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| id.to_hex().starts_with(&prefix))
-            .collect();
+        // A loop, not closures over borrowed pairs: those make this future unprovably `Send`
+        // behind `async_trait` (rustc's higher-ranked lifetime limitation).
+        let mut ids: Vec<Id> = Vec::new();
+        for (id, _) in self.snapshot_ids().await? {
+            if id.to_hex().starts_with(&prefix) {
+                ids.push(id);
+            }
+        }
         match ids.len() {
             0 => Err(Error::SnapshotNotFound(spec.into())),
             1 => {

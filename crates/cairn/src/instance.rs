@@ -19,6 +19,8 @@ pub struct Instance {
     pub store: Arc<SqlStore>,
     pub identity: Arc<Identity>,
     pub management: Arc<Management>,
+    /// The server secret (the engine derives vault keys from it).
+    pub secret: cairn_control::secret::ServerSecret,
 }
 
 const SECRET_FILE: &str = "secret";
@@ -50,7 +52,7 @@ impl Instance {
         let management = Management::new(
             store_dyn,
             Arc::new(SystemClock),
-            secret,
+            secret.clone(),
             file.management.management_settings(),
             Arc::new(ConnectorSiteProbe),
             Arc::new(VaultStorageProbe),
@@ -59,6 +61,7 @@ impl Instance {
             store,
             identity: Arc::new(identity),
             management: Arc::new(management),
+            secret,
         })
     }
 }

@@ -65,6 +65,11 @@ pub struct ManagementFileSettings {
     pub default_retention_days: Option<u32>,
     /// How often the scheduler looks for due runs and expired backups (default 15 s).
     pub scheduler_tick_secs: Option<u64>,
+    /// Jobs (backups, restores, collections) this node runs at once (default 2).
+    pub worker_concurrency: Option<usize>,
+    /// Seconds a claimed job stays this node's without renewal; a dead node's jobs resume
+    /// elsewhere after it (default 60).
+    pub job_lease_secs: Option<u64>,
 }
 
 impl ManagementFileSettings {
@@ -84,6 +89,18 @@ impl ManagementFileSettings {
             default_retention_days: self
                 .default_retention_days
                 .unwrap_or(d.default_retention_days),
+        }
+    }
+
+    pub fn worker_settings(&self) -> cairn_control::jobs::WorkerSettings {
+        let d = cairn_control::jobs::WorkerSettings::default();
+        cairn_control::jobs::WorkerSettings {
+            concurrency: self.worker_concurrency.unwrap_or(d.concurrency).max(1),
+            lease: self
+                .job_lease_secs
+                .map(|s| Duration::from_secs(s.max(3)))
+                .unwrap_or(d.lease),
+            poll: d.poll,
         }
     }
 

@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let demo = if args.demo {
-        Some(start_demo().await?)
+        Some(start_demo(&base_url).await?)
     } else {
         None
     };
@@ -75,6 +75,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         file.management.scheduler_tick(),
         stopping.clone(),
     ));
+    // Every node runs workers: they claim jobs with leases, so each job runs on one node.
+    let engine = Arc::new(cairn_engine::AtlassianEngine::new(
+        store_settings.data_dir.clone(),
+        instance.secret.clone(),
+        cairn_engine::EngineSettings::default(),
+    ));
+    let worker = Arc::new(cairn_control::jobs::Worker::new(
+        instance.management.clone(),
+        engine,
+        file.management.worker_settings(),
+    ));
+    let workers = tokio::spawn(worker.run(stopping.clone()));
     let store: Arc<dyn Store> = instance.store.clone();
     let state = AppState {
         identity: instance.identity.clone(),
@@ -87,8 +99,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("Cairn is serving on {base_url}");
     cairn_api::serve(listener, cairn_api::router(state), shutdown_signal()).await?;
     tracing::info!("stopped: requests in flight have finished");
+    // Running jobs stop at their next item and leave their lease to lapse (they resume).
     stopping.store(true, Ordering::SeqCst);
     scheduler.abort();
+    workers.abort();
     if let Some(demo) = demo {
         demo.shutdown().await;
     }
@@ -97,7 +111,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Starts the demo's stand-in sites and says how to reach them.
-async fn start_demo() -> anyhow::Result<SimHandle> {
+async fn start_demo(base_url: &str) -> anyhow::Result<SimHandle> {
     let sim = Sim::start(SimConfig {
         seed: 42,
         scale: Scale::Small,
@@ -123,10 +137,25 @@ async fn start_demo() -> anyhow::Result<SimHandle> {
         "  site account (read-write): {} / {}",
         account.email, account.api_token
     );
+    let source = sim
+        .sites()
+        .into_iter()
+        .find(|s| !s.empty)
+        .context("the demo has no source site")?;
     println!(
-        "  Backing these up through the API needs site registration and policies, which are not \
-         built yet; meanwhile they answer Atlassian's REST paths, e.g. {}/rest/api/3/project/search\n",
-        sim.base_url("source")
+        "\nBack the source site up (set ORG and TOKEN to the organization id and API token \
+         printed on the first start):\n\
+         \x20 API={base_url}/public/backup-management/v2/orgs/$ORG\n\
+         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" -H 'content-type: application/json' \\\n\
+         \x20   -X POST $API/sites -d '{{\"cloudUrl\":\"{url}\",\"email\":\"{email}\",\"apiToken\":\"{token}\"}}'\n\
+         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" -H 'content-type: application/json' \\\n\
+         \x20   -X POST $API/policies -d '{{\"policyName\":\"demo\",\"cloudId\":\"{cloud}\",\"productType\":\"JIRA\"}}'\n\
+         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" -X PUT $API/policies/POLICY_ID/activate   # starts a backup\n\
+         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" $API/backups   # status, progress, sizes, stats\n",
+        url = source.base_url,
+        cloud = source.cloud_id,
+        email = account.email,
+        token = account.api_token,
     );
     Ok(sim)
 }
