@@ -349,6 +349,23 @@ impl Worker {
             .await?)
     }
 
+    /// Confirms, by renewing the lease, that this worker still holds the job before it records
+    /// an outcome. A worker whose lease lapsed while its engine ran, and whose job another
+    /// worker has since claimed, must not overwrite that worker's record or free its site (the
+    /// record and lock writes carry no lease token themselves).
+    async fn still_holds(&self, job: &JobRecord, ctx: &JobContext) -> ControlResult<bool> {
+        let until = self.management.clock().now() + lease_delta(self.settings.lease);
+        let held = self
+            .management
+            .store()
+            .renew_job_lease(&job.id, &ctx.lease_token, until)
+            .await?;
+        if !held {
+            tracing::warn!(job = %job.id, "the lease was lost while the engine ran; the new holder records the outcome");
+        }
+        Ok(held)
+    }
+
     async fn run_backup(&self, job: &JobRecord, ctx: &JobContext) -> ControlResult<()> {
         let m = &self.management;
         let store = m.store();
@@ -388,6 +405,9 @@ impl Worker {
         store.update_backup(&backup).await?;
 
         let result = self.engine.backup(task, ctx).await;
+        if !matches!(result, Err(EngineError::LeaseLost)) && !self.still_holds(job, ctx).await? {
+            return Ok(());
+        }
         let now = m.clock().now();
         let Some(mut backup) = store.get_backup_by_id(&job.subject_id).await? else {
             return Ok(());
@@ -531,6 +551,9 @@ impl Worker {
         };
         store.update_restore(&restore).await?;
         let result = self.engine.restore(task, ctx).await;
+        if !matches!(result, Err(EngineError::LeaseLost)) && !self.still_holds(job, ctx).await? {
+            return Ok(());
+        }
         let Some(mut restore) = store.get_restore_by_id(&job.subject_id).await? else {
             return Ok(());
         };
