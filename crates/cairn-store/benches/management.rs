@@ -441,6 +441,10 @@ fn plan_statements() -> Vec<(String, String)> {
             "SELECT id FROM backups WHERE {filter} ORDER BY created_at {dir}, id {dir} LIMIT 20 OFFSET {offset}"
         )
     };
+    // `totalItems` of backups sums the counts the triggers keep (see `fetch_page`).
+    let sum = |filter: &str| {
+        format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM backup_counts WHERE {filter}")
+    };
     vec![
         (
             "page: org + status, DESC".into(),
@@ -451,16 +455,23 @@ fn plan_statements() -> Vec<(String, String)> {
             ),
         ),
         (
-            "count: org + status".into(),
-            format!("SELECT COUNT(*) FROM backups WHERE org_id = '{org}' AND status = 'COMPLETED'"),
+            "total: org + status".into(),
+            sum(&format!("org_id = '{org}' AND status = 'COMPLETED'")),
         ),
         (
             "page: org, DESC, page 500".into(),
             list(&format!("org_id = '{org}'"), "DESC", 10_000),
         ),
+        ("total: org".into(), sum(&format!("org_id = '{org}'"))),
         (
-            "count: org".into(),
-            format!("SELECT COUNT(*) FROM backups WHERE org_id = '{org}'"),
+            "total: org + cloudId".into(),
+            sum(&format!("org_id = '{org}' AND cloud_id = '{cloud}'")),
+        ),
+        (
+            "total: policy + status".into(),
+            sum(&format!(
+                "policy_id = '{policy}' AND org_id = '{org}' AND status = 'COMPLETED'"
+            )),
         ),
         (
             "page: org + cloudId, ASC".into(),

@@ -498,6 +498,15 @@ fn order_sql(descending: bool, id_col: &str) -> String {
     format!(" ORDER BY created_at {dir}, {id_col} {dir}")
 }
 
+/// The table of counts kept by triggers (migration 0003) for a listed table whose filters are
+/// all columns of it: `totalItems` sums it instead of counting every matching row.
+fn counts_table(table: &str) -> Option<&'static str> {
+    match table {
+        "backups" => Some("backup_counts"),
+        _ => None,
+    }
+}
+
 impl SqlStore {
     /// One page of `table` in creation order (ties broken by `id_col`), with the count of every
     /// row that matches: the one implementation of spec section 1.1 in SQL.
@@ -522,11 +531,17 @@ impl SqlStore {
             .fetch_all(&self.pool)
             .await?;
         // A short first page is its own count; otherwise count separately (an index-only scan,
-        // cheaper than a window count that would materialise every matching row).
+        // cheaper than a window count that would materialise every matching row), or sum the
+        // table's maintained counts where it has them.
         let total = if page.offset == 0 && (rows.len() as u64) < u64::from(page.limit) {
             rows.len() as u64
         } else {
-            let count_sql = format!("SELECT COUNT(*) AS n FROM {table}{where_sql}");
+            let count_sql = match counts_table(table) {
+                Some(counts) => format!(
+                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM {counts}{where_sql}"
+                ),
+                None => format!("SELECT COUNT(*) AS n FROM {table}{where_sql}"),
+            };
             let n: i64 = cond
                 .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
                 .fetch_one(&self.pool)

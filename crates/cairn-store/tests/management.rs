@@ -1464,8 +1464,8 @@ dual_test!(
 // (created_at, id) order, and every page reports the full count. One database per dialect; each
 // case writes into a fresh org, so cases do not see each other's rows.
 
-/// (created_at second, status, cloud, policy) of each backup.
-type Row = (u8, u8, u8, u8);
+/// (created_at second, status, cloud, policy, status it later moves to) of each backup.
+type Row = (u8, u8, u8, u8, Option<u8>);
 
 const STATUSES: [BackupStatus; 3] = [
     BackupStatus::Completed,
@@ -1491,7 +1491,7 @@ async fn walk_case(
         .await
         .map_err(|e| e.to_string())?;
     let mut made = Vec::new();
-    for (i, &(created, status, cloud, policy)) in rows.iter().enumerate() {
+    for (i, &(created, status, cloud, policy, moved)) in rows.iter().enumerate() {
         // Ids in an order unrelated to insertion or time (an odd multiplier is a bijection).
         let id = format!("{case:05}-{:08x}", (i as u32).wrapping_mul(2_654_435_761));
         let mut b = backup(
@@ -1501,12 +1501,21 @@ async fn walk_case(
             &format!("c-{cloud}"),
             STATUSES[usize::from(status)],
         );
+        // A policy's backups share its product, as in the domain.
+        if policy == 1 {
+            b.product = Product::Confluence;
+        }
         b.created_at = at(i64::from(created));
         create(store, &b).await.map_err(|e| e.to_string())?;
         store
             .release_site_lock(&lock_of(&b))
             .await
             .map_err(|e| e.to_string())?;
+        // Status changes after the insert must move the counts behind `total` too.
+        if let Some(moved) = moved {
+            b.status = STATUSES[usize::from(moved)];
+            store.update_backup(&b).await.map_err(|e| e.to_string())?;
+        }
         made.push(b);
     }
     let (status, cloud, policy) = (STATUSES[0], "c-1", "p-0");
@@ -1515,13 +1524,14 @@ async fn walk_case(
         status: matches!(filter_kind, 1 | 3 | 4).then_some(status),
         cloud_id: matches!(filter_kind, 2 | 4).then(|| cloud.to_string()),
         policy_id: (filter_kind == 3).then(|| policy.to_string()),
-        product: None,
+        product: (filter_kind == 5).then_some(Product::Confluence),
     };
     let mut expected: Vec<&BackupRecord> = made
         .iter()
         .filter(|b| filter.status.is_none_or(|s| b.status == s))
         .filter(|b| filter.cloud_id.as_ref().is_none_or(|c| &b.cloud_id == c))
         .filter(|b| filter.policy_id.as_ref().is_none_or(|p| &b.policy_id == p))
+        .filter(|b| filter.product.is_none_or(|p| b.product == p))
         .collect();
     expected.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     if descending {
@@ -1570,10 +1580,13 @@ fn pagination_property(db: impl std::future::Future<Output = Option<TestDb>>) {
     });
     let case = std::sync::atomic::AtomicU32::new(0);
     let strategy = (
-        prop::collection::vec((0u8..6, 0u8..3, 0u8..2, 0u8..2), 0..36),
+        prop::collection::vec(
+            (0u8..6, 0u8..3, 0u8..2, 0u8..2, prop::option::of(0u8..3)),
+            0..36,
+        ),
         1u32..8,
         any::<bool>(),
-        0u8..5,
+        0u8..6,
     );
     runner
         .run(&strategy, |(rows, limit, descending, filter_kind)| {
