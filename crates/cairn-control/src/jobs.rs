@@ -374,6 +374,9 @@ impl Worker {
             return Ok(());
         };
         if !backup.status.in_flight() {
+            // Its outcome was recorded by a worker that stopped before freeing the site and
+            // ending the job: finish both, or rule 3 would hold the site forever.
+            store.release_site_lock(&backup_lock(&backup)).await?;
             self.finish(job, ctx).await?;
             return Ok(());
         }
@@ -509,6 +512,8 @@ impl Worker {
             return Ok(());
         };
         if !restore.status.in_flight() {
+            // As for a backup: free the destination a stopped worker left locked.
+            store.release_site_lock(&restore_lock(&restore)).await?;
             self.finish(job, ctx).await?;
             return Ok(());
         }

@@ -592,6 +592,46 @@ dual_test!(
 );
 
 dual_test!(
+    a_worker_that_stopped_after_recording_the_outcome_does_not_block_the_site,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env.policy(&site.cloud_id, None, None).await;
+        let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+        // A worker claims the job, records COMPLETED, and its node dies before it frees the
+        // site and ends the job.
+        let now = env.clock.now();
+        env.store
+            .claim_job(now, now + TimeDelta::seconds(60), "dies")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut done = env.backup(&b.id).await;
+        done.status = BackupStatus::Completed;
+        env.store.update_backup(&done).await.unwrap();
+        assert_rule(
+            env.m
+                .run_backup_now(ORG, &actor(), &p.id)
+                .await
+                .unwrap_err(),
+            "rule 3",
+        );
+        env.clock.advance(TimeDelta::seconds(61));
+        assert!(env.run_one().await, "the lapsed job is claimed again");
+        assert!(
+            env.engine.seen.lock().unwrap().is_empty(),
+            "and not run twice"
+        );
+        assert_eq!(env.job(&b.id).await.state, JobState::Done);
+        assert_eq!(env.backup(&b.id).await.status, BackupStatus::Completed);
+        env.m
+            .run_backup_now(ORG, &actor(), &p.id)
+            .await
+            .expect("the site is free again");
+    }
+);
+
+dual_test!(
     catch_up_after_three_days_down_starts_one_backup,
     |db: TestDb| async move {
         let env = env(db).await;
