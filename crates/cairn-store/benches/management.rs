@@ -448,8 +448,10 @@ fn plan_statements() -> Vec<(String, String)> {
     let cloud = cloud_id(13);
     let now = ms(now());
     let list = |filter: &str, dir: &str, offset: u64| {
+        let order = format!("ORDER BY created_at {dir}, id {dir}");
         format!(
-            "SELECT id FROM backups WHERE {filter} ORDER BY created_at {dir}, id {dir} LIMIT 20 OFFSET {offset}"
+            "SELECT * FROM backups WHERE {filter} AND id IN (SELECT id FROM backups \
+             WHERE {filter} {order} LIMIT 20 OFFSET {offset}) {order}"
         )
     };
     // `totalItems` of backups sums the counts the triggers keep (see `fetch_page`).
@@ -472,6 +474,14 @@ fn plan_statements() -> Vec<(String, String)> {
         (
             "page: org, DESC, page 500".into(),
             list(&format!("org_id = '{org}'"), "DESC", 10_000),
+        ),
+        (
+            "page: org + status, DESC, page 500".into(),
+            list(
+                &format!("org_id = '{org}' AND status = 'COMPLETED'"),
+                "DESC",
+                10_000,
+            ),
         ),
         ("total: org".into(), sum(&format!("org_id = '{org}'"))),
         (
@@ -549,7 +559,7 @@ async fn run(db: TestDb, policies_per_org: u64) {
     match dialect {
         Dialect::Sqlite => pool.execute("ANALYZE").await.unwrap(),
         Dialect::Postgres => pool
-            .execute("VACUUM ANALYZE policies, backups, jobs")
+            .execute("VACUUM ANALYZE policies, backups, backup_counts, jobs")
             .await
             .unwrap(),
     };
