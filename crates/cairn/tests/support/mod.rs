@@ -72,11 +72,30 @@ impl Install {
 
     /// Runs `cairn <args> <store args>` to completion.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[], None)
+    }
+
+    /// Like [`Install::cli`], with extra environment variables and, when given, `stdin` as
+    /// standard input (otherwise standard input is empty).
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .args(self.store_args())
-            .env_remove("CAIRN_SECRET");
-        cmd.output().expect("run cairn")
+            .env_remove("CAIRN_SECRET")
+            .env_remove("CAIRN_SITE_API_TOKEN")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run cairn");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            use std::io::Write;
+            // The command may fail before it reads; a closed pipe is then no error of the test.
+            let _ = input.write_all(bytes);
+        }
+        drop(input);
+        child.wait_with_output().expect("wait for cairn")
     }
 
     /// Like [`Install::cli`], asserting success and returning stdout parsed as JSON.
@@ -239,4 +258,70 @@ pub fn curl(args: &[&str], url: &str) -> (u16, String) {
         status,
         std::fs::read_to_string(body.path()).unwrap_or_default(),
     )
+}
+
+/// `cairn sim --json` on loopback ports: stand-ins for Atlassian sites, stopped on drop.
+pub struct Sim {
+    child: Child,
+    /// The JSON line it printed: `{"sites": [...], "accounts": [...]}`.
+    pub info: serde_json::Value,
+}
+
+/// One stand-in site as `cairn sim` describes it.
+pub struct SimSite {
+    pub base_url: String,
+    pub cloud_id: String,
+}
+
+impl Sim {
+    /// Serves `sites` (e.g. `source,target:empty`).
+    pub fn start(sites: &str) -> Sim {
+        let mut child = Command::new(BIN)
+            .args(["sim", "--sites", sites, "--listen", "127.0.0.1:0", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn cairn sim");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let info = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("cairn sim printed no JSON line ({e}): {line:?}"));
+        Sim { child, info }
+    }
+
+    pub fn site(&self, name: &str) -> SimSite {
+        let site = self.info["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no stand-in site {name}"));
+        SimSite {
+            base_url: site["baseUrl"].as_str().unwrap().to_string(),
+            cloud_id: site["cloudId"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// (email, API token) of the generated account with this access (`read-write`, `read-only`).
+    pub fn account(&self, access: &str) -> (String, String) {
+        let account = self.info["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["access"] == access)
+            .unwrap_or_else(|| panic!("no {access} account"));
+        (
+            account["email"].as_str().unwrap().to_string(),
+            account["apiToken"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
