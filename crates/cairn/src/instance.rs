@@ -12,7 +12,7 @@ use cairn_control::management::Management;
 use cairn_control::secret::ServerSecret;
 use cairn_store::{MetaStore, SqlStore, Store};
 
-use crate::probe::{HttpSiteProbe, VaultStorageProbe};
+use crate::probe::{ConnectorSiteProbe, VaultStorageProbe};
 use crate::settings::{FileSettings, StoreSettings};
 
 pub struct Instance {
@@ -52,7 +52,7 @@ impl Instance {
             Arc::new(SystemClock),
             secret,
             file.management.management_settings(),
-            Arc::new(HttpSiteProbe::new()?),
+            Arc::new(ConnectorSiteProbe),
             Arc::new(VaultStorageProbe),
         );
         Ok(Instance {

@@ -1,187 +1,50 @@
 //! The probes the domain uses before it saves a site or a storage: they talk to the outside
-//! world, so they live here in the binary and are handed to `Management`.
+//! world, so they live here in the binary and are handed to `Management`. The site probe is the
+//! connectors' (`cairn_connectors::probe`); the storage probe goes through the vault's backend.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cairn_connectors::ErrorKind;
 use cairn_control::management::{ProbeError, S3Target, SiteFacts, SiteProbe, StorageProbe};
 use cairn_store::{Product, SiteProduct};
 use cairn_vault::{Backend, Location, S3Config};
-use serde::Deserialize;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Reads a site's `cloudId` and checks the credential with Jira's `myself` and Confluence's
 /// spaces list, as site registration requires.
-pub struct HttpSiteProbe {
-    client: reqwest::Client,
-}
-
-impl HttpSiteProbe {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(HttpSiteProbe {
-            client: reqwest::Client::builder()
-                .user_agent(concat!("Cairn/", env!("CARGO_PKG_VERSION")))
-                .timeout(PROBE_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-        })
-    }
-
-    async fn get(
-        &self,
-        url: String,
-        email: &str,
-        token: &str,
-    ) -> Result<reqwest::Response, ProbeError> {
-        self.client
-            .get(url)
-            .basic_auth(email, Some(token))
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| ProbeError::Unreachable(without_url(&e)))
-    }
-}
-
-/// reqwest's messages include the URL, which is harmless here but noisy; keep the cause.
-fn without_url(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "no answer within 15 seconds".into()
-    } else if e.is_connect() {
-        "the connection was refused or failed".into()
-    } else {
-        "the request failed".into()
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TenantInfo {
-    cloud_id: String,
-}
-
-#[derive(Deserialize)]
-struct ProjectPage {
-    #[serde(default)]
-    total: u64,
-}
-
-#[derive(Deserialize)]
-struct SpacePage {
-    #[serde(default)]
-    results: Vec<serde_json::Value>,
-}
-
-/// What one product's check found.
-enum ProductCheck {
-    Absent,
-    Present { empty: bool },
-}
-
-impl HttpSiteProbe {
-    async fn check_jira(
-        &self,
-        base: &str,
-        email: &str,
-        token: &str,
-    ) -> Result<ProductCheck, ProbeError> {
-        let me = self
-            .get(format!("{base}/rest/api/3/myself"), email, token)
-            .await?;
-        match me.status().as_u16() {
-            200 => {}
-            401 | 403 => return Err(ProbeError::Unauthorized),
-            404 => return Ok(ProductCheck::Absent),
-            s => {
-                return Err(ProbeError::NotASite(format!(
-                    "Jira answered {s} to /rest/api/3/myself"
-                )));
-            }
-        }
-        let page = self
-            .get(
-                format!("{base}/rest/api/3/project/search?maxResults=1"),
-                email,
-                token,
-            )
-            .await?;
-        if !page.status().is_success() {
-            return Err(ProbeError::NotASite(format!(
-                "Jira answered {} to the project search",
-                page.status().as_u16()
-            )));
-        }
-        let page: ProjectPage = page
-            .json()
-            .await
-            .map_err(|_| ProbeError::NotASite("Jira's project search was not JSON".into()))?;
-        Ok(ProductCheck::Present {
-            empty: page.total == 0,
-        })
-    }
-
-    async fn check_confluence(
-        &self,
-        base: &str,
-        email: &str,
-        token: &str,
-    ) -> Result<ProductCheck, ProbeError> {
-        let spaces = self
-            .get(format!("{base}/wiki/api/v2/spaces?limit=1"), email, token)
-            .await?;
-        match spaces.status().as_u16() {
-            200 => {}
-            401 | 403 => return Err(ProbeError::Unauthorized),
-            404 => return Ok(ProductCheck::Absent),
-            s => {
-                return Err(ProbeError::NotASite(format!(
-                    "Confluence answered {s} to the spaces list"
-                )));
-            }
-        }
-        let page: SpacePage = spaces
-            .json()
-            .await
-            .map_err(|_| ProbeError::NotASite("Confluence's spaces list was not JSON".into()))?;
-        Ok(ProductCheck::Present {
-            empty: page.results.is_empty(),
-        })
-    }
-}
+pub struct ConnectorSiteProbe;
 
 #[async_trait]
-impl SiteProbe for HttpSiteProbe {
+impl SiteProbe for ConnectorSiteProbe {
     async fn probe(&self, base: &str, email: &str, token: &str) -> Result<SiteFacts, ProbeError> {
-        let tenant = self
-            .client
-            .get(format!("{base}/_edge/tenant_info"))
-            .send()
-            .await
-            .map_err(|e| ProbeError::Unreachable(without_url(&e)))?;
-        if !tenant.status().is_success() {
-            return Err(ProbeError::NotASite(format!(
-                "/_edge/tenant_info answered {}",
-                tenant.status().as_u16()
-            )));
-        }
-        let tenant: TenantInfo = tenant.json().await.map_err(|_| {
-            ProbeError::NotASite("/_edge/tenant_info did not give a cloudId".into())
+        let report = tokio::time::timeout(
+            PROBE_TIMEOUT * 4,
+            cairn_connectors::probe(base, email, token),
+        )
+        .await
+        .map_err(|_| ProbeError::Unreachable("no answer within a minute".into()))?
+        .map_err(|e| match e.kind() {
+            ErrorKind::Auth => ProbeError::Unauthorized,
+            ErrorKind::Retryable => ProbeError::Unreachable(e.to_string()),
+            ErrorKind::Permanent => ProbeError::NotASite(e.to_string()),
         })?;
+        let cloud_id = report
+            .cloud_id
+            .ok_or_else(|| ProbeError::NotASite("/_edge/tenant_info gave no cloudId".into()))?;
         let mut products = Vec::new();
-        for (product, check) in [
-            (Product::Jira, self.check_jira(base, email, token).await?),
-            (
-                Product::Confluence,
-                self.check_confluence(base, email, token).await?,
-            ),
-        ] {
-            if let ProductCheck::Present { empty } = check {
-                products.push(SiteProduct {
-                    product,
-                    is_empty: empty,
-                });
-            }
+        if let Some(jira) = report.jira {
+            products.push(SiteProduct {
+                product: Product::Jira,
+                is_empty: jira.empty,
+            });
+        }
+        if let Some(wiki) = report.confluence {
+            products.push(SiteProduct {
+                product: Product::Confluence,
+                is_empty: wiki.empty,
+            });
         }
         if products.is_empty() {
             return Err(ProbeError::NotASite(
@@ -189,7 +52,7 @@ impl SiteProbe for HttpSiteProbe {
             ));
         }
         Ok(SiteFacts {
-            cloud_id: tenant.cloud_id,
+            cloud_id,
             cloud_name: None,
             products,
         })
