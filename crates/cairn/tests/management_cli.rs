@@ -178,6 +178,11 @@ async fn cli_flow(install: Install) {
         assert!(shown.contains(&source_id), "{args:?}: {shown}");
     }
     assert!(!added.contains(&token), "site add printed the token");
+    let table = ok(&install.cli(&["site", "list"]));
+    assert!(
+        table.contains("JIRA (empty), CONFLUENCE (empty)") && table.contains("source"),
+        "{table}"
+    );
 
     // A policy, created INACTIVE; list and show agree with the API.
     let policy = install.cli_json(&[
@@ -236,6 +241,12 @@ async fn cli_flow(install: Install) {
     assert_eq!(backups["backups"][0]["backupId"], backup_id.as_str());
     assert_eq!(backups["backups"][0]["status"], "CREATED");
     assert_eq!(backups, api_get(&server, &first, "backups"));
+    let table = ok(&install.cli(&["backup", "list"]));
+    assert!(table.starts_with("BACKUP ID"), "{table}");
+    assert!(
+        table.contains(&backup_id) && table.contains("CREATED"),
+        "{table}"
+    );
     let filtered = install.cli_json(&[
         "backup", "list", "--policy", &policy_id, "--status", "CREATED",
     ]);

@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+/// Times as the API writes them, so text and `--json` agree.
+pub use cairn_api::wire::timestamp;
+
 /// Prints `rows` as a JSON array when `json`, otherwise as an aligned table with `headers`.
 pub fn print_list<T: Serialize>(
     json: bool,
@@ -116,8 +119,4 @@ pub fn progress(p: &cairn_api::wire::management::WorkProgress) -> String {
         "{}: {}/{total} items, {} bytes",
         p.phase, p.items_done, p.bytes_done
     )
-}
-
-pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
