@@ -41,6 +41,8 @@ enum Command {
     Vault(commands::vault::VaultCommand),
     /// Register Jira and Confluence Cloud sites to back up and restore into.
     Site(commands::site::SiteArgs),
+    /// List the storages backups go to.
+    Storage(commands::storage::StorageArgs),
     /// Manage backup policies: what to back up, where, when, and for how long.
     Policy(commands::policy::PolicyArgs),
     /// Run, list, show and cancel backups.
@@ -71,6 +73,7 @@ fn main() -> std::process::ExitCode {
             Command::Org(args) => commands::org::run(args).await,
             Command::Vault(cmd) => commands::vault::run(cmd).await,
             Command::Site(args) => commands::site::run(args).await,
+            Command::Storage(args) => commands::storage::run(args).await,
             Command::Policy(args) => commands::policy::run(args).await,
             Command::Backup(args) => commands::backup::run(args).await,
             Command::Restore(args) => commands::restore::run(args).await,

@@ -199,6 +199,14 @@ async fn cli_flow(install: Install) {
     assert_eq!(policy["status"], "INACTIVE");
     assert_eq!(policy["productType"], "JIRA");
     assert!(policy["details"]["storageId"].is_string(), "{policy}");
+    // The policy went to the organization's built-in storage, as `storage list` shows.
+    let storages = install.cli_json(&["storage", "list"]);
+    assert_eq!(storages, api_get(&server, &first, "storages"));
+    assert_eq!(storages["storages"][0]["storageType"], "BUILTIN");
+    assert_eq!(
+        storages["storages"][0]["storageId"],
+        policy["details"]["storageId"]
+    );
     let policies = install.cli_json(&["policy", "list"]);
     assert_eq!(policies["totalItems"], 1);
     assert_eq!(policies, api_get(&server, &first, "policies"));
@@ -460,6 +468,7 @@ fn help_of_every_management_command_renders() {
                 "delete",
             ],
         ),
+        ("storage", &["list", "show"]),
         ("backup", &["run", "list", "show", "cancel"]),
         ("restore", &["create", "list", "show", "cancel"]),
     ];

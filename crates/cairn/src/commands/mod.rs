@@ -9,6 +9,7 @@ pub mod restore;
 pub mod serve;
 pub mod sim;
 pub mod site;
+pub mod storage;
 pub mod token;
 pub mod vault;
 
