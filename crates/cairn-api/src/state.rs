@@ -5,6 +5,7 @@ use cairn_control::management::Management;
 use cairn_store::Store;
 
 use crate::metrics::Metrics;
+use crate::web::WebSettings;
 
 /// What every handler may use. Cloned per request (all fields are `Arc`s).
 #[derive(Clone)]
@@ -13,4 +14,6 @@ pub struct AppState {
     pub management: Arc<Management>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// How the web pages set cookies.
+    pub web: WebSettings,
 }

@@ -13,6 +13,7 @@ mod dialect;
 mod error;
 mod management;
 mod records;
+mod sessions;
 mod sql;
 mod traits;
 
@@ -23,5 +24,6 @@ pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
 pub use management::*;
 pub use records::*;
+pub use sessions::{SessionRecord, SessionStore};
 pub use sql::SqlStore;
 pub use traits::*;

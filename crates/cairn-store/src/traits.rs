@@ -246,6 +246,12 @@ pub trait ManagementStore: Send + Sync {
 }
 
 /// Everything the control plane persists.
-pub trait Store: IdentityStore + AuditStore + MetaStore + ManagementStore {}
+pub trait Store:
+    IdentityStore + AuditStore + MetaStore + ManagementStore + crate::SessionStore
+{
+}
 
-impl<T: IdentityStore + AuditStore + MetaStore + ManagementStore> Store for T {}
+impl<T: IdentityStore + AuditStore + MetaStore + ManagementStore + crate::SessionStore> Store
+    for T
+{
+}

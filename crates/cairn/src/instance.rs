@@ -44,7 +44,7 @@ impl Instance {
             store_dyn.clone(),
             secret.clone(),
             Arc::new(SystemClock),
-            file.auth.identity_settings(),
+            file.identity_settings(),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let management = Management::new(
