@@ -1134,19 +1134,24 @@ pub fn worklogs(site: &Site, r: &Req) -> R {
     Ok(ok(envelope(r, "worklogs", items, 5000, 5000)?))
 }
 
+/// Without `globalId`: every remote link, an array. With it: that one link, an object (or 404),
+/// as the reference's description says ("the record with that global ID is returned").
 pub fn remote_links(site: &Site, r: &Req) -> R {
     let i = issue(site, r)?;
-    let _ = site;
-    Ok(ok(Value::Array(
-        i.remote_links
+    match r.q("globalId") {
+        Some(g) => i
+            .remote_links
             .iter()
-            .filter(|l| {
-                r.q("globalId")
-                    .is_none_or(|g| l.global_id.as_deref() == Some(g))
-            })
-            .map(|l| remote_link_json(&r.base, i, l))
-            .collect(),
-    )))
+            .find(|l| l.global_id.as_deref() == Some(g))
+            .map(|l| ok(remote_link_json(&r.base, i, l)))
+            .ok_or_else(|| r.not_found("No remote link with this global ID exists on the issue.")),
+        None => Ok(ok(Value::Array(
+            i.remote_links
+                .iter()
+                .map(|l| remote_link_json(&r.base, i, l))
+                .collect(),
+        ))),
+    }
 }
 
 pub fn watchers(site: &Site, r: &Req) -> R {
