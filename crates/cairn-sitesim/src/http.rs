@@ -242,8 +242,20 @@ pub fn page_bean(
     let total = items.len();
     let values: Vec<Value> = items.into_iter().skip(start).take(max).collect();
     let is_last = start + values.len() >= total;
+    let url = |at: usize| {
+        // Keep the caller's other parameters (`groupname`, `query`, ...): `nextPage` must name
+        // the same list.
+        let mut q: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k != "startAt" && k != "maxResults")
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect();
+        q.push(format!("startAt={at}&maxResults={max}"));
+        format!("{}{}?{}", req.base, req.path, q.join("&"))
+    };
     let mut v = json!({
-        "self": format!("{}{}?startAt={start}&maxResults={max}", req.base, req.path),
+        "self": url(start),
         "maxResults": max,
         "startAt": start,
         "total": total,
@@ -251,12 +263,7 @@ pub fn page_bean(
         "values": values,
     });
     if !is_last {
-        v["nextPage"] = json!(format!(
-            "{}{}?startAt={}&maxResults={max}",
-            req.base,
-            req.path,
-            start + max
-        ));
+        v["nextPage"] = json!(url(start + max));
     }
     Ok(v)
 }
