@@ -1205,9 +1205,9 @@ pub fn attachment_meta(site: &Site, r: &Req) -> R {
     })))
 }
 
-pub fn attachment_settings(_site: &Site, _r: &Req) -> R {
+pub fn attachment_settings(site: &Site, _r: &Req) -> R {
     Ok(ok(
-        json!({"enabled": true, "uploadLimit": 1_073_741_824u64}),
+        json!({"enabled": true, "uploadLimit": site.upload_limit}),
     ))
 }
 
@@ -2091,45 +2091,25 @@ pub fn property_set(site: &mut Site, r: &Req) -> R {
     ))
 }
 
-pub fn xsrf_ok(r: &Req) -> bool {
-    r.headers
-        .get("x-atlassian-token")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("no-check") || v.eq_ignore_ascii_case("nocheck"))
-}
-
-pub fn xsrf_failed() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
-        "XSRF check failed",
-    )
-        .into_response()
-}
-
 pub fn attachment_upload(site: &mut Site, r: &Req) -> R {
-    if !xsrf_ok(r) {
-        return Err(xsrf_failed());
-    }
     let id = site.issue_id(r.p("issueIdOrKey")).ok_or_else(|| {
         r.not_found("Issue does not exist or you do not have permission to see it.")
     })?;
-    let parts = multipart(r).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?;
     let mut out = vec![];
     let now = Utc::now();
-    for (name, filename, ctype, data) in parts {
-        if name != "file" {
-            continue;
-        }
+    for part in r.parts.iter().filter(|p| p.name == "file") {
         let aid = site.alloc_id();
         let a = Attachment {
             id: aid,
             issue_id: id,
-            filename: filename.unwrap_or_else(|| "file".into()),
-            mime: ctype.unwrap_or_else(|| "application/octet-stream".into()),
+            filename: part.filename.clone().unwrap_or_else(|| "file".into()),
+            mime: part
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
             author: r.me.clone(),
             created: now,
-            blob: Blob::Stored(data),
+            blob: part.blob.clone(),
         };
         out.push(attachment_json(site, &r.base, &a));
         site.attachments.insert(aid, a);

@@ -21,6 +21,7 @@ pub mod model;
 pub mod mutate;
 pub mod routes;
 mod server;
+pub mod upload;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -149,6 +150,8 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     /// Faults active from the start, on every site.
     pub faults: FaultSpec,
+    /// Largest upload body accepted (413 beyond), reported by `attachment/meta`.
+    pub upload_limit: u64,
 }
 
 impl Default for SimConfig {
@@ -161,6 +164,7 @@ impl Default for SimConfig {
             accounts: vec![],
             listen: "127.0.0.1:0".parse().unwrap(),
             faults: FaultSpec::default(),
+            upload_limit: upload::UPLOAD_LIMIT,
         }
     }
 }
@@ -201,6 +205,8 @@ pub(crate) struct SiteCell {
     pub seq: std::sync::atomic::AtomicU64,
     pub accounts: Arc<Vec<Account>>,
     pub siblings: RwLock<Vec<std::sync::Weak<SiteCell>>>,
+    /// Uploaded attachment bodies, one file per upload; removed with the site.
+    pub uploads: tempfile::TempDir,
 }
 
 const LOG_CAP: usize = 200_000;
@@ -320,6 +326,10 @@ impl SimHandle {
         self.cell(site).counters.lock().unwrap().clear();
     }
     /// Requests by route (`METHOD /template`).
+    /// The directory where the site keeps uploaded bodies (one file per upload).
+    pub fn upload_dir(&self, site: &str) -> std::path::PathBuf {
+        self.cell(site).uploads.path().to_path_buf()
+    }
     pub fn counters(&self, site: &str) -> BTreeMap<String, u64> {
         self.cell(site).counters.lock().unwrap().clone()
     }

@@ -1,8 +1,8 @@
 //! The in-memory model of one site (Jira and Confluence content plus the site's directory).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -258,18 +258,25 @@ pub struct IssueLink {
     pub outward: u64,
 }
 
-/// Attachment content: either generated on the fly from a seed, or uploaded bytes.
+/// Attachment content: generated on the fly from a seed, or a range of an uploaded body's file
+/// in the site's upload directory (deleted when the last attachment using it goes).
 #[derive(Clone, Debug)]
 pub enum Blob {
-    Gen { seed: u64, size: u64 },
-    Stored(Bytes),
+    Gen {
+        seed: u64,
+        size: u64,
+    },
+    File {
+        file: Arc<tempfile::TempPath>,
+        offset: u64,
+        size: u64,
+    },
 }
 
 impl Blob {
     pub fn size(&self) -> u64 {
         match self {
-            Blob::Gen { size, .. } => *size,
-            Blob::Stored(b) => b.len() as u64,
+            Blob::Gen { size, .. } | Blob::File { size, .. } => *size,
         }
     }
 }
@@ -424,6 +431,8 @@ pub struct Site {
     /// Next id for every kind of object (one counter keeps ids unique site-wide).
     pub next_id: u64,
     pub mutations: u64,
+    /// Largest upload body accepted, in bytes.
+    pub upload_limit: u64,
 }
 
 impl Site {

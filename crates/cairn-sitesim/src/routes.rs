@@ -16,6 +16,9 @@ pub type WriteFn = fn(&mut Site, &Req) -> Result<Response, Response>;
 pub enum Handler {
     Read(ReadFn),
     Write(WriteFn),
+    /// A multipart upload: the body is streamed to the site's upload directory first and the
+    /// handler gets its parts ([`Req::parts`]).
+    Upload(WriteFn),
 }
 
 #[derive(Clone)]
@@ -45,7 +48,7 @@ impl Route {
         }
     }
     pub fn is_write(&self) -> bool {
-        matches!(self.handler, Handler::Write(_))
+        matches!(self.handler, Handler::Write(_) | Handler::Upload(_))
     }
 }
 
@@ -69,6 +72,14 @@ macro_rules! r {
             method: $m,
             path: $p,
             handler: Handler::Write($h),
+        }
+    };
+    ($api:ident, $m:expr, $p:literal, upload $h:path) => {
+        Route {
+            api: Api::$api,
+            method: $m,
+            path: $p,
+            handler: Handler::Upload($h),
         }
     };
 }
@@ -126,7 +137,7 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/issue/{issueIdOrKey}/properties", read j::property_keys),
         r!(Jira, GET, "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}", read j::property_get),
         r!(Jira, PUT, "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}", write j::property_set),
-        r!(Jira, POST, "/rest/api/3/issue/{issueIdOrKey}/attachments", write j::attachment_upload),
+        r!(Jira, POST, "/rest/api/3/issue/{issueIdOrKey}/attachments", upload j::attachment_upload),
         r!(Jira, POST, "/rest/api/3/issueLink", write j::issue_link_create),
         r!(Jira, GET, "/rest/api/3/issueLink/{linkId}", read j::issue_link_get),
         r!(Jira, GET, "/rest/api/3/attachment/meta", read j::attachment_settings),
@@ -173,7 +184,7 @@ pub fn routes() -> Vec<Route> {
         r!(ConfV2, GET, "/wiki/api/v2/attachments/{id}", read c::attachment_get),
         // ----------------------------------------------------------------- Confluence v1
         r!(ConfV1, GET, "/wiki/rest/api/content/{id}/child/attachment", read c::v1_attachments),
-        r!(ConfV1, POST, "/wiki/rest/api/content/{id}/child/attachment", write c::v1_attachment_upload),
+        r!(ConfV1, POST, "/wiki/rest/api/content/{id}/child/attachment", upload c::v1_attachment_upload),
         r!(ConfV1, GET, "/wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download", read c::v1_attachment_download),
         r!(ConfV1, POST, "/wiki/rest/api/content/{id}/label", write c::v1_labels_add),
         r!(ConfV1, POST, "/wiki/rest/api/space", write c::v1_space_create),

@@ -16,7 +16,11 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::faults::FaultState;
-use crate::http::{Api, Req, json_resp, ok, parse_query, unauthorized};
+use crate::http::{Api, Req, json_resp, ok, parse_query, unauthorized, xsrf_failed, xsrf_ok};
+use crate::upload::{self, UploadError};
+
+/// Largest JSON request body read into memory (uploads are streamed to disk instead).
+const JSON_BODY_LIMIT: usize = 64 << 20;
 use crate::routes::{Handler, Route, routes};
 use crate::{
     Access, Account, FaultSpec, LogEntry, SimConfig, SimHandle, SiteCell, SiteInfo, digest,
@@ -46,6 +50,7 @@ pub(crate) async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             generate::generate(&spec2.name, site_seed, &counts2, spec2.empty)
         })
         .await?;
+        site.upload_limit = config.upload_limit;
         let h = blake3::hash(format!("{}:{}", config.seed, spec.name).as_bytes()).to_hex();
         site.cloud_id = format!(
             "{}-{}-{}-{}-{}",
@@ -86,6 +91,9 @@ pub(crate) async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             seq: Default::default(),
             accounts: accounts.clone(),
             siblings: RwLock::new(vec![]),
+            uploads: tempfile::Builder::new()
+                .prefix(&format!("cairn-sitesim-{}-", spec.name))
+                .tempdir()?,
         });
         let app = router(cell.clone());
         let mut rx = rx.clone();
@@ -365,16 +373,60 @@ async fn dispatch(
             );
         }
     }
-    let body = match axum::body::to_bytes(body, 4 << 30).await {
-        Ok(b) => b,
-        Err(_) => {
-            return finish(
-                &cell,
-                entry,
-                route
-                    .api
-                    .error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
-            );
+    let (body, uploaded) = if let Handler::Upload(_) = route.handler {
+        // Atlassian checks the XSRF header before it reads an upload.
+        if !xsrf_ok(&parts.headers) {
+            return finish(&cell, entry, xsrf_failed());
+        }
+        let ct = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let received = match upload::boundary(ct) {
+            Ok(b) => {
+                let limit = cell.data.read().unwrap().upload_limit;
+                upload::receive(cell.uploads.path(), body, b, limit).await
+            }
+            Err(e) => Err(e),
+        };
+        match received {
+            Ok(p) => (bytes::Bytes::new(), p),
+            Err(e) => {
+                let resp = match e {
+                    UploadError::TooLarge => {
+                        let mut r = route.api.error(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "The upload is larger than the attachment size limit.",
+                        );
+                        // The rest of the body is not read: the connection cannot be reused.
+                        r.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                        r
+                    }
+                    UploadError::Malformed(m) => route.api.error(StatusCode::BAD_REQUEST, &m),
+                    UploadError::Io(e) => {
+                        tracing::warn!(error = %e, "cairn-sitesim: could not store an upload");
+                        route.api.error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "The upload could not be stored.",
+                        )
+                    }
+                };
+                return finish(&cell, entry, resp);
+            }
+        }
+    } else {
+        match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+            Ok(b) => (b, vec![]),
+            Err(_) => {
+                return finish(
+                    &cell,
+                    entry,
+                    route
+                        .api
+                        .error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+                );
+            }
         }
     };
     let account = account.unwrap_or(Account {
@@ -393,10 +445,11 @@ async fn dispatch(
         me: account.account_id(),
         body,
         account,
+        parts: uploaded,
     };
     let resp = match route.handler {
         Handler::Read(h) => h(&cell.data.read().unwrap(), &r),
-        Handler::Write(h) => h(&mut cell.data.write().unwrap(), &r),
+        Handler::Write(h) | Handler::Upload(h) => h(&mut cell.data.write().unwrap(), &r),
     }
     .unwrap_or_else(|e| e);
     let resp = match decision.cut_after {

@@ -572,3 +572,114 @@ async fn same_seed_same_site_and_mutate_changes_about_n_percent() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_go_to_disk_are_bounded_and_serve_ranges() {
+    let sim = Sim::start(SimConfig {
+        seed: 3,
+        scale: Scale::Small,
+        sites: vec![SiteSpec::new("s")],
+        upload_limit: 4 << 20,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let t = common::T {
+        sim,
+        http: reqwest::Client::new(),
+    };
+    let key = t
+        .sim
+        .with_site("s", |s| s.issues.values().next().unwrap().key.clone());
+    let path = format!("/rest/api/3/issue/{key}/attachments");
+    let files = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect::<Vec<u64>>()
+    };
+    let dir = t.sim.upload_dir("s");
+    assert!(files(&dir).is_empty());
+
+    // 3 MiB with bytes that look like boundaries and CRLFs: kept on disk, read back exactly.
+    let data: Vec<u8> = (0..3u32 << 20)
+        .map(|i| b"\r\n--x-"[(i as usize * 7 + (i as usize >> 9)) % 6])
+        .collect();
+    let (st, v) = t.upload("s", &path, "big.bin", data.clone(), true).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v[0]["size"], json!(data.len()));
+    let on_disk = files(&dir);
+    assert_eq!(on_disk.len(), 1, "one file per upload");
+    assert!(
+        on_disk[0] > data.len() as u64,
+        "the body is in the upload directory"
+    );
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    let content = t.url(
+        "s",
+        &format!("/rest/api/3/attachment/content/{id}?redirect=false"),
+    );
+    let get = |range: Option<&str>| {
+        let mut rb = t.auth(t.http.get(&content), Access::ReadWrite);
+        if let Some(r) = range {
+            rb = rb.header("Range", r);
+        }
+        rb.send()
+    };
+    let whole = get(None).await.unwrap().bytes().await.unwrap();
+    assert!(whole[..] == data[..], "the whole content comes back");
+    let r = get(Some("bytes=1000000-1065535")).await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 1000000-1065535/{}", data.len()).as_str()
+    );
+    assert!(r.bytes().await.unwrap()[..] == data[1_000_000..1_065_536]);
+    let r = get(Some("bytes=-10")).await.unwrap();
+    assert!(r.bytes().await.unwrap()[..] == data[data.len() - 10..]);
+
+    // Over the limit: 413, and nothing is kept.
+    let (st, v) = t
+        .upload("s", &path, "huge.bin", vec![1u8; 5 << 20], true)
+        .await;
+    assert_eq!(st, 413, "{v}");
+    assert_eq!(
+        v["errorMessages"][0],
+        "The upload is larger than the attachment size limit."
+    );
+    assert_eq!(files(&dir).len(), 1);
+    let (_, _, meta) = t.get("s", "/rest/api/3/attachment/meta").await;
+    assert_eq!(meta["uploadLimit"], json!(4 << 20));
+
+    // A malformed body is a 400 in the API's shape.
+    let r = t
+        .auth(t.http.post(t.url("s", &path)), Access::ReadWrite)
+        .header("X-Atlassian-Token", "no-check")
+        .header("Content-Type", "multipart/form-data; boundary=zzz")
+        .body("not multipart at all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["errorMessages"][0],
+        "no boundary in body"
+    );
+
+    // Deleting the issue drops its attachments, and with them the upload's file.
+    let (st, _) = t
+        .send(
+            "s",
+            Method::DELETE,
+            &format!("/rest/api/3/issue/{key}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert!(
+        files(&dir).is_empty(),
+        "the upload's file is removed with its last attachment"
+    );
+    t.sim.shutdown().await;
+    assert!(!dir.exists(), "the upload directory goes with the site");
+}

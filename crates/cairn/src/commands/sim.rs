@@ -93,6 +93,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         accounts,
         listen: args.listen,
         faults,
+        ..SimConfig::default()
     })
     .await?;
     if args.json {
