@@ -944,23 +944,25 @@ fn search_params(r: &Req) -> Result<SearchParams, Response> {
     }
 }
 
-fn run_jql<'a>(site: &'a Site, r: &Req, jql_text: &str) -> Result<Vec<&'a Issue>, Response> {
-    let q = jql::parse(jql_text).map_err(|e| {
-        r.err(
-            StatusCode::BAD_REQUEST,
-            &format!("Error in the JQL Query: {e}"),
-        )
-    })?;
+/// Parse `jql_text` and check it as Jira does (bounded; projects and keys exist).
+fn parse_jql(site: &Site, r: &Req, jql_text: &str) -> Result<jql::Query, Response> {
+    let q = jql::parse(jql_text).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?;
     if !q.bounded() {
         return Err(r.err(StatusCode::BAD_REQUEST, "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."));
     }
-    let mut issues: Vec<&Issue> = site
-        .issues
-        .values()
-        .filter(|i| q.matches(site, i))
-        .collect();
-    q.sort(site, &mut issues);
-    Ok(issues)
+    if let Some(e) = q.unknown_value(site) {
+        return Err(r.err(StatusCode::BAD_REQUEST, &e));
+    }
+    Ok(q)
+}
+
+/// The `nextPageToken` of a search: the query's hash and the last sort key served, so the next
+/// page starts right after it (search-after, not a position: changes between pages neither
+/// repeat nor skip the issues that stay).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PageToken {
+    q: String,
+    after: jql::SortKey,
 }
 
 fn jql_hash(s: &str) -> String {
@@ -969,50 +971,55 @@ fn jql_hash(s: &str) -> String {
 
 pub fn search_jql(site: &Site, r: &Req) -> R {
     let (jql_text, token, max, fields, expand) = search_params(r)?;
-    let issues = run_jql(site, r, &jql_text)?;
+    let q = parse_jql(site, r, &jql_text)?;
+    let hits = site.search_cache.get_or_run(&jql_text, || q.run(site));
     let start = match token {
         None => 0,
-        Some(t) => unb64(&t)
-            .and_then(|s| {
-                let mut it = s.split(':');
-                (it.next() == Some("sim")).then_some(())?;
-                let off: usize = it.next()?.parse().ok()?;
-                (it.next() == Some(jql_hash(&jql_text).as_str())).then_some(off)
-            })
-            .ok_or_else(|| {
-                r.err(
-                    StatusCode::BAD_REQUEST,
-                    "The provided next page token is invalid or expired.",
-                )
-            })?,
+        Some(t) => {
+            let after = unb64(&t)
+                .and_then(|s| serde_json::from_str::<PageToken>(&s).ok())
+                .filter(|t| t.q == jql_hash(&jql_text))
+                .ok_or_else(|| {
+                    r.err(
+                        StatusCode::BAD_REQUEST,
+                        "The provided next page token is invalid or expired.",
+                    )
+                })?
+                .after;
+            hits.partition_point(|(k, _)| q.cmp_keys(k, &after) != std::cmp::Ordering::Greater)
+        }
     };
     let only_ids = fields.iter().all(|f| f == "id" || f == "key");
     let cap = if only_ids { 5000 } else { 100 };
     let max = max.unwrap_or(50).clamp(1, cap);
     let expand: Vec<&str> = expand.iter().map(String::as_str).collect();
-    let page: Vec<Value> = issues
+    let page = &hits[start.min(hits.len())..(start + max).min(hits.len())];
+    let issues: Vec<Value> = page
         .iter()
-        .skip(start)
-        .take(max)
+        .filter_map(|(_, id)| site.issues.get(id))
         .map(|i| issue_bean(site, &r.base, i, &fields, &expand))
         .collect();
-    let is_last = start + page.len() >= issues.len();
-    let mut v = json!({"issues": page, "isLast": is_last});
-    if !is_last {
+    let is_last = start + page.len() >= hits.len();
+    let mut v = json!({"issues": issues, "isLast": is_last});
+    if let (false, Some((last, _))) = (is_last, page.last()) {
         use base64::Engine;
-        let t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-            "sim:{}:{}",
-            start + max,
-            jql_hash(&jql_text)
-        ));
-        v["nextPageToken"] = json!(t);
+        let t = PageToken {
+            q: jql_hash(&jql_text),
+            after: last.clone(),
+        };
+        v["nextPageToken"] = json!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_string(&t).unwrap_or_default())
+        );
     }
     Ok(ok(v))
 }
 
 pub fn approximate_count(site: &Site, r: &Req) -> R {
     let b = r.json()?;
-    let n = run_jql(site, r, b["jql"].as_str().unwrap_or(""))?.len();
+    let jql_text = b["jql"].as_str().unwrap_or("");
+    let q = parse_jql(site, r, jql_text)?;
+    let n = site.search_cache.get_or_run(jql_text, || q.run(site)).len();
     Ok(ok(json!({"count": n})))
 }
 

@@ -212,6 +212,12 @@ pub(crate) struct SiteCell {
 const LOG_CAP: usize = 200_000;
 
 impl SiteCell {
+    /// The site, for writing. Every change goes through here, which drops cached search results.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Site> {
+        let site = self.data.write().unwrap();
+        site.search_cache.clear();
+        site
+    }
     pub fn record(&self, mut e: LogEntry) {
         e.seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !e.route.is_empty() {
@@ -291,7 +297,7 @@ impl SimHandle {
     }
     /// Change the site's data directly (tests).
     pub fn with_site_mut<T>(&self, site: &str, f: impl FnOnce(&mut Site) -> T) -> T {
-        f(&mut self.cell(site).data.write().unwrap())
+        f(&mut self.cell(site).write())
     }
     /// Canonical content of the site (what the digest hashes).
     pub fn content(&self, site: &str) -> serde_json::Value {
@@ -305,7 +311,7 @@ impl SimHandle {
     }
     /// Change, add and delete about `percent`% of the site's content, stamping `updated` now.
     pub fn mutate(&self, site: &str, percent: f64) -> MutationReport {
-        mutate::mutate(&mut self.cell(site).data.write().unwrap(), percent)
+        mutate::mutate(&mut self.cell(site).write(), percent)
     }
     pub fn set_faults(&self, site: &str, spec: FaultSpec) {
         self.cell(site).faults.lock().unwrap().set(spec);

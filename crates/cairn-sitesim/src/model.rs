@@ -1,10 +1,12 @@
 //! The in-memory model of one site (Jira and Confluence content plus the site's directory).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+use crate::jql::SortKey;
 
 pub type Ts = DateTime<Utc>;
 
@@ -402,6 +404,40 @@ pub struct CAttachment {
     pub blob: Blob,
 }
 
+/// Sorted results of recent JQL searches (by query text), so that each further page of a search
+/// costs O(page). Emptied by every write to the site; a clone starts empty.
+#[derive(Debug, Default)]
+pub struct SearchCache(Mutex<HashMap<String, Arc<Vec<(SortKey, u64)>>>>);
+
+impl Clone for SearchCache {
+    fn clone(&self) -> Self {
+        SearchCache::default()
+    }
+}
+
+impl SearchCache {
+    /// The cached result of `jql`, or `run`'s (then cached; at most 32 queries are kept).
+    pub fn get_or_run(
+        &self,
+        jql: &str,
+        run: impl FnOnce() -> Vec<(SortKey, u64)>,
+    ) -> Arc<Vec<(SortKey, u64)>> {
+        if let Some(hit) = self.0.lock().unwrap().get(jql) {
+            return hit.clone();
+        }
+        let hits = Arc::new(run());
+        let mut cache = self.0.lock().unwrap();
+        if cache.len() >= 32 {
+            cache.clear();
+        }
+        cache.insert(jql.to_string(), hits.clone());
+        hits
+    }
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
 /// One whole site: the Jira and Confluence halves and their shared user directory.
 #[derive(Clone, Debug, Default)]
 pub struct Site {
@@ -433,6 +469,7 @@ pub struct Site {
     pub mutations: u64,
     /// Largest upload body accepted, in bytes.
     pub upload_limit: u64,
+    pub search_cache: SearchCache,
 }
 
 impl Site {

@@ -449,7 +449,7 @@ async fn dispatch(
     };
     let resp = match route.handler {
         Handler::Read(h) => h(&cell.data.read().unwrap(), &r),
-        Handler::Write(h) | Handler::Upload(h) => h(&mut cell.data.write().unwrap(), &r),
+        Handler::Write(h) | Handler::Upload(h) => h(&mut cell.write(), &r),
     }
     .unwrap_or_else(|e| e);
     let resp = match decision.cut_after {
@@ -534,7 +534,7 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
             let Some(p) = q("percent").and_then(|p| p.parse::<f64>().ok()) else {
                 return bad("?percent=N is required".into());
             };
-            let rep = mutate::mutate(&mut cell.data.write().unwrap(), p);
+            let rep = mutate::mutate(&mut cell.write(), p);
             ok(serde_json::to_value(rep).unwrap_or(Value::Null))
         }
         _ => json_resp(

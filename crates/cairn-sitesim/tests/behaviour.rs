@@ -683,3 +683,158 @@ async fn uploads_go_to_disk_are_bounded_and_serve_ranges() {
     t.sim.shutdown().await;
     assert!(!dir.exists(), "the upload directory goes with the site");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jql_errors_are_jira_shaped_and_readable() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let search = |jql: &str| {
+        let body = json!({"jql": jql, "maxResults": 5});
+        t.send("s", Method::POST, "/rest/api/3/search/jql", Some(body))
+    };
+    let cases = [
+        (
+            "",
+            "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
+        ),
+        (
+            "ORDER BY key",
+            "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
+        ),
+        (
+            "project in (UNKNOWN)",
+            "The value 'UNKNOWN' does not exist for the field 'project'.",
+        ),
+        (
+            "key = NOPE-1",
+            "An issue with key 'NOPE-1' does not exist for field 'key'.",
+        ),
+        (
+            "project = ",
+            "Error in the JQL Query: Expecting either a value, list or function but reached the end of the query. (line 1, character 11)",
+        ),
+        (
+            "project in (A B)",
+            "Error in the JQL Query: Expecting either ',' or ')' but got 'B'. (line 1, character 15)",
+        ),
+        (
+            "updated >= \"2025/01/01 00:00",
+            "Error in the JQL Query: The quoted string starting at character 12 is not terminated. (line 1, character 12)",
+        ),
+    ];
+    for (jql, message) in cases {
+        let (st, v) = search(jql).await;
+        assert_eq!(st, 400, "{jql:?}: {v}");
+        assert_eq!(
+            v,
+            json!({"errorMessages": [message], "errors": {}}),
+            "{jql:?}"
+        );
+    }
+    // Nothing of the implementation leaks into any JQL error.
+    for jql in [
+        "project = A OR project = B",
+        "summary ~ x",
+        "project in A",
+        "(",
+        "updated >= nonsense",
+    ] {
+        let (st, v) = search(jql).await;
+        assert_eq!(st, 400, "{jql:?}: {v}");
+        let m = v["errorMessages"][0].as_str().unwrap();
+        for debug in ["Some(", "None", "Word(", "Str(", "Op(", "LParen", "Comma"] {
+            assert!(!m.contains(debug), "{jql:?}: {m}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_tokens_survive_changes_between_pages() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let (project, keys) = t.sim.with_site("s", |s| {
+        let p = s.projects.values().next().unwrap();
+        let mut keys: Vec<(u64, String)> = s
+            .issues
+            .values()
+            .filter(|i| i.project_id == p.id)
+            .map(|i| (i.number, i.key.clone()))
+            .collect();
+        keys.sort();
+        (
+            p.key.clone(),
+            keys.into_iter().map(|(_, k)| k).collect::<Vec<_>>(),
+        )
+    });
+    assert!(keys.len() > 14);
+    let page = |token: Option<String>| {
+        let mut body = json!({"jql": format!("project = {project} ORDER BY key ASC"), "maxResults": 7, "fields": ["summary"]});
+        if let Some(tk) = token {
+            body["nextPageToken"] = json!(tk);
+        }
+        t.send("s", Method::POST, "/rest/api/3/search/jql", Some(body))
+    };
+    let (_, first) = page(None).await;
+    let mut seen: Vec<String> = first["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, keys[..7]);
+    // Between pages: an issue already served is deleted and a new one is created.
+    let (st, _) = t
+        .send(
+            "s",
+            Method::DELETE,
+            &format!("/rest/api/3/issue/{}", keys[0]),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, created) = t
+        .send(
+            "s",
+            Method::POST,
+            "/rest/api/3/issue",
+            Some(json!({"fields": {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": "added between pages"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{created}");
+    let mut token = first["nextPageToken"].as_str().map(String::from);
+    assert!(
+        !token.as_ref().unwrap().contains(&project),
+        "the token is opaque"
+    );
+    while let Some(tk) = token.take() {
+        let (st, v) = page(Some(tk)).await;
+        assert_eq!(st, 200, "{v}");
+        seen.extend(
+            v["issues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["key"].as_str().unwrap().to_string()),
+        );
+        token = v["nextPageToken"].as_str().map(String::from);
+    }
+    // No issue that stayed is repeated or skipped (a position token would skip one here), and
+    // the issue created after the served ones comes last.
+    let mut want = keys.clone();
+    want.push(created["key"].as_str().unwrap().to_string());
+    assert_eq!(seen, want);
+    // A token from another query is refused.
+    let (_, v) = page(None).await;
+    let tk = v["nextPageToken"].as_str().unwrap().to_string();
+    let (st, v) = t
+        .send(
+            "s",
+            Method::POST,
+            "/rest/api/3/search/jql",
+            Some(json!({"jql": format!("project = {project}"), "nextPageToken": tk})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        v["errorMessages"][0],
+        "The provided next page token is invalid or expired."
+    );
+}
