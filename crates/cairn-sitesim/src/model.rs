@@ -407,7 +407,10 @@ pub struct CAttachment {
 /// Sorted results of recent JQL searches (by query text), so that each further page of a search
 /// costs O(page). Emptied by every write to the site; a clone starts empty.
 #[derive(Debug, Default)]
-pub struct SearchCache(Mutex<HashMap<String, Arc<Vec<(SortKey, u64)>>>>);
+pub struct SearchCache(Mutex<HashMap<String, Arc<Hits>>>);
+
+/// A search's matching issues in order: (sort key, issue id).
+pub type Hits = Vec<(SortKey, u64)>;
 
 impl Clone for SearchCache {
     fn clone(&self) -> Self {
@@ -420,8 +423,8 @@ impl SearchCache {
     pub fn get_or_run(
         &self,
         jql: &str,
-        run: impl FnOnce() -> Vec<(SortKey, u64)>,
-    ) -> Arc<Vec<(SortKey, u64)>> {
+        run: impl FnOnce() -> Hits,
+    ) -> Arc<Hits> {
         if let Some(hit) = self.0.lock().unwrap().get(jql) {
             return hit.clone();
         }
