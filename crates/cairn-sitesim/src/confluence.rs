@@ -172,6 +172,13 @@ fn sort_pages(r: &Req, ps: &mut [&Page]) {
         "-title" => ps.sort_by(|a, b| b.title.cmp(&a.title).then(a.id.cmp(&b.id))),
         "created-date" => ps.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id))),
         "-created-date" => ps.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id))),
+        // The modification time is the current version's date.
+        "modified-date" => {
+            ps.sort_by(|a, b| (a.version.created.cmp(&b.version.created)).then(a.id.cmp(&b.id)))
+        }
+        "-modified-date" => {
+            ps.sort_by(|a, b| (b.version.created.cmp(&a.version.created)).then(b.id.cmp(&a.id)))
+        }
         _ => ps.sort_by_key(|p| p.id),
     }
 }

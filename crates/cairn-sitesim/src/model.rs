@@ -420,11 +420,7 @@ impl Clone for SearchCache {
 
 impl SearchCache {
     /// The cached result of `jql`, or `run`'s (then cached; at most 32 queries are kept).
-    pub fn get_or_run(
-        &self,
-        jql: &str,
-        run: impl FnOnce() -> Hits,
-    ) -> Arc<Hits> {
+    pub fn get_or_run(&self, jql: &str, run: impl FnOnce() -> Hits) -> Arc<Hits> {
         if let Some(hit) = self.0.lock().unwrap().get(jql) {
             return hit.clone();
         }

@@ -838,3 +838,29 @@ async fn search_tokens_survive_changes_between_pages() {
         "The provided next page token is invalid or expired."
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_sort_by_modification_time() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let rep = t.sim.mutate("s", 20.0);
+    assert!(rep.pages_changed > 0, "{rep:?}");
+    let (st, _, v) = t
+        .get("s", "/wiki/api/v2/pages?sort=-modified-date&limit=250")
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let dates: Vec<String> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["version"]["createdAt"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = dates.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(dates, sorted, "newest first");
+    let (_, _, asc) = t
+        .get("s", "/wiki/api/v2/pages?sort=modified-date&limit=250")
+        .await;
+    let first = asc["results"][0]["version"]["createdAt"].as_str().unwrap();
+    assert_eq!(first, sorted.last().unwrap(), "oldest first");
+    t.sim.shutdown().await;
+}

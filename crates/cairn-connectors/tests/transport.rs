@@ -1,0 +1,460 @@
+//! The transport policy against a stand-in with injected faults: 429 with `Retry-After` waited
+//! and retried, 5xx retried then surfaced, dropped connections retried (downloads resume with
+//! `Range`), writes not repeated when the site may have acted, the concurrency bound, the
+//! `User-Agent`, and no credential in logs, errors or `Debug`.
+
+mod common;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_connectors::jira::jql_for;
+use cairn_connectors::{Credentials, ErrorKind, Settings, Site};
+use cairn_sitesim::faults::{CloseMidBody, RateLimit, ServerError, Trigger};
+use cairn_sitesim::{Access, FaultSpec, SiteSpec};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MYSELF: &str = "GET /rest/api/3/myself";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_waited_out_as_retry_after_says() {
+    let sim = common::start(vec![SiteSpec::new("s")]).await;
+    let site = common::site(&sim, "s", common::quick());
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            path_contains: Some("/myself".into()),
+            rate_limit: Some(RateLimit {
+                trigger: Trigger { burst: 3, every: 0 },
+                retry_after: 1,
+            }),
+            ..Default::default()
+        },
+    );
+    let me = site.jira().myself().await.unwrap();
+    assert_eq!(me["emailAddress"], "admin@example.com");
+    assert_eq!(common::statuses(&sim, "s", MYSELF), [429, 429, 429, 200]);
+    let stats = site.stats();
+    assert_eq!(stats.rate_limited, 3);
+    // The waits the client chose: each at least the site's Retry-After of one second.
+    assert!(stats.waited >= Duration::from_secs(3), "{stats:?}");
+
+    // A storm of 429s with Retry-After: 0 on every other request slows a full listing down but
+    // it still ends with every issue.
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            rate_limit: Some(RateLimit {
+                trigger: Trigger { burst: 0, every: 2 },
+                retry_after: 0,
+            }),
+            ..Default::default()
+        },
+    );
+    let keys: Vec<String> = sim.with_site("s", |s| {
+        s.projects.values().map(|p| p.key.clone()).collect()
+    });
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let site = common::site(
+        &sim,
+        "s",
+        Settings {
+            page_size: Some(10),
+            ..common::quick()
+        },
+    );
+    let n = site
+        .jira()
+        .issues(&jql_for(&refs, None))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(n, sim.with_site("s", |s| s.issues.len()));
+    assert!(site.stats().rate_limited >= 5, "{:?}", site.stats());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_then_surfaced() {
+    let sim = common::start(vec![SiteSpec::new("s")]).await;
+    let site = common::site(
+        &sim,
+        "s",
+        Settings {
+            max_retries: 3,
+            ..common::quick()
+        },
+    );
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            path_contains: Some("/myself".into()),
+            error: Some(ServerError {
+                trigger: Trigger { burst: 2, every: 0 },
+                status: 503,
+            }),
+            ..Default::default()
+        },
+    );
+    site.jira().myself().await.unwrap();
+    assert_eq!(common::statuses(&sim, "s", MYSELF), [503, 503, 200]);
+
+    sim.clear_log("s");
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            path_contains: Some("/myself".into()),
+            error: Some(ServerError {
+                trigger: Trigger { burst: 0, every: 1 },
+                status: 500,
+            }),
+            ..Default::default()
+        },
+    );
+    let e = site.jira().myself().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Retryable);
+    assert_eq!(e.status(), Some(500));
+    assert_eq!(e.call(), "GET /rest/api/3/myself");
+    assert!(e.to_string().contains("gave up after 4 attempt(s)"), "{e}");
+    assert_eq!(
+        common::statuses(&sim, "s", MYSELF),
+        [500; 4],
+        "one try and max_retries more"
+    );
+
+    // A create that got a 500 may have happened: it is surfaced (retryable), never repeated.
+    sim.clear_log("s");
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            path_contains: Some("/rest/api/3/version".into()),
+            error: Some(ServerError {
+                trigger: Trigger { burst: 0, every: 1 },
+                status: 500,
+            }),
+            ..Default::default()
+        },
+    );
+    let e = site
+        .jira()
+        .create_version(&json!({"project": "X", "name": "v"}))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(
+        common::statuses(&sim, "s", "POST /rest/api/3/version"),
+        [500]
+    );
+    // 4xx is permanent, with Atlassian's message.
+    sim.clear_faults("s");
+    let e = site.jira().issue("NOPE-1").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Permanent);
+    assert!(
+        e.is_not_found() && e.to_string().contains("Issue does not exist"),
+        "{e}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
+    let sim = common::start(vec![SiteSpec::new("s")]).await;
+    let site = common::site(&sim, "s", common::quick());
+    let keys: Vec<String> = sim.with_site("s", |s| {
+        s.projects.values().map(|p| p.key.clone()).collect()
+    });
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            path_contains: Some("/search/jql".into()),
+            close_mid_body: Some(CloseMidBody {
+                trigger: Trigger { burst: 2, every: 0 },
+                after_bytes: 500,
+            }),
+            ..Default::default()
+        },
+    );
+    let n = site
+        .jira()
+        .issues(&jql_for(&refs, None))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(n, sim.with_site("s", |s| s.issues.len()));
+    assert!(site.stats().dropped >= 2, "{:?}", site.stats());
+
+    let (att, size) = sim.with_site("s", |s| {
+        let a = s
+            .attachments
+            .values()
+            .max_by_key(|a| a.blob.size())
+            .unwrap();
+        (a.id.to_string(), a.blob.size())
+    });
+    let whole: Vec<bytes::Bytes> = site
+        .jira()
+        .attachment_content(&att, 0)
+        .await
+        .unwrap()
+        .stream
+        .try_collect()
+        .await
+        .unwrap();
+    let whole = whole.concat();
+    sim.clear_log("s");
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            path_contains: Some("/attachment/content".into()),
+            // Each download is a 303 then the bytes, and the trigger counts both: four cuts are two
+            // drops mid-body (and two on empty redirect bodies, which lose nothing).
+            close_mid_body: Some(CloseMidBody {
+                trigger: Trigger { burst: 4, every: 0 },
+                after_bytes: size / 4,
+            }),
+            ..Default::default()
+        },
+    );
+    let before = site.stats().dropped;
+    let again: Vec<bytes::Bytes> = site
+        .jira()
+        .attachment_content(&att, 0)
+        .await
+        .unwrap()
+        .stream
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        blake3::hash(&again.concat()),
+        blake3::hash(&whole),
+        "the same bytes after two drops"
+    );
+    assert_eq!(site.stats().dropped - before, 2);
+    let st = common::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}");
+    assert!(
+        st.iter().filter(|&&s| s == 206).count() >= 2,
+        "resumed with Range: {st:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_bounded_per_site() {
+    // A server that counts the requests it holds at once sees the bound, and reaches it.
+    let (addr, max_seen) = counting_server().await;
+    let settings = Settings {
+        max_concurrency: 3,
+        ..common::quick()
+    };
+    let site = Site::new(
+        &format!("http://{addr}"),
+        Credentials::new("a@b.c", "t"),
+        settings,
+    )
+    .unwrap();
+    let calls = (0..12).map(|_| {
+        let site = site.clone();
+        async move { site.cloud_id().await }
+    });
+    futures::future::try_join_all(calls).await.unwrap();
+    assert_eq!(
+        max_seen.load(Ordering::SeqCst),
+        3,
+        "at most max_concurrency requests in flight"
+    );
+}
+
+/// A loopback HTTP server answering `{"cloudId":"x"}` after 50 ms, one request per connection,
+/// that records the most requests it held at once.
+async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let max = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    let m = max.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (m, open) = (m.clone(), open.clone());
+            tokio::spawn(async move {
+                let _ = read_head(&mut sock).await;
+                let n = open.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                open.fetch_sub(1, Ordering::SeqCst);
+                let body = r#"{"cloudId":"x"}"#;
+                let _ = sock
+                    .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
+                    .await;
+            });
+        }
+    });
+    (addr, max)
+}
+
+async fn read_head(sock: &mut tokio::net::TcpStream) -> String {
+    let mut buf = vec![];
+    let mut b = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = sock.read(&mut b).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&b[..n]);
+    }
+    String::from_utf8_lossy(&buf).to_string()
+}
+
+#[tokio::test]
+async fn user_agent_names_cairn_and_its_version() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let head = read_head(&mut sock).await;
+        let body = r#"{"cloudId":"x"}"#;
+        sock.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        head
+    });
+    let site = Site::new(
+        &format!("http://{addr}"),
+        Credentials::new("a@b.c", "t"),
+        Settings::default(),
+    )
+    .unwrap();
+    assert_eq!(site.cloud_id().await.unwrap(), "x");
+    let head = server.await.unwrap().to_lowercase();
+    let ua = format!("user-agent: cairn/{}", env!("CARGO_PKG_VERSION"));
+    assert!(head.contains(&ua), "{head}");
+}
+
+/// Captures every log line (all targets, TRACE) written while a test runs.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[test]
+fn no_credential_in_logs_errors_or_debug() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .finish();
+    // One thread, so every log line of the client and the stand-in reaches this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (secrets, texts) = rt.block_on(async {
+        let sim = common::start(vec![SiteSpec::new("s")]).await;
+        let account = sim.account(Access::ReadWrite).clone();
+        let site = common::site(
+            &sim,
+            "s",
+            Settings {
+                max_retries: 1,
+                ..common::quick()
+            },
+        );
+        sim.set_faults(
+            "s",
+            FaultSpec {
+                rate_limit: Some(RateLimit {
+                    trigger: Trigger { burst: 1, every: 0 },
+                    retry_after: 0,
+                }),
+                error: Some(ServerError {
+                    trigger: Trigger { burst: 0, every: 1 },
+                    status: 502,
+                }),
+                path_contains: Some("/myself".into()),
+                ..Default::default()
+            },
+        );
+        let mut texts = vec![
+            format!("{site:?}"),
+            format!("{:?}", Credentials::new(&account.email, &account.api_token)),
+        ];
+        let e = site.jira().myself().await.unwrap_err();
+        texts.extend([e.to_string(), format!("{e:?}")]);
+        sim.clear_faults("s");
+        // Wrong token: an auth error that names the call but not the token.
+        let wrong = Site::new(
+            &sim.base_url("s"),
+            Credentials::new(&account.email, "ATATTwrong-token-123"),
+            common::quick(),
+        )
+        .unwrap();
+        let e = wrong.jira().myself().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+        texts.extend([e.to_string(), format!("{e:?}"), format!("{wrong:?}")]);
+        let e = site
+            .confluence()
+            .content(cairn_connectors::ContentKind::Page, "999999999", "storage")
+            .await
+            .unwrap_err();
+        texts.extend([e.to_string(), format!("{e:?}")]);
+        let _: Vec<Value> = site.jira().projects().try_collect().await.unwrap();
+        sim.shutdown().await;
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", account.email, account.api_token));
+        let wrong_basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:ATATTwrong-token-123", account.email));
+        (
+            vec![
+                account.api_token,
+                basic,
+                "ATATTwrong-token-123".to_string(),
+                wrong_basic,
+            ],
+            texts,
+        )
+    });
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("rate limited") && logs.contains("giving up"),
+        "the capture saw the client's logs"
+    );
+    for s in &secrets {
+        assert!(!logs.contains(s.as_str()), "a credential in the logs");
+        for t in &texts {
+            assert!(!t.contains(s.as_str()), "a credential in {t}");
+        }
+    }
+}
