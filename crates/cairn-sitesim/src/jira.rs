@@ -209,11 +209,13 @@ fn fields_list(site: &Site) -> Vec<Value> {
                    "searchable": true, "clauseNames": [id], "schema": schema})
         })
         .collect();
-    for f in &site.custom_fields {
-        out.push(json!({"id": f.id, "key": f.id, "name": f.name, "custom": true, "orderable": true, "navigable": true,
-            "searchable": true, "clauseNames": [format!("cf[{}]", f.numeric_id), f.name], "schema": field_schema(f)}));
-    }
+    out.extend(site.custom_fields.iter().map(custom_field_json));
     out
+}
+
+fn custom_field_json(f: &CustomField) -> Value {
+    json!({"id": f.id, "key": f.id, "name": f.name, "custom": true, "orderable": true, "navigable": true,
+        "searchable": true, "clauseNames": [format!("cf[{}]", f.numeric_id), f.name], "schema": field_schema(f)})
 }
 
 fn linked_issue(site: &Site, base: &str, id: u64) -> Value {
@@ -2383,4 +2385,207 @@ pub fn sprint_update(site: &mut Site, r: &Req) -> R {
         s.end = Some(t);
     }
     Ok(ok(sprint_json(&r.base, s)))
+}
+
+// ------------------------------------------------- directory writes (a restore's setup)
+
+/// `POST /field`: a custom field of one of the supported types, with its default (global)
+/// context, as Jira Cloud creates it.
+pub fn field_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let name = b["name"].as_str().unwrap_or("").trim().to_string();
+    let ty = b["type"].as_str().unwrap_or("");
+    if name.is_empty() {
+        return Err(jira_field_errors(
+            json!({"name": "The custom field name is required."}),
+        ));
+    }
+    let kind = [
+        CfKind::Number,
+        CfKind::Select,
+        CfKind::MultiSelect,
+        CfKind::TextArea,
+        CfKind::Text,
+        CfKind::Date,
+        CfKind::User,
+    ]
+    .into_iter()
+    .find(|k| k.type_key() == ty)
+    .ok_or_else(|| {
+        jira_field_errors(json!({"type": format!("The custom field type '{ty}' is not supported by this stand-in.")}))
+    })?;
+    let n = site
+        .custom_fields
+        .iter()
+        .map(|f| f.numeric_id)
+        .max()
+        .unwrap_or(10_000)
+        + 1;
+    let f = CustomField {
+        id: format!("customfield_{n}"),
+        numeric_id: n,
+        name,
+        kind,
+        context_id: site.alloc_id().to_string(),
+        options: vec![],
+    };
+    let v = custom_field_json(&f);
+    site.custom_fields.push(f);
+    Ok(created(v))
+}
+
+/// `POST /field/{fieldId}/context/{contextId}/option`: options added to the field's context.
+pub fn field_options_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let ids: Vec<u64> = (0..b["options"].as_array().map_or(0, Vec::len))
+        .map(|_| site.alloc_id())
+        .collect();
+    let f = site
+        .custom_fields
+        .iter_mut()
+        .find(|f| f.id == r.p("fieldId"))
+        .ok_or_else(|| r.not_found("The custom field was not found."))?;
+    if f.context_id != r.p("contextId") {
+        return Err(r.not_found("The context was not found."));
+    }
+    if !matches!(f.kind, CfKind::Select | CfKind::MultiSelect) {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "The custom field doesn't support options.",
+        ));
+    }
+    let values: Vec<String> = b["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| o["value"].as_str().unwrap_or("").trim().to_string())
+        .collect();
+    if values.is_empty() || values.iter().any(String::is_empty) {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "Every option needs a non-empty value.",
+        ));
+    }
+    if let Some(dup) = values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| f.options.iter().any(|(_, o)| o == *v) || values[..*i].contains(v))
+    {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("The option '{}' already exists in this context.", dup.1),
+        ));
+    }
+    let mut out = vec![];
+    for (id, value) in ids.into_iter().zip(values) {
+        out.push(json!({"id": id.to_string(), "value": value, "disabled": false}));
+        f.options.push((id.to_string(), value));
+    }
+    Ok(ok(json!({"options": out})))
+}
+
+fn group_json(base: &str, g: &Group) -> Value {
+    json!({
+        "name": g.name, "groupId": g.id, "self": format!("{base}/rest/api/3/group?groupId={}", g.id),
+        "users": {"size": g.members.len(), "items": [], "max-results": 50, "start-index": 0, "end-index": 0},
+        "expand": "users",
+    })
+}
+
+/// `POST /group`.
+pub fn group_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let name = b["name"].as_str().unwrap_or("").trim().to_string();
+    if name.is_empty() {
+        return Err(r.err(StatusCode::BAD_REQUEST, "You must specify a group name."));
+    }
+    if site
+        .groups
+        .iter()
+        .any(|g| g.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("A group with the name '{name}' already exists."),
+        ));
+    }
+    let g = Group {
+        id: uuid_like(&format!("{}:group:{name}", site.cloud_id)),
+        name,
+        members: vec![],
+    };
+    let v = group_json(&r.base, &g);
+    site.groups.push(g);
+    Ok(created(v))
+}
+
+/// `POST /group/user?groupname=|groupId=` with `{"accountId"}`.
+pub fn group_user_add(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let account = b["accountId"].as_str().unwrap_or("").to_string();
+    if site.user(&account).is_none() {
+        return Err(jira_field_errors(
+            json!({"accountId": "The user does not exist."}),
+        ));
+    }
+    let g = site
+        .groups
+        .iter_mut()
+        .find(|g| {
+            Some(g.name.as_str()) == r.q("groupname") || Some(g.id.as_str()) == r.q("groupId")
+        })
+        .ok_or_else(|| r.not_found("Specified group does not exist."))?;
+    if g.members.contains(&account) {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("Cannot add user. User is already a member of '{}'.", g.name),
+        ));
+    }
+    g.members.push(account);
+    Ok(created(group_json(&r.base, g)))
+}
+
+/// `POST /issueLinkType`.
+pub fn link_type_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let field = |k: &str| b[k].as_str().unwrap_or("").trim().to_string();
+    let (name, inward, outward) = (field("name"), field("inward"), field("outward"));
+    let mut errs = Map::new();
+    for (k, v) in [("name", &name), ("inward", &inward), ("outward", &outward)] {
+        if v.is_empty() {
+            errs.insert(
+                k.into(),
+                json!(format!("The issue link type {k} is required.")),
+            );
+        }
+    }
+    if !errs.is_empty() {
+        return Err(jira_field_errors(Value::Object(errs)));
+    }
+    if site
+        .link_types
+        .iter()
+        .any(|t| t.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("The issue link type '{name}' already exists."),
+        ));
+    }
+    let id = site
+        .link_types
+        .iter()
+        .filter_map(|t| t.id.parse::<u64>().ok())
+        .max()
+        .unwrap_or(9_999)
+        + 1;
+    let t = LinkType {
+        id: id.to_string(),
+        name,
+        inward,
+        outward,
+    };
+    let v = link_type_json(&r.base, &t);
+    site.link_types.push(t);
+    Ok(created(v))
 }

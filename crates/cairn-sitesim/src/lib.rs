@@ -56,15 +56,7 @@ pub struct Account {
 impl Account {
     /// The accountId this account has in every site's directory.
     pub fn account_id(&self) -> String {
-        let h = blake3::hash(self.email.as_bytes()).to_hex();
-        format!(
-            "712020:{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        format!("712020:{}", model::uuid_like(&self.email))
     }
 
     /// Accounts from a TOML file: `[[account]]` tables with `email`, `api_token`, `access`

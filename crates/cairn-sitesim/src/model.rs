@@ -536,6 +536,19 @@ impl Site {
     }
 }
 
+/// A UUID-shaped id derived from `seed` (cloud ids, group ids, accountIds).
+pub fn uuid_like(seed: &str) -> String {
+    let h = blake3::hash(seed.as_bytes()).to_hex();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 pub fn jira_ts(t: &Ts) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
 }

@@ -51,15 +51,7 @@ pub(crate) async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         })
         .await?;
         site.upload_limit = config.upload_limit;
-        let h = blake3::hash(format!("{}:{}", config.seed, spec.name).as_bytes()).to_hex();
-        site.cloud_id = format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        );
+        site.cloud_id = model::uuid_like(&format!("{}:{}", config.seed, spec.name));
         for a in accounts.iter() {
             let local = a.email.split('@').next().unwrap_or(&a.email).to_string();
             site.users.push(model::User {

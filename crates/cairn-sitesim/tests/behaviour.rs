@@ -864,3 +864,132 @@ async fn pages_sort_by_modification_time() {
     assert_eq!(first, sorted.last().unwrap(), "oldest first");
     t.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_can_create_fields_options_groups_members_and_link_types() {
+    let t = common::start(Scale::Small, vec![SiteSpec::empty("e")]).await;
+    let post = |path: &'static str, body: Value| t.send("e", Method::POST, path, Some(body));
+    // Custom field, then options in its default context.
+    let (st, f) = post(
+        "/rest/api/3/field",
+        json!({"name": "Restored select", "type": "com.atlassian.jira.plugin.system.customfieldtypes:select"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{f}");
+    let fid = f["id"].as_str().unwrap().to_string();
+    assert!(fid.starts_with("customfield_"), "{fid}");
+    let (_, _, ctx) = t
+        .get("e", &format!("/rest/api/3/field/{fid}/context"))
+        .await;
+    let cid = ctx["values"][0]["id"].as_str().unwrap().to_string();
+    let opt_path = format!("/rest/api/3/field/{fid}/context/{cid}/option");
+    let (st, v) = t
+        .send(
+            "e",
+            Method::POST,
+            &opt_path,
+            Some(json!({"options": [{"value": "Red"}, {"value": "Blue"}]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, _, opts) = t.get("e", &opt_path).await;
+    let values: Vec<&str> = opts["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["Red", "Blue"]);
+    let (st, v) = t
+        .send(
+            "e",
+            Method::POST,
+            &opt_path,
+            Some(json!({"options": [{"value": "Red"}]})),
+        )
+        .await;
+    assert_eq!(st, 400, "a duplicate option is refused: {v}");
+    let (st, _) = post("/rest/api/3/field", json!({"name": "x", "type": "nope"})).await;
+    assert_eq!(st, 400);
+    let (_, _, fields) = t.get("e", "/rest/api/3/field").await;
+    assert!(
+        fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == json!(fid) && x["name"] == "Restored select")
+    );
+
+    // Group and a member.
+    let (st, g) = post("/rest/api/3/group", json!({"name": "restored-team"})).await;
+    assert_eq!(st, 201, "{g}");
+    assert_eq!(
+        post("/rest/api/3/group", json!({"name": "restored-team"}))
+            .await
+            .0,
+        400
+    );
+    let member = t.sim.with_site("e", |s| {
+        s.users
+            .iter()
+            .find(|u| u.active)
+            .unwrap()
+            .account_id
+            .clone()
+    });
+    let (st, v) = post(
+        "/rest/api/3/group/user?groupname=restored-team",
+        json!({"accountId": member}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        post(
+            "/rest/api/3/group/user?groupname=restored-team",
+            json!({"accountId": member})
+        )
+        .await
+        .0,
+        400
+    );
+    let (_, _, m) = t
+        .get("e", "/rest/api/3/group/member?groupname=restored-team")
+        .await;
+    assert_eq!(m["values"][0]["accountId"], json!(member));
+    assert_eq!(m["total"], 1);
+    let (_, _, bulk) = t
+        .get("e", "/rest/api/3/group/bulk?groupName=restored-team")
+        .await;
+    assert_eq!(bulk["values"][0]["groupId"], g["groupId"]);
+
+    // Issue link type.
+    let (st, lt) = post(
+        "/rest/api/3/issueLinkType",
+        json!({"name": "Depends", "inward": "is depended on by", "outward": "depends on"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{lt}");
+    let (_, _, types) = t.get("e", "/rest/api/3/issueLinkType").await;
+    assert!(
+        types["issueLinkTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == lt["id"] && x["outward"] == "depends on")
+    );
+    let (st, v) = post("/rest/api/3/issueLinkType", json!({"name": "Half"})).await;
+    assert_eq!(st, 400);
+    assert!(v["errors"]["inward"].is_string(), "{v}");
+
+    // A read-only account may create none of these.
+    let reader = t.sim.account(Access::ReadOnly);
+    let r = t
+        .http
+        .post(t.url("e", "/rest/api/3/group"))
+        .basic_auth(&reader.email, Some(&reader.api_token))
+        .json(&json!({"name": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}

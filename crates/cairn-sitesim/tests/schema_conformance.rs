@@ -762,6 +762,47 @@ async fn responses_validate_against_reference_schemas() {
         200,
     );
 
+    // The directory writes a restore needs before its content.
+    post(
+        M::POST,
+        "/rest/api/3/field",
+        "/rest/api/3/field".into(),
+        json!({"name": "Schema field", "type": "com.atlassian.jira.plugin.system.customfieldtypes:select", "searcherKey": "com.atlassian.jira.plugin.system.customfieldtypes:multiselectsearcher"}),
+        201,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/field/{fieldId}/context/{contextId}/option",
+        format!(
+            "/rest/api/3/field/{}/context/{}/option",
+            s("field"),
+            s("ctx")
+        ),
+        json!({"options": [{"value": "Schema option", "disabled": false}]}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/group",
+        "/rest/api/3/group".into(),
+        json!({"name": "schema-group"}),
+        201,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/group/user",
+        "/rest/api/3/group/user?groupname=schema-group".into(),
+        json!({"accountId": s("user")}),
+        201,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/issueLinkType",
+        "/rest/api/3/issueLinkType".into(),
+        json!({"name": "Schema", "inward": "is schema of", "outward": "schemas"}),
+        201,
+    );
+
     let mut docs = Docs::load();
     let table = routes();
     let mut failures = vec![];
