@@ -462,6 +462,33 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
         .trim_start_matches("/__sim/")
         .trim_end_matches('/')
         .to_string();
+    // The control path needs an account of the simulation: reads any account, changes (faults,
+    // mutate, clearing the log) a read-write one.
+    let denied = |status: StatusCode, m: &str| {
+        let mut r = json_resp(status, &json!({"error": m}));
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"cairn-sitesim\""),
+            );
+        }
+        r
+    };
+    match authenticate(&cell.accounts, req.headers()) {
+        None => {
+            return denied(
+                StatusCode::UNAUTHORIZED,
+                "The control path needs Basic credentials of an account of the simulation.",
+            );
+        }
+        Some(a) if method != Method::GET && a.access != Access::ReadWrite => {
+            return denied(
+                StatusCode::FORBIDDEN,
+                "Changing the simulation needs a read-write account.",
+            );
+        }
+        Some(_) => {}
+    }
     let query = parse_query(req.uri().query());
     let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let body = axum::body::to_bytes(req.into_body(), 16 << 20)
@@ -470,7 +497,7 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
     let bad = |m: String| json_resp(StatusCode::BAD_REQUEST, &json!({"error": m}));
     match (method, path.as_str()) {
         (Method::GET, "info") => ok(
-            json!({"name": cell.info.name, "baseUrl": cell.info.base_url, "cloudId": cell.info.cloud_id, "empty": cell.info.empty, "seed": cell.data.read().unwrap().seed}),
+            json!({"name": cell.info.name, "baseUrl": cell.info.base_url, "cloudId": cell.info.cloud_id, "empty": cell.info.empty, "seed": cell.data.read().unwrap().seed, "uploadDir": cell.uploads.path()}),
         ),
         (Method::GET, "faults") => {
             ok(serde_json::to_value(&cell.faults.lock().unwrap().spec).unwrap_or(Value::Null))

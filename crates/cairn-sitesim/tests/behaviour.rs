@@ -131,13 +131,20 @@ async fn fault_injection_does_what_it_says() {
     }
     // At a rate: every 4th request, Retry-After 7; set through the control path.
     let spec = json!({"rateLimit": {"every": 4, "retryAfter": 7}});
-    let r = t
-        .http
-        .put(t.url("s", "/__sim/faults"))
-        .json(&spec)
+    let put = |access: Option<Access>| {
+        let rb = t.http.put(t.url("s", "/__sim/faults")).json(&spec);
+        match access {
+            Some(a) => t.auth(rb, a),
+            None => rb,
+        }
         .send()
-        .await
-        .unwrap();
+    };
+    // The control path needs an account, and a read-write one to change anything.
+    let r = put(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(put(Some(Access::ReadOnly)).await.unwrap().status(), 403);
+    let r = put(Some(Access::ReadWrite)).await.unwrap();
     assert_eq!(r.status(), 200);
     let mut statuses = vec![];
     for _ in 0..12 {
@@ -246,9 +253,17 @@ async fn fault_injection_does_what_it_says() {
     );
     let counters = t.sim.counters("s");
     assert!(counters["GET /rest/api/3/myself"] >= 14, "{counters:?}");
+    assert_eq!(
+        t.http
+            .get(t.url("s", "/__sim/counters"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let v: Value = t
-        .http
-        .get(t.url("s", "/__sim/counters"))
+        .auth(t.http.get(t.url("s", "/__sim/counters")), Access::ReadOnly)
         .send()
         .await
         .unwrap()
