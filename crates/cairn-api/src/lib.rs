@@ -10,10 +10,12 @@ pub mod openapi;
 mod pagination;
 mod routes;
 mod state;
+pub mod web;
 mod wire;
 
 pub use routes::router;
 pub use state::AppState;
+pub use web::WebSettings;
 
 /// Serves `router` on `listener` until `shutdown` resolves; requests in flight then finish.
 pub async fn serve(

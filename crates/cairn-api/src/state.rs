@@ -4,6 +4,7 @@ use cairn_control::identity::Identity;
 use cairn_store::Store;
 
 use crate::metrics::Metrics;
+use crate::web::WebSettings;
 
 /// What every handler may use. Cloned per request (all fields are `Arc`s).
 #[derive(Clone)]
@@ -11,4 +12,6 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// How the web pages set cookies.
+    pub web: WebSettings,
 }

@@ -53,6 +53,7 @@ async fn start() -> TestServer {
         identity: identity.clone(),
         store,
         metrics: Arc::new(Metrics::default()),
+        web: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -138,6 +138,10 @@ impl Jira {
     fn list(&self, req: Req, style: Style) -> Docs {
         walk(&self.t, req, style)
     }
+    /// A bare array in one answer.
+    fn array(&self, path: String) -> Docs {
+        self.list(Req::get(path), Style::Unpaged { key: None })
+    }
 
     // ------------------------------------------------------------------ site
     pub async fn server_info(&self) -> Result<Value> {
@@ -205,25 +209,16 @@ impl Jira {
     }
     /// Project categories (a bare array).
     pub fn project_categories(&self) -> Docs {
-        self.list(
-            Req::get(format!("{API}/projectCategory")),
-            Style::Unpaged { key: None },
-        )
+        self.array(format!("{API}/projectCategory"))
     }
 
     // ---------------------------------------------------------- configuration
     pub fn issue_types(&self) -> Docs {
-        self.list(
-            Req::get(format!("{API}/issuetype")),
-            Style::Unpaged { key: None },
-        )
+        self.array(format!("{API}/issuetype"))
     }
     /// Every field, system and custom (a bare array).
     pub fn fields(&self) -> Docs {
-        self.list(
-            Req::get(format!("{API}/field")),
-            Style::Unpaged { key: None },
-        )
+        self.array(format!("{API}/field"))
     }
     pub fn field_contexts(&self, field_id: &str) -> Docs {
         self.list(
@@ -270,22 +265,13 @@ impl Jira {
             .boxed()
     }
     pub fn statuses(&self) -> Docs {
-        self.list(
-            Req::get(format!("{API}/status")),
-            Style::Unpaged { key: None },
-        )
+        self.array(format!("{API}/status"))
     }
     pub fn priorities(&self) -> Docs {
-        self.list(
-            Req::get(format!("{API}/priority")),
-            Style::Unpaged { key: None },
-        )
+        self.array(format!("{API}/priority"))
     }
     pub fn resolutions(&self) -> Docs {
-        self.list(
-            Req::get(format!("{API}/resolution")),
-            Style::Unpaged { key: None },
-        )
+        self.array(format!("{API}/resolution"))
     }
     pub fn link_types(&self) -> Docs {
         self.list(
@@ -296,10 +282,7 @@ impl Jira {
         )
     }
     pub fn roles(&self) -> Docs {
-        self.list(
-            Req::get(format!("{API}/role")),
-            Style::Unpaged { key: None },
-        )
+        self.array(format!("{API}/role"))
     }
 
     // ------------------------------------------------------------- directory

@@ -349,27 +349,25 @@ async fn full_read_matches_the_sites_counts_for_every_page_size() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_search_bulk_changelogs_and_children_walk_to_the_end() {
     let sim = common::start(vec![SiteSpec::new("s")]).await;
-    let (keys, histories, children): (Vec<String>, u64, BTreeMap<String, usize>) =
-        sim.with_site("s", |s| {
-            (
-                s.projects.values().map(|p| p.key.clone()).collect(),
-                s.issues.values().map(|i| i.histories.len() as u64).sum(),
-                s.pages
-                    .values()
-                    .filter(|p| p.kind == PageKind::Page)
-                    .map(|p| {
-                        (
-                            p.id.to_string(),
-                            s.pages
-                                .values()
-                                .filter(|c| c.parent_id == Some(p.id))
-                                .count(),
-                        )
-                    })
-                    .collect(),
-            )
-        });
-    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let jql = common::jql_all(&sim, "s");
+    let (histories, children): (u64, BTreeMap<String, usize>) = sim.with_site("s", |s| {
+        (
+            s.issues.values().map(|i| i.histories.len() as u64).sum(),
+            s.pages
+                .values()
+                .filter(|p| p.kind == PageKind::Page)
+                .map(|p| {
+                    (
+                        p.id.to_string(),
+                        s.pages
+                            .values()
+                            .filter(|c| c.parent_id == Some(p.id))
+                            .count(),
+                    )
+                })
+                .collect(),
+        )
+    });
     for page_size in [None, Some(7), Some(1)] {
         let site = common::site(
             &sim,
@@ -380,20 +378,12 @@ async fn get_search_bulk_changelogs_and_children_walk_to_the_end() {
             },
         );
         let j = site.jira();
-        let by_get: Vec<Value> = j
-            .issues_get(&jql_for(&refs, None))
-            .try_collect()
-            .await
-            .unwrap();
-        let ids: Vec<Value> = j
-            .issue_ids(&jql_for(&refs, None))
-            .try_collect()
-            .await
-            .unwrap();
+        let by_get: Vec<Value> = j.issues_get(&jql).try_collect().await.unwrap();
+        let ids: Vec<Value> = j.issue_ids(&jql).try_collect().await.unwrap();
         assert_eq!(once(&by_get, "GET search"), once(&ids, "id listing"));
         assert_eq!(
             by_get.len() as u64,
-            j.approximate_count(&jql_for(&refs, None)).await.unwrap()
+            j.approximate_count(&jql).await.unwrap()
         );
         let all: Vec<String> = ids.iter().map(id).collect();
         let logs: Vec<Value> = j.changelogs(&all).try_collect().await.unwrap();
@@ -422,20 +412,13 @@ async fn attachments_stream_through_the_redirect_and_from_an_offset() {
     let sim = common::start(vec![SiteSpec::new("s")]).await;
     let site = common::site(&sim, "s", common::quick());
     let j = site.jira();
-    let (jira_att, conf_att) = sim.with_site("s", |s| {
-        let a = s
-            .attachments
-            .values()
-            .max_by_key(|a| a.blob.size())
-            .unwrap();
+    let jira_att = common::largest_attachment(&sim, "s");
+    let conf_att = sim.with_site("s", |s| {
         let c = s.cattachments.values().next().unwrap();
         (
-            (a.id.to_string(), a.blob.size()),
-            (
-                c.container.to_string(),
-                format!("att{}", c.id),
-                c.blob.size(),
-            ),
+            c.container.to_string(),
+            format!("att{}", c.id),
+            c.blob.size(),
         )
     });
     sim.clear_log("s");
@@ -457,15 +440,8 @@ async fn attachments_stream_through_the_redirect_and_from_an_offset() {
     );
     // From an offset: a Range request, 206, the tail only.
     let from = jira_att.1 / 3;
-    let tail: Vec<bytes::Bytes> = j
-        .attachment_content(&jira_att.0, from)
-        .await
-        .unwrap()
-        .stream
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(tail.concat(), whole[from as usize..]);
+    let tail = common::bytes_of(j.attachment_content(&jira_att.0, from).await.unwrap()).await;
+    assert_eq!(tail, whole[from as usize..]);
     assert_eq!(
         common::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}")[2..],
         [303, 206]
@@ -476,8 +452,7 @@ async fn attachments_stream_through_the_redirect_and_from_an_offset() {
         .attachment_content(&conf_att.0, &conf_att.1, 0)
         .await
         .unwrap();
-    let bytes: Vec<bytes::Bytes> = d.stream.try_collect().await.unwrap();
-    assert_eq!(bytes.concat().len() as u64, conf_att.2);
+    assert_eq!(common::bytes_of(d).await.len() as u64, conf_att.2);
     // A missing attachment is an error before any byte, so a backup can record it as missing.
     sim.set_faults(
         "s",

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_connectors::jira::jql_for;
 use cairn_connectors::{Credentials, ErrorKind, Settings, Site};
-use cairn_sitesim::faults::{CloseMidBody, RateLimit, ServerError, Trigger};
+use cairn_sitesim::faults::{CloseMidBody, Trigger};
 use cairn_sitesim::{Access, FaultSpec, SiteSpec};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
@@ -27,12 +26,8 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
     sim.set_faults(
         "s",
         FaultSpec {
-            path_contains: Some("/myself".into()),
-            rate_limit: Some(RateLimit {
-                trigger: Trigger { burst: 3, every: 0 },
-                retry_after: 1,
-            }),
-            ..Default::default()
+            rate_limit: common::rate_limits(3, 0, 1),
+            ..common::faults_on("/myself")
         },
     );
     let me = site.jira().myself().await.unwrap();
@@ -48,17 +43,11 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
     sim.set_faults(
         "s",
         FaultSpec {
-            rate_limit: Some(RateLimit {
-                trigger: Trigger { burst: 0, every: 2 },
-                retry_after: 0,
-            }),
+            rate_limit: common::rate_limits(0, 2, 0),
             ..Default::default()
         },
     );
-    let keys: Vec<String> = sim.with_site("s", |s| {
-        s.projects.values().map(|p| p.key.clone()).collect()
-    });
-    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let jql = common::jql_all(&sim, "s");
     let site = common::site(
         &sim,
         "s",
@@ -69,7 +58,7 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
     );
     let n = site
         .jira()
-        .issues(&jql_for(&refs, None))
+        .issues(&jql)
         .try_collect::<Vec<_>>()
         .await
         .unwrap()
@@ -93,12 +82,8 @@ async fn server_errors_are_retried_then_surfaced() {
     sim.set_faults(
         "s",
         FaultSpec {
-            path_contains: Some("/myself".into()),
-            error: Some(ServerError {
-                trigger: Trigger { burst: 2, every: 0 },
-                status: 503,
-            }),
-            ..Default::default()
+            error: common::server_errors(2, 0, 503),
+            ..common::faults_on("/myself")
         },
     );
     site.jira().myself().await.unwrap();
@@ -108,12 +93,8 @@ async fn server_errors_are_retried_then_surfaced() {
     sim.set_faults(
         "s",
         FaultSpec {
-            path_contains: Some("/myself".into()),
-            error: Some(ServerError {
-                trigger: Trigger { burst: 0, every: 1 },
-                status: 500,
-            }),
-            ..Default::default()
+            error: common::server_errors(0, 1, 500),
+            ..common::faults_on("/myself")
         },
     );
     let e = site.jira().myself().await.unwrap_err();
@@ -132,12 +113,8 @@ async fn server_errors_are_retried_then_surfaced() {
     sim.set_faults(
         "s",
         FaultSpec {
-            path_contains: Some("/rest/api/3/version".into()),
-            error: Some(ServerError {
-                trigger: Trigger { burst: 0, every: 1 },
-                status: 500,
-            }),
-            ..Default::default()
+            error: common::server_errors(0, 1, 500),
+            ..common::faults_on("/rest/api/3/version")
         },
     );
     let e = site
@@ -165,24 +142,20 @@ async fn server_errors_are_retried_then_surfaced() {
 async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
     let sim = common::start(vec![SiteSpec::new("s")]).await;
     let site = common::site(&sim, "s", common::quick());
-    let keys: Vec<String> = sim.with_site("s", |s| {
-        s.projects.values().map(|p| p.key.clone()).collect()
-    });
-    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let jql = common::jql_all(&sim, "s");
     sim.set_faults(
         "s",
         FaultSpec {
-            path_contains: Some("/search/jql".into()),
             close_mid_body: Some(CloseMidBody {
                 trigger: Trigger { burst: 2, every: 0 },
                 after_bytes: 500,
             }),
-            ..Default::default()
+            ..common::faults_on("/search/jql")
         },
     );
     let n = site
         .jira()
-        .issues(&jql_for(&refs, None))
+        .issues(&jql)
         .try_collect::<Vec<_>>()
         .await
         .unwrap()
@@ -190,50 +163,25 @@ async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
     assert_eq!(n, sim.with_site("s", |s| s.issues.len()));
     assert!(site.stats().dropped >= 2, "{:?}", site.stats());
 
-    let (att, size) = sim.with_site("s", |s| {
-        let a = s
-            .attachments
-            .values()
-            .max_by_key(|a| a.blob.size())
-            .unwrap();
-        (a.id.to_string(), a.blob.size())
-    });
-    let whole: Vec<bytes::Bytes> = site
-        .jira()
-        .attachment_content(&att, 0)
-        .await
-        .unwrap()
-        .stream
-        .try_collect()
-        .await
-        .unwrap();
-    let whole = whole.concat();
+    let (att, size) = common::largest_attachment(&sim, "s");
+    let whole = common::bytes_of(site.jira().attachment_content(&att, 0).await.unwrap()).await;
     sim.clear_log("s");
     sim.set_faults(
         "s",
         FaultSpec {
-            path_contains: Some("/attachment/content".into()),
             // Each download is a 303 then the bytes, and the trigger counts both: four cuts are two
             // drops mid-body (and two on empty redirect bodies, which lose nothing).
             close_mid_body: Some(CloseMidBody {
                 trigger: Trigger { burst: 4, every: 0 },
                 after_bytes: size / 4,
             }),
-            ..Default::default()
+            ..common::faults_on("/attachment/content")
         },
     );
     let before = site.stats().dropped;
-    let again: Vec<bytes::Bytes> = site
-        .jira()
-        .attachment_content(&att, 0)
-        .await
-        .unwrap()
-        .stream
-        .try_collect()
-        .await
-        .unwrap();
+    let again = common::bytes_of(site.jira().attachment_content(&att, 0).await.unwrap()).await;
     assert_eq!(
-        blake3::hash(&again.concat()),
+        blake3::hash(&again),
         blake3::hash(&whole),
         "the same bytes after two drops"
     );
@@ -394,14 +342,8 @@ fn no_credential_in_logs_errors_or_debug() {
         sim.set_faults(
             "s",
             FaultSpec {
-                rate_limit: Some(RateLimit {
-                    trigger: Trigger { burst: 1, every: 0 },
-                    retry_after: 0,
-                }),
-                error: Some(ServerError {
-                    trigger: Trigger { burst: 0, every: 1 },
-                    status: 502,
-                }),
+                rate_limit: common::rate_limits(1, 0, 0),
+                error: common::server_errors(0, 1, 502),
                 path_contains: Some("/myself".into()),
                 ..Default::default()
             },

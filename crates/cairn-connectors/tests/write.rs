@@ -26,10 +26,6 @@ fn streamed_upload(name: &str) -> (Upload, Vec<u8>) {
     (up, all)
 }
 
-async fn bytes_of(d: cairn_connectors::Download) -> Vec<u8> {
-    d.stream.try_collect::<Vec<Bytes>>().await.unwrap().concat()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jira_writes_into_an_empty_site_and_ids_come_back() {
     let sim = common::start(vec![SiteSpec::empty("d")]).await;
@@ -126,7 +122,7 @@ async fn jira_writes_into_an_empty_site_and_ids_come_back() {
     assert_eq!(d.watchers["watchers"][0]["accountId"], json!(me));
     assert_eq!(d.properties, [("cairn.test".to_string(), json!({"n": 1}))]);
     assert_eq!(
-        bytes_of(j.attachment_content(&att_id, 0).await.unwrap()).await,
+        common::bytes_of(j.attachment_content(&att_id, 0).await.unwrap()).await,
         data
     );
 
@@ -275,7 +271,7 @@ async fn confluence_writes_into_an_empty_site_and_ids_come_back() {
         .unwrap();
     assert_eq!(props[0]["id"].as_str(), Some(prop.as_str()));
     assert_eq!(
-        bytes_of(c.attachment_content(&child, &att_id, 0).await.unwrap()).await,
+        common::bytes_of(c.attachment_content(&child, &att_id, 0).await.unwrap()).await,
         data
     );
     // A second space with the same key is refused (a restore skips it and reports it).

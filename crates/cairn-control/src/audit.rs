@@ -26,6 +26,7 @@ pub mod actions {
     pub const ACCOUNT_DEACTIVATE: &str = "account.deactivate";
     pub const ORG_CREATE: &str = "org.create";
     pub const LOGIN: &str = "login";
+    pub const LOGOUT: &str = "logout";
     pub const LOGIN_FAILED_BURST: &str = "login.failure_burst";
     pub const AUTH_FAILED_BURST: &str = "auth.failure_burst";
 }

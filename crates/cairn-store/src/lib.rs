@@ -12,6 +12,7 @@
 mod dialect;
 mod error;
 mod records;
+mod sessions;
 mod sql;
 mod traits;
 
@@ -21,5 +22,6 @@ pub mod testing;
 pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
 pub use records::*;
+pub use sessions::{SessionRecord, SessionStore};
 pub use sql::SqlStore;
 pub use traits::*;

@@ -16,6 +16,8 @@ use crate::{
     StoreResult, Timestamp, TokenRecord,
 };
 
+mod sessions;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

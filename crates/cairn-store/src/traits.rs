@@ -80,6 +80,6 @@ pub trait MetaStore: Send + Sync {
 }
 
 /// Everything the control plane persists.
-pub trait Store: IdentityStore + AuditStore + MetaStore {}
+pub trait Store: IdentityStore + AuditStore + MetaStore + crate::SessionStore {}
 
-impl<T: IdentityStore + AuditStore + MetaStore> Store for T {}
+impl<T: IdentityStore + AuditStore + MetaStore + crate::SessionStore> Store for T {}

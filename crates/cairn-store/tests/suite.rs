@@ -447,3 +447,65 @@ dual_test!(everything_survives_a_reconnect, |db: TestDb| async move {
         .unwrap();
     assert_eq!(page.total, 1);
 });
+
+fn session(hash: &str, account_id: &str, created: i64, expires: i64) -> SessionRecord {
+    SessionRecord {
+        id_hmac: hash.into(),
+        account_id: account_id.into(),
+        created_at: at(created),
+        expires_at: at(expires),
+        client_addr: Some("127.0.0.1".into()),
+    }
+}
+
+dual_test!(
+    sessions_are_found_by_hash_deleted_and_survive_a_reconnect,
+    |db: TestDb| async move {
+        let store = db.connect().await;
+        seed_org_and_account(&store).await;
+        let s = session("hash-1", "acc-1", 0, 3600);
+        store.insert_session(&s).await.unwrap();
+        let err = store.insert_session(&s).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict("session")), "{err:?}");
+        store.close().await;
+        drop(store);
+
+        let store = db.connect().await;
+        assert_eq!(store.get_session("hash-1").await.unwrap(), Some(s));
+        assert_eq!(store.get_session("hash-2").await.unwrap(), None);
+        assert!(store.delete_session("hash-1").await.unwrap());
+        assert!(
+            !store.delete_session("hash-1").await.unwrap(),
+            "gone already"
+        );
+        assert_eq!(store.get_session("hash-1").await.unwrap(), None);
+    }
+);
+
+dual_test!(
+    expired_and_account_sessions_are_deleted_in_bulk,
+    |db: TestDb| async move {
+        let store = db.connect().await;
+        seed_org_and_account(&store).await;
+        store
+            .insert_account(&account("acc-2", "bob@example.com"))
+            .await
+            .unwrap();
+        for s in [
+            session("old", "acc-1", 0, 10),
+            session("live", "acc-1", 0, 100),
+            session("other", "acc-2", 0, 100),
+        ] {
+            store.insert_session(&s).await.unwrap();
+        }
+        assert_eq!(store.delete_expired_sessions(at(10)).await.unwrap(), 1);
+        assert!(store.get_session("old").await.unwrap().is_none());
+        assert!(store.get_session("live").await.unwrap().is_some());
+        assert_eq!(store.delete_account_sessions("acc-1").await.unwrap(), 1);
+        assert!(store.get_session("live").await.unwrap().is_none());
+        assert!(
+            store.get_session("other").await.unwrap().is_some(),
+            "another account's session stays"
+        );
+    }
+);

@@ -41,6 +41,8 @@ pub struct FileSettings {
     pub admin_email: Option<String>,
     #[serde(default)]
     pub auth: AuthFileSettings,
+    #[serde(default)]
+    pub web: WebFileSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +61,27 @@ pub struct AuthFileSettings {
     pub rate_burst: Option<u32>,
     /// How long a verified credential is trusted before asking the store again (default 2000).
     pub auth_cache_ms: Option<u64>,
+}
+
+/// The web pages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebFileSettings {
+    /// How long a web login lasts, in hours (default 12).
+    pub session_hours: Option<u64>,
+    /// Always mark cookies Secure: the service is reached only over TLS (default false).
+    pub secure_cookies: Option<bool>,
+    /// Believe X-Forwarded-Proto from a TLS-terminating reverse proxy (default false).
+    pub trust_forwarded_proto: Option<bool>,
+}
+
+impl WebFileSettings {
+    pub fn web_settings(&self) -> cairn_api::WebSettings {
+        cairn_api::WebSettings {
+            secure_cookies: self.secure_cookies.unwrap_or(false),
+            trust_forwarded_proto: self.trust_forwarded_proto.unwrap_or(false),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -108,8 +131,19 @@ impl StoreArgs {
     }
 }
 
-impl AuthFileSettings {
+impl FileSettings {
+    /// Identity's settings: the `[auth]` section and the web session lifetime.
     pub fn identity_settings(&self) -> IdentitySettings {
+        let mut settings = self.auth.identity_settings();
+        if let Some(hours) = self.web.session_hours {
+            settings.session_ttl = Duration::from_secs(hours.clamp(1, 24 * 365) * 3600);
+        }
+        settings
+    }
+}
+
+impl AuthFileSettings {
+    fn identity_settings(&self) -> IdentitySettings {
         let d = IdentitySettings::default();
         IdentitySettings {
             token_limit: self.token_limit.unwrap_or(d.token_limit),
@@ -125,6 +159,7 @@ impl AuthFileSettings {
                 .auth_cache_ms
                 .map(Duration::from_millis)
                 .unwrap_or(d.auth_cache_ttl),
+            session_ttl: d.session_ttl,
         }
     }
 }

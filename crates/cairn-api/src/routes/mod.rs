@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(layers::deprecation_headers));
     Router::new()
         .merge(health::routes())
+        .merge(crate::web::routes())
         .nest(V2_BASE, v2::routes())
         .nest(V1_BASE, v1)
         .fallback(not_found)

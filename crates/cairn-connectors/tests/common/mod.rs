@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use cairn_connectors::{Credentials, Settings, Site};
-use cairn_sitesim::{Access, Counts, Scale, Sim, SimConfig, SimHandle, SiteSpec};
+use cairn_sitesim::faults::{RateLimit, ServerError, Trigger};
+use cairn_sitesim::{Access, Counts, FaultSpec, Scale, Sim, SimConfig, SimHandle, SiteSpec};
 
 /// Settings that keep retries quick in tests (the policy is the same, the waits are short).
 pub fn quick() -> Settings {
@@ -46,4 +47,57 @@ pub fn statuses(sim: &SimHandle, site: &str, route: &str) -> Vec<u16> {
         .filter(|e| e.route == route)
         .map(|e| e.status)
         .collect()
+}
+
+/// JQL of every issue of the site (its projects, in key order).
+pub fn jql_all(sim: &SimHandle, site: &str) -> String {
+    let keys: Vec<String> = sim.with_site(site, |s| {
+        s.projects.values().map(|p| p.key.clone()).collect()
+    });
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    cairn_connectors::jira::jql_for(&refs, None)
+}
+
+/// `(id, size)` of the site's largest Jira attachment.
+pub fn largest_attachment(sim: &SimHandle, site: &str) -> (String, u64) {
+    sim.with_site(site, |s| {
+        let a = s
+            .attachments
+            .values()
+            .max_by_key(|a| a.blob.size())
+            .unwrap();
+        (a.id.to_string(), a.blob.size())
+    })
+}
+
+/// Faults on the requests whose path contains `path`.
+pub fn faults_on(path: &str) -> FaultSpec {
+    FaultSpec {
+        path_contains: Some(path.into()),
+        ..Default::default()
+    }
+}
+
+/// A download's bytes, gathered.
+pub async fn bytes_of(d: cairn_connectors::Download) -> Vec<u8> {
+    use futures::TryStreamExt;
+    d.stream
+        .try_collect::<Vec<bytes::Bytes>>()
+        .await
+        .unwrap()
+        .concat()
+}
+
+pub fn server_errors(burst: u64, every: u64, status: u16) -> Option<ServerError> {
+    Some(ServerError {
+        trigger: Trigger { burst, every },
+        status,
+    })
+}
+
+pub fn rate_limits(burst: u64, every: u64, retry_after: u64) -> Option<RateLimit> {
+    Some(RateLimit {
+        trigger: Trigger { burst, every },
+        retry_after,
+    })
 }

@@ -3,12 +3,13 @@
 
 pub mod basic;
 pub mod password;
+pub mod session;
 pub mod throttle;
 pub mod token;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cairn_store::{
@@ -41,6 +42,8 @@ pub struct IdentitySettings {
     /// How long a verified credential is trusted without asking the store again. Revocation on
     /// this node is immediate; other nodes see it within this time.
     pub auth_cache_ttl: Duration,
+    /// How long a web login lasts.
+    pub session_ttl: Duration,
 }
 
 impl Default for IdentitySettings {
@@ -53,6 +56,7 @@ impl Default for IdentitySettings {
             rate_per_second: 100,
             rate_burst: 200,
             auth_cache_ttl: Duration::from_secs(2),
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -175,8 +179,9 @@ pub struct Identity {
     /// Verified credentials by `email_lower \0 token_hmac` (the hash is keyed already).
     cache: Mutex<HashMap<String, CachedAuth>>,
     last_use_written: Mutex<HashMap<String, Timestamp>>,
-    /// Verified against when an account is missing, so both paths cost one Argon2 run.
-    dummy_password_hash: String,
+    /// Verified against when an account is missing, so both paths cost one Argon2 run. Made on
+    /// first need, so commands that never check a password never pay for it.
+    dummy_password_hash: OnceLock<String>,
 }
 
 const CACHE_MAX_ENTRIES: usize = 10_000;
@@ -189,11 +194,6 @@ impl Identity {
         clock: Arc<dyn Clock>,
         settings: IdentitySettings,
     ) -> ControlResult<Self> {
-        let dummy_password_hash = if settings.allow_password_basic {
-            password::hash("cairn dummy password").map_err(ControlError::Internal)?
-        } else {
-            String::new()
-        };
         Ok(Identity {
             audit: Audit::new(store.clone(), clock.clone()),
             failures_by_addr: throttle::FailureThrottle::new(
@@ -217,7 +217,7 @@ impl Identity {
             settings,
             cache: Mutex::new(HashMap::new()),
             last_use_written: Mutex::new(HashMap::new()),
-            dummy_password_hash,
+            dummy_password_hash: OnceLock::new(),
         })
     }
 
@@ -373,6 +373,7 @@ impl Identity {
     ) -> ControlResult<AccountRecord> {
         let account = self.account_by_email(email).await?;
         self.store.set_account_active(&account.id, false).await?;
+        self.store.delete_account_sessions(&account.id).await?;
         self.forget_cached(|p| p.principal.account_id == account.id);
         self.audit
             .record(AuditEntry {
@@ -464,6 +465,34 @@ impl Identity {
 
     pub async fn list_org_tokens(&self, org_id: &str) -> ControlResult<Vec<OwnedTokenRecord>> {
         Ok(self.store.list_org_tokens(org_id).await?)
+    }
+
+    /// The organizations `principal` administers, oldest membership first.
+    pub async fn admin_orgs(&self, principal: &Principal) -> ControlResult<Vec<OrgRecord>> {
+        let mut orgs = Vec::new();
+        for (org_id, role) in &principal.memberships {
+            if *role == OrgRole::OrgAdmin
+                && let Some(org) = self.store.get_org(org_id).await?
+            {
+                orgs.push(org);
+            }
+        }
+        Ok(orgs)
+    }
+
+    /// An org admin revokes several members' tokens at once; returns the tokens revoked (those
+    /// revoked already are counted too). Stops at the first id that is not a member's token.
+    pub async fn revoke_member_tokens(
+        &self,
+        org_id: &str,
+        token_ids: &[String],
+        actor: &Actor,
+    ) -> ControlResult<Vec<TokenRecord>> {
+        let mut revoked = Vec::with_capacity(token_ids.len());
+        for token_id in token_ids {
+            revoked.push(self.revoke_member_token(org_id, token_id, actor).await?);
+        }
+        Ok(revoked)
     }
 
     /// Revokes a token of `owner_account_id`. Unknown ids and other accounts' tokens look alike.
@@ -574,7 +603,8 @@ impl Identity {
                 return Err(unauthenticated(BasicError::Missing.message(), "missing"));
             }
             Err(err) => {
-                self.note_failure(&addr_key, None, now, client).await;
+                self.note_failure(actions::AUTH_FAILED_BURST, &addr_key, None, now, client)
+                    .await;
                 return Err(unauthenticated(err.message(), err.reason()));
             }
         };
@@ -598,16 +628,25 @@ impl Identity {
                 if let Some(retry_after) = self.failures_by_account.locked(&email_key, now) {
                     return Err(ControlError::Throttled { retry_after });
                 }
-                self.note_failure(&addr_key, Some(&email_key), now, client)
-                    .await;
+                self.note_failure(
+                    actions::AUTH_FAILED_BURST,
+                    &addr_key,
+                    Some(&email_key),
+                    now,
+                    client,
+                )
+                .await;
                 Err(ControlError::Unauthenticated(failure))
             }
             Err(other) => Err(other),
         }
     }
 
+    /// Counts a failure against the address (and email); the failure that locks either writes
+    /// one `action` audit event for the burst.
     async fn note_failure(
         &self,
+        action: &'static str,
         addr_key: &str,
         email_key: Option<&str>,
         now: Timestamp,
@@ -621,7 +660,7 @@ impl Identity {
             let entry = AuditEntry {
                 org_id: None,
                 account_id: None,
-                action: actions::AUTH_FAILED_BURST,
+                action,
                 target: email_key.map(|e| format!("email:{e}")),
                 client_addr: Some(client.to_string()),
                 details: Some(serde_json::json!({ "failures": self.settings.failure_limit })),
@@ -685,17 +724,29 @@ impl Identity {
 
     async fn check_password(&self, email: &str, password: &str) -> ControlResult<Principal> {
         let account = self.store.find_account_by_email(email).await?;
-        let hash = account
-            .as_ref()
-            .and_then(|a| a.password_hash.as_deref())
-            .unwrap_or(&self.dummy_password_hash);
-        let ok = password::verify(password, hash);
+        let hash = match account.as_ref().and_then(|a| a.password_hash.clone()) {
+            Some(hash) => hash,
+            None => self.dummy_password_hash()?,
+        };
+        // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+            .await
+            .map_err(|e| ControlError::Internal(format!("password check: {e}")))?;
         match account {
             Some(account) if ok && account.active && account.password_hash.is_some() => {
                 self.principal(account, None).await
             }
             _ => Err(unauthenticated(WRONG_CREDENTIALS, "wrong_credentials")),
         }
+    }
+
+    fn dummy_password_hash(&self) -> ControlResult<String> {
+        if let Some(hash) = self.dummy_password_hash.get() {
+            return Ok(hash.clone());
+        }
+        let hash = password::hash("cairn dummy password").map_err(ControlError::Internal)?;
+        Ok(self.dummy_password_hash.get_or_init(|| hash).clone())
     }
 
     async fn principal(

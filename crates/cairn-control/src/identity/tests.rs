@@ -12,6 +12,8 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use super::*;
 use crate::clock::ManualClock;
 
+mod sessions;
+
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
 
 /// Wraps the real store and records the name of every call, to compare code paths.
@@ -144,6 +146,30 @@ impl MetaStore for RecordingStore {
     }
     async fn insert_meta_if_absent(&self, k: &str, v: &str) -> StoreResult<bool> {
         self.inner.insert_meta_if_absent(k, v).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for RecordingStore {
+    async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        self.note("insert_session");
+        self.inner.insert_session(s).await
+    }
+    async fn get_session(&self, h: &str) -> StoreResult<Option<SessionRecord>> {
+        self.note("get_session");
+        self.inner.get_session(h).await
+    }
+    async fn delete_session(&self, h: &str) -> StoreResult<bool> {
+        self.note("delete_session");
+        self.inner.delete_session(h).await
+    }
+    async fn delete_account_sessions(&self, a: &str) -> StoreResult<u64> {
+        self.note("delete_account_sessions");
+        self.inner.delete_account_sessions(a).await
+    }
+    async fn delete_expired_sessions(&self, n: Timestamp) -> StoreResult<u64> {
+        self.note("delete_expired_sessions");
+        self.inner.delete_expired_sessions(n).await
     }
 }
 

@@ -39,7 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or(LogFormat::Text),
     );
     let store_settings = args.store.resolve(&file);
-    let instance = Instance::open(&store_settings, file.auth.identity_settings()).await?;
+    let instance = Instance::open(&store_settings, file.identity_settings()).await?;
     let listen = args
         .listen
         .or(file.listen.clone())
@@ -70,6 +70,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         identity: instance.identity.clone(),
         store,
         metrics: Arc::new(Metrics::default()),
+        web: file.web.web_settings(),
     };
     tracing::info!(url = %base_url, database = instance.store.dialect().name(), data_dir = %store_settings.data_dir.display(), "serving");
     println!("Cairn is serving on {base_url}");
@@ -125,6 +126,7 @@ fn print_first_start(first: &FirstStart, base_url: &str) {
          \x20 Admin email:      {email}\n\
          \x20 Web password:     {password}\n\
          \x20 API token:        {token}\n\n\
+         Log in at {base_url}/login to manage API tokens.\n\n\
          Try it:\n\
          \x20 curl --user '{email}:{token}' \\\n\
          \x20   {base_url}/public/backup-management/v2/orgs/{org}/audit-events\n",

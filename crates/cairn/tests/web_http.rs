@@ -1,0 +1,427 @@
+//! The web pages over plain HTTP against the real binary, as a browser without JavaScript (or an
+//! attacker) would use them: forms post and redirect, and the attacks of the issue are refused.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use support::{Install, Server};
+
+const TOKENS: &str = "/manage-profile/security/api-tokens";
+
+/// A cookie jar we can copy, replay and inspect; redirects are not followed, to see them.
+#[derive(Clone)]
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+    forwarded_https: bool,
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    content_type: String,
+    csp: Option<String>,
+    body: String,
+}
+
+impl Visitor {
+    fn new(server: &Server) -> Self {
+        Visitor {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base_url.clone(),
+            cookies: BTreeMap::new(),
+            forwarded_https: false,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut request = request.header(COOKIE, cookie);
+        if self.forwarded_https {
+            request = request.header("x-forwarded-proto", "https");
+        }
+        let response = request.send().await.unwrap();
+        let headers = response.headers().clone();
+        let set_cookies: Vec<String> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        for set in &set_cookies {
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.into(), value.into());
+            }
+        }
+        let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
+        Answer {
+            status: response.status(),
+            location: text(LOCATION.as_str()),
+            set_cookies,
+            content_type: text(CONTENT_TYPE.as_str()).unwrap_or_default(),
+            csp: text("content-security-policy"),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let request = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    async fn log_in(&mut self, email: &str, password: &str) -> Answer {
+        let form = self.get("/login").await;
+        let csrf = csrf_of(&form.body);
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// The CSRF token of the session, read from the token page.
+    async fn csrf(&mut self) -> String {
+        let page = self.get(TOKENS).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        csrf_of(&page.body)
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+    html[at..at + 64].to_string()
+}
+
+fn live_tokens(install: &Install, email: &str) -> usize {
+    install
+        .cli_json(&["token", "list", "--email", email])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] != "REVOKED")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_javascript_a_token_is_created_shown_once_listed_and_revoked_and_all_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path());
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let mut web = Visitor::new(&server);
+
+    let login = web.get(TOKENS).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        login.location.as_deref(),
+        Some("/login?next=%2Fmanage-profile%2Fsecurity%2Fapi-tokens")
+    );
+    let done = web.log_in(&first.email, &first.password).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.location.as_deref(), Some(TOKENS));
+    let csrf = web.csrf().await;
+
+    // Validation errors come back beside their fields, with what was typed.
+    let invalid = web
+        .post(
+            TOKENS,
+            &[("csrf", &csrf), ("label", "   "), ("expiresInDays", "0")],
+        )
+        .await;
+    assert_eq!(invalid.status, 400);
+    assert!(
+        invalid
+            .body
+            .contains(r#"<p class="field-error" id="label-error">"#)
+    );
+    assert!(invalid.body.contains(r#"aria-invalid="true""#));
+    let invalid = web
+        .post(
+            TOKENS,
+            &[("csrf", &csrf), ("label", "ok"), ("expiresInDays", "400")],
+        )
+        .await;
+    assert_eq!(invalid.status, 400);
+    assert!(
+        invalid.body.contains(r#"id="expires-error""#),
+        "{}",
+        invalid.body
+    );
+    assert!(invalid.body.contains(r#"value="400""#));
+
+    let created = web
+        .post(
+            TOKENS,
+            &[
+                ("csrf", &csrf),
+                ("label", "<script>alert(1)</script>"),
+                ("expiresInDays", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    assert_eq!(created.location.as_deref(), Some(TOKENS));
+    let shown = web.get(TOKENS).await;
+    let at = shown.body.find("cairn_").unwrap();
+    let token = shown.body[at..at + 55].to_string();
+    assert!(shown.body.contains("will not be shown again"));
+    assert!(shown.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!shown.body.contains("<script>alert"));
+    assert!(shown.body.contains("Expires soon"), "7 days is within 14");
+    assert!(
+        shown
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("cairn_new_token=;")),
+        "the page that shows the token deletes its cookie"
+    );
+    assert!(!web.get(TOKENS).await.body.contains(&token), "shown once");
+
+    let api = |token: String| {
+        let url = server.audit_url(&first.org_id);
+        let email = first.email.clone();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .basic_auth(email, Some(token))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(api(token.clone()).await.status(), 200);
+
+    let token_id = install.cli_json(&["token", "list", "--email", &first.email])[0]["tokenId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confirm = web.get(&format!("{TOKENS}?revoke={token_id}")).await;
+    assert!(confirm.body.contains(r#"id="revoke-dialog""#));
+    let revoked = web
+        .post(&format!("{TOKENS}/{token_id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        revoked.location.as_deref(),
+        Some("/manage-profile/security/api-tokens?done=revoked")
+    );
+    assert_eq!(api(token.clone()).await.status(), 401);
+    assert_eq!(
+        web.post("/logout", &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let events: serde_json::Value = api(first.token.clone()).await.json().await.unwrap();
+    let actions: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["clientAddress"] == "127.0.0.1")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["logout", "token.revoke", "token.create", "login"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_sessions_csrf_token_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path());
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let mut alice = Visitor::new(&server);
+    let mut other = Visitor::new(&server);
+    alice.log_in(&first.email, &first.password).await;
+    other.log_in(&first.email, &first.password).await;
+    let other_csrf = other.csrf().await;
+    let before = live_tokens(&install, &first.email);
+
+    for form in [
+        vec![("label", "no token")],
+        vec![("label", "empty token"), ("csrf", "")],
+        vec![
+            ("label", "another session's"),
+            ("csrf", other_csrf.as_str()),
+        ],
+    ] {
+        let refused = alice.post(TOKENS, &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{form:?}");
+        assert!(refused.content_type.starts_with("text/html"));
+        assert!(refused.body.contains("did not come from this site"));
+    }
+    assert_eq!(
+        live_tokens(&install, &first.email),
+        before,
+        "nothing was created"
+    );
+    let logout = alice.post("/logout", &[("csrf", &other_csrf)]).await;
+    assert_eq!(logout.status, StatusCode::FORBIDDEN);
+
+    // The login form too: without the nonce cookie's token, no login (and no session cookie).
+    let mut stranger = Visitor::new(&server);
+    let refused = stranger
+        .post(
+            "/login",
+            &[("email", &first.email), ("password", &first.password)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!stranger.cookies.contains_key("cairn_session"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cookie_replayed_after_logout_is_refused_and_one_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path());
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let mut web = Visitor::new(&server);
+    web.log_in(&first.email, &first.password).await;
+    let csrf = web.csrf().await;
+
+    // A restart keeps the session (it lives in the store).
+    assert!(server.terminate());
+    let server = install.serve(&[]);
+    web.base = server.base_url.clone();
+    assert_eq!(web.get(TOKENS).await.status, 200);
+
+    let stolen = web.clone();
+    let out = web.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    assert!(
+        out.set_cookies
+            .iter()
+            .any(|c| c.starts_with("cairn_session=;"))
+    );
+
+    let before = live_tokens(&install, &first.email);
+    let mut replay = stolen.clone();
+    assert_eq!(replay.get(TOKENS).await.status, StatusCode::SEE_OTHER);
+    let post = replay
+        .post(TOKENS, &[("csrf", &csrf), ("label", "replayed")])
+        .await;
+    assert_eq!(post.status, StatusCode::SEE_OTHER);
+    assert_eq!(post.location.as_deref(), Some("/login"));
+    assert_eq!(live_tokens(&install, &first.email), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_throttled_after_ten_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path());
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let mut web = Visitor::new(&server);
+    for _ in 0..10 {
+        let wrong = web.log_in(&first.email, "not the password").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert!(wrong.body.contains("The email or password is wrong."));
+        assert!(
+            wrong.body.contains(&format!(r#"value="{}""#, first.email)),
+            "kept"
+        );
+    }
+    let locked = web.log_in(&first.email, &first.password).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.content_type.starts_with("text/html"));
+    assert!(locked.body.contains("Too many failed attempts"));
+    assert!(!web.cookies.contains_key("cairn_session"));
+
+    // One throttle per client address: its API calls wait too, even with a valid token.
+    let api = reqwest::Client::new()
+        .get(server.audit_url(&first.org_id))
+        .basic_auth(&first.email, Some(&first.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(api.headers().contains_key("retry-after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_http_only_strict_and_secure_behind_a_trusted_tls_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path())
+        .with_config("[web]\nsession_hours = 2\ntrust_forwarded_proto = true\n");
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+
+    let mut plain = Visitor::new(&server);
+    let done = plain.log_in(&first.email, &first.password).await;
+    let session = done
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("cairn_session="))
+        .unwrap();
+    assert!(
+        session.ends_with("; Path=/; Max-Age=7200; HttpOnly; SameSite=Strict"),
+        "{session}"
+    );
+
+    let mut proxied = Visitor::new(&server);
+    proxied.forwarded_https = true;
+    let done = proxied.log_in(&first.email, &first.password).await;
+    assert!(
+        done.set_cookies
+            .iter()
+            .all(|c| c.contains("HttpOnly; SameSite=Strict; Secure")),
+        "{:?}",
+        done.set_cookies
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_send_a_strict_csp_and_html_errors_while_the_api_keeps_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Install::new(dir.path()).serve(&[]);
+    let mut web = Visitor::new(&server);
+    for path in ["/login", "/admin/nothing-here", "/static/cairn.js"] {
+        let answer = web.get(path).await;
+        let csp = answer.csp.unwrap_or_default();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+    }
+    let missing = web.get("/manage-profile/nothing-here").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.content_type.starts_with("text/html"),
+        "{}",
+        missing.content_type
+    );
+    assert!(missing.body.contains("There is no such page."));
+    let wrong_method = web.post("/admin", &[("a", "b")]).await;
+    assert_eq!(wrong_method.status, 405);
+    assert!(wrong_method.content_type.starts_with("text/html"));
+
+    // A form body is fine for the pages, and still 415 for the API.
+    assert_ne!(web.post("/login", &[("email", "x")]).await.status, 415);
+    let api = web
+        .post(
+            "/public/backup-management/v2/orgs/x/audit-events",
+            &[("a", "b")],
+        )
+        .await;
+    assert_eq!(api.status, 415);
+    assert!(api.content_type.starts_with("application/json"));
+}
