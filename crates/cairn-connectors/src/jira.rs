@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::stream::{StreamExt, TryStreamExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -283,6 +283,46 @@ impl Jira {
     }
     pub fn roles(&self) -> Docs {
         self.array(format!("{API}/role"))
+    }
+
+    // ---------------------------------------------------- workflows, schemes
+    /// Workflows with their statuses and transitions (`/workflows/search`, PageBean).
+    pub fn workflows(&self) -> Docs {
+        self.list(
+            Req::get(format!("{API}/workflows/search")).q("expand", "values.transitions"),
+            Style::PageBean { max: 200 },
+        )
+    }
+    pub fn workflow_schemes(&self) -> Docs {
+        self.list(
+            Req::get(format!("{API}/workflowscheme")),
+            Style::PageBean { max: 50 },
+        )
+    }
+    pub fn issue_type_schemes(&self) -> Docs {
+        self.list(
+            Req::get(format!("{API}/issuetypescheme")),
+            Style::PageBean { max: 50 },
+        )
+    }
+    pub fn permission_schemes(&self) -> Docs {
+        self.list(
+            Req::get(format!("{API}/permissionscheme")),
+            Style::Unpaged {
+                key: Some("permissionSchemes"),
+            },
+        )
+    }
+    /// Workflows and schemes as `(kind, document)`: a backup keeps them, a restore does not
+    /// write them (out of scope). Kinds: `workflow`, `workflowScheme`, `issueTypeScheme`,
+    /// `permissionScheme`.
+    pub fn workflows_and_schemes(&self) -> BoxStream<'static, Result<(&'static str, Value)>> {
+        let tag = |kind: &'static str, docs: Docs| docs.map_ok(move |d| (kind, d));
+        tag("workflow", self.workflows())
+            .chain(tag("workflowScheme", self.workflow_schemes()))
+            .chain(tag("issueTypeScheme", self.issue_type_schemes()))
+            .chain(tag("permissionScheme", self.permission_schemes()))
+            .boxed()
     }
 
     // ------------------------------------------------------------- directory

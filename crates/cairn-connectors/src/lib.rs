@@ -17,6 +17,7 @@
 pub mod confluence;
 pub mod error;
 pub mod jira;
+mod order;
 mod paging;
 mod probe;
 mod transport;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 pub use confluence::{Confluence, ContentKind, CreatedSpace};
 pub use error::{Error, ErrorKind, Result};
 pub use jira::{CreatedIssue, CreatedProject, IssueDetails, Jira};
+pub use order::parents_first;
 pub use paging::Docs;
 pub use probe::{ProbeReport, Product, probe, probe_with};
 pub use transport::{ByteStream, Credentials, Download, Settings, Stats, USER_AGENT, Upload};

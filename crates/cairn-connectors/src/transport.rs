@@ -255,7 +255,8 @@ impl fmt::Debug for Transport {
 impl Transport {
     pub fn new(site_url: &str, creds: &Credentials, settings: Settings) -> Result<Transport> {
         let url = reqwest::Url::parse(site_url.trim()).map_err(|e| Error::Config {
-            url: site_url.to_string(),
+            // Whatever stood before an `@` may be a credential: never echo it.
+            url: site_url.rsplit('@').next().unwrap_or_default().to_string(),
             message: e.to_string(),
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -799,6 +800,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(!e.to_string().contains("tok3n"));
+        let e = Transport::new(
+            "ht tp://a:tok3n@x",
+            &Credentials::new("a", "b"),
+            Settings::default(),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("tok3n"), "{e}");
         assert!(
             Transport::new("ftp://x", &Credentials::new("a", "b"), Settings::default()).is_err()
         );

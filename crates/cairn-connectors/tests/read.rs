@@ -533,3 +533,43 @@ async fn incremental_listings_find_what_changed_and_what_was_deleted() {
     assert_eq!(n, pages_changed, "pages modified since");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_and_schemes_are_read_as_documents() {
+    let sim = common::start(vec![SiteSpec::new("s")]).await;
+    let statuses = sim.with_site("s", |s| s.statuses.len());
+    for page_size in [None, Some(1)] {
+        let site = common::site(
+            &sim,
+            "s",
+            Settings {
+                page_size,
+                ..common::quick()
+            },
+        );
+        let docs: Vec<(&str, Value)> = site
+            .jira()
+            .workflows_and_schemes()
+            .try_collect()
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = docs.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [
+                "workflow",
+                "workflowScheme",
+                "issueTypeScheme",
+                "permissionScheme"
+            ]
+        );
+        let workflow = &docs[0].1;
+        assert_eq!(
+            workflow["transitions"].as_array().unwrap().len(),
+            statuses,
+            "{workflow}"
+        );
+        assert_eq!(docs[1].1["defaultWorkflow"], workflow["name"]);
+    }
+    sim.shutdown().await;
+}

@@ -400,3 +400,53 @@ fn no_credential_in_logs_errors_or_debug() {
         }
     }
 }
+
+/// Answers one request on `listener` with `response` and returns the request's head.
+async fn answer_once(listener: tokio::net::TcpListener, response: String) -> String {
+    let (mut sock, _) = listener.accept().await.unwrap();
+    let head = read_head(&mut sock).await;
+    sock.write_all(response.as_bytes()).await.unwrap();
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_gets_no_credential() {
+    // The site answers 303 to a "media host" on another port, as Jira does for attachments.
+    let site_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site_addr = site_l.local_addr().unwrap();
+    let media_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let media = media_l.local_addr().unwrap();
+    let site_task = tokio::spawn(answer_once(
+        site_l,
+        format!(
+            "HTTP/1.1 303 See Other\r\nlocation: http://{media}/file?token=abc\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        ),
+    ));
+    let media_task = tokio::spawn(answer_once(
+        media_l,
+        "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nbytes".to_string(),
+    ));
+    let site = Site::new(
+        &format!("http://{site_addr}"),
+        Credentials::new("a@b.c", "s3cret"),
+        common::quick(),
+    )
+    .unwrap();
+    let d = site.jira().attachment_content("1", 0).await.unwrap();
+    assert_eq!(common::bytes_of(d).await, b"bytes");
+    let site_head = site_task.await.unwrap().to_lowercase();
+    let media_head = media_task.await.unwrap().to_lowercase();
+    assert!(
+        site_head.starts_with("get /rest/api/3/attachment/content/1 "),
+        "{site_head}"
+    );
+    assert!(site_head.contains("authorization: basic"), "{site_head}");
+    assert!(
+        media_head.starts_with("get /file?token=abc "),
+        "{media_head}"
+    );
+    assert!(
+        !media_head.contains("authorization"),
+        "the credential stays with the site: {media_head}"
+    );
+}

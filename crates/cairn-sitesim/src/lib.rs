@@ -20,6 +20,7 @@ pub mod jql;
 pub mod model;
 pub mod mutate;
 pub mod routes;
+pub mod schemes;
 mod server;
 pub mod upload;
 

@@ -8,6 +8,7 @@ use crate::confluence as c;
 use crate::http::{Api, Req};
 use crate::jira as j;
 use crate::model::Site;
+use crate::schemes as sc;
 
 pub type ReadFn = fn(&Site, &Req) -> Result<Response, Response>;
 pub type WriteFn = fn(&mut Site, &Req) -> Result<Response, Response>;
@@ -113,6 +114,10 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/issueLinkType", read j::link_types),
         r!(Jira, POST, "/rest/api/3/issueLinkType", write j::link_type_create),
         r!(Jira, GET, "/rest/api/3/role", read j::roles),
+        r!(Jira, GET, "/rest/api/3/workflows/search", read sc::workflows_search),
+        r!(Jira, GET, "/rest/api/3/workflowscheme", read sc::workflow_schemes),
+        r!(Jira, GET, "/rest/api/3/issuetypescheme", read sc::issue_type_schemes),
+        r!(Jira, GET, "/rest/api/3/permissionscheme", read sc::permission_schemes),
         r!(Jira, GET, "/rest/api/3/users/search", read j::users_search),
         r!(Jira, GET, "/rest/api/3/user", read j::user_get),
         r!(Jira, GET, "/rest/api/3/group/bulk", read j::group_bulk),

@@ -289,6 +289,26 @@ async fn responses_validate_against_reference_schemas() {
         call(M::GET, "/rest/api/3/status", "/rest/api/3/status".into()),
         call(
             M::GET,
+            "/rest/api/3/workflows/search",
+            "/rest/api/3/workflows/search".into(),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/workflowscheme",
+            "/rest/api/3/workflowscheme".into(),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/issuetypescheme",
+            "/rest/api/3/issuetypescheme".into(),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/permissionscheme",
+            "/rest/api/3/permissionscheme".into(),
+        ),
+        call(
+            M::GET,
             "/rest/api/3/priority",
             "/rest/api/3/priority".into(),
         ),

@@ -142,6 +142,17 @@ async fn without_javascript_a_token_is_created_shown_once_listed_and_revoked_and
     assert_eq!(done.location.as_deref(), Some(TOKENS));
     let csrf = web.csrf().await;
 
+    // Logged in already, the login page sends us on; never to another site.
+    for (next, to) in [
+        ("%2Fadmin", "/admin"),
+        ("%2F%2Fevil.example%2F", TOKENS),
+        ("https%3A%2F%2Fevil.example%2F", TOKENS),
+        ("%2F%5Cevil.example", TOKENS),
+    ] {
+        let answer = web.get(&format!("/login?next={next}")).await;
+        assert_eq!(answer.location.as_deref(), Some(to), "next={next}");
+    }
+
     // Validation errors come back beside their fields, with what was typed.
     let invalid = web
         .post(
