@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -54,12 +55,63 @@ impl std::fmt::Debug for S3Config {
     }
 }
 
-/// A storage handle: an object store plus a key prefix. Cheap to clone.
+/// A storage handle: an object store plus a key prefix. Cheap to clone. Every call is retried here, for every
+/// kind of store, when it fails transiently (see [`is_transient`]).
 #[derive(Clone)]
 pub struct Backend {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     description: String,
+    retry: ExponentialBuilder,
+}
+
+/// Backoff of storage calls: 100 ms doubling (with jitter) up to 10 s, at most 8 retries and 120 s of waiting.
+fn default_retry() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(10))
+        .with_factor(2.0)
+        .with_max_times(8)
+        .with_total_delay(Some(Duration::from_secs(120)))
+        .with_jitter()
+}
+
+/// Whether a failed storage call may succeed if tried again: I/O and connection failures, timeouts, and the
+/// HTTP statuses 408, 429 and 5xx. Not found, already exists, permission and malformed requests are final.
+pub(crate) fn is_transient(e: &object_store::Error) -> bool {
+    let object_store::Error::Generic { source, .. } = e else {
+        return false;
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                Interrupted
+                    | TimedOut
+                    | WouldBlock
+                    | ResourceBusy
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | ConnectionRefused
+                    | NotConnected
+                    | BrokenPipe
+            );
+        }
+        if let Some(h) = c.downcast_ref::<object_store::client::HttpError>() {
+            use object_store::client::HttpErrorKind::*;
+            return matches!(h.kind(), Connect | Request | Timeout | Interrupted | Decode);
+        }
+        cause = c.source();
+    }
+    // A status answered by the server; object_store names it only in the message.
+    let text = e.to_string();
+    text.split("status code: ")
+        .nth(1)
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse::<u16>().ok())
+        .is_some_and(|code| code == 408 || code == 429 || (500..600).contains(&code))
 }
 
 /// Only the description: the store's own `Debug` may print its credentials.
@@ -80,22 +132,20 @@ impl Backend {
                     store: Arc::new(store),
                     prefix: String::new(),
                     description: dir.display().to_string(),
+                    retry: default_retry(),
                 })
             }
             Location::Memory => Ok(Backend {
                 store: Arc::new(object_store::memory::InMemory::new()),
                 prefix: String::new(),
                 description: "memory".into(),
+                retry: default_retry(),
             }),
             Location::S3(c) => {
+                // Retries happen in one place for every store: `Backend`'s own loop.
                 let retry = object_store::RetryConfig {
-                    backoff: object_store::BackoffConfig {
-                        init_backoff: Duration::from_millis(100),
-                        max_backoff: Duration::from_secs(15),
-                        base: 2.0,
-                    },
-                    max_retries: 8,
-                    retry_timeout: Duration::from_secs(180),
+                    max_retries: 0,
+                    ..Default::default()
                 };
                 let mut b = object_store::aws::AmazonS3Builder::new()
                     .with_region(&c.region)
@@ -117,6 +167,7 @@ impl Backend {
                     store: Arc::new(store),
                     description: format!("s3://{}/{}", c.bucket, prefix),
                     prefix,
+                    retry: default_retry(),
                 })
             }
         }
@@ -128,7 +179,22 @@ impl Backend {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
             description: "custom".into(),
+            retry: default_retry(),
         }
+    }
+
+    /// Run one storage call, again after a backoff while it fails transiently.
+    async fn retrying<T, F, Fut>(&self, op: F) -> object_store::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = object_store::Result<T>>,
+    {
+        op.retry(self.retry)
+            .when(is_transient)
+            .notify(|e, after| {
+                tracing::warn!(store = %self.description, error = %e, ?after, "transient storage error, retrying");
+            })
+            .await
     }
 
     pub fn description(&self) -> &str {
@@ -155,39 +221,48 @@ impl Backend {
 
     /// Write a content-addressed object once. An existing object of that name is success (idempotent).
     pub async fn put_new(&self, name: &str, data: Bytes) -> Result<()> {
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(&self.path(name), PutPayload::from(data.clone()), opts)
-            .await
-        {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+        let path = self.path(name);
+        let conditional = self
+            .retrying(|| async {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                // AlreadyExists also covers a retry after a write whose answer was lost.
+                match self
+                    .store
+                    .put_opts(&path, PutPayload::from(data.clone()), opts)
+                    .await
+                {
+                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(true),
+                    Err(object_store::Error::NotImplemented { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        if !conditional {
             // Stores without conditional writes: content-addressed, so overwriting is harmless.
-            Err(object_store::Error::NotImplemented { .. }) => {
-                self.store
-                    .put(&self.path(name), PutPayload::from(data))
-                    .await?;
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
+            self.put(name, data).await?;
         }
+        Ok(())
     }
 
     /// Write (or replace) a mutable object.
     pub async fn put(&self, name: &str, data: Bytes) -> Result<()> {
-        self.store
-            .put(&self.path(name), PutPayload::from(data))
+        let path = self.path(name);
+        self.retrying(|| self.store.put(&path, PutPayload::from(data.clone())))
             .await?;
         Ok(())
     }
 
     /// Read a whole object; `None` if it does not exist.
     pub async fn get(&self, name: &str) -> Result<Option<Bytes>> {
-        match self.store.get(&self.path(name)).await {
-            Ok(r) => Ok(Some(r.bytes().await?)),
+        let path = self.path(name);
+        let r = self
+            .retrying(|| async { self.store.get(&path).await?.bytes().await })
+            .await;
+        match r {
+            Ok(b) => Ok(Some(b)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -199,7 +274,11 @@ impl Backend {
         name: &str,
         range: std::ops::Range<u64>,
     ) -> Result<Option<Bytes>> {
-        match self.store.get_range(&self.path(name), range).await {
+        let path = self.path(name);
+        match self
+            .retrying(|| self.store.get_range(&path, range.clone()))
+            .await
+        {
             Ok(b) => Ok(Some(b)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
@@ -209,7 +288,9 @@ impl Backend {
     /// List objects under a directory-like prefix: (name relative to the repository, size, last modified).
     pub async fn list(&self, dir: &str) -> Result<Vec<ListedObject>> {
         let p = self.path(dir);
-        let items: Vec<_> = self.store.list(Some(&p)).try_collect().await?;
+        let items: Vec<_> = self
+            .retrying(|| self.store.list(Some(&p)).try_collect::<Vec<_>>())
+            .await?;
         Ok(items
             .into_iter()
             .map(|m| ListedObject {
@@ -222,7 +303,8 @@ impl Backend {
 
     /// Delete an object; a missing object is success.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        match self.store.delete(&self.path(name)).await {
+        let path = self.path(name);
+        match self.retrying(|| self.store.delete(&path)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -238,8 +320,216 @@ pub struct ListedObject {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::stream::BoxStream;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+        PutMultipartOptions, PutResult,
+    };
+
+    /// Fault injection: the next `fail` calls fail with `error()`, then calls reach an in-memory store.
+    #[derive(Debug)]
+    pub(crate) struct Flaky {
+        inner: object_store::memory::InMemory,
+        fail: AtomicUsize,
+        calls: AtomicUsize,
+        error: fn() -> object_store::Error,
+    }
+
+    impl std::fmt::Display for Flaky {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("flaky")
+        }
+    }
+
+    impl Flaky {
+        pub(crate) fn new(fail: usize, error: fn() -> object_store::Error) -> Arc<Self> {
+            Arc::new(Flaky {
+                inner: object_store::memory::InMemory::new(),
+                fail: AtomicUsize::new(fail),
+                calls: AtomicUsize::new(0),
+                error,
+            })
+        }
+        fn check(&self) -> object_store::Result<()> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            match self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            {
+                Ok(_) => Err((self.error)()),
+                Err(_) => Ok(()),
+            }
+        }
+        /// Calls so far; the next `fail` calls fail again.
+        pub(crate) fn rearm(&self, fail: usize) -> usize {
+            self.fail.store(fail, Ordering::SeqCst);
+            self.calls.swap(0, Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Flaky {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            self.check()?;
+            self.inner.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.check()?;
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.check()?;
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            match self.check() {
+                Ok(()) => self.inner.delete_stream(locations),
+                Err(e) => Box::pin(futures::stream::once(async move { Err(e) })),
+            }
+        }
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            match self.check() {
+                Ok(()) => self.inner.list(prefix),
+                Err(e) => Box::pin(futures::stream::once(async move { Err(e) })),
+            }
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.check()?;
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.check()?;
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    pub(crate) fn reset() -> object_store::Error {
+        object_store::Error::Generic {
+            store: "flaky",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        }
+    }
+
+    fn denied() -> object_store::Error {
+        object_store::Error::PermissionDenied {
+            path: "x".into(),
+            source: "denied".into(),
+        }
+    }
+
+    /// Every operation, on any store, is retried after transient failures and then succeeds.
+    #[tokio::test]
+    async fn transient_failures_are_retried_for_every_operation() {
+        let store = Flaky::new(0, reset);
+        let b = Backend::from_store(store.clone(), "p");
+        for (op, fut) in [
+            (
+                "put_new",
+                Box::pin(async { b.put_new("a", Bytes::from_static(b"1")).await.map(|_| ()) })
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>>,
+            ),
+            (
+                "put",
+                Box::pin(async { b.put("m", Bytes::from_static(b"2")).await }),
+            ),
+            (
+                "get",
+                Box::pin(async { b.get("a").await.map(|r| assert_eq!(r.unwrap(), "1")) }),
+            ),
+            (
+                "get_range",
+                Box::pin(async {
+                    b.get_range("a", 0..1)
+                        .await
+                        .map(|r| assert_eq!(r.unwrap(), "1"))
+                }),
+            ),
+            (
+                "list",
+                Box::pin(async { b.list("").await.map(|l| assert_eq!(l.len(), 2)) }),
+            ),
+            ("delete", Box::pin(async { b.delete("m").await })),
+        ] {
+            store.rearm(2);
+            fut.await.unwrap_or_else(|e| panic!("{op}: {e}"));
+            assert_eq!(store.rearm(0), 3, "{op}: two failures, then success");
+        }
+    }
+
+    /// Final errors are not retried.
+    #[tokio::test]
+    async fn final_errors_are_not_retried() {
+        let store = Flaky::new(1, denied);
+        let b = Backend::from_store(store.clone(), "");
+        assert!(b.get("a").await.is_err());
+        assert_eq!(store.rearm(0), 1);
+    }
+
+    #[test]
+    fn which_errors_are_transient() {
+        #[derive(Debug)]
+        struct Status(&'static str);
+        impl std::fmt::Display for Status {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Status {}
+        let generic = |e: Box<dyn std::error::Error + Send + Sync>| object_store::Error::Generic {
+            store: "S3",
+            source: e,
+        };
+        let status = |m: &'static str| generic(Box::new(Status(m)));
+        assert!(is_transient(&reset()));
+        assert!(is_transient(&status(
+            "Server returned non-2xx status code: 503 Service Unavailable: slow down"
+        )));
+        assert!(is_transient(&status(
+            "Server returned non-2xx status code: 429 Too Many Requests"
+        )));
+        assert!(!is_transient(&status(
+            "Server returned non-2xx status code: 400 Bad Request"
+        )));
+        assert!(!is_transient(&generic(Box::new(std::io::Error::from(
+            std::io::ErrorKind::UnexpectedEof
+        )))));
+        assert!(!is_transient(&denied()));
+        assert!(!is_transient(&object_store::Error::NotFound {
+            path: "x".into(),
+            source: "gone".into(),
+        }));
+    }
 
     #[test]
     fn debug_hides_the_secret_key() {

@@ -60,7 +60,7 @@ pub enum Error {
     InvalidPath { path: String, reason: &'static str },
     /// A concurrent prune condemned blobs this writer relied on; nothing was committed.
     #[error(
-        "a concurrent prune (mark {mark}) condemned {count} blob(s) this backup reused; nothing was committed, run the backup again"
+        "a concurrent prune (mark {mark}) condemned {count} pack(s) holding data this backup relies on; nothing was committed, run the backup again"
     )]
     RacedWithPrune { mark: String, count: usize },
     /// Removing the last key slot, or the one in use.

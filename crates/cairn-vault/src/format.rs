@@ -270,3 +270,30 @@ pub(crate) const PAGE_MAX: usize = 2048;
 pub(crate) fn page_boundary_after(name: &str, len: usize) -> bool {
     len >= PAGE_MAX || (len >= PAGE_MIN && blake3::hash(name.as_bytes()).as_bytes()[0] == 0)
 }
+
+/// Why a name cannot be one component of an entry path (FORMAT.md §8), if it cannot.
+pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name == "." || name == ".." {
+        Some("empty, `.` or `..` component")
+    } else if name.contains('\0') {
+        Some("NUL byte")
+    } else if name.contains('/') {
+        Some("`/` inside a name")
+    } else {
+        None
+    }
+}
+
+impl TreeNode {
+    /// Parse a tree blob and check every name in it: a tree naming `..`, `a/b` or an empty entry is damaged
+    /// (restoring it could write outside the target directory).
+    pub(crate) fn decode(raw: &[u8]) -> Result<TreeNode, String> {
+        let node: TreeNode = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+        for e in &node.entries {
+            if let Some(why) = name_problem(&e.name) {
+                return Err(format!("entry name {:?} is invalid: {why}", e.name));
+            }
+        }
+        Ok(node)
+    }
+}

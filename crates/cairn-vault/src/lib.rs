@@ -29,6 +29,7 @@ mod policy;
 mod prune;
 mod reader;
 mod repo;
+mod spill;
 mod verify;
 mod writer;
 
@@ -45,6 +46,6 @@ pub use index::{BlobLocation, Index};
 pub use policy::{ForgetDecision, ForgetPolicy};
 pub use prune::{PruneOptions, PruneReport};
 pub use reader::{Entry, SnapshotReader};
-pub use repo::{InitOptions, KeySlotInfo, Repository, SnapshotInfo};
+pub use repo::{DamagedSnapshot, InitOptions, KeySlotInfo, Repository, SnapshotInfo, SnapshotList};
 pub use verify::{Damage, RepoStats, VerifyOptions, VerifyReport};
 pub use writer::{CommitHook, CommitPoint, CommitResult, SnapshotWriter, WriterOptions};

@@ -104,13 +104,14 @@ impl ForgetPolicy {
 }
 
 impl Repository {
-    /// Apply a policy and delete the snapshots it does not keep (unless `dry_run`).
+    /// Apply a policy and delete the snapshots it does not keep (unless `dry_run`). Damaged snapshot files are
+    /// left alone (their time and tags are unknown); `snapshots()` lists them.
     pub async fn forget(
         &self,
         policy: &ForgetPolicy,
         dry_run: bool,
     ) -> Result<Vec<ForgetDecision>> {
-        let snaps = self.snapshots().await?;
+        let snaps = self.snapshots().await?.snapshots;
         let decisions = policy.apply(&snaps)?;
         if !dry_run {
             for d in decisions.iter().filter(|d| !d.keep) {

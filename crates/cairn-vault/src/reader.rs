@@ -80,7 +80,7 @@ impl SnapshotReader {
             .read_blob(&self.index, id)
             .await
             .map_err(|e| e.in_entry(self.id, dir_label(path)))?;
-        let node: TreeNode = serde_json::from_slice(&raw).map_err(|e| {
+        let node = TreeNode::decode(&raw).map_err(|e| {
             Error::damaged(
                 "tree",
                 id.to_hex(),
@@ -89,7 +89,8 @@ impl SnapshotReader {
         })?;
         let node = Arc::new(node);
         if let Ok(mut g) = self.trees.lock() {
-            if g.len() > 4096 {
+            // Pages hold up to 2048 entries: keep the cache small (a lookup needs one tree per path level).
+            if g.len() >= 256 {
                 g.clear();
             }
             g.insert(*id, node.clone());

@@ -60,6 +60,22 @@ pub struct SnapshotInfo {
     pub file: SnapshotFile,
 }
 
+/// Snapshots as listed by [`Repository::snapshots`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SnapshotList {
+    /// Readable snapshots, oldest first.
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Snapshot files that do not decrypt or parse.
+    pub damaged: Vec<DamagedSnapshot>,
+}
+
+/// A snapshot file that cannot be read.
+#[derive(Debug, Clone, Serialize)]
+pub struct DamagedSnapshot {
+    pub id: Id,
+    pub error: String,
+}
+
 /// A pending or completed prune mark (`prune/<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PruneMark {
@@ -253,26 +269,80 @@ impl Repository {
         self.0.backend.delete(&format!("keys/{slot_id}")).await
     }
 
-    /// All snapshots, oldest first.
-    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        let listed = self.0.backend.list("snapshots").await?;
-        let mut out: Vec<SnapshotInfo> =
-            futures::stream::iter(listed.into_iter().filter_map(|o| {
-                o.name
-                    .strip_prefix("snapshots/")
-                    .and_then(|n| n.parse::<Id>().ok())
-            }))
-            .map(|id| async move {
-                self.read_snapshot(&id)
-                    .await
-                    .map(|f| f.map(|file| SnapshotInfo { id, file }))
+    /// All snapshots: the readable ones oldest first, and (separately) those whose file is damaged. Storage
+    /// errors fail the whole listing; one damaged file does not.
+    pub async fn snapshots(&self) -> Result<SnapshotList> {
+        let ids = self.snapshot_ids().await?;
+        self.read_snapshots(ids.into_iter().map(|(id, _)| id)).await
+    }
+
+    /// Snapshot ids in storage with the time each was stored, newest first (no snapshot file is read).
+    pub(crate) async fn snapshot_ids(&self) -> Result<Vec<(Id, chrono::DateTime<chrono::Utc>)>> {
+        let mut ids: Vec<_> = self
+            .0
+            .backend
+            .list("snapshots")
+            .await?
+            .into_iter()
+            .filter_map(|o| {
+                let id = o.name.strip_prefix("snapshots/")?.parse::<Id>().ok()?;
+                Some((id, o.last_modified))
             })
+            .collect();
+        ids.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        Ok(ids)
+    }
+
+    /// Read these snapshot files (16 at a time); damaged ones are listed apart, removed ones skipped.
+    pub(crate) async fn read_snapshots(
+        &self,
+        ids: impl IntoIterator<Item = Id>,
+    ) -> Result<SnapshotList> {
+        let read: Vec<(Id, Result<Option<SnapshotFile>>)> = futures::stream::iter(ids)
+            .map(|id| async move { (id, self.read_snapshot(&id).await) })
             .buffer_unordered(16)
-            .try_filter_map(|x| async move { Ok(x) })
-            .try_collect()
-            .await?;
-        out.sort_by(|a, b| a.file.time.cmp(&b.file.time).then(a.id.cmp(&b.id)));
-        Ok(out)
+            .collect()
+            .await;
+        let mut list = SnapshotList::default();
+        for (id, r) in read {
+            match r {
+                Ok(Some(file)) => list.snapshots.push(SnapshotInfo { id, file }),
+                Ok(None) => {}
+                Err(e) if e.is_damage() => list.damaged.push(DamagedSnapshot {
+                    id,
+                    error: e.to_string(),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        list.snapshots
+            .sort_by(|a, b| a.file.time.cmp(&b.file.time).then(a.id.cmp(&b.id)));
+        list.damaged.sort_by_key(|d| d.id);
+        Ok(list)
+    }
+
+    /// The newest snapshot that `want` accepts, reading snapshot files newest-stored first and stopping at the
+    /// first batch that holds a match (so a backup's parent costs one or a few reads, not one per snapshot).
+    pub async fn latest_snapshot(
+        &self,
+        want: impl Fn(&SnapshotInfo) -> bool,
+    ) -> Result<Option<SnapshotInfo>> {
+        let ids = self.snapshot_ids().await?;
+        // Batches grow, so a match far back costs few round trips.
+        let mut start = 0;
+        let mut batch = 4;
+        while start < ids.len() {
+            let end = (start + batch).min(ids.len());
+            let list = self
+                .read_snapshots(ids[start..end].iter().map(|(id, _)| *id))
+                .await?;
+            if let Some(best) = list.snapshots.into_iter().rfind(|s| want(s)) {
+                return Ok(Some(best));
+            }
+            start = end;
+            batch = (batch * 2).min(64);
+        }
+        Ok(None)
     }
 
     /// Read one snapshot file; `None` if it was removed meanwhile.
@@ -302,20 +372,30 @@ impl Repository {
                 None => Err(Error::SnapshotNotFound(spec.into())),
             };
         }
-        let all = self.snapshots().await?;
         if spec == "latest" {
-            return all
-                .into_iter()
-                .next_back()
+            return self
+                .latest_snapshot(|_| true)
+                .await?
                 .ok_or_else(|| Error::SnapshotNotFound(spec.into()));
         }
-        let mut m: Vec<_> = all
+        // A prefix: only the matching snapshot files are read.
+        let prefix = spec.to_ascii_lowercase();
+        let mut ids: Vec<Id> = self
+            .snapshot_ids()
+            .await?
             .into_iter()
-            .filter(|s| s.id.to_hex().starts_with(&spec.to_ascii_lowercase()))
+            .map(|(id, _)| id)
+            .filter(|id| id.to_hex().starts_with(&prefix))
             .collect();
-        match m.len() {
+        match ids.len() {
             0 => Err(Error::SnapshotNotFound(spec.into())),
-            1 => Ok(m.remove(0)),
+            1 => {
+                let id = ids.remove(0);
+                match self.read_snapshot(&id).await? {
+                    Some(file) => Ok(SnapshotInfo { id, file }),
+                    None => Err(Error::SnapshotNotFound(spec.into())),
+                }
+            }
             _ => Err(Error::AmbiguousSnapshot(spec.into())),
         }
     }
@@ -327,27 +407,38 @@ impl Repository {
 
     /// Read all index files: (file name, packs and their blobs).
     pub(crate) async fn read_index_files(&self) -> Result<Vec<IndexFile>> {
+        Ok(self.read_index_files_except(&HashSet::new()).await?.1)
+    }
+
+    /// List the index files, and read those not in `known`: (names listed, files read).
+    pub(crate) async fn read_index_files_except(
+        &self,
+        known: &HashSet<String>,
+    ) -> Result<(HashSet<String>, Vec<IndexFile>)> {
         let listed = self.0.backend.list("index").await?;
-        futures::stream::iter(listed)
-            .map(|o| async move {
-                let raw = self.0.backend.get(&o.name).await?;
-                let Some(raw) = raw else { return Ok(None) };
-                let plain = self.0.key.open_object(AD_INDEX, &raw).ok_or_else(|| {
-                    Error::damaged(
-                        "index file",
-                        o.name.clone(),
-                        "does not decrypt (truncated or altered)",
-                    )
-                })?;
-                let packs = decode_index(&plain).ok_or_else(|| {
-                    Error::damaged("index file", o.name.clone(), "malformed contents")
-                })?;
-                Ok(Some((o.name, packs)))
-            })
-            .buffer_unordered(16)
-            .try_filter_map(|x| async move { Ok(x) })
-            .try_collect()
-            .await
+        let names = listed.iter().map(|o| o.name.clone()).collect();
+        let files: Vec<IndexFile> =
+            futures::stream::iter(listed.into_iter().filter(|o| !known.contains(&o.name)))
+                .map(|o| async move {
+                    let raw = self.0.backend.get(&o.name).await?;
+                    let Some(raw) = raw else { return Ok(None) };
+                    let plain = self.0.key.open_object(AD_INDEX, &raw).ok_or_else(|| {
+                        Error::damaged(
+                            "index file",
+                            o.name.clone(),
+                            "does not decrypt (truncated or altered)",
+                        )
+                    })?;
+                    let packs = decode_index(&plain).ok_or_else(|| {
+                        Error::damaged("index file", o.name.clone(), "malformed contents")
+                    })?;
+                    Ok::<_, Error>(Some((o.name, packs)))
+                })
+                .buffer_unordered(16)
+                .try_filter_map(|x| async move { Ok(x) })
+                .try_collect()
+                .await?;
+        Ok((names, files))
     }
 
     /// Prune marks: (object name, mark).
@@ -434,6 +525,38 @@ impl Repository {
                 .flatten()
         };
         plain.ok_or_else(damaged)
+    }
+}
+
+/// Trees read at once by [`Repository::walk_trees`].
+const TREE_READS: usize = 8;
+
+impl Repository {
+    /// Read trees, [`TREE_READS`] at a time, each at most once (`seen` is shared across calls, so trees that several
+    /// snapshots share are read once). `visit` gets each tree's read result with the context it was queued with,
+    /// and returns the trees to read next; an error from it stops the walk.
+    pub(crate) async fn walk_trees<C>(
+        &self,
+        index: &Index,
+        start: Vec<(Id, C)>,
+        seen: &mut HashSet<Id>,
+        mut visit: impl FnMut(Id, C, Result<Vec<u8>>) -> Result<Vec<(Id, C)>>,
+    ) -> Result<()> {
+        let mut queue = start;
+        let mut reading = futures::stream::FuturesUnordered::new();
+        loop {
+            while reading.len() < TREE_READS
+                && let Some((t, ctx)) = queue.pop()
+            {
+                if seen.insert(t) {
+                    reading.push(async move { (t, ctx, self.read_blob(index, &t).await) });
+                }
+            }
+            let Some((t, ctx, raw)) = reading.next().await else {
+                return Ok(());
+            };
+            queue.extend(visit(t, ctx, raw)?);
+        }
     }
 }
 

@@ -202,7 +202,9 @@ impl Repository {
             }
         }
         drop(results);
-        // Snapshots and trees: every referenced blob must be indexed; attribute damage to entries.
+        // Snapshots and trees: every referenced blob must be indexed; attribute damage to entries. Each tree is
+        // read once, however many snapshots share it; what is damaged below it is remembered per tree.
+        let mut roots = Vec::new();
         for o in listed_snapshots {
             let Some(sid) = o
                 .name
@@ -212,84 +214,112 @@ impl Repository {
                 continue;
             };
             report.snapshots += 1;
-            let file = match self.read_snapshot(&sid).await {
-                Ok(Some(f)) => f,
+            match self.read_snapshot(&sid).await {
+                Ok(Some(f)) => roots.push((sid, f.tree)),
                 Ok(None) => continue,
-                Err(e) => {
-                    report
-                        .damage
-                        .push(damage("damaged-snapshot", None, None, e.to_string()));
-                    continue;
+                Err(e) => report
+                    .damage
+                    .push(damage("damaged-snapshot", None, None, e.to_string())),
+            }
+        }
+        let mut trees: HashMap<Id, TreeFindings> = HashMap::new();
+        let mut start = Vec::new();
+        for (_, root) in &roots {
+            match bad_blob.get(root) {
+                Some(&di) => {
+                    trees.insert(*root, TreeFindings::unreadable(di));
                 }
-            };
-            let mut stack = vec![(file.tree, String::new())];
-            let mut seen = HashSet::new();
-            while let Some((t, dir)) = stack.pop() {
-                if !seen.insert(t) {
-                    continue;
-                }
-                let shown = if dir.is_empty() {
-                    "/".to_owned()
+                None => start.push((*root, "/".to_owned())),
+            }
+        }
+        let mut seen = HashSet::new();
+        self.walk_trees(&index, start, &mut seen, |t, shown, raw| {
+            let Some(node) = raw.ok().and_then(|raw| TreeNode::decode(&raw).ok()) else {
+                let msg = if index.get(&t).is_none() {
+                    format!("tree blob {t} of directory {shown} is missing from the index")
                 } else {
-                    dir.clone()
+                    format!("tree blob {t} of directory {shown} is damaged")
                 };
-                if let Some(&di) = bad_blob.get(&t) {
+                report.damage.push(damage(
+                    "damaged-tree",
+                    index.get(&t).map(|l| l.pack),
+                    Some(t),
+                    msg,
+                ));
+                trees.insert(t, TreeFindings::unreadable(report.damage.len() - 1));
+                return Ok(Vec::new());
+            };
+            let mut found = TreeFindings {
+                subtrees: node.pages.iter().map(|p| (String::new(), p.tree)).collect(),
+                ..Default::default()
+            };
+            for e in node.entries {
+                if let (EntryKind::Dir, Some(sub)) = (e.kind, e.tree) {
+                    found.subtrees.push((e.name, sub));
+                    continue;
+                }
+                for b in &e.content {
+                    let di = match bad_blob.get(b) {
+                        Some(&di) => di,
+                        None if index.get(b).is_none() => {
+                            report.damage.push(damage(
+                                "missing-blob",
+                                None,
+                                Some(*b),
+                                format!("blob {b} is missing from the index"),
+                            ));
+                            bad_blob.insert(*b, report.damage.len() - 1);
+                            report.damage.len() - 1
+                        }
+                        None => continue,
+                    };
+                    if found.bad.last() != Some(&(di, e.name.clone())) {
+                        found.bad.push((di, e.name.clone()));
+                    }
+                }
+            }
+            let mut next = Vec::new();
+            for (name, sub) in &found.subtrees {
+                match bad_blob.get(sub) {
+                    Some(&di) => {
+                        trees.entry(*sub).or_insert(TreeFindings::unreadable(di));
+                    }
+                    None => next.push((*sub, join_shown(&shown, name))),
+                }
+            }
+            if !found.subtrees.is_empty() || !found.bad.is_empty() {
+                trees.insert(t, found);
+            }
+            Ok(next)
+        })
+        .await?;
+        // Attribute: per snapshot, descend only into trees with damage below them (no storage reads).
+        let mut dirty: HashMap<Id, bool> = HashMap::new();
+        for (sid, root) in &roots {
+            let mut stack = vec![(*root, String::new())];
+            while let Some((t, dir)) = stack.pop() {
+                if !is_dirty(&t, &trees, &mut dirty) {
+                    continue;
+                }
+                let Some(f) = trees.get(&t) else { continue };
+                if let Some(di) = f.unreadable {
+                    let shown = if dir.is_empty() { "/" } else { dir.as_str() };
                     report.damage[di]
                         .affected
-                        .entry(sid)
+                        .entry(*sid)
                         .or_default()
                         .push(format!("{shown} (directory listing)"));
                     continue;
                 }
-                let node = match self.read_blob(&index, &t).await {
-                    Ok(raw) => serde_json::from_slice::<TreeNode>(&raw).ok(),
-                    Err(_) => None,
-                };
-                let Some(node) = node else {
-                    let msg = if index.get(&t).is_none() {
-                        format!("tree blob {t} of directory {shown} is missing from the index")
-                    } else {
-                        format!("tree blob {t} of directory {shown} is damaged")
-                    };
-                    let mut d = damage("damaged-tree", index.get(&t).map(|l| l.pack), Some(t), msg);
-                    d.affected
-                        .insert(sid, vec![format!("{shown} (directory listing)")]);
-                    report.damage.push(d);
-                    continue;
-                };
-                for p in node.pages {
-                    stack.push((p.tree, dir.clone()));
+                for (di, name) in &f.bad {
+                    let path = join_path(&dir, name);
+                    let v = report.damage[*di].affected.entry(*sid).or_default();
+                    if v.last() != Some(&path) {
+                        v.push(path);
+                    }
                 }
-                for e in node.entries {
-                    let path = if dir.is_empty() {
-                        e.name.clone()
-                    } else {
-                        format!("{dir}/{}", e.name)
-                    };
-                    if let (EntryKind::Dir, Some(sub)) = (e.kind, e.tree) {
-                        stack.push((sub, path));
-                        continue;
-                    }
-                    for b in &e.content {
-                        let di = match bad_blob.get(b) {
-                            Some(&di) => di,
-                            None if index.get(b).is_none() => {
-                                report.damage.push(damage(
-                                    "missing-blob",
-                                    None,
-                                    Some(*b),
-                                    format!("blob {b} is missing from the index"),
-                                ));
-                                bad_blob.insert(*b, report.damage.len() - 1);
-                                report.damage.len() - 1
-                            }
-                            None => continue,
-                        };
-                        let v = report.damage[di].affected.entry(sid).or_default();
-                        if v.last() != Some(&path) {
-                            v.push(path.clone());
-                        }
-                    }
+                for (name, sub) in &f.subtrees {
+                    stack.push((*sub, join_path(&dir, name)));
                 }
             }
         }
@@ -335,15 +365,68 @@ impl Repository {
                 s.pack_bytes += o.size;
             }
         }
-        s.snapshots = self.snapshots().await?.len() as u64;
+        let list = self.snapshots().await?;
+        s.snapshots = list.snapshots.len() as u64;
+        s.damaged_snapshots = list.damaged.len() as u64;
         Ok(s)
     }
+}
+
+/// What verify found in one tree (kept only for trees with subtrees or damage).
+#[derive(Default)]
+struct TreeFindings {
+    /// The tree itself cannot be read: index of its damage.
+    unreadable: Option<usize>,
+    /// Pages (name "") and subdirectories.
+    subtrees: Vec<(String, Id)>,
+    /// Entries of this tree using damaged or missing blobs: (damage index, entry name).
+    bad: Vec<(usize, String)>,
+}
+
+impl TreeFindings {
+    fn unreadable(di: usize) -> Self {
+        TreeFindings {
+            unreadable: Some(di),
+            ..Default::default()
+        }
+    }
+}
+
+/// Whether a tree has damage at or below it (memoised; trees form a DAG).
+fn is_dirty(t: &Id, trees: &HashMap<Id, TreeFindings>, memo: &mut HashMap<Id, bool>) -> bool {
+    if let Some(&d) = memo.get(t) {
+        return d;
+    }
+    let d = trees.get(t).is_some_and(|f| {
+        f.unreadable.is_some()
+            || !f.bad.is_empty()
+            || f.subtrees.iter().any(|(_, sub)| is_dirty(sub, trees, memo))
+    });
+    memo.insert(*t, d);
+    d
+}
+
+/// A path below `dir`; a page (empty name) stays in `dir`.
+fn join_path(dir: &str, name: &str) -> String {
+    match (dir.is_empty(), name.is_empty()) {
+        (_, true) => dir.to_owned(),
+        (true, false) => name.to_owned(),
+        (false, false) => format!("{dir}/{name}"),
+    }
+}
+
+/// `join_path` for messages, where the root is shown as `/`.
+fn join_shown(shown: &str, name: &str) -> String {
+    let p = join_path(if shown == "/" { "" } else { shown }, name);
+    if p.is_empty() { "/".to_owned() } else { p }
 }
 
 /// Figures of a repository.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RepoStats {
     pub snapshots: u64,
+    /// Snapshot files that do not decrypt or parse (`verify` names them).
+    pub damaged_snapshots: u64,
     pub packs: u64,
     pub pack_bytes: u64,
     /// Everything stored (packs, index, snapshots, keys, config).
@@ -355,4 +438,59 @@ pub struct RepoStats {
     pub stored_blob_bytes: u64,
     /// Approximate memory of the loaded index.
     pub index_heap_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::backend::tests::{Flaky, reset};
+    use crate::{Backend, KdfParams, KeySource, PruneOptions, WriterOptions};
+
+    /// Trees shared by several snapshots are read once by verify and by prune: six snapshots of the same three
+    /// directories (the last with one changed document) cost six distinct tree reads, not one per snapshot.
+    #[tokio::test]
+    async fn shared_trees_are_read_once() {
+        let store = Flaky::new(0, reset);
+        let b = Backend::from_store(store.clone(), "");
+        let opts = crate::InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..Default::default()
+        };
+        let repo = Repository::init(b, &KeySource::Passphrase("k".into()), opts)
+            .await
+            .unwrap();
+        for i in 0..6 {
+            let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+            for d in ["a", "b", "c"] {
+                let body = if i == 5 && d == "c" { "changed" } else { d };
+                w.add_document(&format!("{d}/doc"), body.as_bytes(), BTreeMap::new())
+                    .await
+                    .unwrap();
+            }
+            let meta = [("n".to_owned(), i.to_string())].into();
+            w.commit(meta, vec![]).await.unwrap();
+        }
+        // Distinct trees: root and a, b, c; then a new root and a new c.
+        let trees = 6;
+        store.rearm(0);
+        let report = repo
+            .verify(&VerifyOptions::default(), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        let calls = store.rearm(0);
+        // Lists of snapshots, index and packs; one read per snapshot file and index file; one per tree.
+        let expected = 3 + report.snapshots + report.index_files + trees;
+        assert_eq!(calls, expected, "{report:?}");
+
+        // Prune (nothing to delete): one list and read of the marks, snapshot files, index files, trees
+        // once, then the pack listing of phase 1.
+        let r = repo.prune(&PruneOptions::default()).await.unwrap();
+        assert_eq!(r.packs_condemned, 0, "{r:?}");
+        let calls = store.rearm(0);
+        let expected = 2 + 1 + report.snapshots + 1 + report.index_files + trees + 1;
+        assert_eq!(calls, expected, "{r:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The streaming snapshot writer: entries go in one at a time; commit writes packs → index → snapshot.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -13,11 +14,12 @@ use crate::crypto::{AD_INDEX, AD_PACK_HEADER, AD_SNAPSHOT, MasterKey};
 use crate::error::{Error, Result};
 use crate::format::{
     BlobKind, EntryKind, FORMAT_VERSION, PACK_MAGIC, PackedBlob, SnapshotFile, TreeEntry, TreeNode,
-    TreePage, WriteStats, encode_entries, encode_index, page_boundary_after,
+    TreePage, WriteStats, encode_entries, encode_index, name_problem, page_boundary_after,
 };
 use crate::index::Index;
 use crate::reader::SnapshotReader;
 use crate::repo::{Repository, pack_name};
+use crate::spill::{DEFAULT_BUDGET, EntrySorter, Merge};
 
 /// Named points of a commit, for fault injection in crash tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,11 @@ pub struct WriterOptions {
     /// Pack target size in bytes (default: the repository's).
     pub pack_target_size: Option<u64>,
     pub hook: Option<CommitHook>,
+    /// Memory for the metadata of added entries before it is sorted into a temporary file (default 8 MiB).
+    /// The writer's memory does not grow with the number of entries beyond this.
+    pub entry_memory: Option<usize>,
+    /// Directory of those temporary files (default: the system's temporary directory).
+    pub temp_dir: Option<PathBuf>,
 }
 
 /// The result of a commit.
@@ -74,10 +81,14 @@ pub struct SnapshotWriter {
     uploads: JoinSet<Result<(Id, Vec<PackedBlob>)>>,
     sealing: JoinSet<(BlobKind, Id, u32, Vec<u8>)>,
     parallelism: usize,
+    /// Packs written and their blobs: the index file this writer will store (~50 bytes per new blob).
     written: Vec<(Id, Vec<PackedBlob>)>,
+    /// Blobs stored by this writer (~40 bytes per new blob).
     session: HashSet<Id>,
-    reused: HashSet<Id>,
-    entries: BTreeMap<String, TreeEntry>,
+    /// Packs of the repository whose blobs this writer reused (checked against prune marks at commit).
+    reused_packs: HashSet<Id>,
+    /// Entry metadata, sorted through temporary files (bounded memory).
+    entries: EntrySorter,
     parent: Option<SnapshotReader>,
     marks_at_start: HashSet<String>,
     stats: WriteStats,
@@ -98,11 +109,8 @@ pub(crate) fn check_path(path: &str) -> Result<String> {
         return bad("empty");
     }
     for c in p.split('/') {
-        if c.is_empty() || c == "." || c == ".." {
-            return bad("empty, `.` or `..` component");
-        }
-        if c.contains('\0') {
-            return bad("NUL byte");
+        if let Some(why) = name_problem(c) {
+            return bad(why);
         }
     }
     Ok(p.to_owned())
@@ -142,8 +150,8 @@ impl SnapshotWriter {
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             written: Vec::new(),
             session: HashSet::new(),
-            reused: HashSet::new(),
-            entries: BTreeMap::new(),
+            reused_packs: HashSet::new(),
+            entries: EntrySorter::new(opts.entry_memory.unwrap_or(DEFAULT_BUDGET), opts.temp_dir),
             parent,
             marks_at_start,
             stats: WriteStats::default(),
@@ -176,9 +184,9 @@ impl SnapshotWriter {
             self.stats.blobs_reused += 1;
             return Ok(id);
         }
-        if !force && self.index.is_live(&id) {
+        if !force && let Some(loc) = self.index.get(&id).filter(|l| !l.condemned) {
             self.stats.blobs_reused += 1;
-            self.reused.insert(id);
+            self.reused_packs.insert(loc.pack);
             return Ok(id);
         }
         self.session.insert(id);
@@ -272,17 +280,11 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Paths added twice, or both a file and a directory, are found when the entries are merged at commit.
     fn insert_entry(&mut self, path: String, entry: TreeEntry) -> Result<()> {
-        if self.entries.contains_key(&path) {
-            return Err(Error::InvalidPath {
-                path,
-                reason: "added twice",
-            });
-        }
         self.stats.entries += 1;
         self.stats.bytes_in += entry.size;
-        self.entries.insert(path, entry);
-        Ok(())
+        self.entries.push(&path, entry)
     }
 
     /// Add a small document (one blob; documents larger than the maximum chunk size are chunked).
@@ -398,8 +400,10 @@ impl SnapshotWriter {
             return Ok(false);
         }
         for id in &e.content {
-            if !self.session.contains(id) {
-                self.reused.insert(*id);
+            if !self.session.contains(id)
+                && let Some(loc) = self.index.get(id)
+            {
+                self.reused_packs.insert(loc.pack);
             }
         }
         self.stats.blobs_reused += e.content.len() as u64;
@@ -414,9 +418,18 @@ impl SnapshotWriter {
         meta: BTreeMap<String, String>,
         tags: Vec<String>,
     ) -> Result<CommitResult> {
-        let entries = std::mem::take(&mut self.entries);
-        let root = build_dirs(entries)?;
-        let tree = self.write_dir(root).await?;
+        let entries = std::mem::replace(&mut self.entries, EntrySorter::new(1, None));
+        let tree = self.write_tree(entries.finish()?).await?;
+        self.commit_tree(tree, meta, tags).await
+    }
+
+    /// Store packs, index and a snapshot whose root is `tree`.
+    async fn commit_tree(
+        mut self,
+        tree: Id,
+        meta: BTreeMap<String, String>,
+        tags: Vec<String>,
+    ) -> Result<CommitResult> {
         self.write_packs_and_index().await?;
         self.check_prune_race().await?;
         let file = SnapshotFile {
@@ -498,22 +511,13 @@ impl SnapshotWriter {
             {
                 continue;
             }
-            let condemned: HashSet<Id> = mark.condemned_packs.iter().copied().collect();
-            let mut count = self
-                .reused
+            let count = mark
+                .condemned_packs
                 .iter()
-                .filter(|id| {
-                    self.index
-                        .get(id)
-                        .is_some_and(|l| condemned.contains(&l.pack))
+                .filter(|p| {
+                    self.reused_packs.contains(p) || self.written.iter().any(|(w, _)| w == *p)
                 })
                 .count();
-            count += self
-                .written
-                .iter()
-                .filter(|(p, _)| condemned.contains(p))
-                .map(|(_, e)| e.len())
-                .sum::<usize>();
             if count > 0 {
                 return Err(Error::RacedWithPrune { mark: name, count });
             }
@@ -521,60 +525,122 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    fn write_dir(&mut self, dir: DirBuilder) -> futures::future::BoxFuture<'_, Result<Id>> {
-        Box::pin(async move {
-            let mut all: Vec<TreeEntry> = Vec::with_capacity(dir.files.len() + dir.dirs.len());
-            for (name, sub) in dir.dirs {
-                let size = sub.size;
-                let id = self.write_dir(sub).await?;
-                all.push(TreeEntry {
-                    name,
-                    kind: EntryKind::Dir,
-                    size,
-                    content: Vec::new(),
-                    tree: Some(id),
-                    attrs: BTreeMap::new(),
+    /// Write the trees of entries that arrive in tree order, one open directory per path level: memory is one
+    /// page per open directory plus its page references, whatever the number of entries.
+    async fn write_tree(&mut self, mut entries: Merge) -> Result<Id> {
+        let mut stack = vec![OpenDir::new(String::new())];
+        let mut prev: Option<String> = None;
+        while let Some((path, entry)) = entries.next_entry()? {
+            if prev.as_deref() == Some(path.as_str()) {
+                return Err(Error::InvalidPath {
+                    path,
+                    reason: "added twice",
                 });
             }
-            all.extend(dir.files.into_values());
-            all.sort_by(|a, b| a.name.cmp(&b.name));
-            // Content-defined pages for large directories.
-            let mut pages: Vec<Vec<TreeEntry>> = vec![Vec::new()];
-            for e in all {
-                let last = pages.last_mut().expect("non-empty");
-                let boundary = page_boundary_after(&e.name, last.len() + 1);
-                last.push(e);
-                if boundary {
-                    pages.push(Vec::new());
+            let parts: Vec<&str> = path.split('/').collect();
+            let dirs = &parts[..parts.len() - 1];
+            let common = dirs
+                .iter()
+                .zip(&stack[1..])
+                .take_while(|(d, open)| **d == open.name)
+                .count();
+            while stack.len() > common + 1 {
+                self.close_dir(&mut stack).await?;
+            }
+            for d in &dirs[common..] {
+                // Tree order puts a file `a` right before the entries below `a/`.
+                if stack.last().is_some_and(|top| top.last_name == *d) {
+                    return Err(Error::InvalidPath {
+                        path,
+                        reason: "a parent is also a file",
+                    });
                 }
+                stack.push(OpenDir::new((*d).to_owned()));
             }
-            if pages.last().is_some_and(|p| p.is_empty()) && pages.len() > 1 {
-                pages.pop();
+            let top = stack
+                .last_mut()
+                .ok_or_else(|| internal("no open directory"))?;
+            if let Some(page) = top.add(entry) {
+                let r = self.put_page(page).await?;
+                stack
+                    .last_mut()
+                    .ok_or_else(|| internal("no open directory"))?
+                    .pages
+                    .push(r);
             }
-            if pages.len() == 1 {
-                let node = TreeNode {
-                    entries: pages.pop().unwrap_or_default(),
+            prev = Some(path);
+        }
+        while stack.len() > 1 {
+            self.close_dir(&mut stack).await?;
+        }
+        let root = stack.pop().ok_or_else(|| internal("no root directory"))?;
+        self.finish_dir(root).await
+    }
+
+    /// Write the innermost open directory and add it to its parent.
+    async fn close_dir(&mut self, stack: &mut Vec<OpenDir>) -> Result<()> {
+        let dir = stack.pop().ok_or_else(|| internal("no open directory"))?;
+        let (name, size) = (dir.name.clone(), dir.size);
+        let id = self.finish_dir(dir).await?;
+        let parent = stack
+            .last_mut()
+            .ok_or_else(|| internal("no parent directory"))?;
+        let full = parent.add(TreeEntry {
+            name,
+            kind: EntryKind::Dir,
+            size,
+            content: Vec::new(),
+            tree: Some(id),
+            attrs: BTreeMap::new(),
+        });
+        if let Some(page) = full {
+            let r = self.put_page(page).await?;
+            stack
+                .last_mut()
+                .ok_or_else(|| internal("no parent directory"))?
+                .pages
+                .push(r);
+        }
+        Ok(())
+    }
+
+    /// A directory's tree: its entries, or (more than one page) its list of pages.
+    async fn finish_dir(&mut self, mut dir: OpenDir) -> Result<Id> {
+        if dir.pages.is_empty() {
+            return self
+                .put_tree(&TreeNode {
+                    entries: dir.page,
                     pages: Vec::new(),
-                };
-                return self.put_tree(&node).await;
-            }
-            let mut refs = Vec::with_capacity(pages.len());
-            for p in pages {
-                let first = p[0].name.clone();
-                let id = self
-                    .put_tree(&TreeNode {
-                        entries: p,
-                        pages: Vec::new(),
-                    })
-                    .await?;
-                refs.push(TreePage { first, tree: id });
-            }
-            self.put_tree(&TreeNode {
-                entries: Vec::new(),
-                pages: refs,
-            })
-            .await
+                })
+                .await;
+        }
+        if !dir.page.is_empty() {
+            let r = self.put_page(std::mem::take(&mut dir.page)).await?;
+            dir.pages.push(r);
+        }
+        if let [only] = &dir.pages[..] {
+            // One page that ended exactly at the last entry: that page is the directory's tree.
+            return Ok(only.tree);
+        }
+        self.put_tree(&TreeNode {
+            entries: Vec::new(),
+            pages: dir.pages,
         })
+        .await
+    }
+
+    async fn put_page(&mut self, entries: Vec<TreeEntry>) -> Result<TreePage> {
+        let first = entries
+            .first()
+            .map(|e| e.name.clone())
+            .ok_or_else(|| internal("empty page"))?;
+        let tree = self
+            .put_tree(&TreeNode {
+                entries,
+                pages: Vec::new(),
+            })
+            .await?;
+        Ok(TreePage { first, tree })
     }
 
     async fn put_tree(&mut self, node: &TreeNode) -> Result<Id> {
@@ -587,37 +653,101 @@ fn last_component(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_owned()
 }
 
-#[derive(Default)]
-struct DirBuilder {
-    files: BTreeMap<String, TreeEntry>,
-    dirs: BTreeMap<String, DirBuilder>,
-    size: u64,
+fn internal(what: &str) -> Error {
+    Error::InvalidArgument(format!("internal error in the tree builder: {what}"))
 }
 
-fn build_dirs(entries: BTreeMap<String, TreeEntry>) -> Result<DirBuilder> {
-    let mut root = DirBuilder::default();
-    for (path, entry) in entries {
-        let mut parts: Vec<&str> = path.split('/').collect();
-        let name = parts.pop().unwrap_or_default().to_owned();
-        let mut d = &mut root;
-        d.size += entry.size;
-        for p in parts {
-            if d.files.contains_key(p) {
-                return Err(Error::InvalidPath {
-                    path: path.clone(),
-                    reason: "a parent is also a file",
-                });
-            }
-            d = d.dirs.entry(p.to_owned()).or_default();
-            d.size += entry.size;
+/// A directory whose entries are still arriving.
+struct OpenDir {
+    name: String,
+    size: u64,
+    /// Name of the last entry added (entries arrive sorted).
+    last_name: String,
+    /// The page being filled.
+    page: Vec<TreeEntry>,
+    /// Pages already written.
+    pages: Vec<TreePage>,
+}
+
+impl OpenDir {
+    fn new(name: String) -> Self {
+        OpenDir {
+            name,
+            size: 0,
+            last_name: String::new(),
+            page: Vec::new(),
+            pages: Vec::new(),
         }
-        if d.dirs.contains_key(&name) {
-            return Err(Error::InvalidPath {
-                path: path.clone(),
-                reason: "is also a directory",
-            });
-        }
-        d.files.insert(name, entry);
     }
-    Ok(root)
+
+    /// Add an entry; returns the page when this entry ends it (content-defined boundary).
+    fn add(&mut self, e: TreeEntry) -> Option<Vec<TreeEntry>> {
+        self.size += e.size;
+        self.last_name.clone_from(&e.name);
+        let boundary = page_boundary_after(&e.name, self.page.len() + 1);
+        self.page.push(e);
+        boundary.then(|| std::mem::take(&mut self.page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Backend, KdfParams, KeySource, Location, VerifyOptions};
+
+    /// A tree naming `..`, `a/b`, an empty name or a NUL (another writer's bug, or a crafted repository) is
+    /// damage for every reader: listing, walking and looking up never hand such a name to a restore.
+    #[tokio::test]
+    async fn trees_with_escaping_names_are_damaged() {
+        let opts = crate::InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..Default::default()
+        };
+        let b = Backend::open(&Location::Memory).unwrap();
+        let repo = Repository::init(b, &KeySource::Passphrase("k".into()), opts)
+            .await
+            .unwrap();
+        for bad in ["..", ".", "a/b", "/etc", "", "x\0y"] {
+            let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+            let doc = w
+                .put_blob(BlobKind::Data, Bytes::from_static(b"pwned"))
+                .await
+                .unwrap();
+            let node = TreeNode {
+                entries: vec![TreeEntry {
+                    name: bad.to_owned(),
+                    kind: EntryKind::Doc,
+                    size: 5,
+                    content: vec![doc],
+                    tree: None,
+                    attrs: BTreeMap::new(),
+                }],
+                pages: Vec::new(),
+            };
+            let root = w.put_tree(&node).await.unwrap();
+            let snap = w
+                .commit_tree(root, BTreeMap::new(), vec![])
+                .await
+                .unwrap()
+                .snapshot;
+            let r = repo.reader(&snap.to_hex()).await.unwrap();
+            for err in [
+                r.list("").await.map(|_| ()).unwrap_err(),
+                r.walk("").await.map(|_| ()).unwrap_err(),
+                r.entry("x").await.map(|_| ()).unwrap_err(),
+            ] {
+                assert!(err.is_damage(), "{bad:?}: {err}");
+                assert!(err.to_string().contains("invalid"), "{bad:?}: {err}");
+            }
+            let report = repo
+                .verify(&VerifyOptions::default(), &|_, _| {})
+                .await
+                .unwrap();
+            assert!(
+                report.damage.iter().any(|d| d.kind == "damaged-tree"),
+                "{bad:?}: {report:?}"
+            );
+            repo.remove_snapshot(&snap).await.unwrap();
+        }
+    }
 }

@@ -56,6 +56,14 @@ fn tree() -> impl Strategy<Value = BTreeMap<String, Content>> {
     prop::collection::btree_map(path(), content(), 1..20)
 }
 
+async fn add(w: &mut cairn_vault::SnapshotWriter, p: &str, c: &Content) {
+    let attrs = common::attrs(&[("p", p)]);
+    match c {
+        Content::Doc(b) => w.add_document(p, b, attrs).await.unwrap(),
+        Content::Stream(..) => w.add_stream(p, &mut &c.bytes()[..], attrs).await.unwrap(),
+    }
+}
+
 async fn roundtrip(entries: BTreeMap<String, Content>) {
     let repo = Repository::init(
         Backend::open(&Location::Memory).unwrap(),
@@ -64,17 +72,28 @@ async fn roundtrip(entries: BTreeMap<String, Content>) {
     )
     .await
     .unwrap();
-    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
-    // Added in reverse order: the writer must not depend on sorted input.
+    // Added in reverse order, with so little entry memory that every few entries go to a temporary run: the
+    // writer must not depend on sorted input, nor on how its entries were spilled.
+    let mut w = repo
+        .writer(WriterOptions {
+            entry_memory: Some(512),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     for (p, c) in entries.iter().rev() {
-        let attrs = common::attrs(&[("p", p)]);
-        match c {
-            Content::Doc(b) => w.add_document(p, b, attrs).await.unwrap(),
-            Content::Stream(..) => w.add_stream(p, &mut &c.bytes()[..], attrs).await.unwrap(),
-        }
+        add(&mut w, p, c).await;
     }
     let snap = w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot;
     let r = repo.reader(&snap.to_hex()).await.unwrap();
+    // The same entries in order, all in memory, make the very same trees.
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    for (p, c) in &entries {
+        add(&mut w, p, c).await;
+    }
+    let again = w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot;
+    let again = repo.reader(&again.to_hex()).await.unwrap();
+    assert_eq!(again.snapshot().tree, r.snapshot().tree);
     let files: Vec<_> = r
         .walk("")
         .await
@@ -159,4 +178,41 @@ async fn large_directory_is_paged_and_random_access() {
         &r2.get("jira/issues/PROJ-3000.json").await.unwrap()[..],
         b"changed"
     );
+}
+
+/// A path added twice, or both a file and a directory, is refused at commit, also when the two additions were
+/// spilled to different temporary runs; nothing is committed.
+#[tokio::test]
+async fn duplicate_and_conflicting_paths_fail_at_commit() {
+    let repo = Repository::init(
+        Backend::open(&Location::Memory).unwrap(),
+        &common::key(),
+        common::small_opts(),
+    )
+    .await
+    .unwrap();
+    for (paths, reason) in [
+        (["a/b.json", "c", "a/b.json"], "added twice"),
+        (["a", "x", "a/b.json"], "a parent is also a file"),
+        (["a/b/c", "x", "a/b"], "a parent is also a file"),
+    ] {
+        let mut w = repo
+            .writer(WriterOptions {
+                entry_memory: Some(1),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        for p in paths {
+            w.add_document(p, p.as_bytes(), BTreeMap::new())
+                .await
+                .unwrap();
+        }
+        let err = w.commit(BTreeMap::new(), vec![]).await.unwrap_err();
+        assert!(
+            matches!(&err, cairn_vault::Error::InvalidPath { reason: r, .. } if *r == reason),
+            "{paths:?}: {err}"
+        );
+    }
+    assert!(repo.snapshots().await.unwrap().snapshots.is_empty());
 }

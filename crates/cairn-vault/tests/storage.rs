@@ -19,6 +19,7 @@ on_backends!(
     missing_and_truncated_objects,
     forget_and_prune_reclaim,
     writer_reusing_condemned_blobs,
+    damaged_snapshot_is_listed_apart,
 );
 
 async fn keys_and_wrong_key(b: Backend) {
@@ -115,7 +116,7 @@ async fn roundtrip_docs_and_streams(b: Backend) {
     assert_eq!(done.stats.entries, 4);
     // A fresh handle reads it all back.
     let repo = Repository::open(b, &key()).await.unwrap();
-    let snaps = repo.snapshots().await.unwrap();
+    let snaps = repo.snapshots().await.unwrap().snapshots;
     assert_eq!(snaps.len(), 1);
     assert_eq!(snaps[0].file.meta, meta);
     let r = repo.reader("latest").await.unwrap();
@@ -697,4 +698,49 @@ async fn full_id_reads_only_that_snapshot() {
         panic!("a garbage snapshot file opened");
     };
     assert!(err.is_damage(), "{err}");
+}
+
+/// One damaged snapshot file does not hide the others: `snapshots()` lists the readable ones and names the
+/// damaged one apart; `latest` and forget work around it; prune refuses (the damaged snapshot's blobs are
+/// unknown, so nothing may be deleted).
+async fn damaged_snapshot_is_listed_apart(b: Backend) {
+    let repo = init(b.clone()).await;
+    let mut ids = Vec::new();
+    for doc in [&b"one"[..], b"two", b"three"] {
+        let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+        w.add_document("a", doc, BTreeMap::new()).await.unwrap();
+        ids.push(w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot);
+    }
+    b.put(&format!("snapshots/{}", ids[2]), b"garbage"[..].into())
+        .await
+        .unwrap();
+    let list = repo.snapshots().await.unwrap();
+    assert_eq!(
+        list.snapshots.iter().map(|s| s.id).collect::<Vec<_>>(),
+        ids[..2]
+    );
+    assert_eq!(list.damaged.len(), 1);
+    assert_eq!(list.damaged[0].id, ids[2]);
+    assert!(
+        list.damaged[0].error.contains("damaged"),
+        "{:?}",
+        list.damaged
+    );
+    let r = repo.reader("latest").await.unwrap();
+    assert_eq!(&r.get("a").await.unwrap()[..], b"two");
+    let err = repo.prune(&PruneOptions::default()).await.unwrap_err();
+    assert!(
+        err.is_damage() && err.to_string().contains(&ids[2].to_hex()),
+        "{err}"
+    );
+    let policy = ForgetPolicy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let decisions = repo.forget(&policy, false).await.unwrap();
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    let list = repo.snapshots().await.unwrap();
+    assert_eq!(list.snapshots.len(), 1);
+    assert_eq!(list.damaged.len(), 1);
+    assert_eq!(repo.stats().await.unwrap().damaged_snapshots, 1);
 }

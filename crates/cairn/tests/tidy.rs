@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "cairn-store",
             "cairn-vault",
             "cairn-sitesim",
+            "cairn-connectors",
         ],
     ),
 ];

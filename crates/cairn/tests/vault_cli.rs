@@ -470,3 +470,52 @@ fn cli_verify_names_damage() {
         "{err}"
     );
 }
+
+/// A damaged snapshot file: `snapshots` still lists the others and names it on stderr; backup-dir finds its
+/// parent among the readable snapshots; restore-dir of a missing path fails instead of restoring everything.
+#[test]
+fn cli_damaged_snapshot_and_restore_errors() {
+    let v = local_vault();
+    v.init();
+    let src = v.work.join("src");
+    make_source(&src, 0, 4);
+    let first = v.json(&["backup-dir", src.to_str().unwrap()]);
+    let second = v.json(&["backup-dir", src.to_str().unwrap()]);
+    assert_eq!(second["parent"], first["snapshot"], "{second:#}");
+    assert!(second["stats"]["entries_from_parent"].as_u64().unwrap() > 0);
+    let damaged = second["snapshot"].as_str().unwrap();
+    std::fs::write(
+        Path::new(&v.repo).join("snapshots").join(damaged),
+        b"garbage",
+    )
+    .unwrap();
+    let out = v.run(&["snapshots", "--json"]);
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], first["snapshot"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(damaged) && err.contains("cannot be read"),
+        "{err}"
+    );
+    // The next backup's parent is the newest readable snapshot of the directory.
+    let third = v.json(&["backup-dir", src.to_str().unwrap()]);
+    assert_eq!(third["parent"], first["snapshot"], "{third:#}");
+    let target = v.work.join("restored");
+    let out = v.run(&[
+        "restore-dir",
+        "latest",
+        target.to_str().unwrap(),
+        "--path",
+        "docs/nope.json",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no entry \"docs/nope.json\""), "{err}");
+    v.ok(&["restore-dir", "latest", target.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(target.join("docs/P-1.json")).unwrap(),
+        std::fs::read(src.join("docs/P-1.json")).unwrap()
+    );
+}

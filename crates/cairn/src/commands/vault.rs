@@ -433,9 +433,13 @@ pub async fn run(cmd: VaultCommand) -> anyhow::Result<()> {
         } => backup_dir(&repo, &dir, tags, meta, parent, no_parent, zstd_level).await,
         VaultCommand::Snapshots { repo, tag } => {
             let r = repo.open().await?;
-            let snaps: Vec<_> = r
-                .snapshots()
-                .await?
+            let list = r.snapshots().await?;
+            // Damaged snapshot files are named on stderr; the readable ones are listed as usual.
+            for d in &list.damaged {
+                eprintln!("warning: snapshot {} cannot be read: {}", d.id, d.error);
+            }
+            let snaps: Vec<_> = list
+                .snapshots
                 .into_iter()
                 .filter(|s| tag.as_ref().is_none_or(|t| s.file.tags.contains(t)))
                 .collect();
@@ -756,11 +760,9 @@ async fn backup_dir(
     } else if let Some(p) = parent {
         Some(r.find_snapshot(&p).await?.id)
     } else {
-        r.snapshots()
+        // Newest snapshot of this directory: snapshot files are read newest first until one matches.
+        r.latest_snapshot(|s| s.file.meta.get("source") == Some(&source_s))
             .await?
-            .into_iter()
-            .rev()
-            .find(|s| s.file.meta.get("source") == Some(&source_s))
             .map(|s| s.id)
     };
     let files = walk_dir(&source)?;
@@ -848,6 +850,20 @@ async fn backup_dir(
     Ok(())
 }
 
+/// A restored path must stay inside the target: only plain components (the reader already refuses trees with
+/// such names; this guards the file system whatever the vault returns).
+fn inside_target(path: &str) -> anyhow::Result<()> {
+    let p = Path::new(path);
+    let plain = !path.is_empty()
+        && !path.contains('\0')
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        bail!("refusing to restore entry {path:?}: it would leave the target directory");
+    }
+    Ok(())
+}
+
 async fn restore_dir(
     args: &RepoArgs,
     snapshot: &str,
@@ -858,10 +874,18 @@ async fn restore_dir(
     let r = args.open().await?;
     let reader = Arc::new(r.reader(snapshot).await?);
     let path = path.trim_matches('/');
-    let entries = match reader.entry(path).await {
-        Ok(Some(e)) if e.kind != EntryKind::Dir => vec![e],
-        _ => reader.walk(path).await?,
+    let entries = if path.is_empty() {
+        reader.walk("").await?
+    } else {
+        match reader.entry(path).await? {
+            Some(e) if e.kind != EntryKind::Dir => vec![e],
+            Some(_) => reader.walk(path).await?,
+            None => bail!("no entry {path:?} in snapshot {}", reader.id().short()),
+        }
     };
+    for e in &entries {
+        inside_target(&e.path)?;
+    }
     let total: u64 = entries
         .iter()
         .filter(|e| e.kind != EntryKind::Dir)
@@ -940,6 +964,16 @@ async fn restore_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_paths_stay_inside_the_target() {
+        for ok in ["a", "a/b.json", "jira/issues/PROJ-1.json", "a b/..c"] {
+            assert!(inside_target(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "..", "a/../../b", "/etc/passwd", "./a", "a\0b"] {
+            assert!(inside_target(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn durations_parse_and_overflow_is_an_error() {
