@@ -13,6 +13,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cairn-store", &[]),
     ("cairn-control", &["cairn-store"]),
     ("cairn-api", &["cairn-control", "cairn-store"]),
+    // cairn-sitesim only as a dev-dependency.
+    (
+        "cairn-engine",
+        &[
+            "cairn-control",
+            "cairn-store",
+            "cairn-connectors",
+            "cairn-vault",
+        ],
+    ),
     (
         "cairn",
         &[
@@ -22,6 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "cairn-vault",
             "cairn-sitesim",
             "cairn-connectors",
+            "cairn-engine",
         ],
     ),
 ];
