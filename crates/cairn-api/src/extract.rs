@@ -75,10 +75,6 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 /// An org admin of the `{orgId}` in the path.
-#[expect(
-    dead_code,
-    reason = "principal and client_addr feed the audit log of the mutating operations (API issue)"
-)]
 pub struct OrgAdmin {
     pub principal: Principal,
     pub org_id: String,
@@ -110,6 +106,34 @@ impl FromRequestParts<AppState> for OrgAdmin {
     }
 }
 
+impl OrgAdmin {
+    /// The caller as the audit log records them.
+    pub fn actor(&self) -> cairn_control::identity::Actor {
+        self.principal.actor(Some(self.client_addr.to_string()))
+    }
+}
+
+/// Which base path the request came in on: v1 answers with v1's shapes where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersion {
+    pub v1: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|u| u.path().to_string())
+            .unwrap_or_else(|| parts.uri.path().to_string());
+        Ok(ApiVersion {
+            v1: path.starts_with(crate::routes::V1_BASE),
+        })
+    }
+}
+
 /// The query string as name/value pairs; the last of repeated names wins, unknown ones are
 /// ignored (tolerant reader).
 pub struct QueryParams(Vec<(String, String)>);
@@ -133,6 +157,31 @@ impl QueryParams {
 }
 
 impl QueryParams {
+    /// An optional enum filter, parsed exactly; a bad literal is a 400 naming the parameter.
+    pub fn literal<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+        literals: fn() -> String,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                parse(v).ok_or_else(|| {
+                    ApiError::invalid(name, format!("{v:?} is not one of {}", literals()))
+                })
+            })
+            .transpose()
+    }
+
+    /// An optional boolean (`true`/`false`).
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::invalid(name, "must be true or false")),
+        }
+    }
+
     pub fn parse(query: &str) -> Self {
         QueryParams(
             form_urlencoded::parse(query.as_bytes())

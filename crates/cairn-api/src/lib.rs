@@ -2,6 +2,7 @@
 //! shapes. No SQL and no business rule lives here; one table ([`error`]) maps domain errors to
 //! statuses, and only this crate defines wire types.
 
+mod body;
 pub mod error;
 mod extract;
 mod layers;
@@ -11,7 +12,7 @@ mod pagination;
 mod routes;
 mod state;
 pub mod web;
-mod wire;
+pub mod wire;
 
 pub use routes::router;
 pub use state::AppState;

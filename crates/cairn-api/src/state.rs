@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use cairn_control::identity::Identity;
+use cairn_control::management::Management;
 use cairn_store::Store;
 
 use crate::metrics::Metrics;
@@ -10,6 +11,7 @@ use crate::web::WebSettings;
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<Identity>,
+    pub management: Arc<Management>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     /// How the web pages set cookies.

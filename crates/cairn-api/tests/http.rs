@@ -6,9 +6,30 @@ use std::sync::Arc;
 use cairn_api::{AppState, metrics::Metrics};
 use cairn_control::clock::SystemClock;
 use cairn_control::identity::{Actor, Identity, IdentitySettings, NewAccount};
+use cairn_control::management::{
+    Management, ManagementSettings, ProbeError, S3Target, SiteFacts, SiteProbe, StorageProbe,
+};
 use cairn_control::secret::ServerSecret;
 use cairn_store::Store;
 use cairn_store::testing::TestDb;
+
+/// These tests do not reach sites or storages (the binary's tests do, against the site stand-in
+/// and SeaweedFS); every probe answers that nothing is there.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl SiteProbe for Unreachable {
+    async fn probe(&self, _: &str, _: &str, _: &str) -> Result<SiteFacts, ProbeError> {
+        Err(ProbeError::Unreachable("no sites in these tests".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl StorageProbe for Unreachable {
+    async fn probe(&self, _: &S3Target) -> Result<(), String> {
+        Err("no storages in these tests".into())
+    }
+}
 
 struct TestServer {
     base: String,
@@ -22,10 +43,19 @@ struct TestServer {
 async fn start() -> TestServer {
     let db = TestDb::sqlite().await;
     let store: Arc<dyn Store> = Arc::new(db.connect().await);
+    let secret = ServerSecret::generate().unwrap();
+    let management = Arc::new(Management::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        secret.clone(),
+        ManagementSettings::default(),
+        Arc::new(Unreachable),
+        Arc::new(Unreachable),
+    ));
     let identity = Arc::new(
         Identity::new(
             store.clone(),
-            ServerSecret::generate().unwrap(),
+            secret,
             Arc::new(SystemClock),
             IdentitySettings::default(),
         )
@@ -51,6 +81,7 @@ async fn start() -> TestServer {
         .unwrap();
     let state = AppState {
         identity: identity.clone(),
+        management,
         store,
         metrics: Arc::new(Metrics::default()),
         web: Default::default(),

@@ -29,6 +29,19 @@ pub mod actions {
     pub const LOGOUT: &str = "logout";
     pub const LOGIN_FAILED_BURST: &str = "login.failure_burst";
     pub const AUTH_FAILED_BURST: &str = "auth.failure_burst";
+    pub const SITE_REGISTER: &str = "site.register";
+    pub const SITE_REMOVE: &str = "site.remove";
+    pub const STORAGE_CONNECT: &str = "storage.connect";
+    pub const STORAGE_DISCONNECT: &str = "storage.disconnect";
+    pub const POLICY_CREATE: &str = "policy.create";
+    pub const POLICY_UPDATE: &str = "policy.update";
+    pub const POLICY_ACTIVATE: &str = "policy.activate";
+    pub const POLICY_DEACTIVATE: &str = "policy.deactivate";
+    pub const POLICY_DELETE: &str = "policy.delete";
+    pub const BACKUP_RUN: &str = "backup.run";
+    pub const BACKUP_CANCEL: &str = "backup.cancel";
+    pub const RESTORE_CREATE: &str = "restore.create";
+    pub const RESTORE_CANCEL: &str = "restore.cancel";
 }
 
 #[derive(Clone)]

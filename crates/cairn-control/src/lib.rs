@@ -1,4 +1,5 @@
-//! Cairn's domain: who may do what, and (in later work) policies, backups, restores and jobs.
+//! Cairn's domain: who may do what ([`identity`]), and the Backup Management API's sites,
+//! storages, policies, backups, restores, schedules and job queue ([`management`], [`jobs`]).
 //!
 //! It decides; it never speaks HTTP to anyone and never touches the bytes of a backup. The api
 //! crate turns [`ControlError`] into statuses; the store crate persists the records.
@@ -8,6 +9,9 @@ pub mod bootstrap;
 pub mod clock;
 mod error;
 pub mod identity;
+pub mod jobs;
+pub mod management;
+pub mod schedule;
 pub mod secret;
 
 pub use error::{AuthFailure, ControlError, ControlResult, FieldError};

@@ -34,4 +34,23 @@ impl Dialect {
             Dialect::Postgres => Some("SELECT id FROM accounts WHERE id = $1 FOR UPDATE"),
         }
     }
+
+    /// How a writing transaction starts. SQLite's default (deferred) transaction can fail with
+    /// "database is locked" when it upgrades to a writer; `IMMEDIATE` takes the write lock first
+    /// and waits (busy timeout) instead.
+    pub(crate) fn begin_write_sql(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+
+    /// The row-locking suffix of the job claim's inner SELECT: PostgreSQL lets concurrent
+    /// claimers skip each other's rows; SQLite has one writer at a time and needs none.
+    pub(crate) fn skip_locked_sql(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
 }

@@ -11,6 +11,7 @@
 
 mod dialect;
 mod error;
+mod management;
 mod records;
 mod sessions;
 mod sql;
@@ -21,6 +22,7 @@ pub mod testing;
 
 pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
+pub use management::*;
 pub use records::*;
 pub use sessions::{SessionRecord, SessionStore};
 pub use sql::SqlStore;

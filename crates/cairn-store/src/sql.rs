@@ -16,6 +16,7 @@ use crate::{
     StoreResult, Timestamp, TokenRecord,
 };
 
+mod management;
 mod sessions;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -493,11 +494,51 @@ impl Conditions {
     }
 }
 
-fn order_sql(descending: bool) -> &'static str {
-    if descending {
-        " ORDER BY created_at DESC, id DESC"
-    } else {
-        " ORDER BY created_at ASC, id ASC"
+fn order_sql(descending: bool, id_col: &str) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    format!(" ORDER BY created_at {dir}, {id_col} {dir}")
+}
+
+impl SqlStore {
+    /// One page of `table` in creation order (ties broken by `id_col`), with the count of every
+    /// row that matches: the one implementation of spec section 1.1 in SQL.
+    async fn fetch_page<T>(
+        &self,
+        table: &str,
+        cols: &str,
+        id_col: &str,
+        cond: &Conditions,
+        page: PageQuery,
+        map: fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        let where_sql = cond.where_sql();
+        let list_sql = format!(
+            "SELECT {cols} FROM {table}{where_sql}{} LIMIT {} OFFSET {}",
+            order_sql(page.descending, id_col),
+            page.limit,
+            page.offset
+        );
+        let rows = cond
+            .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        // A short first page is its own count; otherwise count separately (an index-only scan,
+        // cheaper than a window count that would materialise every matching row).
+        let total = if page.offset == 0 && (rows.len() as u64) < u64::from(page.limit) {
+            rows.len() as u64
+        } else {
+            let count_sql = format!("SELECT COUNT(*) AS n FROM {table}{where_sql}");
+            let n: i64 = cond
+                .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+            u64::try_from(n).unwrap_or(0)
+        };
+        Ok(Page {
+            items: rows.iter().map(map).collect::<StoreResult<_>>()?,
+            total,
+        })
     }
 }
 
@@ -543,34 +584,8 @@ impl AuditStore for SqlStore {
         if let Some(to) = filter.to {
             cond.push("created_at <= $?", Bind::Int(millis(to)));
         }
-        let where_sql = cond.where_sql();
-        // One query for the page and the total: the window count is taken before LIMIT applies.
-        let list_sql = format!(
-            "SELECT {AUDIT_COLS}, COUNT(*) OVER () AS total_count FROM audit_events{where_sql}{} LIMIT {} OFFSET {}",
-            order_sql(page.descending),
-            page.limit,
-            page.offset
-        );
-        let rows = cond
-            .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        let total: i64 = match rows.first() {
-            Some(row) => row.try_get("total_count")?,
-            None if page.offset == 0 => 0,
-            // A page past the end has no row to carry the count.
-            None => {
-                let count_sql = format!("SELECT COUNT(*) AS n FROM audit_events{where_sql}");
-                cond.bind_all(sqlx::query(AssertSqlSafe(count_sql)))
-                    .fetch_one(&self.pool)
-                    .await?
-                    .try_get("n")?
-            }
-        };
-        Ok(Page {
-            items: rows.iter().map(audit_from).collect::<StoreResult<_>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        self.fetch_page("audit_events", AUDIT_COLS, "id", &cond, page, audit_from)
+            .await
     }
 }
 

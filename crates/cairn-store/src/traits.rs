@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 
 use crate::{
-    AccountRecord, AuditEventRecord, AuditFilter, MembershipRecord, OrgRecord, OwnedTokenRecord,
-    Page, PageQuery, StoreResult, Timestamp, TokenRecord,
+    AccountRecord, AuditEventRecord, AuditFilter, BackupFilter, BackupRecord, JobKind, JobRecord,
+    MembershipRecord, OrgRecord, OwnedTokenRecord, Page, PageQuery, PolicyBackupSummary,
+    PolicyFilter, PolicyRecord, Product, RestoreFilter, RestoreRecord, SiteLock, SiteRecord,
+    StorageFilter, StorageRecord, StoreResult, Timestamp, TokenRecord,
 };
 
 #[async_trait]
@@ -79,7 +81,177 @@ pub trait MetaStore: Send + Sync {
     async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
 }
 
-/// Everything the control plane persists.
-pub trait Store: IdentityStore + AuditStore + MetaStore + crate::SessionStore {}
+/// Sites, storages, policies, backups, restores, the per-site lock and the job queue.
+///
+/// Look-ups that take an `org_id` never find a record of another org, so the domain cannot leak
+/// one by mistake.
+#[async_trait]
+pub trait ManagementStore: Send + Sync {
+    /// Fails with `Conflict("site")` when the org already has this site.
+    async fn insert_site(&self, site: &SiteRecord) -> StoreResult<()>;
+    async fn get_site(&self, org_id: &str, cloud_id: &str) -> StoreResult<Option<SiteRecord>>;
+    async fn list_sites(&self, org_id: &str, page: PageQuery) -> StoreResult<Page<SiteRecord>>;
+    /// Deletes the site unless a policy names it; `Conflict("policy")` if one does.
+    async fn delete_site(&self, org_id: &str, cloud_id: &str) -> StoreResult<bool>;
 
-impl<T: IdentityStore + AuditStore + MetaStore + crate::SessionStore> Store for T {}
+    /// Inserts the built-in storage unless the org has one; returns the org's built-in storage.
+    async fn ensure_builtin_storage(&self, candidate: &StorageRecord)
+    -> StoreResult<StorageRecord>;
+    async fn insert_storage(&self, storage: &StorageRecord) -> StoreResult<()>;
+    async fn get_storage(&self, org_id: &str, id: &str) -> StoreResult<Option<StorageRecord>>;
+    async fn list_storages(
+        &self,
+        filter: &StorageFilter,
+        page: PageQuery,
+    ) -> StoreResult<Page<StorageRecord>>;
+    /// Deletes the storage unless a policy or an unexpired backup uses it (`Conflict`).
+    async fn delete_storage(&self, org_id: &str, id: &str) -> StoreResult<bool>;
+
+    /// `Conflict("active policy")` when it would be a second ACTIVE policy of its site, product
+    /// and storage.
+    async fn insert_policy(&self, policy: &PolicyRecord) -> StoreResult<()>;
+    async fn get_policy(&self, org_id: &str, id: &str) -> StoreResult<Option<PolicyRecord>>;
+    async fn list_policies(
+        &self,
+        filter: &PolicyFilter,
+        page: PageQuery,
+    ) -> StoreResult<Page<PolicyRecord>>;
+    /// Replaces every mutable field; `Conflict("active policy")` as for insert. Returns false when
+    /// the policy is gone.
+    async fn update_policy(&self, policy: &PolicyRecord) -> StoreResult<bool>;
+    /// Deletes an INACTIVE policy with no backup in flight; `Conflict` otherwise.
+    async fn delete_policy(&self, org_id: &str, id: &str) -> StoreResult<bool>;
+    /// Moves `next_run_at` from `expected` to `next`, only if nobody moved it first: the one
+    /// node that wins starts the scheduled backup.
+    async fn advance_policy_schedule(
+        &self,
+        id: &str,
+        expected: Timestamp,
+        next: Option<Timestamp>,
+        status: crate::PolicyStatus,
+    ) -> StoreResult<bool>;
+    /// ACTIVE policies whose next run is at or before `now`, earliest first.
+    async fn due_policies(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<PolicyRecord>>;
+    /// Every assigned schedule slot (minutes after midnight) with how many policies use it.
+    async fn schedule_slot_usage(&self) -> StoreResult<Vec<(u16, u64)>>;
+    async fn policy_backup_summary(
+        &self,
+        policy_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<PolicyBackupSummary>;
+
+    /// Takes the lock of (site, product), inserts the backup and its job, all or nothing.
+    /// `Conflict("in-flight")` when the lock is held.
+    async fn create_backup(
+        &self,
+        backup: &BackupRecord,
+        job: &JobRecord,
+        lock: &SiteLock,
+    ) -> StoreResult<()>;
+    async fn get_backup(&self, org_id: &str, id: &str) -> StoreResult<Option<BackupRecord>>;
+    async fn get_backup_by_id(&self, id: &str) -> StoreResult<Option<BackupRecord>>;
+    async fn list_backups(
+        &self,
+        filter: &BackupFilter,
+        page: PageQuery,
+    ) -> StoreResult<Page<BackupRecord>>;
+    /// Replaces the mutable fields of a backup (status, message, sizes, progress, ...).
+    async fn update_backup(&self, backup: &BackupRecord) -> StoreResult<bool>;
+    /// When the last COMPLETED or INCOMPLETE backup of (site, product) was created.
+    async fn last_complete_backup_at(
+        &self,
+        org_id: &str,
+        cloud_id: &str,
+        product: Product,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// The newest COMPLETED or INCOMPLETE backup of a policy with a snapshot: the parent of the
+    /// next incremental backup.
+    async fn latest_complete_backup(&self, policy_id: &str) -> StoreResult<Option<BackupRecord>>;
+    /// Moves COMPLETED/INCOMPLETE backups whose expiry has passed to EXPIRED (skipping those a
+    /// restore in flight reads) and queues a collect job for each; returns what it expired.
+    async fn expire_backups(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<BackupRecord>>;
+
+    /// As [`ManagementStore::create_backup`], for a restore (locking its destination).
+    async fn create_restore(
+        &self,
+        restore: &RestoreRecord,
+        job: &JobRecord,
+        lock: &SiteLock,
+    ) -> StoreResult<()>;
+    async fn get_restore(&self, org_id: &str, id: &str) -> StoreResult<Option<RestoreRecord>>;
+    async fn get_restore_by_id(&self, id: &str) -> StoreResult<Option<RestoreRecord>>;
+    async fn list_restores(
+        &self,
+        filter: &RestoreFilter,
+        page: PageQuery,
+    ) -> StoreResult<Page<RestoreRecord>>;
+    async fn update_restore(&self, restore: &RestoreRecord) -> StoreResult<bool>;
+
+    /// Releases the lock if `holder_id` holds it.
+    async fn release_site_lock(&self, lock: &SiteLock) -> StoreResult<()>;
+
+    /// Claims the job that has been available longest (due and unleased, or with a lapsed
+    /// lease): marks it RUNNING under `lease_token` until `lease_until`. Two claimers never get
+    /// the same job (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one writer at a time).
+    async fn claim_job(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        lease_token: &str,
+    ) -> StoreResult<Option<JobRecord>>;
+    /// Extends the lease; false when the lease was lost (lapsed and taken by another worker).
+    async fn renew_job_lease(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn save_job_checkpoint(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        checkpoint: &str,
+    ) -> StoreResult<bool>;
+    /// Ends the job (DONE) if the caller still holds it.
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Gives the job back to the queue, available again at `at` (a retry later).
+    async fn requeue_job(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn get_job(&self, kind: JobKind, subject_id: &str) -> StoreResult<Option<JobRecord>>;
+    /// Ends a job no worker has claimed yet (QUEUED → DONE); false when a worker holds it or it
+    /// already ended. Whoever gets true finishes the subject's record.
+    async fn cancel_queued_job(
+        &self,
+        kind: JobKind,
+        subject_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Asks the worker to stop; a job not yet claimed is made available at once so the worker
+    /// that takes it ends it.
+    async fn request_job_cancel(
+        &self,
+        kind: JobKind,
+        subject_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+/// Everything the control plane persists.
+pub trait Store:
+    IdentityStore + AuditStore + MetaStore + ManagementStore + crate::SessionStore
+{
+}
+
+impl<T: IdentityStore + AuditStore + MetaStore + ManagementStore + crate::SessionStore> Store
+    for T
+{
+}

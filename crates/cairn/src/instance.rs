@@ -1,5 +1,5 @@
-//! Opening an installation: the data directory, the server secret, the store, the identity
-//! service. `serve` and every management command go through here, so they agree.
+//! Opening an installation: the data directory, the server secret, the store, the identity and
+//! management services. `serve` and every management command go through here, so they agree.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,25 +7,25 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use cairn_control::clock::SystemClock;
-use cairn_control::identity::{Identity, IdentitySettings};
+use cairn_control::identity::Identity;
+use cairn_control::management::Management;
 use cairn_control::secret::ServerSecret;
 use cairn_store::{MetaStore, SqlStore, Store};
 
-use crate::settings::StoreSettings;
+use crate::probe::{ConnectorSiteProbe, VaultStorageProbe};
+use crate::settings::{FileSettings, StoreSettings};
 
 pub struct Instance {
     pub store: Arc<SqlStore>,
     pub identity: Arc<Identity>,
+    pub management: Arc<Management>,
 }
 
 const SECRET_FILE: &str = "secret";
 const FINGERPRINT_KEY: &str = "secret_fingerprint";
 
 impl Instance {
-    pub async fn open(
-        settings: &StoreSettings,
-        identity_settings: IdentitySettings,
-    ) -> anyhow::Result<Self> {
+    pub async fn open(settings: &StoreSettings, file: &FileSettings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!(
                 "creating the data directory {}",
@@ -40,11 +40,25 @@ impl Instance {
         );
         check_fingerprint(store.as_ref(), &secret).await?;
         let store_dyn: Arc<dyn Store> = store.clone();
-        let identity = Identity::new(store_dyn, secret, Arc::new(SystemClock), identity_settings)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let identity = Identity::new(
+            store_dyn.clone(),
+            secret.clone(),
+            Arc::new(SystemClock),
+            file.identity_settings(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let management = Management::new(
+            store_dyn,
+            Arc::new(SystemClock),
+            secret,
+            file.management.management_settings(),
+            Arc::new(ConnectorSiteProbe),
+            Arc::new(VaultStorageProbe),
+        );
         Ok(Instance {
             store,
             identity: Arc::new(identity),
+            management: Arc::new(management),
         })
     }
 }

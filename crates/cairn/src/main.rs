@@ -3,6 +3,7 @@
 mod commands;
 mod instance;
 mod logging;
+mod probe;
 mod settings;
 
 use clap::Parser;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cairn_control::identity::IdentitySettings;
+use cairn_control::management::ManagementSettings;
 use serde::Deserialize;
 
 /// Where the control plane lives. Every command that touches it takes these.
@@ -42,7 +43,53 @@ pub struct FileSettings {
     #[serde(default)]
     pub auth: AuthFileSettings,
     #[serde(default)]
+    pub management: ManagementFileSettings,
+    #[serde(default)]
     pub web: WebFileSettings,
+}
+
+/// `[management]`: the rules of spec section 4 and how the scheduler and workers run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementFileSettings {
+    /// Regions an external storage may use (default: us-east-1, us-west-2, eu-central-1,
+    /// eu-west-1, ap-southeast-2).
+    pub regions: Option<Vec<String>>,
+    /// Rule 4: minimum hours between complete backups of a site's product (default: none).
+    pub min_backup_interval_hours: Option<u64>,
+    /// Rule 6: minutes before a failed backup is retried (default 30) and attempts in all
+    /// (default 3).
+    pub retry_interval_minutes: Option<u64>,
+    pub max_attempts: Option<u32>,
+    /// Retention of a policy that names none (default 30 days).
+    pub default_retention_days: Option<u32>,
+    /// How often the scheduler looks for due runs and expired backups (default 15 s).
+    pub scheduler_tick_secs: Option<u64>,
+}
+
+impl ManagementFileSettings {
+    pub fn management_settings(&self) -> ManagementSettings {
+        let d = ManagementSettings::default();
+        ManagementSettings {
+            regions: self.regions.clone().unwrap_or(d.regions),
+            min_backup_interval: self
+                .min_backup_interval_hours
+                .filter(|h| *h > 0)
+                .map(|h| Duration::from_secs(h.saturating_mul(3600))),
+            retry_interval: self
+                .retry_interval_minutes
+                .map(|m| Duration::from_secs(m.saturating_mul(60)))
+                .unwrap_or(d.retry_interval),
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts).max(1),
+            default_retention_days: self
+                .default_retention_days
+                .unwrap_or(d.default_retention_days),
+        }
+    }
+
+    pub fn scheduler_tick(&self) -> Duration {
+        Duration::from_secs(self.scheduler_tick_secs.unwrap_or(15).max(1))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

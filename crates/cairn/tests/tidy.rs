@@ -13,6 +13,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cairn-store", &[]),
     ("cairn-control", &["cairn-store"]),
     ("cairn-api", &["cairn-control", "cairn-store"]),
+    // cairn-sitesim only as a dev-dependency.
+    (
+        "cairn-engine",
+        &[
+            "cairn-control",
+            "cairn-store",
+            "cairn-connectors",
+            "cairn-vault",
+        ],
+    ),
     (
         "cairn",
         &[
@@ -21,6 +31,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "cairn-store",
             "cairn-vault",
             "cairn-sitesim",
+            "cairn-connectors",
+            "cairn-engine",
         ],
     ),
 ];

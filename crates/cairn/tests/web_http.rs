@@ -366,6 +366,12 @@ async fn login_is_throttled_after_ten_failures() {
         .unwrap();
     assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(api.headers().contains_key("retry-after"));
+    let metrics = web.get("/metrics").await.body;
+    assert!(
+        metrics.contains(r#"cairn_auth_failures_total{reason="wrong_login"} 10"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"cairn_auth_failures_total{reason="login_throttled"} 1"#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

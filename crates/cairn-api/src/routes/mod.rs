@@ -35,7 +35,7 @@ async fn not_found() -> ApiError {
 
 /// The whole HTTP surface of one node.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
+    let v1 = v2::shared_routes()
         .fallback(not_found)
         .layer(middleware::from_fn(layers::deprecation_headers));
     Router::new()

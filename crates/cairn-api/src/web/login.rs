@@ -91,6 +91,7 @@ pub async fn submit(
     {
         Ok(new) => new,
         Err(ControlError::Unauthenticated(failure)) => {
+            state.metrics.auth_failure(failure.reason);
             return login_form(
                 &state,
                 &headers,
@@ -100,7 +101,12 @@ pub async fn submit(
                 Some(failure.message),
             );
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => {
+            if matches!(err, ControlError::Throttled { .. }) {
+                state.metrics.auth_failure("login_throttled");
+            }
+            return Err(err.into());
+        }
     };
     // Whole seconds, rounded up: the cookie lasts as long as the session.
     let lifetime_ms = (new.session.expires_at - state.identity.clock().now()).num_milliseconds();

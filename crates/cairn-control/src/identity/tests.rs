@@ -136,6 +136,255 @@ impl AuditStore for RecordingStore {
     }
 }
 
+/// Management calls pass straight through; these tests count identity calls only.
+#[async_trait::async_trait]
+impl cairn_store::ManagementStore for RecordingStore {
+    async fn insert_site(&self, site: &SiteRecord) -> cairn_store::StoreResult<()> {
+        self.inner.insert_site(site).await
+    }
+    async fn get_site(
+        &self,
+        org_id: &str,
+        cloud_id: &str,
+    ) -> cairn_store::StoreResult<Option<SiteRecord>> {
+        self.inner.get_site(org_id, cloud_id).await
+    }
+    async fn list_sites(
+        &self,
+        org_id: &str,
+        page: PageQuery,
+    ) -> cairn_store::StoreResult<Page<SiteRecord>> {
+        self.inner.list_sites(org_id, page).await
+    }
+    async fn delete_site(&self, org_id: &str, cloud_id: &str) -> cairn_store::StoreResult<bool> {
+        self.inner.delete_site(org_id, cloud_id).await
+    }
+    async fn ensure_builtin_storage(
+        &self,
+        candidate: &StorageRecord,
+    ) -> cairn_store::StoreResult<StorageRecord> {
+        self.inner.ensure_builtin_storage(candidate).await
+    }
+    async fn insert_storage(&self, storage: &StorageRecord) -> cairn_store::StoreResult<()> {
+        self.inner.insert_storage(storage).await
+    }
+    async fn get_storage(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> cairn_store::StoreResult<Option<StorageRecord>> {
+        self.inner.get_storage(org_id, id).await
+    }
+    async fn list_storages(
+        &self,
+        filter: &StorageFilter,
+        page: PageQuery,
+    ) -> cairn_store::StoreResult<Page<StorageRecord>> {
+        self.inner.list_storages(filter, page).await
+    }
+    async fn delete_storage(&self, org_id: &str, id: &str) -> cairn_store::StoreResult<bool> {
+        self.inner.delete_storage(org_id, id).await
+    }
+    async fn insert_policy(&self, policy: &PolicyRecord) -> cairn_store::StoreResult<()> {
+        self.inner.insert_policy(policy).await
+    }
+    async fn get_policy(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> cairn_store::StoreResult<Option<PolicyRecord>> {
+        self.inner.get_policy(org_id, id).await
+    }
+    async fn list_policies(
+        &self,
+        filter: &PolicyFilter,
+        page: PageQuery,
+    ) -> cairn_store::StoreResult<Page<PolicyRecord>> {
+        self.inner.list_policies(filter, page).await
+    }
+    async fn update_policy(&self, policy: &PolicyRecord) -> cairn_store::StoreResult<bool> {
+        self.inner.update_policy(policy).await
+    }
+    async fn delete_policy(&self, org_id: &str, id: &str) -> cairn_store::StoreResult<bool> {
+        self.inner.delete_policy(org_id, id).await
+    }
+    async fn advance_policy_schedule(
+        &self,
+        id: &str,
+        expected: Timestamp,
+        next: Option<Timestamp>,
+        status: cairn_store::PolicyStatus,
+    ) -> cairn_store::StoreResult<bool> {
+        self.inner
+            .advance_policy_schedule(id, expected, next, status)
+            .await
+    }
+    async fn due_policies(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> cairn_store::StoreResult<Vec<PolicyRecord>> {
+        self.inner.due_policies(now, limit).await
+    }
+    async fn schedule_slot_usage(&self) -> cairn_store::StoreResult<Vec<(u16, u64)>> {
+        self.inner.schedule_slot_usage().await
+    }
+    async fn policy_backup_summary(
+        &self,
+        policy_id: &str,
+        now: Timestamp,
+    ) -> cairn_store::StoreResult<PolicyBackupSummary> {
+        self.inner.policy_backup_summary(policy_id, now).await
+    }
+    async fn create_backup(
+        &self,
+        backup: &BackupRecord,
+        job: &JobRecord,
+        lock: &SiteLock,
+    ) -> cairn_store::StoreResult<()> {
+        self.inner.create_backup(backup, job, lock).await
+    }
+    async fn get_backup(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> cairn_store::StoreResult<Option<BackupRecord>> {
+        self.inner.get_backup(org_id, id).await
+    }
+    async fn get_backup_by_id(&self, id: &str) -> cairn_store::StoreResult<Option<BackupRecord>> {
+        self.inner.get_backup_by_id(id).await
+    }
+    async fn list_backups(
+        &self,
+        filter: &BackupFilter,
+        page: PageQuery,
+    ) -> cairn_store::StoreResult<Page<BackupRecord>> {
+        self.inner.list_backups(filter, page).await
+    }
+    async fn update_backup(&self, backup: &BackupRecord) -> cairn_store::StoreResult<bool> {
+        self.inner.update_backup(backup).await
+    }
+    async fn last_complete_backup_at(
+        &self,
+        org_id: &str,
+        cloud_id: &str,
+        product: Product,
+    ) -> cairn_store::StoreResult<Option<Timestamp>> {
+        self.inner
+            .last_complete_backup_at(org_id, cloud_id, product)
+            .await
+    }
+    async fn latest_complete_backup(
+        &self,
+        policy_id: &str,
+    ) -> cairn_store::StoreResult<Option<BackupRecord>> {
+        self.inner.latest_complete_backup(policy_id).await
+    }
+    async fn expire_backups(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> cairn_store::StoreResult<Vec<BackupRecord>> {
+        self.inner.expire_backups(now, limit).await
+    }
+    async fn create_restore(
+        &self,
+        restore: &RestoreRecord,
+        job: &JobRecord,
+        lock: &SiteLock,
+    ) -> cairn_store::StoreResult<()> {
+        self.inner.create_restore(restore, job, lock).await
+    }
+    async fn get_restore(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> cairn_store::StoreResult<Option<RestoreRecord>> {
+        self.inner.get_restore(org_id, id).await
+    }
+    async fn get_restore_by_id(&self, id: &str) -> cairn_store::StoreResult<Option<RestoreRecord>> {
+        self.inner.get_restore_by_id(id).await
+    }
+    async fn list_restores(
+        &self,
+        filter: &RestoreFilter,
+        page: PageQuery,
+    ) -> cairn_store::StoreResult<Page<RestoreRecord>> {
+        self.inner.list_restores(filter, page).await
+    }
+    async fn update_restore(&self, restore: &RestoreRecord) -> cairn_store::StoreResult<bool> {
+        self.inner.update_restore(restore).await
+    }
+    async fn release_site_lock(&self, lock: &SiteLock) -> cairn_store::StoreResult<()> {
+        self.inner.release_site_lock(lock).await
+    }
+    async fn claim_job(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        lease_token: &str,
+    ) -> cairn_store::StoreResult<Option<JobRecord>> {
+        self.inner.claim_job(now, lease_until, lease_token).await
+    }
+    async fn renew_job_lease(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        until: Timestamp,
+    ) -> cairn_store::StoreResult<bool> {
+        self.inner.renew_job_lease(job_id, lease_token, until).await
+    }
+    async fn save_job_checkpoint(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        checkpoint: &str,
+    ) -> cairn_store::StoreResult<bool> {
+        self.inner
+            .save_job_checkpoint(job_id, lease_token, checkpoint)
+            .await
+    }
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        now: Timestamp,
+    ) -> cairn_store::StoreResult<bool> {
+        self.inner.finish_job(job_id, lease_token, now).await
+    }
+    async fn requeue_job(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+        at: Timestamp,
+    ) -> cairn_store::StoreResult<bool> {
+        self.inner.requeue_job(job_id, lease_token, at).await
+    }
+    async fn get_job(
+        &self,
+        kind: JobKind,
+        subject_id: &str,
+    ) -> cairn_store::StoreResult<Option<JobRecord>> {
+        self.inner.get_job(kind, subject_id).await
+    }
+    async fn cancel_queued_job(
+        &self,
+        kind: JobKind,
+        subject_id: &str,
+        now: Timestamp,
+    ) -> cairn_store::StoreResult<bool> {
+        self.inner.cancel_queued_job(kind, subject_id, now).await
+    }
+    async fn request_job_cancel(
+        &self,
+        kind: JobKind,
+        subject_id: &str,
+        now: Timestamp,
+    ) -> cairn_store::StoreResult<bool> {
+        self.inner.request_job_cancel(kind, subject_id, now).await
+    }
+}
+
 #[async_trait]
 impl MetaStore for RecordingStore {
     async fn ping(&self) -> StoreResult<()> {

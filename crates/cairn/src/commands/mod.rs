@@ -15,5 +15,5 @@ use crate::settings::{StoreArgs, load_file};
 /// as a running server.
 async fn open_instance(args: &StoreArgs) -> anyhow::Result<Instance> {
     let file = load_file(args.config.as_deref())?;
-    Instance::open(&args.resolve(&file), file.identity_settings()).await
+    Instance::open(&args.resolve(&file), &file).await
 }

@@ -1,11 +1,13 @@
 //! `cairn serve`: the API server.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use cairn_api::AppState;
 use cairn_api::metrics::Metrics;
 use cairn_control::bootstrap::{FirstStart, first_start};
+use cairn_control::jobs::run_scheduler;
 use cairn_sitesim::{Access, Scale, Sim, SimConfig, SimHandle, SiteSpec};
 use cairn_store::Store;
 
@@ -39,7 +41,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or(LogFormat::Text),
     );
     let store_settings = args.store.resolve(&file);
-    let instance = Instance::open(&store_settings, file.identity_settings()).await?;
+    let instance = Instance::open(&store_settings, &file).await?;
     let listen = args
         .listen
         .or(file.listen.clone())
@@ -65,9 +67,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
 
+    // The scheduler runs on every node: the store arbitrates, so each due run starts once.
+    // Jobs wait in the queue until a node with the engine claims them.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let scheduler = tokio::spawn(run_scheduler(
+        instance.management.clone(),
+        file.management.scheduler_tick(),
+        stopping.clone(),
+    ));
     let store: Arc<dyn Store> = instance.store.clone();
     let state = AppState {
         identity: instance.identity.clone(),
+        management: instance.management.clone(),
         store,
         metrics: Arc::new(Metrics::default()),
         web: file.web.web_settings(),
@@ -76,6 +87,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("Cairn is serving on {base_url}");
     cairn_api::serve(listener, cairn_api::router(state), shutdown_signal()).await?;
     tracing::info!("stopped: requests in flight have finished");
+    stopping.store(true, Ordering::SeqCst);
+    scheduler.abort();
     if let Some(demo) = demo {
         demo.shutdown().await;
     }

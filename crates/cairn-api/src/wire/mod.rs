@@ -1,6 +1,8 @@
 //! Wire types: the JSON shapes of the spec, and nothing else. Control's types never reach the
 //! wire directly.
 
+pub mod management;
+
 use cairn_store::{AuditEventRecord, Timestamp};
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -1,0 +1,244 @@
+//! The Backup Management domain (`shared/spec/backup-management-api.md`): sites, storages,
+//! policies, backups, restores and their rules (spec section 4). It decides and records; the
+//! engine (through [`crate::jobs`]) does the work, and probes injected by the binary talk to sites
+//! and storages.
+
+mod policies;
+mod runs;
+mod scheduler;
+mod sites;
+mod storages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cairn_store::{SiteProduct, Store};
+
+use crate::audit::{Audit, AuditEntry};
+use crate::clock::Clock;
+use crate::identity::Actor;
+use crate::secret::ServerSecret;
+use crate::{ControlError, ControlResult};
+
+pub use policies::{NewPolicy, PolicyPatch, PolicyView, ScheduleInput};
+pub use runs::{BackupStatsView, FailedItem, NewRestore, Progress, ProgressPhase, RestoreSummary};
+pub(crate) use runs::{backup_lock, restore_lock};
+pub use scheduler::TickReport;
+pub use sites::{NewSite, SiteAccess};
+pub use storages::{NewStorage, StorageAccess};
+
+/// The rules' numbers and switches (spec section 4), each a setting.
+#[derive(Debug, Clone)]
+pub struct ManagementSettings {
+    /// Regions an external storage may use (`storages/regions`).
+    pub regions: Vec<String>,
+    /// Rule 4: minimum time between complete backups of a (site, product); none by default.
+    pub min_backup_interval: Option<Duration>,
+    /// Rule 6: a failed backup is retried after this long...
+    pub retry_interval: Duration,
+    /// ...until it has run this many times in all.
+    pub max_attempts: u32,
+    pub default_retention_days: u32,
+}
+
+impl Default for ManagementSettings {
+    fn default() -> Self {
+        ManagementSettings {
+            regions: [
+                "us-east-1",
+                "us-west-2",
+                "eu-central-1",
+                "eu-west-1",
+                "ap-southeast-2",
+            ]
+            .map(String::from)
+            .to_vec(),
+            min_backup_interval: None,
+            retry_interval: Duration::from_secs(30 * 60),
+            max_attempts: 3,
+            default_retention_days: 30,
+        }
+    }
+}
+
+pub const RETENTION_MAX_DAYS: u32 = 3650;
+pub const NAME_MAX_CHARS: usize = 255;
+
+/// What a site says about itself when Cairn connects with an account's email and API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteFacts {
+    pub cloud_id: String,
+    /// The site's own name for itself, when it gives one.
+    pub cloud_name: Option<String>,
+    pub products: Vec<SiteProduct>,
+}
+
+/// Why a site could not be used, in words fit for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the site could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the site refused the email and API token")]
+    Unauthorized,
+    #[error("the address does not answer like a Jira or Confluence Cloud site: {0}")]
+    NotASite(String),
+}
+
+/// Connects to a site to learn its `cloudId`, its products and whether they are empty.
+#[async_trait]
+pub trait SiteProbe: Send + Sync {
+    async fn probe(
+        &self,
+        cloud_url: &str,
+        email: &str,
+        api_token: &str,
+    ) -> Result<SiteFacts, ProbeError>;
+}
+
+/// Where an external storage lives and how to sign in to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Target {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for S3Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Target")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| ".."),
+            )
+            .finish()
+    }
+}
+
+/// Writes, reads back and deletes a probe object, so a storage is connected only if it works.
+#[async_trait]
+pub trait StorageProbe: Send + Sync {
+    async fn probe(&self, target: &S3Target) -> Result<(), String>;
+}
+
+/// Purposes of sealed values (bound into the ciphertext).
+pub(crate) const SEAL_SITE_TOKEN: &str = "cairn.site-api-token";
+pub(crate) const SEAL_STORAGE_SECRET: &str = "cairn.storage-secret-key";
+
+/// The Backup Management service. One per node; every method is safe to call concurrently and
+/// from several nodes at once (the store arbitrates).
+pub struct Management {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+    secret: ServerSecret,
+    settings: ManagementSettings,
+    site_probe: Arc<dyn SiteProbe>,
+    storage_probe: Arc<dyn StorageProbe>,
+}
+
+impl std::fmt::Debug for Management {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Management")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Management {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        secret: ServerSecret,
+        settings: ManagementSettings,
+        site_probe: Arc<dyn SiteProbe>,
+        storage_probe: Arc<dyn StorageProbe>,
+    ) -> Self {
+        Management {
+            audit: Audit::new(store.clone(), clock.clone()),
+            store,
+            clock,
+            secret,
+            settings,
+            site_probe,
+            storage_probe,
+        }
+    }
+
+    pub fn settings(&self) -> &ManagementSettings {
+        &self.settings
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Records a mutating call in the audit log (spec: every mutating API call is audited).
+    async fn record(
+        &self,
+        org_id: &str,
+        actor: &Actor,
+        action: &'static str,
+        target: String,
+        details: Option<serde_json::Value>,
+    ) -> ControlResult<()> {
+        self.audit
+            .record(AuditEntry {
+                org_id: Some(org_id.to_string()),
+                account_id: actor.account_id.clone(),
+                action,
+                target: Some(target),
+                client_addr: actor.client_addr.clone(),
+                details,
+            })
+            .await
+    }
+
+    fn seal(&self, purpose: &str, plaintext: &str) -> ControlResult<String> {
+        self.secret
+            .seal(purpose, plaintext)
+            .map_err(|e| ControlError::Internal(e.to_string()))
+    }
+
+    fn open(&self, purpose: &str, sealed: &str) -> ControlResult<String> {
+        self.secret
+            .open(purpose, sealed)
+            .map_err(|e| ControlError::Internal(e.to_string()))
+    }
+}
+
+/// Who a record names as having acted: the account, or `cli` for the operator's command line.
+fn actor_id(actor: &Actor) -> String {
+    actor.account_id.clone().unwrap_or_else(|| "cli".into())
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Checks a required, trimmed, length-bounded name.
+fn checked_name(field: &str, value: &str) -> ControlResult<String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ControlError::invalid_field(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > NAME_MAX_CHARS {
+        return Err(ControlError::invalid_field(
+            field,
+            format!("must be at most {NAME_MAX_CHARS} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}

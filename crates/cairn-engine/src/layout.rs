@@ -1,0 +1,193 @@
+//! Where each entity lives in a backup's vault snapshot, and how documents are encoded. The one
+//! place both the backup and the restore take paths from.
+//!
+//! ```text
+//! jira/site.json                                   serverInfo + what was selected
+//! jira/config/{name}.json                          arrays as Atlassian returns them (CONFIG)
+//! jira/projects/{KEY}/project.json                 project with components, versions, roles
+//! jira/projects/{KEY}/issues/{issueId}.json        {issue, changelog, comments, worklogs, remoteLinks, watchers, properties}
+//! jira/attachments/{attachmentId}                  stream
+//! jira/boards/{boardId}.json                       board + sprints
+//! jira/users/{accountId}.json, jira/groups/{groupId}.json (with members)   only with USERS
+//! confluence/site.json                             what was selected
+//! confluence/spaces/{KEY}/space.json
+//! confluence/spaces/{KEY}/pages/{pageId}.json      {page, labels, properties, footerComments, inlineComments, attachments}
+//! confluence/spaces/{KEY}/blogposts/{id}.json      same shape with "blogpost"
+//! confluence/attachments/{attachmentId}            stream
+//! ```
+//!
+//! Every document is canonical JSON: object keys sorted, no insignificant whitespace, so an
+//! unchanged entity gives the same bytes (and the vault stores it once).
+
+use serde_json::Value;
+
+pub const JIRA: &str = "jira";
+pub const CONFLUENCE: &str = "confluence";
+
+/// The Jira configuration documents under `jira/config/`.
+pub const JIRA_CONFIG: &[&str] = &[
+    "issuetypes",
+    "fields",
+    "statuses",
+    "priorities",
+    "resolutions",
+    "issuelinktypes",
+    "roles",
+    "projectcategories",
+    "workflows",
+    "workflowschemes",
+    "issuetypeschemes",
+    "permissionschemes",
+];
+
+/// Snapshot metadata keys.
+pub mod meta {
+    pub const BACKUP_ID: &str = "cairn.backupId";
+    pub const POLICY_ID: &str = "cairn.policyId";
+    pub const CLOUD_ID: &str = "cloudId";
+    pub const PRODUCT: &str = "product";
+    pub const STARTED_AT: &str = "startedAt";
+}
+
+/// Entry attribute keys (the parent hint compares them).
+pub mod attr {
+    /// The item's own modification stamp (`fields.updated`, `version.createdAt`).
+    pub const UPDATED: &str = "updated";
+}
+
+pub fn jira_site() -> String {
+    "jira/site.json".into()
+}
+
+pub fn jira_config(name: &str) -> String {
+    format!("jira/config/{name}.json")
+}
+
+pub fn jira_projects_dir() -> String {
+    "jira/projects".into()
+}
+
+pub fn jira_project(key: &str) -> String {
+    format!("jira/projects/{key}/project.json")
+}
+
+pub fn jira_issues_dir(project_key: &str) -> String {
+    format!("jira/projects/{project_key}/issues")
+}
+
+pub fn jira_issue(project_key: &str, issue_id: &str) -> String {
+    format!("jira/projects/{project_key}/issues/{issue_id}.json")
+}
+
+pub fn jira_attachments_dir() -> String {
+    "jira/attachments".into()
+}
+
+pub fn jira_attachment(attachment_id: &str) -> String {
+    format!("jira/attachments/{attachment_id}")
+}
+
+pub fn jira_board(board_id: &str) -> String {
+    format!("jira/boards/{board_id}.json")
+}
+
+pub fn jira_boards_dir() -> String {
+    "jira/boards".into()
+}
+
+pub fn jira_user(account_id: &str) -> String {
+    format!("jira/users/{account_id}.json")
+}
+
+pub fn jira_users_dir() -> String {
+    "jira/users".into()
+}
+
+pub fn jira_group(group_id: &str) -> String {
+    format!("jira/groups/{group_id}.json")
+}
+
+pub fn jira_groups_dir() -> String {
+    "jira/groups".into()
+}
+
+pub fn confluence_site() -> String {
+    "confluence/site.json".into()
+}
+
+pub fn confluence_spaces_dir() -> String {
+    "confluence/spaces".into()
+}
+
+pub fn confluence_space(key: &str) -> String {
+    format!("confluence/spaces/{key}/space.json")
+}
+
+/// `kind` is `pages` or `blogposts`.
+pub fn confluence_contents_dir(space_key: &str, kind: &str) -> String {
+    format!("confluence/spaces/{space_key}/{kind}")
+}
+
+pub fn confluence_page(space_key: &str, page_id: &str) -> String {
+    format!("confluence/spaces/{space_key}/pages/{page_id}.json")
+}
+
+pub fn confluence_blogpost(space_key: &str, id: &str) -> String {
+    format!("confluence/spaces/{space_key}/blogposts/{id}.json")
+}
+
+pub fn confluence_attachments_dir() -> String {
+    "confluence/attachments".into()
+}
+
+pub fn confluence_attachment(attachment_id: &str) -> String {
+    format!("confluence/attachments/{attachment_id}")
+}
+
+/// The last path component without `.json`: the id or key an entry is named by.
+pub fn entry_id(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.strip_suffix(".json").unwrap_or(name)
+}
+
+/// Canonical JSON: object keys sorted at every level, compact.
+pub fn canonical_json(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(&sorted(value)).unwrap_or_default()
+}
+
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"z":[{"y":1,"x":2}],"c":null}}"#).unwrap();
+        assert_eq!(
+            String::from_utf8(canonical_json(&v)).unwrap(),
+            r#"{"a":{"c":null,"z":[{"x":2,"y":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn entry_ids_come_from_the_last_component() {
+        assert_eq!(entry_id(&jira_issue("PROJ", "10001")), "10001");
+        assert_eq!(entry_id(&jira_attachment("42")), "42");
+    }
+}

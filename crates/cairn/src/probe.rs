@@ -1,0 +1,117 @@
+//! The probes the domain uses before it saves a site or a storage: they talk to the outside
+//! world, so they live here in the binary and are handed to `Management`. The site probe is the
+//! connectors' (`cairn_connectors::probe`); the storage probe goes through the vault's backend.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cairn_connectors::ErrorKind;
+use cairn_control::management::{ProbeError, S3Target, SiteFacts, SiteProbe, StorageProbe};
+use cairn_store::{Product, SiteProduct};
+use cairn_vault::{Backend, Location, S3Config};
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Reads a site's `cloudId` and checks the credential with Jira's `myself` and Confluence's
+/// spaces list, as site registration requires.
+pub struct ConnectorSiteProbe;
+
+#[async_trait]
+impl SiteProbe for ConnectorSiteProbe {
+    async fn probe(&self, base: &str, email: &str, token: &str) -> Result<SiteFacts, ProbeError> {
+        let report = tokio::time::timeout(
+            PROBE_TIMEOUT * 4,
+            cairn_connectors::probe(base, email, token),
+        )
+        .await
+        .map_err(|_| ProbeError::Unreachable("no answer within a minute".into()))?
+        .map_err(|e| match e.kind() {
+            ErrorKind::Auth => ProbeError::Unauthorized,
+            ErrorKind::Retryable => ProbeError::Unreachable(e.to_string()),
+            ErrorKind::Permanent => ProbeError::NotASite(e.to_string()),
+        })?;
+        let cloud_id = report
+            .cloud_id
+            .ok_or_else(|| ProbeError::NotASite("/_edge/tenant_info gave no cloudId".into()))?;
+        let mut products = Vec::new();
+        if let Some(jira) = report.jira {
+            products.push(SiteProduct {
+                product: Product::Jira,
+                is_empty: jira.empty,
+            });
+        }
+        if let Some(wiki) = report.confluence {
+            products.push(SiteProduct {
+                product: Product::Confluence,
+                is_empty: wiki.empty,
+            });
+        }
+        if products.is_empty() {
+            return Err(ProbeError::NotASite(
+                "it serves neither Jira nor Confluence".into(),
+            ));
+        }
+        Ok(SiteFacts {
+            cloud_id,
+            cloud_name: None,
+            products,
+        })
+    }
+}
+
+/// Writes, reads back and deletes a probe object in an S3-compatible store.
+pub struct VaultStorageProbe;
+
+#[async_trait]
+impl StorageProbe for VaultStorageProbe {
+    async fn probe(&self, target: &S3Target) -> Result<(), String> {
+        let config = s3_config(target);
+        let backend = Backend::open(&Location::S3(config)).map_err(|e| e.to_string())?;
+        let name = format!("cairn-probe-{}", uuid_like());
+        let body = bytes::Bytes::from_static(b"cairn storage probe");
+        let work = async {
+            backend
+                .put(&name, body.clone())
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+            let read = backend
+                .get(&name)
+                .await
+                .map_err(|e| format!("read failed: {e}"))?;
+            if read.as_deref() != Some(&body[..]) {
+                return Err("the object read back differs from the one written".to_string());
+            }
+            backend
+                .delete(&name)
+                .await
+                .map_err(|e| format!("delete failed: {e}"))
+        };
+        tokio::time::timeout(PROBE_TIMEOUT, work)
+            .await
+            .map_err(|_| "no answer within 15 seconds".to_string())?
+    }
+}
+
+/// The vault's S3 settings for a storage; plain HTTP only when the endpoint says so.
+pub fn s3_config(target: &S3Target) -> S3Config {
+    S3Config {
+        endpoint: target.endpoint.clone(),
+        region: target.region.clone(),
+        bucket: target.bucket.clone(),
+        prefix: target.prefix.clone().unwrap_or_default(),
+        access_key_id: target.access_key_id.clone(),
+        secret_access_key: target.secret_access_key.clone(),
+        allow_http: target
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://")),
+    }
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}-{}", std::process::id())
+}
