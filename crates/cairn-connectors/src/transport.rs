@@ -199,8 +199,9 @@ impl Req {
     }
     fn idempotent(&self) -> bool {
         // A JQL search and a bulk changelog fetch are POSTs that only read.
+        // Confluence's PUTs carry a version number: a repeat after a lost answer is a 409.
         self.method == Method::GET
-            || self.method == Method::PUT
+            || (self.method == Method::PUT && !self.path.starts_with("/wiki/"))
             || self.path.ends_with("/search/jql")
             || self.path.ends_with("/changelog/bulkfetch")
             || self.path.ends_with("/search/approximate-count")
@@ -781,6 +782,16 @@ mod tests {
         let d = retry_after(&h).unwrap();
         assert!(d > Duration::from_secs(20) && d <= Duration::from_secs(30));
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn which_calls_may_repeat() {
+        let put = |p: &str| Req::send(Method::PUT, p, Value::Null);
+        assert!(Req::get("/rest/api/3/myself").idempotent());
+        assert!(Req::send(Method::POST, "/rest/api/3/search/jql", Value::Null).idempotent());
+        assert!(put("/rest/api/3/issue/A-1/properties/k").idempotent());
+        assert!(!put("/wiki/api/v2/pages/1").idempotent(), "versioned");
+        assert!(!Req::send(Method::POST, "/rest/api/3/issue", Value::Null).idempotent());
     }
 
     #[test]

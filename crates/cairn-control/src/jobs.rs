@@ -349,6 +349,23 @@ impl Worker {
             .await?)
     }
 
+    /// Confirms, by renewing the lease, that this worker still holds the job before it records
+    /// an outcome. A worker whose lease lapsed while its engine ran, and whose job another
+    /// worker has since claimed, must not overwrite that worker's record or free its site (the
+    /// record and lock writes carry no lease token themselves).
+    async fn still_holds(&self, job: &JobRecord, ctx: &JobContext) -> ControlResult<bool> {
+        let until = self.management.clock().now() + lease_delta(self.settings.lease);
+        let held = self
+            .management
+            .store()
+            .renew_job_lease(&job.id, &ctx.lease_token, until)
+            .await?;
+        if !held {
+            tracing::warn!(job = %job.id, "the lease was lost while the engine ran; the new holder records the outcome");
+        }
+        Ok(held)
+    }
+
     async fn run_backup(&self, job: &JobRecord, ctx: &JobContext) -> ControlResult<()> {
         let m = &self.management;
         let store = m.store();
@@ -357,6 +374,9 @@ impl Worker {
             return Ok(());
         };
         if !backup.status.in_flight() {
+            // Its outcome was recorded by a worker that stopped before freeing the site and
+            // ending the job: finish both, or rule 3 would hold the site forever.
+            store.release_site_lock(&backup_lock(&backup)).await?;
             self.finish(job, ctx).await?;
             return Ok(());
         }
@@ -388,6 +408,9 @@ impl Worker {
         store.update_backup(&backup).await?;
 
         let result = self.engine.backup(task, ctx).await;
+        if !matches!(result, Err(EngineError::LeaseLost)) && !self.still_holds(job, ctx).await? {
+            return Ok(());
+        }
         let now = m.clock().now();
         let Some(mut backup) = store.get_backup_by_id(&job.subject_id).await? else {
             return Ok(());
@@ -489,6 +512,8 @@ impl Worker {
             return Ok(());
         };
         if !restore.status.in_flight() {
+            // As for a backup: free the destination a stopped worker left locked.
+            store.release_site_lock(&restore_lock(&restore)).await?;
             self.finish(job, ctx).await?;
             return Ok(());
         }
@@ -531,6 +556,9 @@ impl Worker {
         };
         store.update_restore(&restore).await?;
         let result = self.engine.restore(task, ctx).await;
+        if !matches!(result, Err(EngineError::LeaseLost)) && !self.still_holds(job, ctx).await? {
+            return Ok(());
+        }
         let Some(mut restore) = store.get_restore_by_id(&job.subject_id).await? else {
             return Ok(());
         };

@@ -499,6 +499,15 @@ fn order_sql(descending: bool, id_col: &str) -> String {
     format!(" ORDER BY created_at {dir}, {id_col} {dir}")
 }
 
+/// The table of counts kept by triggers (migration 0003) for a listed table whose filters are
+/// all columns of it: `totalItems` sums it instead of counting every matching row.
+fn counts_table(table: &str) -> Option<&'static str> {
+    match table {
+        "backups" => Some("backup_counts"),
+        _ => None,
+    }
+}
+
 impl SqlStore {
     /// One page of `table` in creation order (ties broken by `id_col`), with the count of every
     /// row that matches: the one implementation of spec section 1.1 in SQL.
@@ -512,22 +521,37 @@ impl SqlStore {
         map: fn(&AnyRow) -> StoreResult<T>,
     ) -> StoreResult<Page<T>> {
         let where_sql = cond.where_sql();
+        let order = order_sql(page.descending, id_col);
+        // The page's keys come from the index alone; only its own rows are read. Reading every
+        // column of the rows an OFFSET skips would cost one table read each (20 ms for a page
+        // 10,000 rows deep on PostgreSQL). The outer filter repeats the inner one (same
+        // placeholders) because `id_col` alone need not be unique (a site's is per org).
+        let and_or_where = if where_sql.is_empty() {
+            " WHERE"
+        } else {
+            " AND"
+        };
         let list_sql = format!(
-            "SELECT {cols} FROM {table}{where_sql}{} LIMIT {} OFFSET {}",
-            order_sql(page.descending, id_col),
-            page.limit,
-            page.offset
+            "SELECT {cols} FROM {table}{where_sql}{and_or_where} {id_col} IN \
+             (SELECT {id_col} FROM {table}{where_sql}{order} LIMIT {} OFFSET {}){order}",
+            page.limit, page.offset
         );
         let rows = cond
             .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
             .fetch_all(&self.pool)
             .await?;
         // A short first page is its own count; otherwise count separately (an index-only scan,
-        // cheaper than a window count that would materialise every matching row).
+        // cheaper than a window count that would materialise every matching row), or sum the
+        // table's maintained counts where it has them.
         let total = if page.offset == 0 && (rows.len() as u64) < u64::from(page.limit) {
             rows.len() as u64
         } else {
-            let count_sql = format!("SELECT COUNT(*) AS n FROM {table}{where_sql}");
+            let count_sql = match counts_table(table) {
+                Some(counts) => format!(
+                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM {counts}{where_sql}"
+                ),
+                None => format!("SELECT COUNT(*) AS n FROM {table}{where_sql}"),
+            };
             let n: i64 = cond
                 .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
                 .fetch_one(&self.pool)

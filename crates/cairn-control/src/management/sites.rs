@@ -105,14 +105,17 @@ impl Management {
             .probe(&url, &email, token)
             .await
             .map_err(probe_error)?;
+        // `acme` for https://acme.atlassian.net, the whole host (and port) otherwise.
         let host = url.split("://").nth(1).unwrap_or(&url);
+        let default_name = host
+            .strip_suffix(".atlassian.net")
+            .unwrap_or(host)
+            .to_string();
         let site = SiteRecord {
             org_id: org_id.to_string(),
             cloud_id: facts.cloud_id,
             cloud_url: url.clone(),
-            cloud_name: cloud_name
-                .or(facts.cloud_name)
-                .unwrap_or_else(|| host.split('.').next().unwrap_or(host).to_string()),
+            cloud_name: cloud_name.or(facts.cloud_name).unwrap_or(default_name),
             encryption_type: "ATLASSIAN_MANAGED".into(),
             products: facts.products,
             account_email: email,

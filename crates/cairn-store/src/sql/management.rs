@@ -451,6 +451,15 @@ impl ManagementStore for SqlStore {
 
     async fn delete_storage(&self, org_id: &str, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin_with(self.dialect.begin_write_sql()).await?;
+        // Another org's storage is not found, before anything is said about its use.
+        let mine = sqlx::query("SELECT 1 FROM storages WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if mine.is_none() {
+            return Ok(false);
+        }
         let policy = sqlx::query("SELECT 1 FROM policies WHERE storage_id = $1 LIMIT 1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -536,6 +545,15 @@ impl ManagementStore for SqlStore {
 
     async fn delete_policy(&self, org_id: &str, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin_with(self.dialect.begin_write_sql()).await?;
+        // Another org's policy is not found, before anything is said about its backups.
+        let mine = sqlx::query("SELECT 1 FROM policies WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if mine.is_none() {
+            return Ok(false);
+        }
         let sql = format!(
             "SELECT 1 FROM backups WHERE policy_id = $1 AND status IN {IN_FLIGHT_BACKUP_STATUSES} LIMIT 1"
         );

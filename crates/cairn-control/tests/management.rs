@@ -1,0 +1,1039 @@
+//! The Backup Management domain over a real store (SQLite and PostgreSQL) and a manual clock
+//! (nothing sleeps): the job worker's outcomes (rule 6 retries, failures, cancel, lost and
+//! lapsed leases), the scheduler's tick (catch-up once, `ONCE` policies, racing nodes, expiry),
+//! activation, and every 409 of spec section 4 with the rule it names.
+//!
+//! Two things are stand-ins here, and only these: the [`Engine`] is a scripted one that exists to
+//! inject faults (the real engine belongs to the end-to-end issue), and the site and storage
+//! probes answer from a fixed table (the real HTTP site probe and S3 storage probe are tested end
+//! to end, against the site stand-in and SeaweedFS, in `crates/cairn/tests`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cairn_control::ControlError;
+use cairn_control::clock::{Clock, ManualClock};
+use cairn_control::identity::Actor;
+use cairn_control::jobs::{
+    BackupResult, BackupTask, CollectTask, Engine, EngineError, JobContext, Outcome, RestoreResult,
+    RestoreTask, Worker, WorkerSettings,
+};
+use cairn_control::management::{
+    BackupStatsView, Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError,
+    RestoreSummary, S3Target, ScheduleInput, SiteFacts, SiteProbe, StorageProbe,
+};
+use cairn_control::secret::ServerSecret;
+use cairn_store::testing::TestDb;
+use cairn_store::*;
+use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+
+const ORG: &str = "org-a";
+const OTHER: &str = "org-b";
+
+fn start() -> Timestamp {
+    Utc.with_ymd_and_hms(2027, 1, 10, 0, 0, 0).unwrap()
+}
+
+fn actor() -> Actor {
+    Actor {
+        account_id: Some("acc-1".into()),
+        client_addr: Some("127.0.0.1".into()),
+    }
+}
+
+/// Sites by URL, with whether their Jira is empty (changeable mid-test).
+#[derive(Default)]
+struct FixedSites(Mutex<HashMap<String, SiteFacts>>);
+
+impl FixedSites {
+    fn add(&self, url: &str, cloud_id: &str, jira_empty: bool) {
+        let facts = SiteFacts {
+            cloud_id: cloud_id.into(),
+            cloud_name: None,
+            products: vec![
+                SiteProduct {
+                    product: Product::Jira,
+                    is_empty: jira_empty,
+                },
+                SiteProduct {
+                    product: Product::Confluence,
+                    is_empty: true,
+                },
+            ],
+        };
+        self.0.lock().unwrap().insert(url.into(), facts);
+    }
+}
+
+#[async_trait]
+impl SiteProbe for FixedSites {
+    async fn probe(&self, url: &str, _email: &str, token: &str) -> Result<SiteFacts, ProbeError> {
+        if token != "site-token" {
+            return Err(ProbeError::Unauthorized);
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .get(url)
+            .cloned()
+            .ok_or_else(|| ProbeError::NotASite(url.into()))
+    }
+}
+
+struct AlwaysReachable;
+
+#[async_trait]
+impl StorageProbe for AlwaysReachable {
+    async fn probe(&self, _target: &S3Target) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What the scripted engine does on its next backup.
+enum Step {
+    Complete,
+    Fail(EngineError),
+    /// Saves a checkpoint, then stops as a dead node would: no more writes.
+    CheckpointThenDie(&'static str),
+    /// Runs so long that its lease lapses and another worker (`thief`) claims the job, then
+    /// returns success anyway.
+    OutlivesItsLease,
+    /// The caller cancels the backup while it runs; the engine stops at a consistent point.
+    CancelledMidway,
+}
+
+/// The fault-injection engine: follows its script, and records what each run saw.
+struct ScriptedEngine {
+    steps: Mutex<VecDeque<Step>>,
+    /// (checkpoint seen, attempt) of each backup run.
+    seen: Mutex<Vec<(Option<String>, u32)>>,
+    collected: Mutex<Vec<String>>,
+    store: Arc<SqlStore>,
+    clock: Arc<ManualClock>,
+    management: OnceLock<Arc<Management>>,
+}
+
+impl ScriptedEngine {
+    fn script(&self, steps: impl IntoIterator<Item = Step>) {
+        self.steps.lock().unwrap().extend(steps);
+    }
+}
+
+fn completed(backup: &BackupRecord) -> BackupResult {
+    BackupResult {
+        outcome: Outcome::Completed,
+        snapshot_id: format!("snap-{}", backup.id),
+        users_size: 1,
+        data_size: 2,
+        attachments_size: 3,
+        stats: BackupStatsView::default(),
+    }
+}
+
+#[async_trait]
+impl Engine for ScriptedEngine {
+    async fn backup(
+        &self,
+        task: BackupTask,
+        ctx: &JobContext,
+    ) -> Result<BackupResult, EngineError> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((ctx.checkpoint().map(String::from), ctx.attempt()));
+        let step = self
+            .steps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Step::Complete);
+        match step {
+            Step::Complete => Ok(completed(&task.backup)),
+            Step::Fail(e) => Err(e),
+            Step::CheckpointThenDie(at) => {
+                ctx.save_checkpoint(at).await?;
+                Err(EngineError::LeaseLost)
+            }
+            Step::OutlivesItsLease => {
+                self.clock.advance(TimeDelta::seconds(61));
+                let now = self.clock.now();
+                let stolen = self
+                    .store
+                    .claim_job(now, now + TimeDelta::seconds(60), "thief")
+                    .await
+                    .unwrap()
+                    .expect("the lapsed job is claimable");
+                assert_eq!(stolen.subject_id, task.backup.id);
+                Ok(completed(&task.backup))
+            }
+            Step::CancelledMidway => {
+                let m = self.management.get().unwrap();
+                m.cancel_backup(&task.backup.org_id, &actor(), &task.backup.id)
+                    .await
+                    .unwrap();
+                Err(EngineError::Cancelled)
+            }
+        }
+    }
+
+    async fn restore(
+        &self,
+        _task: RestoreTask,
+        _ctx: &JobContext,
+    ) -> Result<RestoreResult, EngineError> {
+        Ok(RestoreResult {
+            outcome: Outcome::Completed,
+            summary: RestoreSummary::default(),
+        })
+    }
+
+    async fn collect(&self, task: CollectTask, _ctx: &JobContext) -> Result<(), EngineError> {
+        self.collected.lock().unwrap().push(task.backup.id);
+        Ok(())
+    }
+}
+
+struct Env {
+    _db: TestDb,
+    store: Arc<SqlStore>,
+    clock: Arc<ManualClock>,
+    sites: Arc<FixedSites>,
+    m: Arc<Management>,
+    engine: Arc<ScriptedEngine>,
+    worker: Worker,
+    shutdown: Arc<AtomicBool>,
+}
+
+fn management(
+    env_store: &Arc<SqlStore>,
+    clock: &Arc<ManualClock>,
+    sites: &Arc<FixedSites>,
+    settings: ManagementSettings,
+) -> Arc<Management> {
+    Arc::new(Management::new(
+        env_store.clone(),
+        clock.clone(),
+        ServerSecret::generate().unwrap(),
+        settings,
+        sites.clone(),
+        Arc::new(AlwaysReachable),
+    ))
+}
+
+async fn env_with(db: TestDb, settings: ManagementSettings) -> Env {
+    let store = Arc::new(db.connect().await);
+    for id in [ORG, OTHER] {
+        store
+            .insert_org(&OrgRecord {
+                id: id.into(),
+                name: id.into(),
+                created_at: start(),
+            })
+            .await
+            .unwrap();
+    }
+    let clock = Arc::new(ManualClock::new(start()));
+    let sites = Arc::new(FixedSites::default());
+    let m = management(&store, &clock, &sites, settings);
+    let engine = Arc::new(ScriptedEngine {
+        steps: Mutex::default(),
+        seen: Mutex::default(),
+        collected: Mutex::default(),
+        store: store.clone(),
+        clock: clock.clone(),
+        management: OnceLock::new(),
+    });
+    engine.management.set(m.clone()).ok();
+    let worker = Worker::new(m.clone(), engine.clone(), worker_settings());
+    Env {
+        _db: db,
+        store,
+        clock,
+        sites,
+        m,
+        engine,
+        worker,
+        shutdown: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+fn worker_settings() -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 1,
+        lease: Duration::from_secs(60),
+        poll: Duration::from_millis(10),
+    }
+}
+
+async fn env(db: TestDb) -> Env {
+    env_with(db, ManagementSettings::default()).await
+}
+
+impl Env {
+    async fn site(&self, org: &str, name: &str, jira_empty: bool) -> SiteRecord {
+        let url = format!("https://{name}.example.net");
+        self.sites.add(&url, &format!("cloud-{name}"), jira_empty);
+        self.m
+            .register_site(
+                org,
+                &actor(),
+                NewSite {
+                    cloud_url: url,
+                    email: "admin@example.net".into(),
+                    api_token: "site-token".into(),
+                    cloud_name: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn policy(
+        &self,
+        cloud_id: &str,
+        schedule: Option<(Interval, NaiveDate)>,
+        retention_days: Option<u32>,
+    ) -> PolicyRecord {
+        self.m
+            .create_policy(
+                ORG,
+                &actor(),
+                NewPolicy {
+                    name: "nightly".into(),
+                    cloud_id: cloud_id.into(),
+                    product: Product::Jira,
+                    include_attachments: None,
+                    include_users: None,
+                    include_personal_spaces: None,
+                    storage_id: None,
+                    schedule: schedule.map(|(interval, start_date)| ScheduleInput {
+                        interval,
+                        start_date,
+                    }),
+                    retention_days,
+                    activate: false,
+                },
+            )
+            .await
+            .unwrap()
+            .policy
+    }
+
+    async fn run_one(&self) -> bool {
+        self.worker.run_one(&self.shutdown).await.unwrap()
+    }
+
+    async fn backup(&self, id: &str) -> BackupRecord {
+        self.m.get_backup(ORG, id).await.unwrap()
+    }
+
+    async fn job(&self, backup_id: &str) -> JobRecord {
+        self.store
+            .get_job(JobKind::Backup, backup_id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// A backup that has run to COMPLETED.
+    async fn completed_backup(&self, policy_id: &str) -> BackupRecord {
+        let b = self
+            .m
+            .run_backup_now(ORG, &actor(), policy_id)
+            .await
+            .unwrap();
+        assert!(self.run_one().await);
+        let b = self.backup(&b.id).await;
+        assert_eq!(b.status, BackupStatus::Completed);
+        b
+    }
+}
+
+fn today() -> NaiveDate {
+    start().date_naive()
+}
+
+/// Asserts a 409 whose message names `rule`.
+fn assert_rule(err: ControlError, rule: &str) {
+    match err {
+        ControlError::Conflict(message) => {
+            assert!(message.contains(rule), "{message:?} does not name {rule}")
+        }
+        other => panic!("expected a 409 naming {rule}, got {other:?}"),
+    }
+}
+
+dual_test!(
+    rule_6_retries_every_30_minutes_then_fails_and_frees_the_site,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env.policy(&site.cloud_id, None, None).await;
+        let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+        env.engine
+            .script((0..3).map(|_| Step::Fail(EngineError::Retryable("site timed out".into()))));
+
+        for attempt in 1..=2u32 {
+            assert!(env.run_one().await);
+            let now = env.clock.now();
+            let retry_at = now + TimeDelta::minutes(30);
+            let got = env.backup(&b.id).await;
+            assert_eq!(got.status, BackupStatus::Created, "attempt {attempt}");
+            assert_eq!(got.attempts, attempt);
+            let stamp = retry_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            assert!(
+                got.status_message.contains(&format!("Retrying at {stamp}")),
+                "{}",
+                got.status_message
+            );
+            let job = env.job(&b.id).await;
+            assert_eq!((job.state, job.available_at), (JobState::Queued, retry_at));
+            // Rule 3 still holds the site while the retry waits.
+            assert_rule(
+                env.m
+                    .run_backup_now(ORG, &actor(), &p.id)
+                    .await
+                    .unwrap_err(),
+                "rule 3",
+            );
+            env.clock.advance(TimeDelta::minutes(29));
+            assert!(!env.run_one().await, "not before its 30 minutes");
+            env.clock.advance(TimeDelta::minutes(1));
+        }
+        assert!(env.run_one().await);
+        let got = env.backup(&b.id).await;
+        assert_eq!((got.status, got.attempts), (BackupStatus::Failed, 3));
+        assert!(
+            got.status_message.starts_with("Failed after 3 attempts"),
+            "{}",
+            got.status_message
+        );
+        assert_eq!(env.job(&b.id).await.state, JobState::Done);
+        let seen: Vec<u32> = env
+            .engine
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.1)
+            .collect();
+        assert_eq!(seen, [1, 2, 3]);
+        env.clock.advance(TimeDelta::hours(1));
+        assert!(!env.run_one().await, "a failed backup is not retried again");
+        // The site is free again.
+        env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+    }
+);
+
+dual_test!(permanent_failure_fails_at_once, |db: TestDb| async move {
+    let env = env(db).await;
+    let site = env.site(ORG, "acme", false).await;
+    let p = env.policy(&site.cloud_id, None, None).await;
+    let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+    env.engine.script([Step::Fail(EngineError::Permanent(
+        "the site refused the token".into(),
+    ))]);
+    assert!(env.run_one().await);
+    let got = env.backup(&b.id).await;
+    assert_eq!((got.status, got.attempts), (BackupStatus::Failed, 1));
+    assert!(
+        got.status_message.contains("the site refused the token"),
+        "{}",
+        got.status_message
+    );
+    assert_eq!(env.job(&b.id).await.state, JobState::Done);
+    env.m
+        .run_backup_now(ORG, &actor(), &p.id)
+        .await
+        .expect("the site lock was released");
+});
+
+dual_test!(cancel_queued_and_running_backups, |db: TestDb| async move {
+    let env = env(db).await;
+    let site = env.site(ORG, "acme", false).await;
+    let p = env.policy(&site.cloud_id, None, None).await;
+
+    // Not started yet: cancelled at once, and no worker ever runs it.
+    let queued = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+    let got = env
+        .m
+        .cancel_backup(ORG, &actor(), &queued.id)
+        .await
+        .unwrap();
+    assert_eq!(got.status, BackupStatus::Cancelled);
+    assert_eq!(env.backup(&queued.id).await.status, BackupStatus::Cancelled);
+    assert!(!env.run_one().await);
+    assert!(env.engine.seen.lock().unwrap().is_empty());
+    assert!(matches!(
+        env.m
+            .cancel_backup(ORG, &actor(), &queued.id)
+            .await
+            .unwrap_err(),
+        ControlError::Conflict(_)
+    ));
+
+    // Running: asked to stop; ends CANCELLED when the engine stops.
+    let running = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+    env.engine.script([Step::CancelledMidway]);
+    assert!(env.run_one().await);
+    let got = env.backup(&running.id).await;
+    assert_eq!(got.status, BackupStatus::Cancelled);
+    assert_eq!(env.job(&running.id).await.state, JobState::Done);
+    env.m
+        .run_backup_now(ORG, &actor(), &p.id)
+        .await
+        .expect("the site lock was released");
+});
+
+dual_test!(lease_lost_writes_nothing, |db: TestDb| async move {
+    let env = env(db).await;
+    let site = env.site(ORG, "acme", false).await;
+    let p = env.policy(&site.cloud_id, None, None).await;
+    let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+    env.engine.script([Step::Fail(EngineError::LeaseLost)]);
+    assert!(env.run_one().await);
+    let got = env.backup(&b.id).await;
+    assert_eq!(
+        got.status,
+        BackupStatus::InProgress,
+        "as the worker left it before the engine ran"
+    );
+    assert_eq!(got.attempts, 0);
+    let job = env.job(&b.id).await;
+    assert_eq!(
+        job.state,
+        JobState::Running,
+        "left to lapse, not finished or requeued"
+    );
+    assert_rule(
+        env.m
+            .run_backup_now(ORG, &actor(), &p.id)
+            .await
+            .unwrap_err(),
+        "rule 3",
+    );
+});
+
+dual_test!(
+    a_dead_workers_job_is_resumed_from_its_checkpoint,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env.policy(&site.cloud_id, None, None).await;
+        let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+
+        // The first worker saves a checkpoint and dies: it never renews its lease.
+        env.engine.script([
+            Step::CheckpointThenDie("issues up to PROJ-41"),
+            Step::Complete,
+        ]);
+        assert!(env.run_one().await);
+        let second = Worker::new(env.m.clone(), env.engine.clone(), worker_settings());
+        env.clock.advance(TimeDelta::seconds(59));
+        assert!(
+            !second.run_one(&env.shutdown).await.unwrap(),
+            "the lease is still live"
+        );
+        env.clock.advance(TimeDelta::seconds(2));
+        assert!(
+            second.run_one(&env.shutdown).await.unwrap(),
+            "the lapsed lease is claimed"
+        );
+
+        let seen = env.engine.seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [(None, 1), (Some("issues up to PROJ-41".to_string()), 2)]
+        );
+        let got = env.backup(&b.id).await;
+        assert_eq!(got.status, BackupStatus::Completed);
+        assert_eq!(
+            got.snapshot_id.as_deref(),
+            Some(format!("snap-{}", b.id).as_str())
+        );
+        assert_eq!(env.job(&b.id).await.state, JobState::Done);
+    }
+);
+
+dual_test!(
+    a_worker_that_outlived_its_lease_writes_nothing,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env.policy(&site.cloud_id, None, None).await;
+        let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+        env.engine.script([Step::OutlivesItsLease]);
+        assert!(env.run_one().await);
+        // The job is the thief's now: the old worker's success must not close the backup or free
+        // the site under it.
+        let job = env.job(&b.id).await;
+        assert_eq!(
+            (job.state, job.lease_token.as_deref()),
+            (JobState::Running, Some("thief"))
+        );
+        let got = env.backup(&b.id).await;
+        assert_eq!(
+            got.status,
+            BackupStatus::InProgress,
+            "{}",
+            got.status_message
+        );
+        assert_rule(
+            env.m
+                .run_backup_now(ORG, &actor(), &p.id)
+                .await
+                .unwrap_err(),
+            "rule 3",
+        );
+    }
+);
+
+dual_test!(
+    a_worker_that_stopped_after_recording_the_outcome_does_not_block_the_site,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env.policy(&site.cloud_id, None, None).await;
+        let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+        // A worker claims the job, records COMPLETED, and its node dies before it frees the
+        // site and ends the job.
+        let now = env.clock.now();
+        env.store
+            .claim_job(now, now + TimeDelta::seconds(60), "dies")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut done = env.backup(&b.id).await;
+        done.status = BackupStatus::Completed;
+        env.store.update_backup(&done).await.unwrap();
+        assert_rule(
+            env.m
+                .run_backup_now(ORG, &actor(), &p.id)
+                .await
+                .unwrap_err(),
+            "rule 3",
+        );
+        env.clock.advance(TimeDelta::seconds(61));
+        assert!(env.run_one().await, "the lapsed job is claimed again");
+        assert!(
+            env.engine.seen.lock().unwrap().is_empty(),
+            "and not run twice"
+        );
+        assert_eq!(env.job(&b.id).await.state, JobState::Done);
+        assert_eq!(env.backup(&b.id).await.status, BackupStatus::Completed);
+        env.m
+            .run_backup_now(ORG, &actor(), &p.id)
+            .await
+            .expect("the site is free again");
+    }
+);
+
+dual_test!(
+    catch_up_after_three_days_down_starts_one_backup,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env
+            .policy(&site.cloud_id, Some((Interval::Daily, today())), None)
+            .await;
+        let slot = p.schedule.unwrap().slot_minute;
+        assert!(
+            env.m
+                .activate_policy(ORG, &actor(), &p.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let first = env
+            .m
+            .get_policy_record(ORG, &p.id)
+            .await
+            .unwrap()
+            .next_run_at
+            .unwrap();
+        assert_eq!(first, start() + TimeDelta::minutes(i64::from(slot)));
+
+        // Down for three days and a bit: three runs missed.
+        env.clock
+            .advance(TimeDelta::days(3) + TimeDelta::minutes(i64::from(slot) + 5));
+        let report = env.m.tick().await.unwrap();
+        assert_eq!(report.started.len(), 1, "{report:?}");
+        let next = env
+            .m
+            .get_policy_record(ORG, &p.id)
+            .await
+            .unwrap()
+            .next_run_at
+            .unwrap();
+        assert!(next > env.clock.now(), "{next} is in the future");
+        assert_eq!(next, first + TimeDelta::days(4));
+        assert!(
+            env.m.tick().await.unwrap().started.is_empty(),
+            "caught up once"
+        );
+        let listed = env
+            .m
+            .list_backups(
+                &BackupFilter {
+                    org_id: ORG.into(),
+                    ..Default::default()
+                },
+                PageQuery {
+                    offset: 0,
+                    limit: 10,
+                    descending: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 1);
+    }
+);
+
+dual_test!(
+    once_policy_becomes_inactive_after_its_backup,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env
+            .policy(&site.cloud_id, Some((Interval::Once, today())), None)
+            .await;
+        assert!(
+            env.m
+                .activate_policy(ORG, &actor(), &p.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        env.clock.advance(TimeDelta::hours(3));
+        let report = env.m.tick().await.unwrap();
+        assert_eq!(report.started.len(), 1);
+        let policy = env.m.get_policy_record(ORG, &p.id).await.unwrap();
+        assert_eq!(
+            (policy.status, policy.next_run_at),
+            (PolicyStatus::Active, None)
+        );
+        assert!(env.run_one().await);
+        assert_eq!(
+            env.backup(&report.started[0]).await.status,
+            BackupStatus::Completed
+        );
+        let policy = env.m.get_policy_record(ORG, &p.id).await.unwrap();
+        assert_eq!(policy.status, PolicyStatus::Inactive, "rule 9");
+        env.clock.advance(TimeDelta::days(2));
+        assert!(env.m.tick().await.unwrap().started.is_empty());
+    }
+);
+
+dual_test!(racing_ticks_start_each_run_once, |db: TestDb| async move {
+    let env = env(db).await;
+    for name in ["a", "b", "c", "d", "e"] {
+        let site = env.site(ORG, name, false).await;
+        let p = env
+            .policy(&site.cloud_id, Some((Interval::Hourly, today())), None)
+            .await;
+        env.m.activate_policy(ORG, &actor(), &p.id).await.unwrap();
+    }
+    // Hourly runs are at the slot's minute past each hour, so activation may already have
+    // started some: let those end first.
+    while env.run_one().await {}
+    let all = BackupFilter {
+        org_id: ORG.into(),
+        ..Default::default()
+    };
+    let one = PageQuery {
+        offset: 0,
+        limit: 1,
+        descending: true,
+    };
+    let before = env.store.list_backups(&all, one).await.unwrap().total;
+    let other_node = management(
+        &env.store,
+        &env.clock,
+        &env.sites,
+        ManagementSettings::default(),
+    );
+    for round in 0..3 {
+        env.clock.advance(TimeDelta::hours(1));
+        let (a, b) = tokio::join!(env.m.tick(), other_node.tick());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let started = a.started.len() + b.started.len();
+        assert_eq!(started, 5, "round {round}: {a:?} {b:?}");
+        // Let the runs end so the sites are free for the next round.
+        while env.run_one().await {}
+    }
+    let listed = env
+        .store
+        .list_backups(
+            &BackupFilter {
+                org_id: ORG.into(),
+                ..Default::default()
+            },
+            PageQuery {
+                offset: 0,
+                limit: 100,
+                descending: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.total, before + 15);
+});
+
+dual_test!(expiry_expires_and_collects, |db: TestDb| async move {
+    let env = env(db).await;
+    let site = env.site(ORG, "acme", false).await;
+    let p = env.policy(&site.cloud_id, None, Some(1)).await;
+    let b = env.completed_backup(&p.id).await;
+    assert_eq!(b.expiry_at, start() + TimeDelta::days(1));
+    env.clock
+        .advance(TimeDelta::days(1) - TimeDelta::seconds(1));
+    assert!(env.m.tick().await.unwrap().expired.is_empty());
+    env.clock.advance(TimeDelta::seconds(1));
+    let report = env.m.tick().await.unwrap();
+    assert_eq!(report.expired, std::slice::from_ref(&b.id));
+    assert_eq!(env.backup(&b.id).await.status, BackupStatus::Expired);
+    let collect = env
+        .store
+        .get_job(JobKind::Collect, &b.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(collect.state, JobState::Queued);
+    assert!(env.run_one().await);
+    assert_eq!(
+        *env.engine.collected.lock().unwrap(),
+        std::slice::from_ref(&b.id)
+    );
+    assert_eq!(
+        env.store
+            .get_job(JobKind::Collect, &b.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        JobState::Done
+    );
+    assert!(env.m.tick().await.unwrap().expired.is_empty(), "once");
+});
+
+dual_test!(
+    activation_returns_the_backup_it_starts,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        // No schedule: a backup now.
+        let s1 = env.site(ORG, "one", false).await;
+        let p = env.policy(&s1.cloud_id, None, None).await;
+        let started = env.m.activate_policy(ORG, &actor(), &p.id).await.unwrap();
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].status, BackupStatus::Created);
+        assert_eq!(env.backup(&started[0].id).await.policy_id, p.id);
+        assert!(
+            env.m
+                .activate_policy(ORG, &actor(), &p.id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "activating an active policy starts nothing"
+        );
+
+        // A ONCE schedule whose time has passed: its one run is due now.
+        let s2 = env.site(ORG, "two", false).await;
+        let yesterday = today().pred_opt().unwrap();
+        let p = env
+            .policy(&s2.cloud_id, Some((Interval::Once, yesterday)), None)
+            .await;
+        assert_eq!(
+            env.m
+                .activate_policy(ORG, &actor(), &p.id)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // A DAILY schedule whose first run is later: nothing yet; the scheduler starts it.
+        let s3 = env.site(ORG, "three", false).await;
+        let p = env
+            .policy(&s3.cloud_id, Some((Interval::Daily, today())), None)
+            .await;
+        assert!(
+            env.m
+                .activate_policy(ORG, &actor(), &p.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let policy = env.m.get_policy_record(ORG, &p.id).await.unwrap();
+        assert!(policy.next_run_at.unwrap() > env.clock.now());
+    }
+);
+
+dual_test!(rule_4_minimum_interval, |db: TestDb| async move {
+    let settings = ManagementSettings {
+        min_backup_interval: Some(Duration::from_secs(7 * 86_400)),
+        ..ManagementSettings::default()
+    };
+    let env = env_with(db, settings).await;
+    let site = env.site(ORG, "acme", false).await;
+    let p = env.policy(&site.cloud_id, None, None).await;
+    env.completed_backup(&p.id).await;
+    env.clock
+        .advance(TimeDelta::days(7) - TimeDelta::seconds(1));
+    assert_rule(
+        env.m
+            .run_backup_now(ORG, &actor(), &p.id)
+            .await
+            .unwrap_err(),
+        "rule 4",
+    );
+    env.clock.advance(TimeDelta::seconds(1));
+    env.m
+        .run_backup_now(ORG, &actor(), &p.id)
+        .await
+        .expect("the interval has passed");
+});
+
+dual_test!(
+    every_section_4_conflict_names_its_rule,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let empty = env.site(ORG, "empty", true).await;
+        let foreign = env.site(OTHER, "foreign", true).await;
+
+        // Rule 2: one active policy per site, product and storage.
+        let p1 = env
+            .policy(&site.cloud_id, Some((Interval::Daily, today())), None)
+            .await;
+        let p2 = env
+            .policy(&site.cloud_id, Some((Interval::Weekly, today())), None)
+            .await;
+        env.m.activate_policy(ORG, &actor(), &p1.id).await.unwrap();
+        assert_rule(
+            env.m
+                .activate_policy(ORG, &actor(), &p2.id)
+                .await
+                .unwrap_err(),
+            "rule 2",
+        );
+
+        // Rule 3: one backup or restore in flight per site and product.
+        let b1 = env.m.run_backup_now(ORG, &actor(), &p1.id).await.unwrap();
+        assert_rule(
+            env.m
+                .run_backup_now(ORG, &actor(), &p2.id)
+                .await
+                .unwrap_err(),
+            "rule 3",
+        );
+
+        // Rule 9: an active policy, or one with a backup in flight, cannot be deleted.
+        assert_rule(
+            env.m
+                .delete_policy(ORG, &actor(), &p1.id)
+                .await
+                .unwrap_err(),
+            "rule 9",
+        );
+        env.m
+            .deactivate_policy(ORG, &actor(), &p1.id)
+            .await
+            .unwrap();
+        assert_rule(
+            env.m
+                .delete_policy(ORG, &actor(), &p1.id)
+                .await
+                .unwrap_err(),
+            "rule 9",
+        );
+
+        // Once the backup has run, rules 2, 3 and 9 let go.
+        assert!(env.run_one().await);
+        assert_eq!(env.backup(&b1.id).await.status, BackupStatus::Completed);
+        env.m
+            .activate_policy(ORG, &actor(), &p2.id)
+            .await
+            .expect("rule 2 no longer applies");
+        env.m
+            .delete_policy(ORG, &actor(), &p1.id)
+            .await
+            .expect("rule 9 no longer applies");
+        while env.run_one().await {}
+
+        // Rule 7: same-org destinations only; a Jira destination must be empty.
+        let restore = |destination: &str, keys: Option<Vec<String>>| NewRestore {
+            backup_id: b1.id.clone(),
+            destination_cloud_id: destination.into(),
+            project_keys: keys,
+            ..NewRestore::default()
+        };
+        assert_rule(
+            env.m
+                .create_restore(ORG, &actor(), restore(&foreign.cloud_id, None))
+                .await
+                .unwrap_err(),
+            "rule 7",
+        );
+        assert_rule(
+            env.m
+                .create_restore(ORG, &actor(), restore(&site.cloud_id, None))
+                .await
+                .unwrap_err(),
+            "rule 7",
+        );
+        // Naming the projects lifts the emptiness rule; an empty site needs nothing.
+        let r1 = env
+            .m
+            .create_restore(
+                ORG,
+                &actor(),
+                restore(&site.cloud_id, Some(vec!["NEW".into()])),
+            )
+            .await
+            .expect("projectKeys restore into a non-empty site");
+        // Rule 3 again: that restore holds its destination.
+        assert_rule(
+            env.m
+                .run_backup_now(ORG, &actor(), &p2.id)
+                .await
+                .unwrap_err(),
+            "rule 3",
+        );
+        assert_rule(
+            env.m
+                .create_restore(
+                    ORG,
+                    &actor(),
+                    restore(&site.cloud_id, Some(vec!["X".into()])),
+                )
+                .await
+                .unwrap_err(),
+            "rule 3",
+        );
+        while env.run_one().await {}
+        assert_eq!(
+            env.m.get_restore(ORG, &r1.id).await.unwrap().status,
+            RestoreStatus::Completed
+        );
+        env.m
+            .create_restore(ORG, &actor(), restore(&empty.cloud_id, None))
+            .await
+            .expect("an empty Jira destination");
+        while env.run_one().await {}
+
+        // Rule 5: an expired backup cannot be restored.
+        env.clock.advance(TimeDelta::days(31));
+        assert!(env.m.tick().await.unwrap().expired.contains(&b1.id));
+        assert_rule(
+            env.m
+                .create_restore(ORG, &actor(), restore(&empty.cloud_id, None))
+                .await
+                .unwrap_err(),
+            "rule 5",
+        );
+    }
+);
