@@ -65,7 +65,8 @@ pub struct ManagementFileSettings {
     pub default_retention_days: Option<u32>,
     /// How often the scheduler looks for due runs and expired backups (default 15 s).
     pub scheduler_tick_secs: Option<u64>,
-    /// Jobs (backups, restores, collections) this node runs at once (default 2).
+    /// Jobs (backups, restores, collections) this node runs at once (default 2; 0: this node
+    /// serves the API and runs no jobs).
     pub worker_concurrency: Option<usize>,
     /// Seconds a claimed job stays this node's without renewal; a dead node's jobs resume
     /// elsewhere after it (default 60).
@@ -95,7 +96,7 @@ impl ManagementFileSettings {
     pub fn worker_settings(&self) -> cairn_control::jobs::WorkerSettings {
         let d = cairn_control::jobs::WorkerSettings::default();
         cairn_control::jobs::WorkerSettings {
-            concurrency: self.worker_concurrency.unwrap_or(d.concurrency).max(1),
+            concurrency: self.worker_concurrency.unwrap_or(d.concurrency),
             lease: self
                 .job_lease_secs
                 .map(|s| Duration::from_secs(s.max(3)))

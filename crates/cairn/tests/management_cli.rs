@@ -79,6 +79,8 @@ async fn cli_flow_against_a_running_server_on_postgres() {
 /// Sites, policies, backups and restores through the CLI, beside a running server on the same
 /// store; every `--json` compared with the server's answer for the same record.
 async fn cli_flow(install: Install) {
+    // This node runs no jobs: the test plays the engine's part through the store.
+    let install = install.with_config("[management]\nworker_concurrency = 0\n");
     let dir = install.data_dir.parent().unwrap().to_path_buf();
     let sites = Sites::start();
     let (email, token) = sites.account();

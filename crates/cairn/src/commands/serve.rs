@@ -81,12 +81,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         instance.secret.clone(),
         cairn_engine::EngineSettings::default(),
     ));
-    let worker = Arc::new(cairn_control::jobs::Worker::new(
-        instance.management.clone(),
-        engine,
-        file.management.worker_settings(),
-    ));
-    let workers = tokio::spawn(worker.run(stopping.clone()));
+    let worker_settings = file.management.worker_settings();
+    let workers = (worker_settings.concurrency > 0).then(|| {
+        let worker = Arc::new(cairn_control::jobs::Worker::new(
+            instance.management.clone(),
+            engine,
+            worker_settings,
+        ));
+        tokio::spawn(worker.run(stopping.clone()))
+    });
     let store: Arc<dyn Store> = instance.store.clone();
     let state = AppState {
         identity: instance.identity.clone(),
@@ -102,7 +105,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Running jobs stop at their next item and leave their lease to lapse (they resume).
     stopping.store(true, Ordering::SeqCst);
     scheduler.abort();
-    workers.abort();
+    if let Some(workers) = workers {
+        workers.abort();
+    }
     if let Some(demo) = demo {
         demo.shutdown().await;
     }
