@@ -10,79 +10,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use cairn_store::{BackupStatus, JobKind, ManagementStore, SqlStore};
+use cairn_store::{ManagementStore, SqlStore};
 use serde_json::{Value, json};
-use support::{Install, Server, curl};
-
-/// Stand-in sites served by `cairn sim` for the length of a test.
-struct Sites {
-    child: Child,
-    json: Value,
-}
-
-impl Drop for Sites {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sites {
-    fn start() -> Sites {
-        let mut child = Command::new(support::BIN)
-            .args([
-                "sim",
-                "--seed",
-                "11",
-                "--scale",
-                "small",
-                "--sites",
-                "source,target:empty",
-                "--listen",
-                "127.0.0.1:0",
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start cairn sim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let json = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        Sites { child, json }
-    }
-
-    fn site(&self, name: &str) -> (String, String) {
-        let s = self.json["sites"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap();
-        (
-            s["baseUrl"].as_str().unwrap().to_string(),
-            s["cloudId"].as_str().unwrap().to_string(),
-        )
-    }
-
-    /// The read-write account of the stand-in: (email, apiToken).
-    fn account(&self) -> (String, String) {
-        let a = self.json["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["access"] == "read-write")
-            .unwrap();
-        (
-            a["email"].as_str().unwrap().to_string(),
-            a["apiToken"].as_str().unwrap().to_string(),
-        )
-    }
-}
+use support::{Install, Server, Sites, curl, database_url, finish_backup_as_the_engine_would};
 
 /// A caller of the API with curl, as Atlassian's documentation writes it.
 struct Api {
@@ -291,45 +221,6 @@ fn assert_policy_shape(p: &Value) {
     assert!(["ACTIVE", "INACTIVE"].contains(&p["status"].as_str().unwrap()));
     assert!(p["includeAttachments"].is_boolean() && p["includeUsersAndGroups"].is_boolean());
     assert_timestamp(&p["createdAt"], "createdAt");
-}
-
-/// Plays the engine's part (a later issue): marks a queued backup COMPLETED with sizes and a
-/// snapshot, ends its job and frees its site, through the same store the server uses.
-async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &str) {
-    let store = SqlStore::connect(database_url, 2).await.unwrap();
-    let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
-    assert!(b.status.in_flight());
-    b.status = BackupStatus::Completed;
-    b.status_message = "Completed.".into();
-    b.snapshot_id = Some("0".repeat(64));
-    b.data_size = 1_500_000_000;
-    b.attachments_size = 10;
-    b.updated_at = chrono::Utc::now();
-    store.update_backup(&b).await.unwrap();
-    store
-        .cancel_queued_job(JobKind::Backup, backup_id, chrono::Utc::now())
-        .await
-        .unwrap();
-    store
-        .release_site_lock(&cairn_store::SiteLock {
-            org_id: b.org_id.clone(),
-            cloud_id: b.cloud_id.clone(),
-            product: b.product,
-            holder_kind: JobKind::Backup,
-            holder_id: b.id.clone(),
-        })
-        .await
-        .unwrap();
-    store.close().await;
-}
-
-fn database_url(install: &Install) -> String {
-    install.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            install.data_dir.join("cairn.db").display()
-        )
-    })
 }
 
 const CONFIG: &str = "[management]\nscheduler_tick_secs = 1\n";
