@@ -10,79 +10,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use cairn_store::{BackupStatus, JobKind, ManagementStore, SqlStore};
 use serde_json::{Value, json};
-use support::{Install, Server, curl};
-
-/// Stand-in sites served by `cairn sim` for the length of a test.
-struct Sites {
-    child: Child,
-    json: Value,
-}
-
-impl Drop for Sites {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sites {
-    fn start() -> Sites {
-        let mut child = Command::new(support::BIN)
-            .args([
-                "sim",
-                "--seed",
-                "11",
-                "--scale",
-                "small",
-                "--sites",
-                "source,target:empty",
-                "--listen",
-                "127.0.0.1:0",
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start cairn sim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let json = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        Sites { child, json }
-    }
-
-    fn site(&self, name: &str) -> (String, String) {
-        let s = self.json["sites"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap();
-        (
-            s["baseUrl"].as_str().unwrap().to_string(),
-            s["cloudId"].as_str().unwrap().to_string(),
-        )
-    }
-
-    /// The read-write account of the stand-in: (email, apiToken).
-    fn account(&self) -> (String, String) {
-        let a = self.json["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["access"] == "read-write")
-            .unwrap();
-        (
-            a["email"].as_str().unwrap().to_string(),
-            a["apiToken"].as_str().unwrap().to_string(),
-        )
-    }
-}
+use support::{Install, Server, Sites, curl, database_url};
 
 /// A caller of the API with curl, as Atlassian's documentation writes it.
 struct Api {
@@ -321,15 +251,6 @@ async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &str) 
         .await
         .unwrap();
     store.close().await;
-}
-
-fn database_url(install: &Install) -> String {
-    install.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            install.data_dir.join("cairn.db").display()
-        )
-    })
 }
 
 const CONFIG: &str = "[management]\nscheduler_tick_secs = 1\n";

@@ -6,7 +6,7 @@
     reason = "each test file uses a different part of this helper"
 )]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -239,4 +239,140 @@ pub fn curl(args: &[&str], url: &str) -> (u16, String) {
         status,
         std::fs::read_to_string(body.path()).unwrap_or_default(),
     )
+}
+
+/// Stand-in sites served by `cairn sim` for the length of a test.
+pub struct Sites {
+    child: Child,
+    json: serde_json::Value,
+}
+
+impl Drop for Sites {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sites {
+    pub fn start() -> Sites {
+        let mut child = Command::new(BIN)
+            .args([
+                "sim",
+                "--seed",
+                "11",
+                "--scale",
+                "small",
+                "--sites",
+                "source,target:empty",
+                "--listen",
+                "127.0.0.1:0",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start cairn sim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let json = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        Sites { child, json }
+    }
+
+    pub fn site(&self, name: &str) -> (String, String) {
+        let s = self.json["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap();
+        (
+            s["baseUrl"].as_str().unwrap().to_string(),
+            s["cloudId"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// The read-write account of the stand-in: (email, apiToken).
+    pub fn account(&self) -> (String, String) {
+        let a = self.json["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["access"] == "read-write")
+            .unwrap();
+        (
+            a["email"].as_str().unwrap().to_string(),
+            a["apiToken"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+/// The database the install's server uses, for a test that plays the engine's part.
+pub fn database_url(install: &Install) -> String {
+    install.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            install.data_dir.join("cairn.db").display()
+        )
+    })
+}
+
+/// Registers the stand-in's `source` site in the first org through the API and creates a Jira
+/// policy on it (INACTIVE, daily); returns the policy's id.
+pub fn source_site_with_a_policy(server: &Server, sites: &Sites, policy_name: &str) -> String {
+    let first = server.first_start.as_ref().expect("first start");
+    let user = format!("{}:{}", first.email, first.token);
+    let post = |path: &str, body: serde_json::Value| {
+        let url = server.url(&format!(
+            "/public/backup-management/v2/orgs/{}{path}",
+            first.org_id
+        ));
+        let body = body.to_string();
+        let (status, text) = curl(
+            &[
+                "--user",
+                &user,
+                "--header",
+                "Content-Type: application/json",
+                "--data",
+                &body,
+            ],
+            &url,
+        );
+        assert_eq!(status, 201, "POST {path}: {text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let (url, cloud_id) = sites.site("source");
+    let (email, token) = sites.account();
+    post(
+        "/sites",
+        serde_json::json!({ "cloudUrl": url, "email": email, "apiToken": token }),
+    );
+    let policy = post(
+        "/policies",
+        serde_json::json!({
+            "policyName": policy_name,
+            "cloudId": cloud_id,
+            "productType": "JIRA",
+            "scheduleDetails": { "interval": "DAILY", "startDate": "2026-01-01" },
+        }),
+    );
+    policy["policyId"].as_str().unwrap().to_string()
+}
+
+/// An account with a web password and no org membership.
+pub fn member_with_password(install: &Install, email: &str, password: &str) {
+    let mut args = vec!["account", "create", "--email", email, "--password-stdin"];
+    let data_dir = install.data_dir.display().to_string();
+    args.extend(["--data-dir", &data_dir]);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .env_remove("CAIRN_SECRET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(child.wait().unwrap().success());
 }
