@@ -15,6 +15,10 @@ set -euo pipefail
 dir=${CAIRN_SERVICES_DIR:-/var/tmp/cairn-services}
 pg_port=${CAIRN_PG_PORT:-55432}
 s3_port=${CAIRN_S3_PORT:-58333}
+# SeaweedFS's inner servers; override all four ports to run a second set beside the first.
+master_port=${CAIRN_S3_MASTER_PORT:-59333}
+volume_port=${CAIRN_S3_VOLUME_PORT:-58080}
+filer_port=${CAIRN_S3_FILER_PORT:-58888}
 mkdir -p "$dir"
 
 pg_bin() {
@@ -45,7 +49,7 @@ JSON
   # Ports other than S3 are moved off their defaults so they do not clash with anything else.
   nohup weed mini -dir="$dir/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -s3.port="$s3_port" -s3.config="$dir/s3-identities.json" -bucket=cairn-test \
-    -master.port=59333 -volume.port=58080 -filer.port=58888 -webdav=false -admin.ui=false \
+    -master.port="$master_port" -volume.port="$volume_port" -filer.port="$filer_port" -webdav=false -admin.ui=false \
     >"$dir/s3.log" 2>&1 &
   echo $! > "$dir/s3.pid"
   for _ in $(seq 1 120); do

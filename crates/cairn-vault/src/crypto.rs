@@ -2,8 +2,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
 use chacha20poly1305::XChaCha20Poly1305;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -72,71 +73,67 @@ impl MasterKey {
         u64::from_le_bytes(k[..8].try_into().unwrap_or([0; 8]))
     }
 
-    pub(crate) fn seal(&self, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        seal_with(&self.enc, ad, plaintext)
-    }
-
-    pub(crate) fn open(&self, ad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        open_with(&self.enc, ad, sealed)
-    }
-
     /// Compress (if it helps) and seal a blob; the blob id is the associated data.
     pub fn seal_blob(&self, id: &Id, plaintext: &[u8], zstd_level: i32) -> Vec<u8> {
-        let body = encode_compressed(plaintext, zstd_level);
-        self.seal(&id.0, &body)
+        seal_with(&self.enc, &id.0, plaintext.len() + 1, |out| {
+            encode_compressed(out, plaintext, zstd_level)
+        })
     }
 
     /// Open, decompress and check a blob against its id. `None` means damaged.
-    pub fn open_blob(&self, id: &Id, sealed: &[u8]) -> Option<Vec<u8>> {
-        let body = self.open(&id.0, sealed)?;
-        let plain = decode_compressed(&body)?;
+    pub fn open_blob(&self, id: &Id, sealed: &[u8]) -> Option<Bytes> {
+        let body = open_with(&self.enc, &id.0, sealed)?;
+        let plain = decode_compressed(body)?;
         (self.blob_id(&plain) == *id).then_some(plain)
     }
 
     /// Seal a whole object (index, snapshot, pack header, prune mark), compressed with zstd.
     pub(crate) fn seal_object(&self, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        self.seal(ad, &encode_compressed(plaintext, 3))
+        seal_with(&self.enc, ad, plaintext.len() + 1, |out| {
+            encode_compressed(out, plaintext, 3)
+        })
     }
 
-    pub(crate) fn open_object(&self, ad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        decode_compressed(&self.open(ad, sealed)?)
+    pub(crate) fn open_object(&self, ad: &[u8], sealed: &[u8]) -> Option<Bytes> {
+        decode_compressed(open_with(&self.enc, ad, sealed)?)
     }
 }
 
-fn seal_with(key: &[u8; 32], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let cipher = XChaCha20Poly1305::new(key.into());
+/// `nonce ‖ ciphertext ‖ tag`, with the plaintext written by `body` straight into the output and encrypted in
+/// place (one copy of the data instead of three).
+fn seal_with(
+    key: &[u8; 32],
+    ad: &[u8],
+    len_hint: usize,
+    body: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NONCE_LEN + len_hint + TAG_LEN);
     let mut nonce = [0u8; NONCE_LEN];
     rand::rng().fill_bytes(&mut nonce);
-    let ct = cipher
-        .encrypt(
-            &nonce.into(),
-            Payload {
-                msg: plaintext,
-                aad: ad,
-            },
-        )
-        .expect("XChaCha20-Poly1305 encryption cannot fail for in-range lengths");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
+    body(&mut out);
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let tag = cipher
+        .encrypt_inout_detached(&nonce.into(), ad, out[NONCE_LEN..].as_mut().into())
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-range lengths");
+    out.extend_from_slice(&tag);
     out
 }
 
+/// The plaintext of `nonce ‖ ciphertext ‖ tag`, decrypted in place in one copy; `None` if it does not authenticate.
 fn open_with(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     if sealed.len() < SEAL_OVERHEAD {
         return None;
     }
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().ok()?;
+    let (ct, tag) = sealed[NONCE_LEN..].split_at(sealed.len() - SEAL_OVERHEAD);
+    let tag: [u8; TAG_LEN] = tag.try_into().ok()?;
+    let mut buf = ct.to_vec();
     cipher
-        .decrypt(
-            &nonce.into(),
-            Payload {
-                msg: &sealed[NONCE_LEN..],
-                aad: ad,
-            },
-        )
-        .ok()
+        .decrypt_inout_detached(&nonce.into(), ad, buf.as_mut_slice().into(), &tag.into())
+        .ok()?;
+    Some(buf)
 }
 
 thread_local! {
@@ -169,27 +166,25 @@ fn decompress(frame: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// Body = one byte of compression type (0 none, 1 zstd) then the payload.
-fn encode_compressed(plaintext: &[u8], level: i32) -> Vec<u8> {
+/// Body = one byte of compression type (0 none, 1 zstd) then the payload, appended to `out`.
+fn encode_compressed(out: &mut Vec<u8>, plaintext: &[u8], level: i32) {
     if plaintext.len() >= 64
         && let Some(c) = compress(plaintext, level)
         && c.len() < plaintext.len()
     {
-        let mut out = Vec::with_capacity(c.len() + 1);
         out.push(1);
         out.extend_from_slice(&c);
-        return out;
+        return;
     }
-    let mut out = Vec::with_capacity(plaintext.len() + 1);
     out.push(0);
     out.extend_from_slice(plaintext);
-    out
 }
 
-fn decode_compressed(body: &[u8]) -> Option<Vec<u8>> {
+/// The payload of a body; a stored one is a view of the same buffer (no copy).
+fn decode_compressed(body: Vec<u8>) -> Option<Bytes> {
     match body.first()? {
-        0 => Some(body[1..].to_vec()),
-        1 => decompress(&body[1..]),
+        0 => Some(Bytes::from(body).slice(1..)),
+        1 => decompress(&body[1..]).map(Bytes::from),
         _ => None,
     }
 }
@@ -328,7 +323,9 @@ impl KeySlotFile {
         };
         let kek =
             derive_kek(source, &kdf).expect("kdf matches the source and parameters are valid");
-        let sealed = seal_with(&kek, &slot_ad(repo_id), &master.to_bytes());
+        let sealed = seal_with(&kek, &slot_ad(repo_id), 64, |out| {
+            out.extend_from_slice(&master.to_bytes())
+        });
         KeySlotFile {
             version: 1,
             kdf,
@@ -362,6 +359,42 @@ impl KeySlotFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In-place sealing is the same construction as `Aead::encrypt`: objects written either way open either way.
+    #[test]
+    fn in_place_sealing_matches_the_plain_aead() {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let key = [7u8; 32];
+        let cipher = XChaCha20Poly1305::new(&key.into());
+        let nonce = [9u8; NONCE_LEN];
+        let ct = cipher
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: b"hello vault",
+                    aad: b"ad",
+                },
+            )
+            .unwrap();
+        let mut old = nonce.to_vec();
+        old.extend_from_slice(&ct);
+        assert_eq!(
+            open_with(&key, b"ad", &old).as_deref(),
+            Some(&b"hello vault"[..])
+        );
+        let new = seal_with(&key, b"ad", 11, |o| o.extend_from_slice(b"hello vault"));
+        let nonce: [u8; NONCE_LEN] = new[..NONCE_LEN].try_into().unwrap();
+        let plain = cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &new[NONCE_LEN..],
+                    aad: b"ad",
+                },
+            )
+            .unwrap();
+        assert_eq!(plain, b"hello vault");
+    }
 
     #[test]
     fn blob_roundtrip_and_tamper() {

@@ -362,7 +362,7 @@ impl Repository {
                                 pack: *pack,
                                 context: Default::default(),
                             })?;
-                        w.put_blob_forced(e.kind, Bytes::from(plain)).await?;
+                        w.put_blob_forced(e.kind, plain).await?;
                         report.blobs_repacked += 1;
                         report.bytes_repacked += e.raw_length as u64;
                     }

@@ -243,7 +243,6 @@ impl SnapshotReader {
                 async move {
                     repo.read_blob(&index, &id)
                         .await
-                        .map(Bytes::from)
                         .map_err(|err| err.in_entry(snap, &path))
                 }
             })

@@ -484,7 +484,7 @@ impl Repository {
     }
 
     /// Read, decrypt and check one blob.
-    pub async fn read_blob(&self, index: &Index, id: &Id) -> Result<Vec<u8>> {
+    pub async fn read_blob(&self, index: &Index, id: &Id) -> Result<Bytes> {
         let loc = index.get(id).ok_or(Error::MissingBlob {
             blob: *id,
             context: Box::default(),
@@ -540,7 +540,7 @@ impl Repository {
         index: &Index,
         start: Vec<(Id, C)>,
         seen: &mut HashSet<Id>,
-        mut visit: impl FnMut(Id, C, Result<Vec<u8>>) -> Result<Vec<(Id, C)>>,
+        mut visit: impl FnMut(Id, C, Result<Bytes>) -> Result<Vec<(Id, C)>>,
     ) -> Result<()> {
         let mut queue = start;
         let mut reading = futures::stream::FuturesUnordered::new();

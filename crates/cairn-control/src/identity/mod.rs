@@ -481,16 +481,20 @@ impl Identity {
     }
 
     /// An org admin revokes several members' tokens at once; returns the tokens revoked (those
-    /// revoked already are counted too). Stops at the first id that is not a member's token.
+    /// revoked already are counted too). If any id is not a member's token, none is revoked.
     pub async fn revoke_member_tokens(
         &self,
         org_id: &str,
         token_ids: &[String],
         actor: &Actor,
     ) -> ControlResult<Vec<TokenRecord>> {
-        let mut revoked = Vec::with_capacity(token_ids.len());
+        let mut tokens = Vec::with_capacity(token_ids.len());
         for token_id in token_ids {
-            revoked.push(self.revoke_member_token(org_id, token_id, actor).await?);
+            tokens.push(self.member_token(org_id, token_id).await?);
+        }
+        let mut revoked = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            revoked.push(self.revoke(token, Some(org_id), actor).await?);
         }
         Ok(revoked)
     }
@@ -518,6 +522,12 @@ impl Identity {
         token_id: &str,
         actor: &Actor,
     ) -> ControlResult<TokenRecord> {
+        let token = self.member_token(org_id, token_id).await?;
+        self.revoke(token, Some(org_id), actor).await
+    }
+
+    /// A token of a member of `org_id`; unknown ids and non-members' tokens look alike.
+    async fn member_token(&self, org_id: &str, token_id: &str) -> ControlResult<TokenRecord> {
         let not_found = || ControlError::NotFound(format!("No API token with id {token_id}."));
         let token = self
             .store
@@ -532,7 +542,7 @@ impl Identity {
         {
             return Err(not_found());
         }
-        self.revoke(token, Some(org_id), actor).await
+        Ok(token)
     }
 
     async fn revoke(

@@ -290,6 +290,44 @@ async fn org_admins_see_their_orgs_and_revoke_several_member_tokens() {
         .await
         .unwrap();
     let admin = f.identity.principal(f.admin.clone(), None).await.unwrap();
+    let outsider = f
+        .identity
+        .create_account(
+            NewAccount {
+                email: "outsider@example.com".into(),
+                display_name: None,
+                password: None,
+                org_id: None,
+                org_admin: false,
+            },
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let foreign = f
+        .identity
+        .create_token(&outsider.id, "not a member's", None, &Actor::cli())
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.identity
+            .revoke_member_tokens(
+                &f.org.id,
+                &[one.record.id.clone(), foreign.record.id.clone()],
+                &admin.actor(None),
+            )
+            .await,
+        Err(ControlError::NotFound(_))
+    ));
+    assert!(
+        f.identity
+            .list_tokens(&member.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.revoked_at.is_none()),
+        "one foreign id revokes nothing"
+    );
     let orgs = f.identity.admin_orgs(&admin).await.unwrap();
     assert_eq!(orgs.iter().map(|o| &o.id).collect::<Vec<_>>(), [&f.org.id]);
     let member_principal = f.identity.principal(member.clone(), None).await.unwrap();
