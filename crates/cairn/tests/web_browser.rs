@@ -9,8 +9,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use browser::Browser;
-use fantoccini::key::Key;
 use cairn_store::{BackupStatus, ManagementStore, SqlStore};
+use fantoccini::key::Key;
 use support::{
     Install, Server, Sites, database_url, member_with_password, source_site_with_a_policy,
 };
@@ -351,7 +351,9 @@ async fn the_backup_dashboard_runs_a_backup_and_its_progress_bar_follows_without
     browser.find("#policies").await;
     assert_accessible(&browser, "the backup dashboard").await;
     browser
-        .click(&format!("tr[data-policy-id='{policy_id}'] button[type=submit]"))
+        .click(&format!(
+            "tr[data-policy-id='{policy_id}'] button[type=submit]"
+        ))
         .await;
     wait_for_text(&browser, ".notice", "The backup was queued.").await;
     let backup_id = browser
@@ -366,7 +368,9 @@ async fn the_backup_dashboard_runs_a_backup_and_its_progress_bar_follows_without
     assert_accessible(&browser, "the dashboard with a backup in flight").await;
 
     // The engine reports progress; the page, not reloaded, follows within a poll or two.
-    browser.js("document.body.dataset.notReloaded = 'yes';").await;
+    browser
+        .js("document.body.dataset.notReloaded = 'yes';")
+        .await;
     let db = database_url(&install);
     report_progress(
         &db,

@@ -458,7 +458,10 @@ async fn the_dashboard_lists_the_orgs_backups_and_runs_one_now_once_per_rule_3()
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains(r#"<table id="sites""#), "{}", page.body);
     assert!(page.body.contains("JIRA, CONFLUENCE"), "{}", page.body);
-    assert!(page.body.contains(&format!(r#"data-policy-id="{policy_id}""#)));
+    assert!(
+        page.body
+            .contains(&format!(r#"data-policy-id="{policy_id}""#))
+    );
     // maud escapes the policy's name.
     assert!(page.body.contains("Nightly &lt;Jira&gt;"));
     assert!(!page.body.contains("Nightly <Jira>"));
@@ -469,23 +472,37 @@ async fn the_dashboard_lists_the_orgs_backups_and_runs_one_now_once_per_rule_3()
 
     // Without the session's CSRF token: refused, and no backup.
     let refused = web
-        .post("/admin/run-backup", &[("org", org), ("policyId", &policy_id)])
+        .post(
+            "/admin/run-backup",
+            &[("org", org), ("policyId", &policy_id)],
+        )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(web.get("/admin").await.body.contains(r#"id="no-backups""#));
 
     // With it: a backup, CREATED, and a flash on the page we are sent back to.
-    let form = [("csrf", csrf.as_str()), ("org", org), ("policyId", &policy_id)];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("org", org),
+        ("policyId", &policy_id),
+    ];
     let run = web.post("/admin/run-backup", &form).await;
     assert_eq!(run.status, StatusCode::SEE_OTHER, "{}", run.body);
     let back = run.location.unwrap();
     assert_eq!(back, format!("/admin?org={org}&done=started"));
     let page = web.get(&back).await;
     assert!(page.body.contains("The backup was queued."));
-    assert!(page.body.contains(r#"<table id="backups""#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"<table id="backups""#),
+        "{}",
+        page.body
+    );
     let backups = page.body.split(r#"<table id="backups""#).nth(1).unwrap();
     assert!(backups.contains("CREATED"), "{backups}");
-    assert!(backups.contains("<progress"), "a backup in flight has a bar");
+    assert!(
+        backups.contains("<progress"),
+        "a backup in flight has a bar"
+    );
     let feed = web.get(&format!("/admin/activity.json?org={org}")).await;
     assert_eq!(feed.status, StatusCode::OK);
     assert!(feed.content_type.starts_with("application/json"));
@@ -513,7 +530,11 @@ async fn the_dashboard_lists_the_orgs_backups_and_runs_one_now_once_per_rule_3()
         member
             .post(
                 "/admin/run-backup",
-                &[("csrf", &member_csrf), ("org", org), ("policyId", &policy_id)],
+                &[
+                    ("csrf", &member_csrf),
+                    ("org", org),
+                    ("policyId", &policy_id),
+                ],
             )
             .await,
     ] {

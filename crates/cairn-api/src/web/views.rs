@@ -406,7 +406,13 @@ fn status_badge(status: &str) -> Markup {
 }
 
 /// The progress cell of a run: a bar while in flight, else the status message when it matters.
-fn run_state(id: &str, in_flight: bool, status: &str, message: &str, progress: Option<&str>) -> Markup {
+fn run_state(
+    id: &str,
+    in_flight: bool,
+    status: &str,
+    message: &str,
+    progress: Option<&str>,
+) -> Markup {
     let progress = parse_progress(progress);
     html! {
         div.run-state data-run-id=(id) {
