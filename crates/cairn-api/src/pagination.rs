@@ -8,7 +8,7 @@ use crate::extract::QueryParams;
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// Far beyond any real list; keeps `start * pageSize` well inside 64 bits.
-const MAX_START: u64 = 1_000_000_000;
+pub const MAX_START: u64 = 1_000_000_000;
 
 /// `start` (page index), `pageSize`, `sortOrder`, `sortBy`, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

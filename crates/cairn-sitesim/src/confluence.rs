@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::adf;
 use crate::http::*;
-use crate::jira::{serve_blob, xsrf_failed, xsrf_ok};
+use crate::jira::serve_blob;
 use crate::model::*;
 
 type R = Result<Response, Response>;
@@ -788,22 +788,16 @@ pub fn v1_attachments(site: &Site, r: &Req) -> R {
 }
 
 pub fn v1_attachment_upload(site: &mut Site, r: &Req) -> R {
-    if !xsrf_ok(r) {
-        return Err(xsrf_failed());
-    }
     let id = v1_container(site, r)?;
-    let parts = multipart(r).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?;
-    let comment = parts
+    let comment = r
+        .parts
         .iter()
-        .find(|p| p.0 == "comment")
-        .map(|p| String::from_utf8_lossy(&p.3).into_owned())
+        .find(|p| p.name == "comment")
+        .map(|p| p.text())
         .unwrap_or_default();
     let mut out = vec![];
-    for (name, filename, ctype, data) in parts {
-        if name != "file" {
-            continue;
-        }
-        let title = filename.unwrap_or_else(|| "file".into());
+    for part in r.parts.iter().filter(|p| p.name == "file") {
+        let title = part.filename.clone().unwrap_or_else(|| "file".into());
         if site
             .cattachments
             .values()
@@ -816,13 +810,18 @@ pub fn v1_attachment_upload(site: &mut Site, r: &Req) -> R {
             id: aid,
             container: id,
             title,
-            media_type: ctype.unwrap_or_else(|| "application/octet-stream".into()),
+            media_type: part
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
             comment: comment.clone(),
             author: r.me.clone(),
             created: Utc::now(),
             version: 1,
-            file_id: blake3::hash(&data).to_hex()[..32].to_string(),
-            blob: Blob::Stored(data),
+            // A media file id: opaque, unique within the site.
+            file_id: blake3::hash(format!("{}:{aid}", site.cloud_id).as_bytes()).to_hex()[..32]
+                .to_string(),
+            blob: part.blob.clone(),
         };
         out.push(v1_attachment(site, &a, r));
         site.cattachments.insert(aid, a);

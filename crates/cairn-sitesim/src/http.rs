@@ -44,6 +44,8 @@ pub struct Req {
     pub account: Account,
     /// accountId of the caller in the site's directory.
     pub me: String,
+    /// The parts of a multipart upload (upload routes only; the body is then empty).
+    pub parts: Vec<crate::upload::Part>,
 }
 
 impl Req {
@@ -242,8 +244,20 @@ pub fn page_bean(
     let total = items.len();
     let values: Vec<Value> = items.into_iter().skip(start).take(max).collect();
     let is_last = start + values.len() >= total;
+    let url = |at: usize| {
+        // Keep the caller's other parameters (`groupname`, `query`, ...): `nextPage` must name
+        // the same list.
+        let mut q: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k != "startAt" && k != "maxResults")
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect();
+        q.push(format!("startAt={at}&maxResults={max}"));
+        format!("{}{}?{}", req.base, req.path, q.join("&"))
+    };
     let mut v = json!({
-        "self": format!("{}{}?startAt={start}&maxResults={max}", req.base, req.path),
+        "self": url(start),
         "maxResults": max,
         "startAt": start,
         "total": total,
@@ -251,12 +265,7 @@ pub fn page_bean(
         "values": values,
     });
     if !is_last {
-        v["nextPage"] = json!(format!(
-            "{}{}?startAt={}&maxResults={max}",
-            req.base,
-            req.path,
-            start + max
-        ));
+        v["nextPage"] = json!(url(start + max));
     }
     Ok(v)
 }
@@ -399,72 +408,20 @@ pub fn body_response(
     r
 }
 
-/// One multipart part: field name, filename, content type, bytes.
-pub type Part = (String, Option<String>, Option<String>, Bytes);
-
-/// Parse a `multipart/form-data` body; returns (field name, filename, content type, bytes).
-pub fn multipart(req: &Req) -> Result<Vec<Part>, String> {
-    let ct = req
-        .headers
-        .get(header::CONTENT_TYPE)
+/// An upload's `X-Atlassian-Token: no-check` (Atlassian's XSRF rule for multipart uploads).
+pub fn xsrf_ok(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-atlassian-token")
         .and_then(|v| v.to_str().ok())
-        .ok_or("missing content type")?;
-    if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return Err("content type must be multipart/form-data".into());
-    }
-    let boundary = ct
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .next()
-        .ok_or("missing boundary")?
-        .trim_matches('"');
-    let delim = format!("--{boundary}");
-    let body = &req.body[..];
-    let mut parts = vec![];
-    let mut pos = find(body, delim.as_bytes(), 0).ok_or("no boundary in body")?;
-    loop {
-        pos += delim.len();
-        if body[pos..].starts_with(b"--") {
-            break;
-        }
-        // skip CRLF
-        pos += 2;
-        let hend = find(body, b"\r\n\r\n", pos).ok_or("bad part headers")?;
-        let headers = String::from_utf8_lossy(&body[pos..hend]).into_owned();
-        let start = hend + 4;
-        let next =
-            find(body, format!("\r\n{delim}").as_bytes(), start).ok_or("unterminated part")?;
-        let data = req.body.slice(start..next);
-        let mut name = String::new();
-        let mut filename = None;
-        let mut ctype = None;
-        for line in headers.split("\r\n") {
-            let lower = line.to_ascii_lowercase();
-            if lower.starts_with("content-disposition:") {
-                for attr in line.split(';').skip(1) {
-                    let attr = attr.trim();
-                    if let Some(v) = attr.strip_prefix("name=") {
-                        name = v.trim_matches('"').to_string();
-                    } else if let Some(v) = attr.strip_prefix("filename=") {
-                        filename = Some(v.trim_matches('"').to_string());
-                    }
-                }
-            } else if lower.starts_with("content-type:") {
-                ctype = Some(line[13..].trim().to_string());
-            }
-        }
-        parts.push((name, filename, ctype, data));
-        pos = next + 2;
-    }
-    Ok(parts)
+        .is_some_and(|v| v.eq_ignore_ascii_case("no-check") || v.eq_ignore_ascii_case("nocheck"))
 }
 
-fn find(h: &[u8], n: &[u8], from: usize) -> Option<usize> {
-    if n.is_empty() || from > h.len() {
-        return None;
-    }
-    h[from..]
-        .windows(n.len())
-        .position(|w| w == n)
-        .map(|p| p + from)
+/// What Atlassian answers an upload without the XSRF header.
+pub fn xsrf_failed() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+        "XSRF check failed",
+    )
+        .into_response()
 }

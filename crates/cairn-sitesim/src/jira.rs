@@ -209,11 +209,13 @@ fn fields_list(site: &Site) -> Vec<Value> {
                    "searchable": true, "clauseNames": [id], "schema": schema})
         })
         .collect();
-    for f in &site.custom_fields {
-        out.push(json!({"id": f.id, "key": f.id, "name": f.name, "custom": true, "orderable": true, "navigable": true,
-            "searchable": true, "clauseNames": [format!("cf[{}]", f.numeric_id), f.name], "schema": field_schema(f)}));
-    }
+    out.extend(site.custom_fields.iter().map(custom_field_json));
     out
+}
+
+fn custom_field_json(f: &CustomField) -> Value {
+    json!({"id": f.id, "key": f.id, "name": f.name, "custom": true, "orderable": true, "navigable": true,
+        "searchable": true, "clauseNames": [format!("cf[{}]", f.numeric_id), f.name], "schema": field_schema(f)})
 }
 
 fn linked_issue(site: &Site, base: &str, id: u64) -> Value {
@@ -944,23 +946,25 @@ fn search_params(r: &Req) -> Result<SearchParams, Response> {
     }
 }
 
-fn run_jql<'a>(site: &'a Site, r: &Req, jql_text: &str) -> Result<Vec<&'a Issue>, Response> {
-    let q = jql::parse(jql_text).map_err(|e| {
-        r.err(
-            StatusCode::BAD_REQUEST,
-            &format!("Error in the JQL Query: {e}"),
-        )
-    })?;
+/// Parse `jql_text` and check it as Jira does (bounded; projects and keys exist).
+fn parse_jql(site: &Site, r: &Req, jql_text: &str) -> Result<jql::Query, Response> {
+    let q = jql::parse(jql_text).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?;
     if !q.bounded() {
         return Err(r.err(StatusCode::BAD_REQUEST, "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."));
     }
-    let mut issues: Vec<&Issue> = site
-        .issues
-        .values()
-        .filter(|i| q.matches(site, i))
-        .collect();
-    q.sort(site, &mut issues);
-    Ok(issues)
+    if let Some(e) = q.unknown_value(site) {
+        return Err(r.err(StatusCode::BAD_REQUEST, &e));
+    }
+    Ok(q)
+}
+
+/// The `nextPageToken` of a search: the query's hash and the last sort key served, so the next
+/// page starts right after it (search-after, not a position: changes between pages neither
+/// repeat nor skip the issues that stay).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PageToken {
+    q: String,
+    after: jql::SortKey,
 }
 
 fn jql_hash(s: &str) -> String {
@@ -969,50 +973,55 @@ fn jql_hash(s: &str) -> String {
 
 pub fn search_jql(site: &Site, r: &Req) -> R {
     let (jql_text, token, max, fields, expand) = search_params(r)?;
-    let issues = run_jql(site, r, &jql_text)?;
+    let q = parse_jql(site, r, &jql_text)?;
+    let hits = site.search_cache.get_or_run(&jql_text, || q.run(site));
     let start = match token {
         None => 0,
-        Some(t) => unb64(&t)
-            .and_then(|s| {
-                let mut it = s.split(':');
-                (it.next() == Some("sim")).then_some(())?;
-                let off: usize = it.next()?.parse().ok()?;
-                (it.next() == Some(jql_hash(&jql_text).as_str())).then_some(off)
-            })
-            .ok_or_else(|| {
-                r.err(
-                    StatusCode::BAD_REQUEST,
-                    "The provided next page token is invalid or expired.",
-                )
-            })?,
+        Some(t) => {
+            let after = unb64(&t)
+                .and_then(|s| serde_json::from_str::<PageToken>(&s).ok())
+                .filter(|t| t.q == jql_hash(&jql_text))
+                .ok_or_else(|| {
+                    r.err(
+                        StatusCode::BAD_REQUEST,
+                        "The provided next page token is invalid or expired.",
+                    )
+                })?
+                .after;
+            hits.partition_point(|(k, _)| q.cmp_keys(k, &after) != std::cmp::Ordering::Greater)
+        }
     };
     let only_ids = fields.iter().all(|f| f == "id" || f == "key");
     let cap = if only_ids { 5000 } else { 100 };
     let max = max.unwrap_or(50).clamp(1, cap);
     let expand: Vec<&str> = expand.iter().map(String::as_str).collect();
-    let page: Vec<Value> = issues
+    let page = &hits[start.min(hits.len())..(start + max).min(hits.len())];
+    let issues: Vec<Value> = page
         .iter()
-        .skip(start)
-        .take(max)
+        .filter_map(|(_, id)| site.issues.get(id))
         .map(|i| issue_bean(site, &r.base, i, &fields, &expand))
         .collect();
-    let is_last = start + page.len() >= issues.len();
-    let mut v = json!({"issues": page, "isLast": is_last});
-    if !is_last {
+    let is_last = start + page.len() >= hits.len();
+    let mut v = json!({"issues": issues, "isLast": is_last});
+    if let (false, Some((last, _))) = (is_last, page.last()) {
         use base64::Engine;
-        let t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-            "sim:{}:{}",
-            start + max,
-            jql_hash(&jql_text)
-        ));
-        v["nextPageToken"] = json!(t);
+        let t = PageToken {
+            q: jql_hash(&jql_text),
+            after: last.clone(),
+        };
+        v["nextPageToken"] = json!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_string(&t).unwrap_or_default())
+        );
     }
     Ok(ok(v))
 }
 
 pub fn approximate_count(site: &Site, r: &Req) -> R {
     let b = r.json()?;
-    let n = run_jql(site, r, b["jql"].as_str().unwrap_or(""))?.len();
+    let jql_text = b["jql"].as_str().unwrap_or("");
+    let q = parse_jql(site, r, jql_text)?;
+    let n = site.search_cache.get_or_run(jql_text, || q.run(site)).len();
     Ok(ok(json!({"count": n})))
 }
 
@@ -1134,19 +1143,24 @@ pub fn worklogs(site: &Site, r: &Req) -> R {
     Ok(ok(envelope(r, "worklogs", items, 5000, 5000)?))
 }
 
+/// Without `globalId`: every remote link, an array. With it: that one link, an object (or 404),
+/// as the reference's description says ("the record with that global ID is returned").
 pub fn remote_links(site: &Site, r: &Req) -> R {
     let i = issue(site, r)?;
-    let _ = site;
-    Ok(ok(Value::Array(
-        i.remote_links
+    match r.q("globalId") {
+        Some(g) => i
+            .remote_links
             .iter()
-            .filter(|l| {
-                r.q("globalId")
-                    .is_none_or(|g| l.global_id.as_deref() == Some(g))
-            })
-            .map(|l| remote_link_json(&r.base, i, l))
-            .collect(),
-    )))
+            .find(|l| l.global_id.as_deref() == Some(g))
+            .map(|l| ok(remote_link_json(&r.base, i, l)))
+            .ok_or_else(|| r.not_found("No remote link with this global ID exists on the issue.")),
+        None => Ok(ok(Value::Array(
+            i.remote_links
+                .iter()
+                .map(|l| remote_link_json(&r.base, i, l))
+                .collect(),
+        ))),
+    }
 }
 
 pub fn watchers(site: &Site, r: &Req) -> R {
@@ -1200,9 +1214,9 @@ pub fn attachment_meta(site: &Site, r: &Req) -> R {
     })))
 }
 
-pub fn attachment_settings(_site: &Site, _r: &Req) -> R {
+pub fn attachment_settings(site: &Site, _r: &Req) -> R {
     Ok(ok(
-        json!({"enabled": true, "uploadLimit": 1_073_741_824u64}),
+        json!({"enabled": true, "uploadLimit": site.upload_limit}),
     ))
 }
 
@@ -2086,45 +2100,25 @@ pub fn property_set(site: &mut Site, r: &Req) -> R {
     ))
 }
 
-pub fn xsrf_ok(r: &Req) -> bool {
-    r.headers
-        .get("x-atlassian-token")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("no-check") || v.eq_ignore_ascii_case("nocheck"))
-}
-
-pub fn xsrf_failed() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
-        "XSRF check failed",
-    )
-        .into_response()
-}
-
 pub fn attachment_upload(site: &mut Site, r: &Req) -> R {
-    if !xsrf_ok(r) {
-        return Err(xsrf_failed());
-    }
     let id = site.issue_id(r.p("issueIdOrKey")).ok_or_else(|| {
         r.not_found("Issue does not exist or you do not have permission to see it.")
     })?;
-    let parts = multipart(r).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?;
     let mut out = vec![];
     let now = Utc::now();
-    for (name, filename, ctype, data) in parts {
-        if name != "file" {
-            continue;
-        }
+    for part in r.parts.iter().filter(|p| p.name == "file") {
         let aid = site.alloc_id();
         let a = Attachment {
             id: aid,
             issue_id: id,
-            filename: filename.unwrap_or_else(|| "file".into()),
-            mime: ctype.unwrap_or_else(|| "application/octet-stream".into()),
+            filename: part.filename.clone().unwrap_or_else(|| "file".into()),
+            mime: part
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
             author: r.me.clone(),
             created: now,
-            blob: Blob::Stored(data),
+            blob: part.blob.clone(),
         };
         out.push(attachment_json(site, &r.base, &a));
         site.attachments.insert(aid, a);
@@ -2391,4 +2385,207 @@ pub fn sprint_update(site: &mut Site, r: &Req) -> R {
         s.end = Some(t);
     }
     Ok(ok(sprint_json(&r.base, s)))
+}
+
+// ------------------------------------------------- directory writes (a restore's setup)
+
+/// `POST /field`: a custom field of one of the supported types, with its default (global)
+/// context, as Jira Cloud creates it.
+pub fn field_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let name = b["name"].as_str().unwrap_or("").trim().to_string();
+    let ty = b["type"].as_str().unwrap_or("");
+    if name.is_empty() {
+        return Err(jira_field_errors(
+            json!({"name": "The custom field name is required."}),
+        ));
+    }
+    let kind = [
+        CfKind::Number,
+        CfKind::Select,
+        CfKind::MultiSelect,
+        CfKind::TextArea,
+        CfKind::Text,
+        CfKind::Date,
+        CfKind::User,
+    ]
+    .into_iter()
+    .find(|k| k.type_key() == ty)
+    .ok_or_else(|| {
+        jira_field_errors(json!({"type": format!("The custom field type '{ty}' is not supported by this stand-in.")}))
+    })?;
+    let n = site
+        .custom_fields
+        .iter()
+        .map(|f| f.numeric_id)
+        .max()
+        .unwrap_or(10_000)
+        + 1;
+    let f = CustomField {
+        id: format!("customfield_{n}"),
+        numeric_id: n,
+        name,
+        kind,
+        context_id: site.alloc_id().to_string(),
+        options: vec![],
+    };
+    let v = custom_field_json(&f);
+    site.custom_fields.push(f);
+    Ok(created(v))
+}
+
+/// `POST /field/{fieldId}/context/{contextId}/option`: options added to the field's context.
+pub fn field_options_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let ids: Vec<u64> = (0..b["options"].as_array().map_or(0, Vec::len))
+        .map(|_| site.alloc_id())
+        .collect();
+    let f = site
+        .custom_fields
+        .iter_mut()
+        .find(|f| f.id == r.p("fieldId"))
+        .ok_or_else(|| r.not_found("The custom field was not found."))?;
+    if f.context_id != r.p("contextId") {
+        return Err(r.not_found("The context was not found."));
+    }
+    if !matches!(f.kind, CfKind::Select | CfKind::MultiSelect) {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "The custom field doesn't support options.",
+        ));
+    }
+    let values: Vec<String> = b["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| o["value"].as_str().unwrap_or("").trim().to_string())
+        .collect();
+    if values.is_empty() || values.iter().any(String::is_empty) {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "Every option needs a non-empty value.",
+        ));
+    }
+    if let Some(dup) = values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| f.options.iter().any(|(_, o)| o == *v) || values[..*i].contains(v))
+    {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("The option '{}' already exists in this context.", dup.1),
+        ));
+    }
+    let mut out = vec![];
+    for (id, value) in ids.into_iter().zip(values) {
+        out.push(json!({"id": id.to_string(), "value": value, "disabled": false}));
+        f.options.push((id.to_string(), value));
+    }
+    Ok(ok(json!({"options": out})))
+}
+
+fn group_json(base: &str, g: &Group) -> Value {
+    json!({
+        "name": g.name, "groupId": g.id, "self": format!("{base}/rest/api/3/group?groupId={}", g.id),
+        "users": {"size": g.members.len(), "items": [], "max-results": 50, "start-index": 0, "end-index": 0},
+        "expand": "users",
+    })
+}
+
+/// `POST /group`.
+pub fn group_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let name = b["name"].as_str().unwrap_or("").trim().to_string();
+    if name.is_empty() {
+        return Err(r.err(StatusCode::BAD_REQUEST, "You must specify a group name."));
+    }
+    if site
+        .groups
+        .iter()
+        .any(|g| g.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("A group with the name '{name}' already exists."),
+        ));
+    }
+    let g = Group {
+        id: uuid_like(&format!("{}:group:{name}", site.cloud_id)),
+        name,
+        members: vec![],
+    };
+    let v = group_json(&r.base, &g);
+    site.groups.push(g);
+    Ok(created(v))
+}
+
+/// `POST /group/user?groupname=|groupId=` with `{"accountId"}`.
+pub fn group_user_add(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let account = b["accountId"].as_str().unwrap_or("").to_string();
+    if site.user(&account).is_none() {
+        return Err(jira_field_errors(
+            json!({"accountId": "The user does not exist."}),
+        ));
+    }
+    let g = site
+        .groups
+        .iter_mut()
+        .find(|g| {
+            Some(g.name.as_str()) == r.q("groupname") || Some(g.id.as_str()) == r.q("groupId")
+        })
+        .ok_or_else(|| r.not_found("Specified group does not exist."))?;
+    if g.members.contains(&account) {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("Cannot add user. User is already a member of '{}'.", g.name),
+        ));
+    }
+    g.members.push(account);
+    Ok(created(group_json(&r.base, g)))
+}
+
+/// `POST /issueLinkType`.
+pub fn link_type_create(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let field = |k: &str| b[k].as_str().unwrap_or("").trim().to_string();
+    let (name, inward, outward) = (field("name"), field("inward"), field("outward"));
+    let mut errs = Map::new();
+    for (k, v) in [("name", &name), ("inward", &inward), ("outward", &outward)] {
+        if v.is_empty() {
+            errs.insert(
+                k.into(),
+                json!(format!("The issue link type {k} is required.")),
+            );
+        }
+    }
+    if !errs.is_empty() {
+        return Err(jira_field_errors(Value::Object(errs)));
+    }
+    if site
+        .link_types
+        .iter()
+        .any(|t| t.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            &format!("The issue link type '{name}' already exists."),
+        ));
+    }
+    let id = site
+        .link_types
+        .iter()
+        .filter_map(|t| t.id.parse::<u64>().ok())
+        .max()
+        .unwrap_or(9_999)
+        + 1;
+    let t = LinkType {
+        id: id.to_string(),
+        name,
+        inward,
+        outward,
+    };
+    let v = link_type_json(&r.base, &t);
+    site.link_types.push(t);
+    Ok(created(v))
 }

@@ -2,6 +2,7 @@
 //! `created`/`updated` comparisons with `"yyyy/MM/dd HH:mm"` dates, `AND`, and `ORDER BY`.
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Issue, Site, Ts};
 
@@ -15,22 +16,61 @@ enum Tok {
     Comma,
 }
 
-fn lex(s: &str) -> Result<Vec<Tok>, String> {
+impl std::fmt::Display for Tok {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tok::Word(w) | Tok::Op(w) => write!(f, "'{w}'"),
+            Tok::Str(s) => write!(f, "'\"{s}\"'"),
+            Tok::LParen => f.write_str("'('"),
+            Tok::RParen => f.write_str("')'"),
+            Tok::Comma => f.write_str("','"),
+        }
+    }
+}
+
+/// Tokens with the (1-based) character at which each starts.
+struct Toks {
+    toks: Vec<(Tok, usize)>,
+    /// Character just past the end of the query.
+    end: usize,
+}
+
+impl Toks {
+    fn get(&self, i: usize) -> Option<&Tok> {
+        self.toks.get(i).map(|(t, _)| t)
+    }
+    /// A syntax error at token `i`, worded as Jira words them.
+    fn expected(&self, i: usize, what: &str) -> String {
+        match self.toks.get(i) {
+            Some((t, at)) => format!(
+                "Error in the JQL Query: Expecting {what} but got {t}. (line 1, character {at})"
+            ),
+            None => format!(
+                "Error in the JQL Query: Expecting {what} but reached the end of the query. (line 1, character {})",
+                self.end
+            ),
+        }
+    }
+}
+
+fn lex(s: &str) -> Result<Toks, String> {
     let mut out = vec![];
     let c: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < c.len() {
         let ch = c[i];
+        let at = i + 1;
+        let mut push = |t: Tok| out.push((t, at));
         if ch.is_whitespace() {
             i += 1;
         } else if ch == '(' {
-            out.push(Tok::LParen);
+            push(Tok::LParen);
             i += 1;
         } else if ch == ')' {
-            out.push(Tok::RParen);
+            push(Tok::RParen);
             i += 1;
         } else if ch == ',' {
-            out.push(Tok::Comma);
+            push(Tok::Comma);
             i += 1;
         } else if ch == '"' || ch == '\'' {
             let q = ch;
@@ -44,9 +84,11 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 j += 1;
             }
             if j >= c.len() {
-                return Err("unterminated string".into());
+                return Err(format!(
+                    "Error in the JQL Query: The quoted string starting at character {at} is not terminated. (line 1, character {at})"
+                ));
             }
-            out.push(Tok::Str(v));
+            push(Tok::Str(v));
             i = j + 1;
         } else if "=!<>~".contains(ch) {
             let mut op = ch.to_string();
@@ -54,7 +96,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 op.push('=');
                 i += 1;
             }
-            out.push(Tok::Op(op));
+            push(Tok::Op(op));
             i += 1;
         } else {
             let mut j = i;
@@ -63,11 +105,14 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 v.push(c[j]);
                 j += 1;
             }
-            out.push(Tok::Word(v));
+            push(Tok::Word(v));
             i = j;
         }
     }
-    Ok(out)
+    Ok(Toks {
+        toks: out,
+        end: c.len() + 1,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -101,10 +146,10 @@ fn parse_date(s: &str) -> Option<Ts> {
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
 }
 
-fn value(t: Option<&Tok>) -> Result<String, String> {
-    match t {
+fn value(toks: &Toks, i: usize, what: &str) -> Result<String, String> {
+    match toks.get(i) {
         Some(Tok::Word(w)) | Some(Tok::Str(w)) => Ok(w.clone()),
-        other => Err(format!("expected a value but got {other:?}")),
+        _ => Err(toks.expected(i, what)),
     }
 }
 
@@ -117,11 +162,11 @@ pub fn parse(jql: &str) -> Result<Query, String> {
     };
     let is_kw =
         |t: Option<&Tok>, kw: &str| matches!(t, Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw));
-    while i < toks.len() {
+    while i < toks.toks.len() {
         if is_kw(toks.get(i), "order") && is_kw(toks.get(i + 1), "by") {
             i += 2;
             loop {
-                let f = value(toks.get(i))?.to_ascii_lowercase();
+                let f = value(&toks, i, "a field name")?.to_ascii_lowercase();
                 i += 1;
                 let mut asc = true;
                 if is_kw(toks.get(i), "asc") {
@@ -132,7 +177,9 @@ pub fn parse(jql: &str) -> Result<Query, String> {
                 }
                 if !["key", "issuekey", "id", "created", "updated", "project"].contains(&f.as_str())
                 {
-                    return Err(format!("Not able to sort using field '{f}'."));
+                    return Err(format!(
+                        "Not able to sort using field '{f}' (this stand-in sorts by key, id, created, updated and project)."
+                    ));
                 }
                 q.order.push((f, asc));
                 if toks.get(i) == Some(&Tok::Comma) {
@@ -141,8 +188,8 @@ pub fn parse(jql: &str) -> Result<Query, String> {
                     break;
                 }
             }
-            if i < toks.len() {
-                return Err("unexpected text after ORDER BY".into());
+            if i < toks.toks.len() {
+                return Err(toks.expected(i, "',' or the end of the query"));
             }
             break;
         }
@@ -150,32 +197,28 @@ pub fn parse(jql: &str) -> Result<Query, String> {
             if is_kw(toks.get(i), "and") {
                 i += 1;
             } else {
-                return Err(format!(
-                    "Expecting 'AND' or 'ORDER BY' but got {:?}",
-                    toks.get(i)
-                ));
+                return Err(toks.expected(i, "either 'AND' or 'ORDER BY'"));
             }
         }
-        let field = value(toks.get(i))?.to_ascii_lowercase();
+        let field = value(&toks, i, "a field name")?.to_ascii_lowercase();
         i += 1;
         let op = match toks.get(i) {
             Some(Tok::Op(o)) => o.clone(),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("in") => "in".into(),
-            other => {
-                return Err(format!(
-                    "expected an operator after '{field}' but got {other:?}"
-                ));
+            _ => {
+                return Err(toks.expected(i, "operator")
+                    + " The valid operators here are '=', '>', '>=', '<', '<=' and 'IN'.");
             }
         };
         i += 1;
         let values = if op == "in" {
             if toks.get(i) != Some(&Tok::LParen) {
-                return Err("expected '(' after IN".into());
+                return Err(toks.expected(i, "'('"));
             }
             i += 1;
             let mut vs = vec![];
             loop {
-                vs.push(value(toks.get(i))?);
+                vs.push(value(&toks, i, "a value")?);
                 i += 1;
                 match toks.get(i) {
                     Some(Tok::Comma) => i += 1,
@@ -183,12 +226,12 @@ pub fn parse(jql: &str) -> Result<Query, String> {
                         i += 1;
                         break;
                     }
-                    other => return Err(format!("expected ',' or ')' but got {other:?}")),
+                    _ => return Err(toks.expected(i, "either ',' or ')'")),
                 }
             }
             vs
         } else {
-            let v = value(toks.get(i))?;
+            let v = value(&toks, i, "either a value, list or function")?;
             i += 1;
             vec![v]
         };
@@ -216,7 +259,7 @@ pub fn parse(jql: &str) -> Result<Query, String> {
             }
             _ => {
                 return Err(format!(
-                    "Field '{field}' with operator '{op}' is not supported by this stand-in."
+                    "The operator '{op}' on field '{field}' is not supported by this stand-in (it supports project, key, id, created and updated)."
                 ));
             }
         }
@@ -262,41 +305,117 @@ impl Query {
         })
     }
 
-    pub fn sort(&self, site: &Site, issues: &mut [&Issue]) {
-        let order = if self.order.is_empty() {
+    /// Jira answers 400 for a project or issue key that does not exist, rather than no issues.
+    pub fn unknown_value(&self, site: &Site) -> Option<String> {
+        for c in &self.clauses {
+            match c {
+                Clause::Project(ps) => {
+                    for v in ps {
+                        let known = site.projects.values().any(|p| {
+                            v.eq_ignore_ascii_case(&p.key)
+                                || *v == p.id.to_string()
+                                || v.eq_ignore_ascii_case(&p.name)
+                        });
+                        if !known {
+                            return Some(format!(
+                                "The value '{v}' does not exist for the field 'project'."
+                            ));
+                        }
+                    }
+                }
+                Clause::Key(ks) => {
+                    for k in ks {
+                        if site.issue_by_ref(k).is_none() && k.parse::<u64>().is_err() {
+                            return Some(format!(
+                                "An issue with key '{k}' does not exist for field 'key'."
+                            ));
+                        }
+                    }
+                }
+                Clause::Date { .. } => {}
+            }
+        }
+        None
+    }
+
+    /// The order: `ORDER BY` as given, or Jira's default (key, descending).
+    fn order(&self) -> Vec<(String, bool)> {
+        if self.order.is_empty() {
             vec![("key".to_string(), false)]
         } else {
             self.order.clone()
+        }
+    }
+
+    /// The issue's position in this query's order: one part per `ORDER BY` field (a key is
+    /// project key then number), then the id, which makes every key unique.
+    pub fn sort_key(&self, site: &Site, issue: &Issue) -> SortKey {
+        let project = || {
+            KeyPart::Str(
+                site.projects
+                    .get(&issue.project_id)
+                    .map(|p| p.key.clone())
+                    .unwrap_or_default(),
+            )
         };
-        issues.sort_by(|a, b| {
-            for (f, asc) in &order {
-                let o = match f.as_str() {
-                    "created" => a.created.cmp(&b.created),
-                    "updated" => a.updated.cmp(&b.updated),
-                    "project" => {
-                        let ka = site.projects.get(&a.project_id).map(|p| p.key.as_str());
-                        let kb = site.projects.get(&b.project_id).map(|p| p.key.as_str());
-                        ka.cmp(&kb)
-                    }
-                    "id" => a.id.cmp(&b.id),
-                    _ => (
-                        site.projects.get(&a.project_id).map(|p| p.key.as_str()),
-                        a.number,
-                    )
-                        .cmp(&(
-                            site.projects.get(&b.project_id).map(|p| p.key.as_str()),
-                            b.number,
-                        )),
-                };
-                let o = if *asc { o } else { o.reverse() };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
+        let mut key = vec![];
+        for (f, _) in self.order() {
+            match f.as_str() {
+                "created" => key.push(KeyPart::Int(issue.created.timestamp_millis())),
+                "updated" => key.push(KeyPart::Int(issue.updated.timestamp_millis())),
+                "project" => key.push(project()),
+                "id" => key.push(KeyPart::Int(issue.id as i64)),
+                _ => {
+                    key.push(project());
+                    key.push(KeyPart::Int(issue.number as i64));
                 }
             }
-            a.id.cmp(&b.id)
-        });
+        }
+        key.push(KeyPart::Int(issue.id as i64));
+        key
+    }
+
+    /// Compare two sort keys of this query (ascending or descending per field).
+    pub fn cmp_keys(&self, a: &[KeyPart], b: &[KeyPart]) -> std::cmp::Ordering {
+        let mut asc = vec![];
+        for (f, up) in self.order() {
+            asc.push(up);
+            if f == "key" || f == "issuekey" {
+                asc.push(up);
+            }
+        }
+        asc.push(true);
+        for ((x, y), up) in a.iter().zip(b).zip(asc) {
+            let o = x.cmp(y);
+            if o != std::cmp::Ordering::Equal {
+                return if up { o } else { o.reverse() };
+            }
+        }
+        a.len().cmp(&b.len())
+    }
+
+    /// The matching issues of `site`, in order, with their sort keys.
+    pub fn run(&self, site: &Site) -> Vec<(SortKey, u64)> {
+        let mut hits: Vec<(SortKey, u64)> = site
+            .issues
+            .values()
+            .filter(|i| self.matches(site, i))
+            .map(|i| (self.sort_key(site, i), i.id))
+            .collect();
+        hits.sort_by(|a, b| self.cmp_keys(&a.0, &b.0));
+        hits
     }
 }
+
+/// One part of a sort key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyPart {
+    Int(i64),
+    Str(String),
+}
+
+pub type SortKey = Vec<KeyPart>;
 
 #[cfg(test)]
 mod tests {

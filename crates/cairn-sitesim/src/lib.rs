@@ -22,6 +22,7 @@ pub mod mutate;
 pub mod routes;
 pub mod schemes;
 mod server;
+pub mod upload;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -56,15 +57,7 @@ pub struct Account {
 impl Account {
     /// The accountId this account has in every site's directory.
     pub fn account_id(&self) -> String {
-        let h = blake3::hash(self.email.as_bytes()).to_hex();
-        format!(
-            "712020:{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        format!("712020:{}", model::uuid_like(&self.email))
     }
 
     /// Accounts from a TOML file: `[[account]]` tables with `email`, `api_token`, `access`
@@ -150,6 +143,8 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     /// Faults active from the start, on every site.
     pub faults: FaultSpec,
+    /// Largest upload body accepted (413 beyond), reported by `attachment/meta`.
+    pub upload_limit: u64,
 }
 
 impl Default for SimConfig {
@@ -162,6 +157,7 @@ impl Default for SimConfig {
             accounts: vec![],
             listen: "127.0.0.1:0".parse().unwrap(),
             faults: FaultSpec::default(),
+            upload_limit: upload::UPLOAD_LIMIT,
         }
     }
 }
@@ -202,11 +198,19 @@ pub(crate) struct SiteCell {
     pub seq: std::sync::atomic::AtomicU64,
     pub accounts: Arc<Vec<Account>>,
     pub siblings: RwLock<Vec<std::sync::Weak<SiteCell>>>,
+    /// Uploaded attachment bodies, one file per upload; removed with the site.
+    pub uploads: tempfile::TempDir,
 }
 
 const LOG_CAP: usize = 200_000;
 
 impl SiteCell {
+    /// The site, for writing. Every change goes through here, which drops cached search results.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Site> {
+        let site = self.data.write().unwrap();
+        site.search_cache.clear();
+        site
+    }
     pub fn record(&self, mut e: LogEntry) {
         e.seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !e.route.is_empty() {
@@ -286,7 +290,7 @@ impl SimHandle {
     }
     /// Change the site's data directly (tests).
     pub fn with_site_mut<T>(&self, site: &str, f: impl FnOnce(&mut Site) -> T) -> T {
-        f(&mut self.cell(site).data.write().unwrap())
+        f(&mut self.cell(site).write())
     }
     /// Canonical content of the site (what the digest hashes).
     pub fn content(&self, site: &str) -> serde_json::Value {
@@ -300,7 +304,7 @@ impl SimHandle {
     }
     /// Change, add and delete about `percent`% of the site's content, stamping `updated` now.
     pub fn mutate(&self, site: &str, percent: f64) -> MutationReport {
-        mutate::mutate(&mut self.cell(site).data.write().unwrap(), percent)
+        mutate::mutate(&mut self.cell(site).write(), percent)
     }
     pub fn set_faults(&self, site: &str, spec: FaultSpec) {
         self.cell(site).faults.lock().unwrap().set(spec);
@@ -321,6 +325,10 @@ impl SimHandle {
         self.cell(site).counters.lock().unwrap().clear();
     }
     /// Requests by route (`METHOD /template`).
+    /// The directory where the site keeps uploaded bodies (one file per upload).
+    pub fn upload_dir(&self, site: &str) -> std::path::PathBuf {
+        self.cell(site).uploads.path().to_path_buf()
+    }
     pub fn counters(&self, site: &str) -> BTreeMap<String, u64> {
         self.cell(site).counters.lock().unwrap().clone()
     }

@@ -1,10 +1,12 @@
 //! The in-memory model of one site (Jira and Confluence content plus the site's directory).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+use crate::jql::SortKey;
 
 pub type Ts = DateTime<Utc>;
 
@@ -258,18 +260,25 @@ pub struct IssueLink {
     pub outward: u64,
 }
 
-/// Attachment content: either generated on the fly from a seed, or uploaded bytes.
+/// Attachment content: generated on the fly from a seed, or a range of an uploaded body's file
+/// in the site's upload directory (deleted when the last attachment using it goes).
 #[derive(Clone, Debug)]
 pub enum Blob {
-    Gen { seed: u64, size: u64 },
-    Stored(Bytes),
+    Gen {
+        seed: u64,
+        size: u64,
+    },
+    File {
+        file: Arc<tempfile::TempPath>,
+        offset: u64,
+        size: u64,
+    },
 }
 
 impl Blob {
     pub fn size(&self) -> u64 {
         match self {
-            Blob::Gen { size, .. } => *size,
-            Blob::Stored(b) => b.len() as u64,
+            Blob::Gen { size, .. } | Blob::File { size, .. } => *size,
         }
     }
 }
@@ -395,6 +404,39 @@ pub struct CAttachment {
     pub blob: Blob,
 }
 
+/// Sorted results of recent JQL searches (by query text), so that each further page of a search
+/// costs O(page). Emptied by every write to the site; a clone starts empty.
+#[derive(Debug, Default)]
+pub struct SearchCache(Mutex<HashMap<String, Arc<Hits>>>);
+
+/// A search's matching issues in order: (sort key, issue id).
+pub type Hits = Vec<(SortKey, u64)>;
+
+impl Clone for SearchCache {
+    fn clone(&self) -> Self {
+        SearchCache::default()
+    }
+}
+
+impl SearchCache {
+    /// The cached result of `jql`, or `run`'s (then cached; at most 32 queries are kept).
+    pub fn get_or_run(&self, jql: &str, run: impl FnOnce() -> Hits) -> Arc<Hits> {
+        if let Some(hit) = self.0.lock().unwrap().get(jql) {
+            return hit.clone();
+        }
+        let hits = Arc::new(run());
+        let mut cache = self.0.lock().unwrap();
+        if cache.len() >= 32 {
+            cache.clear();
+        }
+        cache.insert(jql.to_string(), hits.clone());
+        hits
+    }
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
 /// One whole site: the Jira and Confluence halves and their shared user directory.
 #[derive(Clone, Debug, Default)]
 pub struct Site {
@@ -424,6 +466,9 @@ pub struct Site {
     /// Next id for every kind of object (one counter keeps ids unique site-wide).
     pub next_id: u64,
     pub mutations: u64,
+    /// Largest upload body accepted, in bytes.
+    pub upload_limit: u64,
+    pub search_cache: SearchCache,
 }
 
 impl Site {
@@ -489,6 +534,19 @@ impl Site {
             }
         }
     }
+}
+
+/// A UUID-shaped id derived from `seed` (cloud ids, group ids, accountIds).
+pub fn uuid_like(seed: &str) -> String {
+    let h = blake3::hash(seed.as_bytes()).to_hex();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 pub fn jira_ts(t: &Ts) -> String {

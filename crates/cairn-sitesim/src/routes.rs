@@ -17,6 +17,9 @@ pub type WriteFn = fn(&mut Site, &Req) -> Result<Response, Response>;
 pub enum Handler {
     Read(ReadFn),
     Write(WriteFn),
+    /// A multipart upload: the body is streamed to the site's upload directory first and the
+    /// handler gets its parts ([`Req::parts`]).
+    Upload(WriteFn),
 }
 
 #[derive(Clone)]
@@ -46,7 +49,7 @@ impl Route {
         }
     }
     pub fn is_write(&self) -> bool {
-        matches!(self.handler, Handler::Write(_))
+        matches!(self.handler, Handler::Write(_) | Handler::Upload(_))
     }
 }
 
@@ -72,6 +75,14 @@ macro_rules! r {
             handler: Handler::Write($h),
         }
     };
+    ($api:ident, $m:expr, $p:literal, upload $h:path) => {
+        Route {
+            api: Api::$api,
+            method: $m,
+            path: $p,
+            handler: Handler::Upload($h),
+        }
+    };
 }
 
 pub fn routes() -> Vec<Route> {
@@ -93,12 +104,15 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, POST, "/rest/api/3/version", write j::version_create),
         r!(Jira, GET, "/rest/api/3/issuetype", read j::issuetypes),
         r!(Jira, GET, "/rest/api/3/field", read j::fields),
+        r!(Jira, POST, "/rest/api/3/field", write j::field_create),
         r!(Jira, GET, "/rest/api/3/field/{fieldId}/context", read j::field_contexts),
         r!(Jira, GET, "/rest/api/3/field/{fieldId}/context/{contextId}/option", read j::field_options),
+        r!(Jira, POST, "/rest/api/3/field/{fieldId}/context/{contextId}/option", write j::field_options_create),
         r!(Jira, GET, "/rest/api/3/status", read j::statuses),
         r!(Jira, GET, "/rest/api/3/priority", read j::priorities),
         r!(Jira, GET, "/rest/api/3/resolution", read j::resolutions),
         r!(Jira, GET, "/rest/api/3/issueLinkType", read j::link_types),
+        r!(Jira, POST, "/rest/api/3/issueLinkType", write j::link_type_create),
         r!(Jira, GET, "/rest/api/3/role", read j::roles),
         r!(Jira, GET, "/rest/api/3/workflows/search", read sc::workflows_search),
         r!(Jira, GET, "/rest/api/3/workflowscheme", read sc::workflow_schemes),
@@ -108,6 +122,8 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/user", read j::user_get),
         r!(Jira, GET, "/rest/api/3/group/bulk", read j::group_bulk),
         r!(Jira, GET, "/rest/api/3/group/member", read j::group_member),
+        r!(Jira, POST, "/rest/api/3/group", write j::group_create),
+        r!(Jira, POST, "/rest/api/3/group/user", write j::group_user_add),
         r!(Jira, GET, "/rest/api/3/search/jql", read j::search_jql),
         r!(Jira, POST, "/rest/api/3/search/jql", read j::search_jql),
         r!(Jira, POST, "/rest/api/3/search/approximate-count", read j::approximate_count),
@@ -131,7 +147,7 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/issue/{issueIdOrKey}/properties", read j::property_keys),
         r!(Jira, GET, "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}", read j::property_get),
         r!(Jira, PUT, "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}", write j::property_set),
-        r!(Jira, POST, "/rest/api/3/issue/{issueIdOrKey}/attachments", write j::attachment_upload),
+        r!(Jira, POST, "/rest/api/3/issue/{issueIdOrKey}/attachments", upload j::attachment_upload),
         r!(Jira, POST, "/rest/api/3/issueLink", write j::issue_link_create),
         r!(Jira, GET, "/rest/api/3/issueLink/{linkId}", read j::issue_link_get),
         r!(Jira, GET, "/rest/api/3/attachment/meta", read j::attachment_settings),
@@ -178,7 +194,7 @@ pub fn routes() -> Vec<Route> {
         r!(ConfV2, GET, "/wiki/api/v2/attachments/{id}", read c::attachment_get),
         // ----------------------------------------------------------------- Confluence v1
         r!(ConfV1, GET, "/wiki/rest/api/content/{id}/child/attachment", read c::v1_attachments),
-        r!(ConfV1, POST, "/wiki/rest/api/content/{id}/child/attachment", write c::v1_attachment_upload),
+        r!(ConfV1, POST, "/wiki/rest/api/content/{id}/child/attachment", upload c::v1_attachment_upload),
         r!(ConfV1, GET, "/wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download", read c::v1_attachment_download),
         r!(ConfV1, POST, "/wiki/rest/api/content/{id}/label", write c::v1_labels_add),
         r!(ConfV1, POST, "/wiki/rest/api/space", write c::v1_space_create),

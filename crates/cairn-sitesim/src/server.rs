@@ -16,7 +16,11 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::faults::FaultState;
-use crate::http::{Api, Req, json_resp, ok, parse_query, unauthorized};
+use crate::http::{Api, Req, json_resp, ok, parse_query, unauthorized, xsrf_failed, xsrf_ok};
+use crate::upload::{self, UploadError};
+
+/// Largest JSON request body read into memory (uploads are streamed to disk instead).
+const JSON_BODY_LIMIT: usize = 64 << 20;
 use crate::routes::{Handler, Route, routes};
 use crate::{
     Access, Account, FaultSpec, LogEntry, SimConfig, SimHandle, SiteCell, SiteInfo, digest,
@@ -46,15 +50,8 @@ pub(crate) async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             generate::generate(&spec2.name, site_seed, &counts2, spec2.empty)
         })
         .await?;
-        let h = blake3::hash(format!("{}:{}", config.seed, spec.name).as_bytes()).to_hex();
-        site.cloud_id = format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        );
+        site.upload_limit = config.upload_limit;
+        site.cloud_id = model::uuid_like(&format!("{}:{}", config.seed, spec.name));
         for a in accounts.iter() {
             let local = a.email.split('@').next().unwrap_or(&a.email).to_string();
             site.users.push(model::User {
@@ -86,6 +83,9 @@ pub(crate) async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             seq: Default::default(),
             accounts: accounts.clone(),
             siblings: RwLock::new(vec![]),
+            uploads: tempfile::Builder::new()
+                .prefix(&format!("cairn-sitesim-{}-", spec.name))
+                .tempdir()?,
         });
         let app = router(cell.clone());
         let mut rx = rx.clone();
@@ -365,16 +365,60 @@ async fn dispatch(
             );
         }
     }
-    let body = match axum::body::to_bytes(body, 4 << 30).await {
-        Ok(b) => b,
-        Err(_) => {
-            return finish(
-                &cell,
-                entry,
-                route
-                    .api
-                    .error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
-            );
+    let (body, uploaded) = if let Handler::Upload(_) = route.handler {
+        // Atlassian checks the XSRF header before it reads an upload.
+        if !xsrf_ok(&parts.headers) {
+            return finish(&cell, entry, xsrf_failed());
+        }
+        let ct = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let received = match upload::boundary(ct) {
+            Ok(b) => {
+                let limit = cell.data.read().unwrap().upload_limit;
+                upload::receive(cell.uploads.path(), body, b, limit).await
+            }
+            Err(e) => Err(e),
+        };
+        match received {
+            Ok(p) => (bytes::Bytes::new(), p),
+            Err(e) => {
+                let resp = match e {
+                    UploadError::TooLarge => {
+                        let mut r = route.api.error(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "The upload is larger than the attachment size limit.",
+                        );
+                        // The rest of the body is not read: the connection cannot be reused.
+                        r.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                        r
+                    }
+                    UploadError::Malformed(m) => route.api.error(StatusCode::BAD_REQUEST, &m),
+                    UploadError::Io(e) => {
+                        tracing::warn!(error = %e, "cairn-sitesim: could not store an upload");
+                        route.api.error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "The upload could not be stored.",
+                        )
+                    }
+                };
+                return finish(&cell, entry, resp);
+            }
+        }
+    } else {
+        match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+            Ok(b) => (b, vec![]),
+            Err(_) => {
+                return finish(
+                    &cell,
+                    entry,
+                    route
+                        .api
+                        .error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+                );
+            }
         }
     };
     let account = account.unwrap_or(Account {
@@ -393,10 +437,11 @@ async fn dispatch(
         me: account.account_id(),
         body,
         account,
+        parts: uploaded,
     };
     let resp = match route.handler {
         Handler::Read(h) => h(&cell.data.read().unwrap(), &r),
-        Handler::Write(h) => h(&mut cell.data.write().unwrap(), &r),
+        Handler::Write(h) | Handler::Upload(h) => h(&mut cell.write(), &r),
     }
     .unwrap_or_else(|e| e);
     let resp = match decision.cut_after {
@@ -417,6 +462,33 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
         .trim_start_matches("/__sim/")
         .trim_end_matches('/')
         .to_string();
+    // The control path needs an account of the simulation: reads any account, changes (faults,
+    // mutate, clearing the log) a read-write one.
+    let denied = |status: StatusCode, m: &str| {
+        let mut r = json_resp(status, &json!({"error": m}));
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"cairn-sitesim\""),
+            );
+        }
+        r
+    };
+    match authenticate(&cell.accounts, req.headers()) {
+        None => {
+            return denied(
+                StatusCode::UNAUTHORIZED,
+                "The control path needs Basic credentials of an account of the simulation.",
+            );
+        }
+        Some(a) if method != Method::GET && a.access != Access::ReadWrite => {
+            return denied(
+                StatusCode::FORBIDDEN,
+                "Changing the simulation needs a read-write account.",
+            );
+        }
+        Some(_) => {}
+    }
     let query = parse_query(req.uri().query());
     let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let body = axum::body::to_bytes(req.into_body(), 16 << 20)
@@ -425,7 +497,7 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
     let bad = |m: String| json_resp(StatusCode::BAD_REQUEST, &json!({"error": m}));
     match (method, path.as_str()) {
         (Method::GET, "info") => ok(
-            json!({"name": cell.info.name, "baseUrl": cell.info.base_url, "cloudId": cell.info.cloud_id, "empty": cell.info.empty, "seed": cell.data.read().unwrap().seed}),
+            json!({"name": cell.info.name, "baseUrl": cell.info.base_url, "cloudId": cell.info.cloud_id, "empty": cell.info.empty, "seed": cell.data.read().unwrap().seed, "uploadDir": cell.uploads.path()}),
         ),
         (Method::GET, "faults") => {
             ok(serde_json::to_value(&cell.faults.lock().unwrap().spec).unwrap_or(Value::Null))
@@ -481,7 +553,7 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
             let Some(p) = q("percent").and_then(|p| p.parse::<f64>().ok()) else {
                 return bad("?percent=N is required".into());
             };
-            let rep = mutate::mutate(&mut cell.data.write().unwrap(), p);
+            let rep = mutate::mutate(&mut cell.write(), p);
             ok(serde_json::to_value(rep).unwrap_or(Value::Null))
         }
         _ => json_resp(

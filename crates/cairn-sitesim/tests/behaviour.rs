@@ -131,13 +131,20 @@ async fn fault_injection_does_what_it_says() {
     }
     // At a rate: every 4th request, Retry-After 7; set through the control path.
     let spec = json!({"rateLimit": {"every": 4, "retryAfter": 7}});
-    let r = t
-        .http
-        .put(t.url("s", "/__sim/faults"))
-        .json(&spec)
+    let put = |access: Option<Access>| {
+        let rb = t.http.put(t.url("s", "/__sim/faults")).json(&spec);
+        match access {
+            Some(a) => t.auth(rb, a),
+            None => rb,
+        }
         .send()
-        .await
-        .unwrap();
+    };
+    // The control path needs an account, and a read-write one to change anything.
+    let r = put(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(put(Some(Access::ReadOnly)).await.unwrap().status(), 403);
+    let r = put(Some(Access::ReadWrite)).await.unwrap();
     assert_eq!(r.status(), 200);
     let mut statuses = vec![];
     for _ in 0..12 {
@@ -246,9 +253,17 @@ async fn fault_injection_does_what_it_says() {
     );
     let counters = t.sim.counters("s");
     assert!(counters["GET /rest/api/3/myself"] >= 14, "{counters:?}");
+    assert_eq!(
+        t.http
+            .get(t.url("s", "/__sim/counters"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let v: Value = t
-        .http
-        .get(t.url("s", "/__sim/counters"))
+        .auth(t.http.get(t.url("s", "/__sim/counters")), Access::ReadOnly)
         .send()
         .await
         .unwrap()
@@ -574,6 +589,272 @@ async fn same_seed_same_site_and_mutate_changes_about_n_percent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_go_to_disk_are_bounded_and_serve_ranges() {
+    let sim = Sim::start(SimConfig {
+        seed: 3,
+        scale: Scale::Small,
+        sites: vec![SiteSpec::new("s")],
+        upload_limit: 4 << 20,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let t = common::T {
+        sim,
+        http: reqwest::Client::new(),
+    };
+    let key = t
+        .sim
+        .with_site("s", |s| s.issues.values().next().unwrap().key.clone());
+    let path = format!("/rest/api/3/issue/{key}/attachments");
+    let files = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect::<Vec<u64>>()
+    };
+    let dir = t.sim.upload_dir("s");
+    assert!(files(&dir).is_empty());
+
+    // 3 MiB with bytes that look like boundaries and CRLFs: kept on disk, read back exactly.
+    let data: Vec<u8> = (0..3u32 << 20)
+        .map(|i| b"\r\n--x-"[(i as usize * 7 + (i as usize >> 9)) % 6])
+        .collect();
+    let (st, v) = t.upload("s", &path, "big.bin", data.clone(), true).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v[0]["size"], json!(data.len()));
+    let on_disk = files(&dir);
+    assert_eq!(on_disk.len(), 1, "one file per upload");
+    assert!(
+        on_disk[0] > data.len() as u64,
+        "the body is in the upload directory"
+    );
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    let content = t.url(
+        "s",
+        &format!("/rest/api/3/attachment/content/{id}?redirect=false"),
+    );
+    let get = |range: Option<&str>| {
+        let mut rb = t.auth(t.http.get(&content), Access::ReadWrite);
+        if let Some(r) = range {
+            rb = rb.header("Range", r);
+        }
+        rb.send()
+    };
+    let whole = get(None).await.unwrap().bytes().await.unwrap();
+    assert!(whole[..] == data[..], "the whole content comes back");
+    let r = get(Some("bytes=1000000-1065535")).await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 1000000-1065535/{}", data.len()).as_str()
+    );
+    assert!(r.bytes().await.unwrap()[..] == data[1_000_000..1_065_536]);
+    let r = get(Some("bytes=-10")).await.unwrap();
+    assert!(r.bytes().await.unwrap()[..] == data[data.len() - 10..]);
+
+    // Over the limit: 413, and nothing is kept.
+    let (st, v) = t
+        .upload("s", &path, "huge.bin", vec![1u8; 5 << 20], true)
+        .await;
+    assert_eq!(st, 413, "{v}");
+    assert_eq!(
+        v["errorMessages"][0],
+        "The upload is larger than the attachment size limit."
+    );
+    assert_eq!(files(&dir).len(), 1);
+    let (_, _, meta) = t.get("s", "/rest/api/3/attachment/meta").await;
+    assert_eq!(meta["uploadLimit"], json!(4 << 20));
+
+    // A malformed body is a 400 in the API's shape.
+    let r = t
+        .auth(t.http.post(t.url("s", &path)), Access::ReadWrite)
+        .header("X-Atlassian-Token", "no-check")
+        .header("Content-Type", "multipart/form-data; boundary=zzz")
+        .body("not multipart at all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["errorMessages"][0],
+        "no boundary in body"
+    );
+
+    // Deleting the issue drops its attachments, and with them the upload's file.
+    let (st, _) = t
+        .send(
+            "s",
+            Method::DELETE,
+            &format!("/rest/api/3/issue/{key}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert!(
+        files(&dir).is_empty(),
+        "the upload's file is removed with its last attachment"
+    );
+    t.sim.shutdown().await;
+    assert!(!dir.exists(), "the upload directory goes with the site");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jql_errors_are_jira_shaped_and_readable() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let search = |jql: &str| {
+        let body = json!({"jql": jql, "maxResults": 5});
+        t.send("s", Method::POST, "/rest/api/3/search/jql", Some(body))
+    };
+    let cases = [
+        (
+            "",
+            "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
+        ),
+        (
+            "ORDER BY key",
+            "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
+        ),
+        (
+            "project in (UNKNOWN)",
+            "The value 'UNKNOWN' does not exist for the field 'project'.",
+        ),
+        (
+            "key = NOPE-1",
+            "An issue with key 'NOPE-1' does not exist for field 'key'.",
+        ),
+        (
+            "project = ",
+            "Error in the JQL Query: Expecting either a value, list or function but reached the end of the query. (line 1, character 11)",
+        ),
+        (
+            "project in (A B)",
+            "Error in the JQL Query: Expecting either ',' or ')' but got 'B'. (line 1, character 15)",
+        ),
+        (
+            "updated >= \"2025/01/01 00:00",
+            "Error in the JQL Query: The quoted string starting at character 12 is not terminated. (line 1, character 12)",
+        ),
+    ];
+    for (jql, message) in cases {
+        let (st, v) = search(jql).await;
+        assert_eq!(st, 400, "{jql:?}: {v}");
+        assert_eq!(
+            v,
+            json!({"errorMessages": [message], "errors": {}}),
+            "{jql:?}"
+        );
+    }
+    // Nothing of the implementation leaks into any JQL error.
+    for jql in [
+        "project = A OR project = B",
+        "summary ~ x",
+        "project in A",
+        "(",
+        "updated >= nonsense",
+    ] {
+        let (st, v) = search(jql).await;
+        assert_eq!(st, 400, "{jql:?}: {v}");
+        let m = v["errorMessages"][0].as_str().unwrap();
+        for debug in ["Some(", "None", "Word(", "Str(", "Op(", "LParen", "Comma"] {
+            assert!(!m.contains(debug), "{jql:?}: {m}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_tokens_survive_changes_between_pages() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let (project, keys) = t.sim.with_site("s", |s| {
+        let p = s.projects.values().next().unwrap();
+        let mut keys: Vec<(u64, String)> = s
+            .issues
+            .values()
+            .filter(|i| i.project_id == p.id)
+            .map(|i| (i.number, i.key.clone()))
+            .collect();
+        keys.sort();
+        (
+            p.key.clone(),
+            keys.into_iter().map(|(_, k)| k).collect::<Vec<_>>(),
+        )
+    });
+    assert!(keys.len() > 14);
+    let page = |token: Option<String>| {
+        let mut body = json!({"jql": format!("project = {project} ORDER BY key ASC"), "maxResults": 7, "fields": ["summary"]});
+        if let Some(tk) = token {
+            body["nextPageToken"] = json!(tk);
+        }
+        t.send("s", Method::POST, "/rest/api/3/search/jql", Some(body))
+    };
+    let (_, first) = page(None).await;
+    let mut seen: Vec<String> = first["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, keys[..7]);
+    // Between pages: an issue already served is deleted and a new one is created.
+    let (st, _) = t
+        .send(
+            "s",
+            Method::DELETE,
+            &format!("/rest/api/3/issue/{}", keys[0]),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, created) = t
+        .send(
+            "s",
+            Method::POST,
+            "/rest/api/3/issue",
+            Some(json!({"fields": {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": "added between pages"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{created}");
+    let mut token = first["nextPageToken"].as_str().map(String::from);
+    assert!(
+        !token.as_ref().unwrap().contains(&project),
+        "the token is opaque"
+    );
+    while let Some(tk) = token.take() {
+        let (st, v) = page(Some(tk)).await;
+        assert_eq!(st, 200, "{v}");
+        seen.extend(
+            v["issues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["key"].as_str().unwrap().to_string()),
+        );
+        token = v["nextPageToken"].as_str().map(String::from);
+    }
+    // No issue that stayed is repeated or skipped (a position token would skip one here), and
+    // the issue created after the served ones comes last.
+    let mut want = keys.clone();
+    want.push(created["key"].as_str().unwrap().to_string());
+    assert_eq!(seen, want);
+    // A token from another query is refused.
+    let (_, v) = page(None).await;
+    let tk = v["nextPageToken"].as_str().unwrap().to_string();
+    let (st, v) = t
+        .send(
+            "s",
+            Method::POST,
+            "/rest/api/3/search/jql",
+            Some(json!({"jql": format!("project = {project}"), "nextPageToken": tk})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        v["errorMessages"][0],
+        "The provided next page token is invalid or expired."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_sort_by_modification_time() {
     let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let rep = t.sim.mutate("s", 20.0);
@@ -597,4 +878,133 @@ async fn pages_sort_by_modification_time() {
     let first = asc["results"][0]["version"]["createdAt"].as_str().unwrap();
     assert_eq!(first, sorted.last().unwrap(), "oldest first");
     t.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_can_create_fields_options_groups_members_and_link_types() {
+    let t = common::start(Scale::Small, vec![SiteSpec::empty("e")]).await;
+    let post = |path: &'static str, body: Value| t.send("e", Method::POST, path, Some(body));
+    // Custom field, then options in its default context.
+    let (st, f) = post(
+        "/rest/api/3/field",
+        json!({"name": "Restored select", "type": "com.atlassian.jira.plugin.system.customfieldtypes:select"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{f}");
+    let fid = f["id"].as_str().unwrap().to_string();
+    assert!(fid.starts_with("customfield_"), "{fid}");
+    let (_, _, ctx) = t
+        .get("e", &format!("/rest/api/3/field/{fid}/context"))
+        .await;
+    let cid = ctx["values"][0]["id"].as_str().unwrap().to_string();
+    let opt_path = format!("/rest/api/3/field/{fid}/context/{cid}/option");
+    let (st, v) = t
+        .send(
+            "e",
+            Method::POST,
+            &opt_path,
+            Some(json!({"options": [{"value": "Red"}, {"value": "Blue"}]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, _, opts) = t.get("e", &opt_path).await;
+    let values: Vec<&str> = opts["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["Red", "Blue"]);
+    let (st, v) = t
+        .send(
+            "e",
+            Method::POST,
+            &opt_path,
+            Some(json!({"options": [{"value": "Red"}]})),
+        )
+        .await;
+    assert_eq!(st, 400, "a duplicate option is refused: {v}");
+    let (st, _) = post("/rest/api/3/field", json!({"name": "x", "type": "nope"})).await;
+    assert_eq!(st, 400);
+    let (_, _, fields) = t.get("e", "/rest/api/3/field").await;
+    assert!(
+        fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == json!(fid) && x["name"] == "Restored select")
+    );
+
+    // Group and a member.
+    let (st, g) = post("/rest/api/3/group", json!({"name": "restored-team"})).await;
+    assert_eq!(st, 201, "{g}");
+    assert_eq!(
+        post("/rest/api/3/group", json!({"name": "restored-team"}))
+            .await
+            .0,
+        400
+    );
+    let member = t.sim.with_site("e", |s| {
+        s.users
+            .iter()
+            .find(|u| u.active)
+            .unwrap()
+            .account_id
+            .clone()
+    });
+    let (st, v) = post(
+        "/rest/api/3/group/user?groupname=restored-team",
+        json!({"accountId": member}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        post(
+            "/rest/api/3/group/user?groupname=restored-team",
+            json!({"accountId": member})
+        )
+        .await
+        .0,
+        400
+    );
+    let (_, _, m) = t
+        .get("e", "/rest/api/3/group/member?groupname=restored-team")
+        .await;
+    assert_eq!(m["values"][0]["accountId"], json!(member));
+    assert_eq!(m["total"], 1);
+    let (_, _, bulk) = t
+        .get("e", "/rest/api/3/group/bulk?groupName=restored-team")
+        .await;
+    assert_eq!(bulk["values"][0]["groupId"], g["groupId"]);
+
+    // Issue link type.
+    let (st, lt) = post(
+        "/rest/api/3/issueLinkType",
+        json!({"name": "Depends", "inward": "is depended on by", "outward": "depends on"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{lt}");
+    let (_, _, types) = t.get("e", "/rest/api/3/issueLinkType").await;
+    assert!(
+        types["issueLinkTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == lt["id"] && x["outward"] == "depends on")
+    );
+    let (st, v) = post("/rest/api/3/issueLinkType", json!({"name": "Half"})).await;
+    assert_eq!(st, 400);
+    assert!(v["errors"]["inward"].is_string(), "{v}");
+
+    // A read-only account may create none of these.
+    let reader = t.sim.account(Access::ReadOnly);
+    let r = t
+        .http
+        .post(t.url("e", "/rest/api/3/group"))
+        .basic_auth(&reader.email, Some(&reader.api_token))
+        .json(&json!({"name": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }

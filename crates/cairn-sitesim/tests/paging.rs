@@ -1,11 +1,11 @@
 //! Walking every list operation to its end visits every item exactly once, for page sizes 1, 7
-//! and the maximum.
+//! and the maximum, and in the same order whatever the page size.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use cairn_sitesim::model::PageKind;
+use cairn_sitesim::model::{CommentKind, PageKind};
 use cairn_sitesim::{Scale, SiteSpec};
 use common::T;
 use serde_json::{Value, json};
@@ -27,6 +27,26 @@ fn once(ids: Vec<String>, expected: &BTreeSet<String>, what: &str) {
     assert_eq!(&set, expected, "{what}: items differ");
 }
 
+/// Walks of the same list with different page sizes: each visits every item once, and all of
+/// them in the same order.
+#[derive(Default)]
+struct Walks(std::collections::BTreeMap<String, (String, Vec<String>)>);
+
+impl Walks {
+    fn check(&mut self, list: &str, size: &str, ids: Vec<String>, expected: &BTreeSet<String>) {
+        once(ids.clone(), expected, &format!("{list} (page size {size})"));
+        match self.0.get(list) {
+            Some((first, seen)) => assert_eq!(
+                seen, &ids,
+                "{list}: page size {size} gives another order than page size {first}"
+            ),
+            None => {
+                self.0.insert(list.to_string(), (size.to_string(), ids));
+            }
+        }
+    }
+}
+
 fn sep(path: &str) -> &'static str {
     if path.contains('?') { "&" } else { "?" }
 }
@@ -35,14 +55,14 @@ fn sep(path: &str) -> &'static str {
 async fn walk_start_at(t: &T, path: &str, key: Option<&str>, size: usize) -> Vec<String> {
     let mut out = vec![];
     let mut start = 0;
+    let mut next: Option<String> = None;
     for _ in 0..10_000 {
-        let (st, _, v) = t
-            .get(
-                "s",
-                &format!("{path}{}startAt={start}&maxResults={size}", sep(path)),
-            )
-            .await;
-        assert_eq!(st, 200, "{path}: {v}");
+        let url = match next.take() {
+            Some(n) => n,
+            None => format!("{path}{}startAt={start}&maxResults={size}", sep(path)),
+        };
+        let (st, _, v) = t.get("s", &url).await;
+        assert_eq!(st, 200, "{url}: {v}");
         let items = match key {
             Some(k) => v[k].as_array().unwrap().clone(),
             None => v.as_array().unwrap().clone(),
@@ -56,13 +76,33 @@ async fn walk_start_at(t: &T, path: &str, key: Option<&str>, size: usize) -> Vec
             None => items.is_empty(),
         };
         if done || items.is_empty() {
+            assert!(
+                v.get("nextPage").is_none(),
+                "{url}: nextPage on the last page"
+            );
             return out;
+        }
+        // A PageBean's `nextPage` is the URL of the next page: follow it as a client would.
+        if let Some(n) = v["nextPage"].as_str() {
+            let base = t.sim.base_url("s");
+            let rel = n
+                .strip_prefix(base.as_str())
+                .unwrap_or_else(|| panic!("{n} is not on {base}"));
+            assert!(
+                rel.contains(&format!("startAt={start}")),
+                "{url}: nextPage {n}"
+            );
+            next = Some(rel.to_string());
         }
     }
     panic!("{path}: did not end");
 }
 
 async fn walk_cursor(t: &T, path: &str, size: usize) -> Vec<String> {
+    walk_cursor_by(t, path, size, id_of).await
+}
+
+async fn walk_cursor_by(t: &T, path: &str, size: usize, id: fn(&Value) -> String) -> Vec<String> {
     let mut out = vec![];
     let mut next = format!("{path}{}limit={size}", sep(path));
     for _ in 0..10_000 {
@@ -70,7 +110,7 @@ async fn walk_cursor(t: &T, path: &str, size: usize) -> Vec<String> {
         assert_eq!(st, 200, "{next}: {v}");
         let items = v["results"].as_array().unwrap();
         assert!(items.len() <= size);
-        out.extend(items.iter().map(id_of));
+        out.extend(items.iter().map(id));
         let link = h.get("link").map(|l| l.to_str().unwrap().to_string());
         match v["_links"]["next"].as_str() {
             Some(n) => {
@@ -227,19 +267,24 @@ async fn every_list_visits_every_item_once() {
         s.projects.values().map(|p| p.key.clone()).collect()
     });
     let jql = format!("project in ({})", keys.join(","));
+    let mut walks = Walks::default();
     for (size, label) in [(1usize, "1"), (7, "7"), (usize::MAX, "max")] {
         let cap = |m: usize| size.min(m);
-        once(
+        walks.check(
+            "project/search",
+            label,
             walk_start_at(&t, "/rest/api/3/project/search", Some("values"), cap(100)).await,
             &projects,
-            &format!("project/search {label}"),
         );
-        once(
+        walks.check(
+            "users/search",
+            label,
             walk_start_at(&t, "/rest/api/3/users/search", None, cap(1000)).await,
             &users,
-            &format!("users/search {label}"),
         );
-        once(
+        walks.check(
+            "group/member",
+            label,
             walk_start_at(
                 &t,
                 &format!("/rest/api/3/group/member?groupname={group}"),
@@ -248,9 +293,10 @@ async fn every_list_visits_every_item_once() {
             )
             .await,
             &members,
-            &format!("group/member {label}"),
         );
-        once(
+        walks.check(
+            "comments",
+            label,
             walk_start_at(
                 &t,
                 &format!("/rest/api/3/issue/{busy}/comment"),
@@ -259,9 +305,10 @@ async fn every_list_visits_every_item_once() {
             )
             .await,
             &comments,
-            &format!("comments {label}"),
         );
-        once(
+        walks.check(
+            "changelog",
+            label,
             walk_start_at(
                 &t,
                 &format!("/rest/api/3/issue/{busy}/changelog"),
@@ -270,9 +317,10 @@ async fn every_list_visits_every_item_once() {
             )
             .await,
             &histories,
-            &format!("changelog {label}"),
         );
-        once(
+        walks.check(
+            "worklogs",
+            label,
             walk_start_at(
                 &t,
                 &format!("/rest/api/3/issue/{busy}/worklog"),
@@ -281,12 +329,12 @@ async fn every_list_visits_every_item_once() {
             )
             .await,
             &worklogs,
-            &format!("worklogs {label}"),
         );
-        once(
+        walks.check(
+            "boards",
+            label,
             walk_start_at(&t, "/rest/agile/1.0/board", Some("values"), cap(50)).await,
             &boards,
-            &format!("boards {label}"),
         );
 
         // /search/jql with nextPageToken, GET and POST.
@@ -330,7 +378,7 @@ async fn every_list_visits_every_item_once() {
                     None => break,
                 }
             }
-            once(got, &issues, &format!("search/jql post={post} {label}"));
+            walks.check(&format!("search/jql post={post}"), label, got, &issues);
         }
 
         for (path, want) in [
@@ -340,13 +388,11 @@ async fn every_list_visits_every_item_once() {
             (format!("/wiki/api/v2/pages/{page}/children"), &children),
             (format!("/wiki/api/v2/pages/{att_page}/attachments"), &catts),
         ] {
-            once(
-                walk_cursor(&t, &path, cap(250)).await,
-                want,
-                &format!("{path} {label}"),
-            );
+            walks.check(&path, label, walk_cursor(&t, &path, cap(250)).await, want);
         }
-        once(
+        walks.check(
+            "v1 attachments",
+            label,
             walk_v1(
                 &t,
                 &format!("/wiki/rest/api/content/{att_page}/child/attachment"),
@@ -354,7 +400,6 @@ async fn every_list_visits_every_item_once() {
             )
             .await,
             &catts,
-            &format!("v1 attachments {label}"),
         );
     }
     // bulk changelog with nextPageToken
@@ -390,7 +435,200 @@ async fn every_list_visits_every_item_once() {
                 None => break,
             }
         }
-        once(got, &expected, &format!("bulkfetch {size}"));
+        walks.check("changelog/bulkfetch", &size.to_string(), got, &expected);
+    }
+    t.sim.shutdown().await;
+}
+
+/// Writes `n` items through the API, so the list under test spans more than one page of 7.
+async fn add(t: &T, n: usize, path: &str, body: impl Fn(usize) -> Value) {
+    for k in 0..n {
+        let (st, v) = t
+            .send("s", reqwest::Method::POST, path, Some(body(k)))
+            .await;
+        assert!(st == 200 || st == 201, "{path}: {st} {v}");
+    }
+}
+
+fn adf_storage(text: &str) -> Value {
+    json!({"representation": "storage", "value": format!("<p>{text}</p>")})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_sprints_and_confluence_sublists_visit_every_item_once() {
+    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let (project, board, page, blog, space, comment) = t.sim.with_site("s", |s| {
+        let project = s.projects.values().next().unwrap().key.clone();
+        let board = s.boards.values().find(|b| b.kind == "scrum").unwrap().id;
+        let page = s.pages.values().find(|p| p.kind == PageKind::Page).unwrap();
+        let blog = s
+            .pages
+            .values()
+            .find(|p| p.kind == PageKind::BlogPost)
+            .unwrap();
+        let comment = s
+            .ccomments
+            .values()
+            .find(|c| {
+                c.container == page.id
+                    && c.kind == CommentKind::Footer
+                    && c.parent_comment.is_none()
+            })
+            .map(|c| c.id);
+        (project, board, page.id, blog.id, page.space_id, comment)
+    });
+    // Top every list up past one page of 7, through the API.
+    add(
+        &t,
+        9,
+        "/rest/api/3/version",
+        |k| json!({"project": project, "name": format!("paging-{k}")}),
+    )
+    .await;
+    add(
+        &t,
+        9,
+        "/rest/agile/1.0/sprint",
+        |k| json!({"originBoardId": board, "name": format!("Paging sprint {k}")}),
+    )
+    .await;
+    add(&t, 9, "/wiki/api/v2/pages", |k| json!({"spaceId": space.to_string(), "title": format!("Paging page {k}"), "body": adf_storage("p")})).await;
+    for (key, id) in [("pageId", page), ("blogPostId", blog)] {
+        add(
+            &t,
+            9,
+            "/wiki/api/v2/footer-comments",
+            |k| json!({key: id.to_string(), "body": adf_storage(&format!("footer {k}"))}),
+        )
+        .await;
+        add(&t, 9, "/wiki/api/v2/inline-comments", |k| json!({key: id.to_string(), "body": adf_storage(&format!("inline {k}")), "inlineCommentProperties": {"textSelection": format!("sel{k}"), "textSelectionMatchCount": 1, "textSelectionMatchIndex": 0}})).await;
+        add(&t, 1, &format!("/wiki/rest/api/content/{id}/label"), |_| {
+            json!(
+                (0..9)
+                    .map(|k| json!({"prefix": "global", "name": format!("paging-{k}")}))
+                    .collect::<Vec<_>>()
+            )
+        })
+        .await;
+    }
+    add(
+        &t,
+        9,
+        &format!("/wiki/api/v2/pages/{page}/properties"),
+        |k| json!({"key": format!("paging-{k}"), "value": k}),
+    )
+    .await;
+    add(
+        &t,
+        9,
+        &format!("/wiki/api/v2/blogposts/{blog}/properties"),
+        |k| json!({"key": format!("paging-{k}"), "value": k}),
+    )
+    .await;
+    let comment = match comment {
+        Some(c) => c,
+        None => t.sim.with_site("s", |s| {
+            s.ccomments
+                .values()
+                .filter(|c| c.container == page && c.kind == CommentKind::Footer)
+                .map(|c| c.id)
+                .min()
+                .unwrap()
+        }),
+    };
+    add(&t, 9, "/wiki/api/v2/footer-comments", |k| json!({"parentCommentId": comment.to_string(), "body": adf_storage(&format!("reply {k}"))})).await;
+
+    // What each list must hold, from the model.
+    let expected = t.sim.with_site("s", |s| {
+        let ids = |it: &mut dyn Iterator<Item = String>| it.collect::<BTreeSet<String>>();
+        let comments = |c: u64, kind: CommentKind| {
+            ids(&mut s
+                .ccomments
+                .values()
+                .filter(move |x| {
+                    x.container == c
+                        && x.kind == kind
+                        && (kind == CommentKind::Inline || x.parent_comment.is_none())
+                })
+                .map(|x| x.id.to_string()))
+        };
+        let labels = |c: u64| ids(&mut s.pages[&c].labels.iter().map(|l| l.to_string()));
+        let props = |c: u64| ids(&mut s.pages[&c].properties.iter().map(|p| p.key.clone()));
+        let p = s.project_by_ref(&project).unwrap();
+        vec![
+            (
+                format!("/rest/api/3/project/{project}/version"),
+                ids(&mut p.versions.iter().map(|v| v.id.clone())),
+            ),
+            (
+                format!("/rest/agile/1.0/board/{board}/sprint"),
+                ids(&mut s
+                    .sprints
+                    .values()
+                    .filter(|x| x.board_id == board)
+                    .map(|x| x.id.to_string())),
+            ),
+            (
+                format!("/wiki/api/v2/spaces/{space}/pages"),
+                ids(&mut s
+                    .pages
+                    .values()
+                    .filter(|x| x.space_id == space && x.kind == PageKind::Page)
+                    .map(|x| x.id.to_string())),
+            ),
+            (
+                format!("/wiki/api/v2/pages/{page}/footer-comments"),
+                comments(page, CommentKind::Footer),
+            ),
+            (
+                format!("/wiki/api/v2/pages/{page}/inline-comments"),
+                comments(page, CommentKind::Inline),
+            ),
+            (
+                format!("/wiki/api/v2/blogposts/{blog}/footer-comments"),
+                comments(blog, CommentKind::Footer),
+            ),
+            (
+                format!("/wiki/api/v2/blogposts/{blog}/inline-comments"),
+                comments(blog, CommentKind::Inline),
+            ),
+            (
+                format!("/wiki/api/v2/footer-comments/{comment}/children"),
+                ids(&mut s
+                    .ccomments
+                    .values()
+                    .filter(|x| x.parent_comment == Some(comment))
+                    .map(|x| x.id.to_string())),
+            ),
+            (format!("/wiki/api/v2/pages/{page}/labels"), labels(page)),
+            (
+                format!("/wiki/api/v2/blogposts/{blog}/labels"),
+                labels(blog),
+            ),
+            (format!("/wiki/api/v2/pages/{page}/properties"), props(page)),
+            (
+                format!("/wiki/api/v2/blogposts/{blog}/properties"),
+                props(blog),
+            ),
+        ]
+    });
+    let mut walks = Walks::default();
+    for (size, label) in [(1usize, "1"), (7, "7"), (usize::MAX, "max")] {
+        for (path, want) in &expected {
+            assert!(want.len() > 7, "{path}: only {} items", want.len());
+            let got = if path.ends_with("/labels") {
+                // The model knows labels by name.
+                walk_cursor_by(&t, path, size.min(250), |v| {
+                    v["name"].as_str().unwrap().to_string()
+                })
+                .await
+            } else if path.starts_with("/wiki/") {
+                walk_cursor(&t, path, size.min(250)).await
+            } else {
+                walk_start_at(&t, path, Some("values"), size.min(50)).await
+            };
+            walks.check(path, label, got, want);
+        }
     }
     t.sim.shutdown().await;
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use cairn_sitesim::model::{Blob, CfKind, CommentKind, PageKind};
+use cairn_sitesim::model::{CfKind, CommentKind, PageKind};
 use cairn_sitesim::{Counts, Scale, Sim, SimConfig, SiteSpec};
 use common::T;
 use reqwest::Method;
@@ -295,18 +295,14 @@ async fn api_copy_into_an_empty_site_is_equal_by_digest() {
                 .await;
             }
             for a in src.cattachments.values().filter(|a| a.container == p.id) {
-                let data = match &a.blob {
-                    Blob::Gen { .. } | Blob::Stored(_) => {
-                        bytes(
-                            &t,
-                            &format!(
-                                "/wiki/rest/api/content/{}/child/attachment/att{}/download",
-                                p.id, a.id
-                            ),
-                        )
-                        .await
-                    }
-                };
+                let data = bytes(
+                    &t,
+                    &format!(
+                        "/wiki/rest/api/content/{}/child/attachment/att{}/download",
+                        p.id, a.id
+                    ),
+                )
+                .await;
                 upload(
                     &t,
                     &format!("/wiki/rest/api/content/{new_id}/child/attachment"),

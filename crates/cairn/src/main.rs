@@ -39,6 +39,16 @@ enum Command {
     /// Work with a vault (an encrypted, deduplicated backup repository) directly.
     #[command(subcommand)]
     Vault(commands::vault::VaultCommand),
+    /// Register Jira and Confluence Cloud sites to back up and restore into.
+    Site(commands::site::SiteArgs),
+    /// List the storages backups go to.
+    Storage(commands::storage::StorageArgs),
+    /// Manage backup policies: what to back up, where, when, and for how long.
+    Policy(commands::policy::PolicyArgs),
+    /// Run, list, show and cancel backups.
+    Backup(commands::backup::BackupArgs),
+    /// Restore a backup into a site, and follow restores.
+    Restore(commands::restore::RestoreArgs),
     /// Serve local stand-ins for Jira Cloud and Confluence Cloud sites.
     Sim(commands::sim::SimArgs),
 }
@@ -62,6 +72,11 @@ fn main() -> std::process::ExitCode {
             Command::Account(args) => commands::account::run(args).await,
             Command::Org(args) => commands::org::run(args).await,
             Command::Vault(cmd) => commands::vault::run(cmd).await,
+            Command::Site(args) => commands::site::run(args).await,
+            Command::Storage(args) => commands::storage::run(args).await,
+            Command::Policy(args) => commands::policy::run(args).await,
+            Command::Backup(args) => commands::backup::run(args).await,
+            Command::Restore(args) => commands::restore::run(args).await,
             Command::Sim(args) => commands::sim::run(args).await,
         }
     });

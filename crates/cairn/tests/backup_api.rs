@@ -10,9 +10,9 @@
 
 mod support;
 
-use cairn_store::{BackupStatus, JobKind, ManagementStore, SqlStore};
+use cairn_store::{ManagementStore, SqlStore};
 use serde_json::{Value, json};
-use support::{Install, Server, Sites, curl, database_url};
+use support::{Install, Server, Sites, curl, database_url, finish_backup_as_the_engine_would};
 
 /// A caller of the API with curl, as Atlassian's documentation writes it.
 struct Api {
@@ -221,36 +221,6 @@ fn assert_policy_shape(p: &Value) {
     assert!(["ACTIVE", "INACTIVE"].contains(&p["status"].as_str().unwrap()));
     assert!(p["includeAttachments"].is_boolean() && p["includeUsersAndGroups"].is_boolean());
     assert_timestamp(&p["createdAt"], "createdAt");
-}
-
-/// Plays the engine's part (a later issue): marks a queued backup COMPLETED with sizes and a
-/// snapshot, ends its job and frees its site, through the same store the server uses.
-async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &str) {
-    let store = SqlStore::connect(database_url, 2).await.unwrap();
-    let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
-    assert!(b.status.in_flight());
-    b.status = BackupStatus::Completed;
-    b.status_message = "Completed.".into();
-    b.snapshot_id = Some("0".repeat(64));
-    b.data_size = 1_500_000_000;
-    b.attachments_size = 10;
-    b.updated_at = chrono::Utc::now();
-    store.update_backup(&b).await.unwrap();
-    store
-        .cancel_queued_job(JobKind::Backup, backup_id, chrono::Utc::now())
-        .await
-        .unwrap();
-    store
-        .release_site_lock(&cairn_store::SiteLock {
-            org_id: b.org_id.clone(),
-            cloud_id: b.cloud_id.clone(),
-            product: b.product,
-            holder_kind: JobKind::Backup,
-            holder_id: b.id.clone(),
-        })
-        .await
-        .unwrap();
-    store.close().await;
 }
 
 const CONFIG: &str = "[management]\nscheduler_tick_secs = 1\n";

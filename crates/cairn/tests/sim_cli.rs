@@ -1,13 +1,24 @@
-//! `cairn sim` prints the JSON line, serves its sites, and `cairn sim mutate` changes one.
+//! `cairn sim` prints the JSON line, serves its sites, `cairn sim mutate` changes one, and
+//! SIGTERM or SIGINT stops it cleanly.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
-fn http(base: &str, method: &str, path: &str) -> (u16, String) {
+/// `user` is `EMAIL:TOKEN` for Basic authentication, or empty for none.
+fn http(base: &str, method: &str, path: &str, user: &str) -> (u16, String) {
+    use base64::Engine;
     let hostport = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(hostport).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let auth = if user.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(user)
+        )
+    };
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     let status = buf[9..12].parse().unwrap();
@@ -67,15 +78,34 @@ fn sim_prints_json_serves_and_mutates() {
     for s in sites {
         let base = s["baseUrl"].as_str().unwrap();
         assert!(base.starts_with("http://127.0.0.1:"));
-        let (st, body) = http(base, "GET", "/_edge/tenant_info");
+        let (st, body) = http(base, "GET", "/_edge/tenant_info", "");
         assert_eq!(st, 200);
         let t: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(t["cloudId"], s["cloudId"]);
     }
     let source = sites[0]["baseUrl"].as_str().unwrap();
-    let before = http(source, "GET", "/__sim/digest").1;
+    let admin = accounts
+        .iter()
+        .find(|a| a["access"] == "read-write")
+        .unwrap();
+    let user = format!(
+        "{}:{}",
+        admin["email"].as_str().unwrap(),
+        admin["apiToken"].as_str().unwrap()
+    );
+    assert_eq!(http(source, "GET", "/__sim/digest", "").0, 401);
+    let before = http(source, "GET", "/__sim/digest", &user).1;
     let out = Command::new(exe)
-        .args(["sim", "mutate", "--url", source, "--percent", "10"])
+        .args([
+            "sim",
+            "mutate",
+            "--url",
+            source,
+            "--percent",
+            "10",
+            "--user",
+            &user,
+        ])
         .output()
         .unwrap();
     assert!(
@@ -85,6 +115,58 @@ fn sim_prints_json_serves_and_mutates() {
     );
     let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(rep["issuesChanged"].as_u64().unwrap() > 0);
-    let after = http(source, "GET", "/__sim/digest").1;
+    let after = http(source, "GET", "/__sim/digest", &user).1;
     assert_ne!(before, after);
+}
+
+/// Start `cairn sim`, stop it with `signal`: it exits 0 and removes its upload directory.
+fn stops_cleanly_on(signal: &str) {
+    let exe = env!("CARGO_BIN_EXE_cairn");
+    let mut child = Kill(
+        Command::new(exe)
+            .args(["sim", "--seed", "5", "--sites", "s:empty", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let base = v["sites"][0]["baseUrl"].as_str().unwrap();
+    let a = &v["accounts"][0];
+    let user = format!(
+        "{}:{}",
+        a["email"].as_str().unwrap(),
+        a["apiToken"].as_str().unwrap()
+    );
+    let (st, info) = http(base, "GET", "/__sim/info", &user);
+    assert_eq!(st, 200, "{info}");
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let dir = std::path::PathBuf::from(info["uploadDir"].as_str().unwrap());
+    assert!(dir.is_dir());
+    let pid = child.0.id().to_string();
+    let killed = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{signal}: {status:?}");
+    assert!(
+        !dir.exists(),
+        "{signal}: the upload directory is left behind"
+    );
+    assert!(
+        TcpStream::connect(base.trim_start_matches("http://")).is_err(),
+        "{signal}: still listening"
+    );
+}
+
+#[test]
+fn sim_stops_cleanly_on_sigterm() {
+    stops_cleanly_on("-TERM");
+}
+
+#[test]
+fn sim_stops_cleanly_on_sigint() {
+    stops_cleanly_on("-INT");
 }

@@ -63,3 +63,31 @@ impl T {
         (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 }
+
+impl T {
+    /// A multipart upload with field `file`, as Atlassian's upload operations take it.
+    pub async fn upload(
+        &self,
+        site: &str,
+        path: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+        xsrf: bool,
+    ) -> (u16, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_string())
+            .mime_str("application/octet-stream")
+            .unwrap();
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let mut rb = self
+            .auth(self.http.post(self.url(site, path)), Access::ReadWrite)
+            .multipart(form);
+        if xsrf {
+            rb = rb.header("X-Atlassian-Token", "no-check");
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let b = r.bytes().await.unwrap();
+        (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+}

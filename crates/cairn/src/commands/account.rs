@@ -2,12 +2,11 @@
 
 use std::io::Read;
 
-use anyhow::bail;
 use cairn_control::identity::{Actor, NewAccount};
 use serde::Serialize;
 
-use super::open_instance;
 use super::output::{print_list, print_one, timestamp};
+use super::{chosen_org, open_instance};
 use crate::settings::StoreArgs;
 
 #[derive(Debug, clap::Args)]
@@ -86,19 +85,10 @@ pub async fn run(args: AccountArgs) -> anyhow::Result<()> {
             org_admin,
             password_stdin,
         } => {
+            // An account may exist outside any organization, unless it is to be an org admin.
             let org_id = match org_id {
-                Some(id) => Some(id),
-                None => {
-                    let orgs = identity.list_orgs().await?;
-                    match orgs.len() {
-                        0 if org_admin => bail!(
-                            "--org-admin needs an organization: create one with 'cairn org create'"
-                        ),
-                        0 => None,
-                        1 => Some(orgs[0].id.clone()),
-                        _ => bail!("there are several organizations: say which with --org ORG_ID"),
-                    }
-                }
+                None if !org_admin && identity.list_orgs().await?.is_empty() => None,
+                named => Some(chosen_org(identity, named).await?),
             };
             let password = if password_stdin {
                 let mut text = String::new();

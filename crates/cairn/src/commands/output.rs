@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+/// Times as the API writes them, so text and `--json` agree.
+pub use cairn_api::wire::timestamp;
+
 /// Prints `rows` as a JSON array when `json`, otherwise as an aligned table with `headers`.
 pub fn print_list<T: Serialize>(
     json: bool,
@@ -13,9 +16,45 @@ pub fn print_list<T: Serialize>(
         println!("{}", serde_json::to_string_pretty(rows)?);
         return Ok(());
     }
+    print_table(rows, headers, cells);
+    Ok(())
+}
+
+/// One page of a list, as the API answers it: `response` (its list shape) when `json`, otherwise
+/// a table of `rows` and a line that says where the page sits in `total` and how to get the next.
+pub fn print_page<R: Serialize, T>(
+    json: bool,
+    response: &R,
+    rows: &[T],
+    total: u64,
+    page: &cairn_api::pagination::PageRequest,
+    headers: &[&str],
+    cells: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(response)?);
+        return Ok(());
+    }
+    print_table(rows, headers, cells);
+    let first = page.start * u64::from(page.page_size);
+    let shown = first + rows.len() as u64;
+    if !rows.is_empty() && (first > 0 || shown < total) {
+        let next = if shown < total {
+            format!("; next page: --start {}", page.start + 1)
+        } else {
+            String::new()
+        };
+        println!("({}-{shown} of {total}{next})", first + 1);
+    } else if rows.is_empty() && total > 0 {
+        println!("(page {} is past the end: there are {total})", page.start);
+    }
+    Ok(())
+}
+
+fn print_table<T>(rows: &[T], headers: &[&str], cells: impl Fn(&T) -> Vec<String>) {
     if rows.is_empty() {
         println!("(none)");
-        return Ok(());
+        return;
     }
     let table: Vec<Vec<String>> = rows.iter().map(&cells).collect();
     let widths: Vec<usize> = headers
@@ -44,7 +83,6 @@ pub fn print_list<T: Serialize>(
     for row in table {
         println!("{}", line(row));
     }
-    Ok(())
 }
 
 /// Prints one object as JSON when `json`, otherwise the human text.
@@ -61,6 +99,24 @@ pub fn print_one<T: Serialize>(
     Ok(())
 }
 
-pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// `key: value` lines with the values aligned, for showing one object to a person.
+pub fn key_values(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{:<width$} {v}", format!("{k}:")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Work in flight, for a person: `DOWNLOADING: 120/400 items, 3.2 MB`.
+pub fn progress(p: &cairn_api::wire::management::WorkProgress) -> String {
+    let total = p
+        .items_total
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "{}: {}/{total} items, {} bytes",
+        p.phase, p.items_done, p.bytes_done
+    )
 }

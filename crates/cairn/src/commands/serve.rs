@@ -149,7 +149,7 @@ fn print_first_start(first: &FirstStart, base_url: &str) {
     );
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

@@ -54,12 +54,16 @@ pub enum SimCommand {
         url: String,
         #[arg(long)]
         percent: f64,
+        /// A read-write account of the simulation, `EMAIL:API_TOKEN` (as printed by `cairn sim`):
+        /// the control path needs it.
+        #[arg(long, env = "CAIRN_SIM_USER")]
+        user: String,
     },
 }
 
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
-    if let Some(SimCommand::Mutate { url, percent }) = &args.command {
-        let body = post(url, &format!("/__sim/mutate?percent={percent}")).await?;
+    if let Some(SimCommand::Mutate { url, percent, user }) = &args.command {
+        let body = post(url, &format!("/__sim/mutate?percent={percent}"), user).await?;
         println!("{body}");
         return Ok(());
     }
@@ -93,6 +97,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         accounts,
         listen: args.listen,
         faults,
+        ..SimConfig::default()
     })
     .await?;
     if args.json {
@@ -111,13 +116,17 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             println!("account\t{}\t{}\t{:?}", a.email, a.api_token, a.access);
         }
     }
-    tokio::signal::ctrl_c().await?;
+    // SIGTERM or SIGINT: stop accepting, finish requests in flight, remove upload files.
+    super::serve::shutdown_signal().await;
     sim.shutdown().await;
     Ok(())
 }
 
 /// A minimal HTTP/1.1 POST to the sim's control path (loopback only; no client dependency).
-async fn post(base: &str, path: &str) -> anyhow::Result<String> {
+async fn post(base: &str, path: &str, user: &str) -> anyhow::Result<String> {
+    use base64::Engine;
+    anyhow::ensure!(user.contains(':'), "--user must be EMAIL:API_TOKEN");
+    let auth = base64::engine::general_purpose::STANDARD.encode(user);
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
     anyhow::ensure!(
         !base.starts_with("https://"),
@@ -127,7 +136,7 @@ async fn post(base: &str, path: &str) -> anyhow::Result<String> {
         .await
         .with_context(|| format!("connecting to {hostport}"))?;
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Basic {auth}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await?;
     let mut buf = String::new();

@@ -72,11 +72,30 @@ impl Install {
 
     /// Runs `cairn <args> <store args>` to completion.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[], None)
+    }
+
+    /// Like [`Install::cli`], with extra environment variables and, when given, `stdin` as
+    /// standard input (otherwise standard input is empty).
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .args(self.store_args())
-            .env_remove("CAIRN_SECRET");
-        cmd.output().expect("run cairn")
+            .env_remove("CAIRN_SECRET")
+            .env_remove("CAIRN_SITE_API_TOKEN")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run cairn");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            use std::io::Write;
+            // The command may fail before it reads; a closed pipe is then no error of the test.
+            let _ = input.write_all(bytes);
+        }
+        drop(input);
+        child.wait_with_output().expect("wait for cairn")
     }
 
     /// Like [`Install::cli`], asserting success and returning stdout parsed as JSON.
@@ -241,10 +260,12 @@ pub fn curl(args: &[&str], url: &str) -> (u16, String) {
     )
 }
 
-/// Stand-in sites served by `cairn sim` for the length of a test.
+/// Stand-in sites (`source`, and `target` without content) served by `cairn sim` for the length
+/// of a test.
 pub struct Sites {
     child: Child,
-    json: serde_json::Value,
+    /// The JSON line it printed: `{"sites": [...], "accounts": [...]}`.
+    pub json: serde_json::Value,
 }
 
 impl Drop for Sites {
@@ -280,6 +301,7 @@ impl Sites {
         Sites { child, json }
     }
 
+    /// (baseUrl, cloudId) of the site with this name.
     pub fn site(&self, name: &str) -> (String, String) {
         let s = self.json["sites"]
             .as_array()
@@ -308,7 +330,7 @@ impl Sites {
     }
 }
 
-/// The database the install's server uses, for a test that plays the engine's part.
+/// The database of an installation, as `cairn` resolves it.
 pub fn database_url(install: &Install) -> String {
     install.database_url.clone().unwrap_or_else(|| {
         format!(
@@ -375,4 +397,35 @@ pub fn member_with_password(install: &Install, email: &str, password: &str) {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// Plays the engine's part (a later issue) through the store: the backup ends COMPLETED, its job
+/// is dropped and its site lock released, so tests can go on to what needs a finished backup.
+pub async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &str) {
+    use cairn_store::{BackupStatus, JobKind, ManagementStore, SqlStore};
+    let store = SqlStore::connect(database_url, 2).await.unwrap();
+    let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
+    assert!(b.status.in_flight());
+    b.status = BackupStatus::Completed;
+    b.status_message = "Completed.".into();
+    b.snapshot_id = Some("0".repeat(64));
+    b.data_size = 1_500_000_000;
+    b.attachments_size = 10;
+    b.updated_at = chrono::Utc::now();
+    store.update_backup(&b).await.unwrap();
+    store
+        .cancel_queued_job(JobKind::Backup, backup_id, chrono::Utc::now())
+        .await
+        .unwrap();
+    store
+        .release_site_lock(&cairn_store::SiteLock {
+            org_id: b.org_id.clone(),
+            cloud_id: b.cloud_id.clone(),
+            product: b.product,
+            holder_kind: JobKind::Backup,
+            holder_id: b.id.clone(),
+        })
+        .await
+        .unwrap();
+    store.close().await;
 }
