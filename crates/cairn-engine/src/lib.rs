@@ -11,6 +11,7 @@ use cairn_control::jobs::{
 };
 use cairn_control::secret::ServerSecret;
 
+mod idmap;
 pub mod layout;
 mod restore;
 pub mod storage;

@@ -1,0 +1,198 @@
+//! The restore's persistent map from source ids to destination ids, kept in the job checkpoint so
+//! that a restore killed and resumed creates nothing twice.
+//!
+//! The checkpoint is compact JSON: `{"v":1,"m":{kind:{sourceId:destId}},"o":{kind:[sourceId]},
+//! "p":[phase],"s":summary}`. `o` names the containers (an issue, a page) created but whose
+//! children (comments, attachments, ...) were not all written yet; `p` the phases finished.
+//! It is saved every [`SAVE_EVERY`] creates and at the end of each phase, so what a crash loses
+//! is at most the creates since the last save: the restore finds those in the destination
+//! before creating anything again (see `restore.rs`, "Resuming").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_control::jobs::{EngineError, JobContext};
+use cairn_control::management::{FailedItem, RestoreSummary};
+use serde::{Deserialize, Serialize};
+
+/// Creates between two checkpoint saves.
+pub const SAVE_EVERY: usize = 50;
+
+const VERSION: u32 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct IdMap {
+    #[serde(rename = "v", default)]
+    version: u32,
+    #[serde(rename = "m", default)]
+    ids: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(rename = "o", default)]
+    open: BTreeMap<String, BTreeSet<String>>,
+    #[serde(rename = "p", default)]
+    phases: BTreeSet<String>,
+    #[serde(rename = "s", default)]
+    summary: RestoreSummary,
+    /// Creates since the last save.
+    #[serde(skip)]
+    unsaved: usize,
+    /// True when this map came from a checkpoint: the destination may hold creates it lacks.
+    #[serde(skip)]
+    resumed: bool,
+}
+
+impl IdMap {
+    /// The map of the checkpoint the previous holder of the job saved, or an empty one.
+    pub fn from_checkpoint(checkpoint: Option<&str>) -> Result<IdMap, EngineError> {
+        let Some(text) = checkpoint else {
+            return Ok(IdMap {
+                version: VERSION,
+                ..IdMap::default()
+            });
+        };
+        let mut map: IdMap = serde_json::from_str(text).map_err(|e| {
+            EngineError::Permanent(format!("the restore's checkpoint is unreadable: {e}"))
+        })?;
+        if map.version != VERSION {
+            return Err(EngineError::Permanent(format!(
+                "the restore's checkpoint has version {}, this engine writes {VERSION}",
+                map.version
+            )));
+        }
+        map.resumed = true;
+        Ok(map)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Whether this restore resumes an earlier attempt.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    pub fn get(&self, kind: &str, source: &str) -> Option<&str> {
+        self.ids.get(kind)?.get(source).map(String::as_str)
+    }
+
+    /// Every destination id of a kind (to tell the restore's own items from others).
+    pub fn destinations(&self, kind: &str) -> BTreeSet<&str> {
+        self.ids
+            .get(kind)
+            .map(|m| m.values().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Records a create (or an item found in the destination that an earlier attempt created).
+    pub fn insert(&mut self, kind: &str, source: &str, dest: &str) {
+        self.ids
+            .entry(kind.to_string())
+            .or_default()
+            .insert(source.to_string(), dest.to_string());
+    }
+
+    /// Counts a create in the summary.
+    pub fn created(&mut self, kind: &str) {
+        *self.summary.created.entry(kind.to_string()).or_default() += 1;
+        self.unsaved += 1;
+    }
+
+    pub fn skipped(&mut self, kind: &str) {
+        *self.summary.skipped.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub fn failed(&mut self, kind: &str, source: &str, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!(kind, source, %message, "restore item failed");
+        self.summary.failed.push(FailedItem {
+            kind: kind.to_string(),
+            source_id: source.to_string(),
+            message,
+        });
+    }
+
+    /// Whether an earlier attempt already recorded this item as failed (not tried again).
+    pub fn has_failed(&self, kind: &str, source: &str) -> bool {
+        self.summary
+            .failed
+            .iter()
+            .any(|f| f.kind == kind && f.source_id == source)
+    }
+
+    pub fn open(&mut self, kind: &str, source: &str) {
+        self.open
+            .entry(kind.to_string())
+            .or_default()
+            .insert(source.to_string());
+    }
+
+    pub fn close(&mut self, kind: &str, source: &str) {
+        if let Some(s) = self.open.get_mut(kind) {
+            s.remove(source);
+        }
+    }
+
+    pub fn is_open(&self, kind: &str, source: &str) -> bool {
+        self.open.get(kind).is_some_and(|s| s.contains(source))
+    }
+
+    pub fn phase_done(&self, phase: &str) -> bool {
+        self.phases.contains(phase)
+    }
+
+    pub fn summary(&self) -> &RestoreSummary {
+        &self.summary
+    }
+
+    /// Saves when [`SAVE_EVERY`] creates have accumulated.
+    pub async fn maybe_save(&mut self, ctx: &JobContext) -> Result<(), EngineError> {
+        if self.unsaved >= SAVE_EVERY {
+            self.save(ctx).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn save(&mut self, ctx: &JobContext) -> Result<(), EngineError> {
+        ctx.save_checkpoint(&self.to_json()).await?;
+        self.unsaved = 0;
+        Ok(())
+    }
+
+    /// Marks a phase finished and saves.
+    pub async fn finish_phase(&mut self, phase: &str, ctx: &JobContext) -> Result<(), EngineError> {
+        self.phases.insert(phase.to_string());
+        self.save(ctx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_round_trips_compactly() {
+        let mut m = IdMap::from_checkpoint(None).unwrap();
+        assert!(!m.resumed());
+        m.insert("issue", "10001", "PLAT-1");
+        m.created("issue");
+        m.open("issue", "10001");
+        m.skipped("space");
+        m.failed("comment", "5", "refused");
+        m.phases.insert("projects".into());
+        let text = m.to_json();
+        assert!(!text.contains(' '), "compact: {text}");
+        let back = IdMap::from_checkpoint(Some(&text)).unwrap();
+        assert!(back.resumed());
+        assert_eq!(back.get("issue", "10001"), Some("PLAT-1"));
+        assert!(back.is_open("issue", "10001"));
+        assert!(back.phase_done("projects"));
+        assert!(back.has_failed("comment", "5"));
+        assert_eq!(back.summary().created["issue"], 1);
+        assert_eq!(back.summary().skipped["space"], 1);
+    }
+
+    #[test]
+    fn an_unreadable_or_foreign_checkpoint_is_refused() {
+        assert!(IdMap::from_checkpoint(Some("{not json")).is_err());
+        assert!(IdMap::from_checkpoint(Some(r#"{"v":99}"#)).is_err());
+    }
+}

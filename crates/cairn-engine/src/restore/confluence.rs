@@ -1,0 +1,405 @@
+//! Confluence: spaces (existing keys skipped), page trees parents first (the homepage's content
+//! into the homepage the new space comes with), blog posts, and for each labels, properties,
+//! attachments, footer comments with their replies and inline comments.
+
+use std::collections::HashMap;
+
+use cairn_connectors::{Confluence, ContentKind, Site, parents_first};
+use cairn_control::jobs::EngineError;
+use cairn_store::Selection;
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+
+use super::{Run, id_str, items, text};
+use crate::layout;
+
+fn site_error(e: cairn_connectors::Error) -> EngineError {
+    if e.is_retryable() {
+        EngineError::Retryable(format!("destination site: {e}"))
+    } else {
+        EngineError::Permanent(format!("destination site: {e}"))
+    }
+}
+
+pub(super) async fn restore(
+    run: &mut Run<'_>,
+    site: &Site,
+    only: Option<&[String]>,
+) -> Result<(), EngineError> {
+    let wiki = site.confluence();
+    for dir in run.list(&layout::confluence_spaces_dir()).await? {
+        let key = layout::entry_id(&dir).to_string();
+        if only.is_some_and(|keys| !keys.contains(&key)) {
+            continue;
+        }
+        let Some(doc) = run.doc(&layout::confluence_space(&key)).await? else {
+            continue;
+        };
+        let space = doc.get("space").unwrap_or(&doc).clone();
+        if text(&space, "type") == "personal" {
+            // No API creates a personal space (it belongs to its user).
+            if run.selected(Selection::PersonalSpaces) {
+                run.map.skipped("personalSpace");
+            }
+            continue;
+        }
+        let Some((space_id, home)) = space_target(run, &wiki, &key, &space).await? else {
+            continue;
+        };
+        if !run.map.is_open("space", &key) {
+            continue;
+        }
+        let source_home = id_str(&space["homepageId"]);
+        if let (Some(s), Some(d)) = (&source_home, &home) {
+            run.map.insert("page", s, d);
+        }
+        for kind in [ContentKind::Page, ContentKind::BlogPost] {
+            contents(
+                run,
+                &wiki,
+                &key,
+                &space_id,
+                kind,
+                source_home.as_deref(),
+                home.as_deref(),
+            )
+            .await?;
+        }
+        run.map.close("space", &key);
+        run.map.save(run.ctx).await?;
+    }
+    Ok(())
+}
+
+/// The destination space (id, homepage id) for a backed-up space: created, or found as an
+/// earlier attempt created it. `None` when the key exists and is not this restore's (skipped,
+/// rule 7) or the space could not be created.
+async fn space_target(
+    run: &mut Run<'_>,
+    wiki: &Confluence,
+    key: &str,
+    space: &Value,
+) -> Result<Option<(String, Option<String>)>, EngineError> {
+    if let Some(id) = run.map.get("space", key) {
+        return Ok(Some((
+            id.to_string(),
+            run.map.get("homepage", key).map(String::from),
+        )));
+    }
+    if run.map.has_failed("space", key) {
+        return Ok(None);
+    }
+    let found: Vec<Value> = wiki
+        .spaces_by_key(&[key])
+        .try_collect()
+        .await
+        .map_err(site_error)?;
+    if let Some(s) = found.iter().find(|s| text(s, "key") == key) {
+        if !run.map.is_open("space", key) {
+            run.map.skipped("space");
+            return Ok(None);
+        }
+        // Created by an earlier attempt just before it stopped.
+        let id = id_str(&s["id"]).unwrap_or_default();
+        let home = id_str(&s["homepageId"]);
+        remember_space(run, key, &id, home.as_deref());
+        return Ok(Some((id, home)));
+    }
+    run.map.open("space", key);
+    run.map.save(run.ctx).await?;
+    let description = space["description"]["plain"]["value"]
+        .as_str()
+        .or_else(|| space["description"].as_str())
+        .unwrap_or_default();
+    let r = wiki
+        .create_space(key, text(space, "name"), description)
+        .await;
+    let Some(c) = run.outcome("space", key, r)? else {
+        run.map.close("space", key);
+        return Ok(None);
+    };
+    remember_space(run, key, &c.id, c.homepage_id.as_deref());
+    run.map.save(run.ctx).await?;
+    Ok(Some((c.id, c.homepage_id)))
+}
+
+fn remember_space(run: &mut Run<'_>, key: &str, id: &str, home: Option<&str>) {
+    run.map.insert("space", key, id);
+    if let Some(h) = home {
+        run.map.insert("homepage", key, h);
+    }
+}
+
+/// The body to write: storage when the backup has it, else ADF.
+fn body_of(c: &Value) -> Value {
+    match c["body"]["storage"]["value"].as_str() {
+        Some(s) => json!({"representation": "storage", "value": s}),
+        None => {
+            let adf = &c["body"]["atlas_doc_format"]["value"];
+            let value = adf
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| adf.to_string());
+            json!({"representation": "atlas_doc_format", "value": value})
+        }
+    }
+}
+
+struct ContentRef {
+    id: String,
+    parent: Option<String>,
+    path: String,
+}
+
+/// The pages (parents first) or blog posts of one space.
+async fn contents(
+    run: &mut Run<'_>,
+    wiki: &Confluence,
+    key: &str,
+    space_id: &str,
+    kind: ContentKind,
+    source_home: Option<&str>,
+    home: Option<&str>,
+) -> Result<(), EngineError> {
+    let (dir, wrapper, mkind) = match kind {
+        ContentKind::Page => ("pages", "page", "page"),
+        ContentKind::BlogPost => ("blogposts", "blogpost", "blogpost"),
+    };
+    let mut refs = Vec::new();
+    for path in run.list(&layout::confluence_contents_dir(key, dir)).await? {
+        let Some(doc) = run.doc(&path).await? else {
+            continue;
+        };
+        let c = &doc[wrapper];
+        refs.push(ContentRef {
+            id: id_str(&c["id"]).unwrap_or_else(|| layout::entry_id(&path).to_string()),
+            parent: id_str(&c["parentId"]),
+            path,
+        });
+    }
+    refs.sort_by_key(|r| r.id.parse::<u64>().unwrap_or(u64::MAX));
+    let refs = parents_first(refs, |r| Some(r.id.clone()), |r| r.parent.clone());
+
+    // Titles are unique in a space: what an earlier attempt created is found by title.
+    let mut titles: HashMap<String, String> = HashMap::new();
+    if run.map.resumed() {
+        let mut s = wiki.content_ids(kind, space_id);
+        while let Some(c) = s.try_next().await.map_err(site_error)? {
+            titles.insert(
+                text(&c, "title").to_string(),
+                id_str(&c["id"]).unwrap_or_default(),
+            );
+        }
+    }
+    for r in &refs {
+        let known = run.map.get(mkind, &r.id).map(String::from);
+        if known.is_some() && !run.map.is_open(mkind, &r.id) && Some(r.id.as_str()) != source_home {
+            continue;
+        }
+        if run.map.has_failed(mkind, &r.id) {
+            continue;
+        }
+        let Some(doc) = run.doc(&r.path).await? else {
+            continue;
+        };
+        let c = &doc[wrapper];
+        let title = text(c, "title");
+        let is_home = Some(r.id.as_str()) == source_home;
+        if is_home && run.map.phase_done(&format!("home:{key}")) {
+            continue;
+        }
+        let (dest, reconcile) = if is_home && home.is_some() {
+            let h = home.unwrap_or_default().to_string();
+            let current = wiki
+                .content(kind, &h, "storage")
+                .await
+                .map_err(site_error)?;
+            let reconcile = text(&current, "title") == title;
+            if !reconcile {
+                let version = current["version"]["number"].as_u64().unwrap_or(1) + 1;
+                let r2 = wiki.update_page(&h, title, &body_of(c), version).await;
+                if run.outcome("homepage", &r.id, r2)?.is_none() {
+                    run.step().await?;
+                    continue;
+                }
+            }
+            run.map.open(mkind, &r.id);
+            (h, reconcile)
+        } else if let Some(d) = known {
+            (d, true)
+        } else if let Some(d) = titles.get(title) {
+            run.map.insert(mkind, &r.id, d);
+            run.map.open(mkind, &r.id);
+            (d.clone(), true)
+        } else {
+            let parent = r
+                .parent
+                .as_deref()
+                .and_then(|p| run.map.get("page", p))
+                .map(String::from);
+            let res = wiki
+                .create_content(kind, space_id, parent.as_deref(), title, &body_of(c))
+                .await;
+            let Some(d) = run.outcome(mkind, &r.id, res)? else {
+                run.step().await?;
+                continue;
+            };
+            run.map.insert(mkind, &r.id, &d);
+            run.map.open(mkind, &r.id);
+            (d, false)
+        };
+        content_children(run, wiki, kind, &dest, &doc, reconcile).await?;
+        run.map.close(mkind, &r.id);
+        if is_home {
+            run.map
+                .finish_phase(&format!("home:{key}"), run.ctx)
+                .await?;
+        }
+        run.step().await?;
+    }
+    Ok(())
+}
+
+/// Labels, properties, attachments and comments of one page or blog post. With `reconcile`,
+/// what the destination already holds is skipped.
+async fn content_children(
+    run: &mut Run<'_>,
+    wiki: &Confluence,
+    kind: ContentKind,
+    dest: &str,
+    doc: &Value,
+    reconcile: bool,
+) -> Result<(), EngineError> {
+    let sid = id_str(&doc["page"]["id"])
+        .or_else(|| id_str(&doc["blogpost"]["id"]))
+        .unwrap_or_default();
+    let labels: Vec<&str> = items(&doc["labels"])
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    if !labels.is_empty() {
+        // Adding a label twice changes nothing: no look-up needed.
+        let r = wiki.add_labels(dest, &labels).await;
+        if run.outcome("label", &sid, r)?.is_some() {
+            let more = labels.len() as u64 - 1;
+            for _ in 0..more {
+                run.map.created("label");
+            }
+        }
+    }
+    let mut have_props = Vec::new();
+    if reconcile {
+        let mut s = wiki.properties(kind, dest);
+        while let Some(p) = s.try_next().await.map_err(site_error)? {
+            have_props.push(text(&p, "key").to_string());
+        }
+    }
+    for p in items(&doc["properties"]) {
+        let k = text(p, "key");
+        if have_props.iter().any(|h| h == k) {
+            continue;
+        }
+        let r = wiki.create_property(kind, dest, k, &p["value"]).await;
+        run.outcome("contentProperty", &format!("{sid}/{k}"), r)?;
+    }
+    if run.selected(Selection::Attachments) {
+        let mut have = Vec::new();
+        if reconcile {
+            let mut s = wiki.attachments_v1(dest);
+            while let Some(a) = s.try_next().await.map_err(site_error)? {
+                have.push(text(&a, "title").to_string());
+            }
+        }
+        for a in items(&doc["attachments"]) {
+            let aid = id_str(&a["id"]).unwrap_or_default();
+            let title = text(a, "title");
+            if have.iter().any(|h| h == title) {
+                continue;
+            }
+            let media = a["mediaType"]
+                .as_str()
+                .or_else(|| a["extensions"]["mediaType"].as_str())
+                .unwrap_or_default();
+            match run
+                .upload(&layout::confluence_attachment(&aid), title, media)
+                .await?
+            {
+                Some(up) => {
+                    let r = wiki.upload_attachment(dest, up).await;
+                    run.outcome("attachment", &aid, r)?;
+                }
+                None => run.map.failed(
+                    "attachment",
+                    &aid,
+                    "not in the backup (it could not be read when the backup ran)",
+                ),
+            }
+        }
+    }
+    comments(run, wiki, kind, dest, doc, reconcile).await
+}
+
+async fn comments(
+    run: &mut Run<'_>,
+    wiki: &Confluence,
+    kind: ContentKind,
+    dest: &str,
+    doc: &Value,
+    reconcile: bool,
+) -> Result<(), EngineError> {
+    // What an earlier attempt wrote: the destination lists comments in the order they were
+    // written (replies after their parent), which is this order.
+    let (mut footer_have, mut inline_have) = (Vec::new(), 0usize);
+    if reconcile {
+        let mut s = wiki.comments(kind, dest);
+        while let Some(c) = s.try_next().await.map_err(site_error)? {
+            if c.get("resolutionStatus").is_some() {
+                inline_have += 1;
+            } else {
+                footer_have.push(id_str(&c["id"]).unwrap_or_default());
+            }
+        }
+    }
+    let footer = parents_first(
+        items(&doc["footerComments"]).to_vec(),
+        |c| id_str(&c["id"]),
+        |c| id_str(&c["parentCommentId"]),
+    );
+    let mut ids: HashMap<String, String> = HashMap::new();
+    for (n, c) in footer.iter().enumerate() {
+        let sid = id_str(&c["id"]).unwrap_or_default();
+        if let Some(d) = footer_have.get(n) {
+            ids.insert(sid, d.clone());
+            continue;
+        }
+        let parent = id_str(&c["parentCommentId"]).and_then(|p| ids.get(&p).cloned());
+        if id_str(&c["parentCommentId"]).is_some() && parent.is_none() {
+            run.map
+                .failed("comment", &sid, "its parent comment could not be restored");
+            continue;
+        }
+        let r = wiki
+            .create_footer_comment(kind, dest, parent.as_deref(), &body_of(c))
+            .await;
+        if let Some(d) = run.outcome("comment", &sid, r)? {
+            ids.insert(sid, d);
+        }
+    }
+    for c in items(&doc["inlineComments"]).iter().skip(inline_have) {
+        let sid = id_str(&c["id"]).unwrap_or_default();
+        let selection = c["properties"]["inlineOriginalSelection"]
+            .as_str()
+            .or_else(|| c["properties"]["inline-original-selection"].as_str())
+            .unwrap_or_default();
+        let r = wiki
+            .create_inline_comment(kind, dest, selection, &body_of(c))
+            .await;
+        if let Some(d) = run.outcome("inlineComment", &sid, r)?
+            && text(c, "resolutionStatus") == "resolved"
+            && let Err(e) = wiki.resolve_inline_comment(&d, 2).await
+        {
+            run.refused("inlineCommentResolution", &sid, e)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Restores through the real job queue (a worker on a SQLite store) from a vault snapshot into
+//! empty and non-empty stand-in sites, compared with the source by the stand-in's digest.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use cairn_store::Product;
+use serde_json::json;
+use support::{World, differences, world};
+
+/// Issues of a site, and how many (project, summary) pairs occur more than once.
+fn issues(w: &World, site: &str) -> (usize, usize) {
+    w.sim.with_site(site, |s| {
+        let mut seen: HashMap<(u64, String), usize> = HashMap::new();
+        for i in s.issues.values() {
+            *seen.entry((i.project_id, i.summary.clone())).or_default() += 1;
+        }
+        (s.issues.len(), seen.values().filter(|n| **n > 1).count())
+    })
+}
+
+fn pages(w: &World, site: &str) -> (usize, usize) {
+    w.sim.with_site(site, |s| {
+        let mut seen: HashMap<(u64, String), usize> = HashMap::new();
+        for p in s.pages.values() {
+            *seen.entry((p.space_id, p.title.clone())).or_default() += 1;
+        }
+        (s.pages.len(), seen.values().filter(|n| **n > 1).count())
+    })
+}
+
+/// Jira attachments, and Confluence attachments outside personal spaces (no API makes those).
+fn attachments(w: &World, site: &str) -> (usize, usize) {
+    w.sim.with_site(site, |s| {
+        let personal = |page: &u64| {
+            s.pages
+                .get(page)
+                .and_then(|p| s.spaces.get(&p.space_id))
+                .is_some_and(|sp| sp.personal)
+        };
+        let wiki = s
+            .cattachments
+            .values()
+            .filter(|a| !personal(&a.container))
+            .count();
+        (s.attachments.len(), wiki)
+    })
+}
+
+async fn assert_completed(w: &World, restore: &str) -> serde_json::Value {
+    let rec = w.restore_record(restore).await;
+    assert_eq!(
+        rec.status.to_string(),
+        "COMPLETED",
+        "{}",
+        rec.status_message
+    );
+    let result = w.result(restore).await;
+    assert_eq!(result["failed"], json!([]), "{result}");
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_restore_into_an_empty_site_equals_the_source() {
+    let w = world(11, &["dst"]).await;
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+    assert!(!differences(&w.sim, "src", "dst").is_empty());
+
+    let r = w.start_restore(&jira, "dst", None, None).await;
+    w.drain().await;
+    let result = assert_completed(&w, &r.id).await;
+    let (src_issues, _) = issues(&w, "src");
+    assert_eq!(result["created"]["issue"], json!(src_issues), "{result}");
+    let r = w.start_restore(&wiki, "dst", None, None).await;
+    w.drain().await;
+    let result = assert_completed(&w, &r.id).await;
+    assert!(result["created"]["page"].as_u64().unwrap() > 0, "{result}");
+
+    // Summaries, ADF descriptions, fields, statuses, comments, worklogs, links, watchers,
+    // properties, attachments (size and blake3 of the bytes), boards and sprints; spaces,
+    // page trees, bodies, labels, properties, attachments and comments.
+    let d = differences(&w.sim, "src", "dst");
+    assert!(
+        d.is_empty(),
+        "{} differences: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+    assert_eq!(issues(&w, "dst"), (src_issues, 0));
+    assert_eq!(attachments(&w, "src"), attachments(&w, "dst"));
+    let (a, b) = attachments(&w, "dst");
+    assert!(a > 0 && b > 0, "the sites hold attachments");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_project_and_one_space_go_into_a_site_that_has_others() {
+    let w = world(12, &["dst"]).await;
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+    let (keys, spaces) = w.sim.with_site("src", |s| {
+        let mut k: Vec<String> = s.projects.values().map(|p| p.key.clone()).collect();
+        k.sort();
+        let mut sp: Vec<String> = s
+            .spaces
+            .values()
+            .filter(|s| !s.personal)
+            .map(|s| s.key.clone())
+            .collect();
+        sp.sort();
+        (k, sp)
+    });
+    // The destination gets the first project and space, then (no longer empty) the second.
+    for (project, space) in [(&keys[0], &spaces[0]), (&keys[1], &spaces[1])] {
+        let r = w
+            .start_restore(&jira, "dst", Some(vec![project.clone()]), None)
+            .await;
+        w.drain().await;
+        assert_completed(&w, &r.id).await;
+        let r = w
+            .start_restore(&wiki, "dst", None, Some(vec![space.clone()]))
+            .await;
+        w.drain().await;
+        assert_completed(&w, &r.id).await;
+    }
+    let in_dst = w.sim.with_site("dst", |s| {
+        let mut k: Vec<String> = s.projects.values().map(|p| p.key.clone()).collect();
+        k.sort();
+        let mut sp: Vec<String> = s.spaces.values().map(|s| s.key.clone()).collect();
+        sp.sort();
+        (k, sp)
+    });
+    assert_eq!(in_dst, (keys[..2].to_vec(), spaces[..2].to_vec()));
+    // What was restored equals the source; only the rest differs.
+    let d = differences(&w.sim, "src", "dst");
+    assert!(!d.is_empty());
+    for x in &d {
+        let restored = keys[..2]
+            .iter()
+            .any(|k| x.path.starts_with(&format!("/jira/projects/{k}/")))
+            || spaces[..2]
+                .iter()
+                .any(|k| x.path.starts_with(&format!("/confluence/spaces/{k}/")));
+        assert!(!restored, "a restored item differs: {x:?}");
+    }
+
+    // The same project again: it exists, so it is skipped and nothing is written (rule 8).
+    let before = issues(&w, "dst");
+    let r = w
+        .start_restore(&jira, "dst", Some(vec![keys[0].clone()]), None)
+        .await;
+    w.drain().await;
+    let result = assert_completed(&w, &r.id).await;
+    assert_eq!(result["skipped"]["project"], json!(1), "{result}");
+    assert_eq!(result["created"].get("issue"), None, "{result}");
+    let r = w
+        .start_restore(&wiki, "dst", None, Some(vec![spaces[0].clone()]))
+        .await;
+    w.drain().await;
+    let result = assert_completed(&w, &r.id).await;
+    assert_eq!(result["skipped"]["space"], json!(1), "{result}");
+    assert_eq!(issues(&w, "dst"), before);
+}
+
+/// Runs the restore's job on a runtime of its own and drops that runtime, with every task on
+/// it, once the destination holds `after` of `count`'s items: as if the node died.
+async fn kill_after(w: &World, after: usize, count: impl Fn(&World) -> usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let worker = w.worker(Duration::from_secs(2));
+    rt.spawn(async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let _ = worker.run_one(&stop).await;
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while count(w) < after {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restore did not get going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rt.shutdown_background();
+    // Let the dead worker's lease lapse so another one claims the job.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_restore_resumes_and_creates_nothing_twice() {
+    let w = world(13, &["dst"]).await;
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+
+    let (src_issues, _) = issues(&w, "src");
+    let r = w.start_restore(&jira, "dst", None, None).await;
+    kill_after(&w, src_issues / 2, |w| issues(w, "dst").0).await;
+    let (half, dups) = issues(&w, "dst");
+    assert!(
+        half < src_issues,
+        "killed before the end ({half} of {src_issues})"
+    );
+    assert_eq!(dups, 0);
+    w.drain().await;
+    let rec = w.restore_record(&r.id).await;
+    assert!(
+        rec.status_message.contains("Completed"),
+        "{}",
+        rec.status_message
+    );
+    assert_completed(&w, &r.id).await;
+
+    let (src_pages, _) = pages(&w, "src");
+    let r = w.start_restore(&wiki, "dst", None, None).await;
+    kill_after(&w, src_pages / 2, |w| pages(w, "dst").0).await;
+    w.drain().await;
+    assert_completed(&w, &r.id).await;
+
+    assert_eq!(
+        issues(&w, "dst"),
+        (src_issues, 0),
+        "no issue twice, none missing"
+    );
+    assert_eq!(pages(&w, "dst").1, 0, "no page twice");
+    let d = differences(&w.sim, "src", "dst");
+    assert!(
+        d.is_empty(),
+        "{} differences: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_unavailable_answers_slow_a_restore_without_failing_it() {
+    let w = world(14, &["dst"]).await;
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+    let faults: cairn_sitesim::FaultSpec = serde_json::from_value(json!({
+        "rateLimit": {"burst": 3, "every": 9, "retryAfter": 0},
+        "error": {"burst": 2, "every": 13, "status": 503},
+    }))
+    .unwrap();
+    w.sim.set_faults("dst", faults);
+    for backup in [&jira, &wiki] {
+        let r = w.start_restore(backup, "dst", None, None).await;
+        w.drain().await;
+        assert_completed(&w, &r.id).await;
+    }
+    let injected = w
+        .sim
+        .request_log("dst")
+        .iter()
+        .filter(|e| e.fault.is_some())
+        .count();
+    assert!(injected > 10, "faults were injected ({injected})");
+    let d = differences(&w.sim, "src", "dst");
+    assert!(
+        d.is_empty(),
+        "{} differences: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+}

@@ -1,0 +1,415 @@
+//! A Cairn management service on a real SQLite store, with the engine behind a real worker, and
+//! a site stand-in with a seeded source and empty destinations: what the restore tests share.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cairn_connectors::{ContentKind, Credentials, Settings, Site};
+use cairn_control::clock::SystemClock;
+use cairn_control::identity::{Actor, Identity, IdentitySettings};
+use cairn_control::jobs::{
+    BackupResult, BackupTask, CollectTask, Engine, EngineError, JobContext, Outcome, RestoreResult,
+    RestoreTask, Worker, WorkerSettings,
+};
+use cairn_control::management::{
+    BackupStatsView, Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError,
+    S3Target, SiteFacts, SiteProbe, StorageProbe,
+};
+use cairn_control::secret::ServerSecret;
+use cairn_engine::{AtlassianEngine, EngineSettings, layout};
+use cairn_sitesim::{Access, Counts, Scale, Sim, SimConfig, SimHandle, SiteSpec};
+use cairn_store::testing::TestDb;
+use cairn_store::{Product, RestoreRecord, Store};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+
+/// Registration asks the stand-in itself what a site is (the binary's probe goes through the
+/// connectors; these tests are about the engine).
+struct SimProbe(Arc<SimHandle>);
+
+#[async_trait]
+impl SiteProbe for SimProbe {
+    async fn probe(&self, base: &str, _: &str, _: &str) -> Result<SiteFacts, ProbeError> {
+        let info = self
+            .0
+            .sites()
+            .into_iter()
+            .find(|s| s.base_url.trim_end_matches('/') == base.trim_end_matches('/'))
+            .ok_or_else(|| ProbeError::NotASite(base.to_string()))?;
+        Ok(SiteFacts {
+            cloud_id: info.cloud_id,
+            cloud_name: Some(info.name),
+            products: [Product::Jira, Product::Confluence]
+                .into_iter()
+                .map(|product| cairn_store::SiteProduct {
+                    product,
+                    is_empty: info.empty,
+                })
+                .collect(),
+        })
+    }
+}
+
+struct NoStorage;
+
+#[async_trait]
+impl StorageProbe for NoStorage {
+    async fn probe(&self, _: &S3Target) -> Result<(), String> {
+        Err("the built-in storage only".into())
+    }
+}
+
+/// The engine under test: restores with [`AtlassianEngine`]; backups with the engine's own
+/// backup once it exists, until then with [`snapshot_of`].
+struct TestEngine(AtlassianEngine);
+
+#[async_trait]
+impl Engine for TestEngine {
+    async fn backup(&self, task: BackupTask, _: &JobContext) -> Result<BackupResult, EngineError> {
+        let repo = self.0.vault(&task.storage).await?;
+        let snapshot_id = snapshot_of(&repo, &task).await;
+        Ok(BackupResult {
+            outcome: Outcome::Completed,
+            snapshot_id,
+            users_size: 0,
+            data_size: 0,
+            attachments_size: 0,
+            stats: BackupStatsView::default(),
+        })
+    }
+    async fn restore(
+        &self,
+        task: RestoreTask,
+        ctx: &JobContext,
+    ) -> Result<RestoreResult, EngineError> {
+        self.0.restore(task, ctx).await
+    }
+    async fn collect(&self, task: CollectTask, ctx: &JobContext) -> Result<(), EngineError> {
+        self.0.collect(task, ctx).await
+    }
+}
+
+pub struct World {
+    pub sim: Arc<SimHandle>,
+    pub management: Arc<Management>,
+    pub store: Arc<dyn Store>,
+    pub org: String,
+    engine: Arc<TestEngine>,
+    _db: TestDb,
+    _data: tempfile::TempDir,
+}
+
+/// Small generated sites: `src` (seeded) and the named empty destinations.
+pub async fn world(seed: u64, empty: &[&str]) -> World {
+    let counts = Counts {
+        projects: 3,
+        issues: 40,
+        spaces: 2,
+        pages: 14,
+        blogposts: 3,
+        attachment_percent: 40,
+        attachment_max: 100_000,
+        ..Scale::Small.counts()
+    };
+    let mut sites = vec![SiteSpec::new("src")];
+    sites.extend(empty.iter().map(|n| SiteSpec::empty(n)));
+    let sim = Arc::new(
+        Sim::start(SimConfig {
+            seed,
+            counts: Some(counts),
+            sites,
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let db = TestDb::sqlite().await;
+    let store: Arc<dyn Store> = Arc::new(db.connect().await);
+    let secret = ServerSecret::generate().unwrap();
+    let management = Arc::new(Management::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        secret.clone(),
+        ManagementSettings::default(),
+        Arc::new(SimProbe(sim.clone())),
+        Arc::new(NoStorage),
+    ));
+    let identity = Identity::new(
+        store.clone(),
+        secret.clone(),
+        Arc::new(SystemClock),
+        IdentitySettings::default(),
+    )
+    .unwrap();
+    let org = identity.create_org("Acme", &Actor::cli()).await.unwrap().id;
+    let account = sim.account(Access::ReadWrite).clone();
+    for s in sim.sites() {
+        management
+            .register_site(
+                &org,
+                &Actor::cli(),
+                NewSite {
+                    cloud_url: s.base_url.clone(),
+                    email: account.email.clone(),
+                    api_token: account.api_token.clone(),
+                    cloud_name: Some(s.name.clone()),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let engine = Arc::new(TestEngine(AtlassianEngine::new(
+        data.path().to_path_buf(),
+        secret,
+        EngineSettings::default(),
+    )));
+    World {
+        sim,
+        management,
+        store,
+        org,
+        engine,
+        _db: db,
+        _data: data,
+    }
+}
+
+impl World {
+    pub fn worker(&self, lease: Duration) -> Worker {
+        Worker::new(
+            self.management.clone(),
+            self.engine.clone(),
+            WorkerSettings {
+                concurrency: 1,
+                lease,
+                poll: Duration::from_millis(50),
+            },
+        )
+    }
+
+    /// Runs every due job to its end.
+    pub async fn drain(&self) {
+        let w = self.worker(Duration::from_secs(60));
+        let stop = Arc::new(AtomicBool::new(false));
+        while w.run_one(&stop).await.unwrap() {}
+    }
+
+    /// A completed backup of the source's product, with attachments (and users).
+    pub async fn backup(&self, product: Product) -> String {
+        let policy = self
+            .management
+            .create_policy(
+                &self.org,
+                &Actor::cli(),
+                NewPolicy {
+                    name: format!("{product} of src"),
+                    cloud_id: self.sim.cloud_id("src"),
+                    product,
+                    include_attachments: Some(true),
+                    include_users: Some(true),
+                    include_personal_spaces: Some(true),
+                    storage_id: None,
+                    schedule: None,
+                    retention_days: None,
+                    activate: false,
+                },
+            )
+            .await
+            .unwrap();
+        let b = self
+            .management
+            .run_backup_now(&self.org, &Actor::cli(), &policy.policy.id)
+            .await
+            .unwrap();
+        self.drain().await;
+        let b = self.management.get_backup(&self.org, &b.id).await.unwrap();
+        assert_eq!(b.status.to_string(), "COMPLETED", "{}", b.status_message);
+        b.id
+    }
+
+    pub async fn start_restore(
+        &self,
+        backup: &str,
+        destination: &str,
+        project_keys: Option<Vec<String>>,
+        space_keys: Option<Vec<String>>,
+    ) -> RestoreRecord {
+        self.management
+            .create_restore(
+                &self.org,
+                &Actor::cli(),
+                NewRestore {
+                    backup_id: backup.into(),
+                    destination_cloud_id: self.sim.cloud_id(destination),
+                    project_keys,
+                    space_keys,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    pub async fn restore_record(&self, id: &str) -> RestoreRecord {
+        self.management.get_restore(&self.org, id).await.unwrap()
+    }
+
+    /// `result` of a finished restore.
+    pub async fn result(&self, id: &str) -> Value {
+        let r = self.restore_record(id).await;
+        serde_json::from_str(r.result.as_deref().unwrap_or("null")).unwrap()
+    }
+}
+
+/// Differences between two sites apart from personal spaces (no API creates them).
+pub fn differences(sim: &SimHandle, a: &str, b: &str) -> Vec<cairn_sitesim::Difference> {
+    sim.diff(a, b)
+        .into_iter()
+        .filter(|d| !d.path.starts_with("/confluence/spaces/~"))
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------
+// Until the engine's backup lands: a snapshot of the source written in `layout`'s shape.
+
+async fn snapshot_of(repo: &cairn_vault::Repository, task: &BackupTask) -> String {
+    let creds = Credentials::new(&task.site.email, &task.site.api_token);
+    let site = Site::new(&task.site.url, creds, Settings::default()).unwrap();
+    let mut w = repo.writer(Default::default()).await.unwrap();
+    let jira = site.jira();
+    let wiki = site.confluence();
+    let all =
+        |s: cairn_connectors::Docs| async move { s.try_collect::<Vec<Value>>().await.unwrap() };
+    if task.backup.product == Product::Jira {
+        w.add_document(
+            &layout::jira_config("fields"),
+            &layout::canonical_json(&json!(all(jira.fields()).await)),
+            BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+        for u in all(jira.users()).await {
+            let id = u["accountId"].as_str().unwrap().to_string();
+            w.add_document(
+                &layout::jira_user(&id),
+                &layout::canonical_json(&u),
+                BTreeMap::new(),
+            )
+            .await
+            .unwrap();
+        }
+        for b in all(jira.boards()).await {
+            let id = b["id"].to_string();
+            let mut d = b.clone();
+            d["sprints"] = json!(all(jira.sprints(&id)).await);
+            w.add_document(
+                &layout::jira_board(&id),
+                &layout::canonical_json(&d),
+                BTreeMap::new(),
+            )
+            .await
+            .unwrap();
+        }
+        for p in all(jira.projects()).await {
+            let key = p["key"].as_str().unwrap().to_string();
+            let mut d = jira.project(&key).await.unwrap();
+            d["components"] = json!(all(jira.components(&key)).await);
+            d["versions"] = json!(all(jira.versions(&key)).await);
+            w.add_document(
+                &layout::jira_project(&key),
+                &layout::canonical_json(&d),
+                BTreeMap::new(),
+            )
+            .await
+            .unwrap();
+            for i in all(jira.issues(&cairn_connectors::jira::jql_for(&[&key], None))).await {
+                let ikey = i["key"].as_str().unwrap().to_string();
+                let id = i["id"].as_str().unwrap().to_string();
+                let det = jira.issue_details(&ikey).await.unwrap();
+                for a in i["fields"]["attachment"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let aid = a["id"].as_str().unwrap().to_string();
+                    let dl = jira.attachment_content(&aid, 0).await.unwrap();
+                    let mut r = tokio_util::io::StreamReader::new(dl.stream);
+                    w.add_stream(&layout::jira_attachment(&aid), &mut r, BTreeMap::new())
+                        .await
+                        .unwrap();
+                }
+                let d = json!({"issue": i, "changelog": det.changelog, "comments": det.comments, "worklogs": det.worklogs,
+                    "remoteLinks": det.remote_links, "watchers": det.watchers,
+                    "properties": det.properties.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()});
+                w.add_document(
+                    &layout::jira_issue(&key, &id),
+                    &layout::canonical_json(&d),
+                    BTreeMap::new(),
+                )
+                .await
+                .unwrap();
+            }
+        }
+    } else {
+        for s in all(wiki.spaces(true)).await {
+            let key = s["key"].as_str().unwrap().to_string();
+            let sid = s["id"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| s["id"].to_string());
+            w.add_document(
+                &layout::confluence_space(&key),
+                &layout::canonical_json(&s),
+                BTreeMap::new(),
+            )
+            .await
+            .unwrap();
+            for (kind, wrapper) in [
+                (ContentKind::Page, "page"),
+                (ContentKind::BlogPost, "blogpost"),
+            ] {
+                for c in all(wiki.contents_with_bodies(kind, &sid)).await {
+                    let id = c["id"].as_str().unwrap().to_string();
+                    let comments = all(wiki.comments(kind, &id)).await;
+                    let (inline, footer): (Vec<Value>, Vec<Value>) = comments
+                        .into_iter()
+                        .partition(|c| c.get("resolutionStatus").is_some());
+                    let atts = all(wiki.attachments(kind, &id)).await;
+                    for a in &atts {
+                        let aid = a["id"].as_str().unwrap().to_string();
+                        let dl = wiki.attachment_content(&id, &aid, 0).await.unwrap();
+                        let mut r = tokio_util::io::StreamReader::new(dl.stream);
+                        w.add_stream(
+                            &layout::confluence_attachment(&aid),
+                            &mut r,
+                            BTreeMap::new(),
+                        )
+                        .await
+                        .unwrap();
+                    }
+                    let d = json!({wrapper: c, "labels": all(wiki.labels(kind, &id)).await,
+                        "properties": all(wiki.properties(kind, &id)).await,
+                        "footerComments": footer, "inlineComments": inline, "attachments": atts});
+                    let path = match kind {
+                        ContentKind::Page => layout::confluence_page(&key, &id),
+                        ContentKind::BlogPost => layout::confluence_blogpost(&key, &id),
+                    };
+                    w.add_document(&path, &layout::canonical_json(&d), BTreeMap::new())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+    w.commit(BTreeMap::new(), vec![])
+        .await
+        .unwrap()
+        .snapshot
+        .to_hex()
+}
