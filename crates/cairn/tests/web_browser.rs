@@ -1,17 +1,19 @@
 //! The web pages in a real browser (headless Chromium through chromedriver), against the real
 //! binary: the user's path of spec section 1, step by step, plus keyboard use, a narrow screen,
-//! the org admins' page, and an axe-core check of every page.
+//! the org admins' pages (tokens, the backup dashboard and its live progress), and an axe-core
+//! check of every page.
 
 mod browser;
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use browser::Browser;
+use cairn_store::{BackupStatus, ManagementStore, SqlStore};
 use fantoccini::key::Key;
-use support::{BIN, Install, Server};
+use support::{
+    Install, Server, Sites, database_url, member_with_password, source_site_with_a_policy,
+};
 
 const TOKENS: &str = "/manage-profile/security/api-tokens";
 
@@ -252,21 +254,6 @@ async fn the_keyboard_alone_creates_a_token_and_a_phone_needs_no_sideways_scroll
 }
 
 /// `cairn account create` with a web password read from standard input.
-fn member_with_password(install: &Install, email: &str, password: &str) {
-    let mut args = vec!["account", "create", "--email", email, "--password-stdin"];
-    let data_dir = install.data_dir.display().to_string();
-    args.extend(["--data-dir", &data_dir]);
-    let mut child = Command::new(BIN)
-        .args(&args)
-        .env_remove("CAIRN_SECRET")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_org_admin_revokes_several_members_tokens_at_once() {
     let Some(browser) = Browser::start().await else {
@@ -329,5 +316,78 @@ async fn an_org_admin_revokes_several_members_tokens_at_once() {
     .await;
     // The member is no org admin: a live token gets 403 from the audit log, a revoked one 401.
     assert_eq!(statuses, [401, 401, 403]);
+    browser.close().await;
+}
+
+/// The engine's part (a later issue), played through the store: the backup starts and reports
+/// a phase and a count.
+async fn report_progress(database_url: &str, backup_id: &str, progress: &str) {
+    let store = SqlStore::connect(database_url, 2).await.unwrap();
+    let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
+    b.status = BackupStatus::InProgress;
+    b.status_message = "Running.".into();
+    b.progress = Some(progress.into());
+    b.updated_at = chrono::Utc::now();
+    store.update_backup(&b).await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_dashboard_runs_a_backup_and_its_progress_bar_follows_without_a_reload() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path());
+    let sites = Sites::start();
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let policy_id = source_site_with_a_policy(&server, &sites, "Nightly Jira");
+
+    browser
+        .log_in(&server.base_url, &first.email, &first.password)
+        .await;
+    browser.click("a[href='/admin']").await;
+    browser.find("#policies").await;
+    assert_accessible(&browser, "the backup dashboard").await;
+    browser
+        .click(&format!(
+            "tr[data-policy-id='{policy_id}'] button[type=submit]"
+        ))
+        .await;
+    wait_for_text(&browser, ".notice", "The backup was queued.").await;
+    let backup_id = browser
+        .find("tr[data-backup-id]")
+        .await
+        .attr("data-backup-id")
+        .await
+        .unwrap()
+        .unwrap();
+    let phase = format!("[data-run-id='{backup_id}'] .phase");
+    assert_eq!(browser.text(&phase).await, "Waiting to start");
+    assert_accessible(&browser, "the dashboard with a backup in flight").await;
+
+    // The engine reports progress; the page, not reloaded, follows within a poll or two.
+    browser
+        .js("document.body.dataset.notReloaded = 'yes';")
+        .await;
+    let db = database_url(&install);
+    report_progress(
+        &db,
+        &backup_id,
+        r#"{"phase":"DOWNLOADING","itemsDone":40,"itemsTotal":100,"bytesDone":123456}"#,
+    )
+    .await;
+    wait_for_text(&browser, &phase, "Downloading: 40 of 100 items").await;
+    let bar = browser
+        .js(&format!(
+            "const bar = document.querySelector(\"[data-run-id='{backup_id}'] progress\");
+             return [bar.value, bar.max, document.body.dataset.notReloaded];"
+        ))
+        .await;
+    assert_eq!(bar, serde_json::json!([40, 100, "yes"]));
+    let badge = format!("[data-run-id='{backup_id}'] .status");
+    assert_eq!(browser.text(&badge).await, "IN_PROGRESS");
+    browser.screenshot("dashboard").await;
     browser.close().await;
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use support::{Install, Server};
+use support::{Install, Server, Sites, member_with_password, source_site_with_a_policy};
 
 const TOKENS: &str = "/manage-profile/security/api-tokens";
 
@@ -441,4 +441,108 @@ async fn pages_send_a_strict_csp_and_html_errors_while_the_api_keeps_json() {
         .await;
     assert_eq!(api.status, 415);
     assert!(api.content_type.starts_with("application/json"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lists_the_orgs_backups_and_runs_one_now_once_per_rule_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path());
+    let sites = Sites::start();
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let policy_id = source_site_with_a_policy(&server, &sites, "Nightly <Jira>");
+    let mut web = Visitor::new(&server);
+    web.log_in(&first.email, &first.password).await;
+
+    let page = web.get("/admin").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(r#"<table id="sites""#), "{}", page.body);
+    assert!(page.body.contains("JIRA, CONFLUENCE"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!(r#"data-policy-id="{policy_id}""#))
+    );
+    // maud escapes the policy's name.
+    assert!(page.body.contains("Nightly &lt;Jira&gt;"));
+    assert!(!page.body.contains("Nightly <Jira>"));
+    assert!(page.body.contains("INACTIVE") && page.body.contains("DAILY at "));
+    assert!(page.body.contains(r#"id="no-backups""#));
+    let csrf = csrf_of(&page.body);
+    let org = first.org_id.as_str();
+
+    // Without the session's CSRF token: refused, and no backup.
+    let refused = web
+        .post(
+            "/admin/run-backup",
+            &[("org", org), ("policyId", &policy_id)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(web.get("/admin").await.body.contains(r#"id="no-backups""#));
+
+    // With it: a backup, CREATED, and a flash on the page we are sent back to.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("org", org),
+        ("policyId", &policy_id),
+    ];
+    let run = web.post("/admin/run-backup", &form).await;
+    assert_eq!(run.status, StatusCode::SEE_OTHER, "{}", run.body);
+    let back = run.location.unwrap();
+    assert_eq!(back, format!("/admin?org={org}&done=started"));
+    let page = web.get(&back).await;
+    assert!(page.body.contains("The backup was queued."));
+    assert!(
+        page.body.contains(r#"<table id="backups""#),
+        "{}",
+        page.body
+    );
+    let backups = page.body.split(r#"<table id="backups""#).nth(1).unwrap();
+    assert!(backups.contains("CREATED"), "{backups}");
+    assert!(
+        backups.contains("<progress"),
+        "a backup in flight has a bar"
+    );
+    let feed = web.get(&format!("/admin/activity.json?org={org}")).await;
+    assert_eq!(feed.status, StatusCode::OK);
+    assert!(feed.content_type.starts_with("application/json"));
+    let feed: serde_json::Value = serde_json::from_str(&feed.body).unwrap();
+    assert_eq!(feed["runs"][0]["status"], "CREATED");
+    assert_eq!(feed["runs"][0]["phase"], "Waiting to start");
+
+    // A second press while the first is in flight: rule 3's message, on the page, as an error.
+    let again = web.post("/admin/run-backup", &form).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.content_type.starts_with("text/html"));
+    assert!(again.body.contains(r#"id="run-error""#), "{}", again.body);
+    assert!(again.body.contains("(rule 3)"), "{}", again.body);
+
+    // A member who administers no org: no dashboard, no feed, no run.
+    member_with_password(&install, "member@example.com", "member password 1");
+    let mut member = Visitor::new(&server);
+    member
+        .log_in("member@example.com", "member password 1")
+        .await;
+    let member_csrf = member.csrf().await;
+    for answer in [
+        member.get("/admin").await,
+        member.get(&format!("/admin/activity.json?org={org}")).await,
+        member
+            .post(
+                "/admin/run-backup",
+                &[
+                    ("csrf", &member_csrf),
+                    ("org", org),
+                    ("policyId", &policy_id),
+                ],
+            )
+            .await,
+    ] {
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+        assert!(!answer.body.contains("Nightly"));
+    }
+    // Logged out: to the login page.
+    let mut stranger = Visitor::new(&server);
+    let to_login = stranger.get("/admin").await;
+    assert_eq!(to_login.status, StatusCode::SEE_OTHER);
 }

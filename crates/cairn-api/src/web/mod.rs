@@ -1,9 +1,11 @@
-//! The web pages: login, the API-token page, the org admins' pages (spec sections 1 and 5).
+//! The web pages: login, the API-token page, the org admins' pages and backup dashboard (spec
+//! sections 1 and 5, issue 7 section 4).
 //!
 //! Server-rendered HTML (maud escapes every value), one stylesheet and one script embedded in the
 //! binary, nothing from another origin, a Content-Security-Policy without inline script. Every
 //! form works without JavaScript (post, then redirect); the script only makes dialogs modal and
-//! copies a new token to the clipboard. Sessions, CSRF tokens and rules live in
+//! copies a new token to the clipboard, and keeps the dashboard's progress bars current by polling
+//! a same-origin JSON feed. Sessions, CSRF tokens and rules live in
 //! `cairn_control::identity`; this module speaks HTTP and HTML.
 
 mod admin;
@@ -45,6 +47,8 @@ pub fn routes() -> Router<AppState> {
             post(tokens::revoke),
         )
         .route("/admin", get(admin::overview))
+        .route("/admin/activity.json", get(admin::activity))
+        .route("/admin/run-backup", post(admin::run_backup))
         .route("/admin/api-tokens", get(admin::tokens_page))
         .route("/admin/api-tokens/revoke", post(admin::revoke))
         .route("/static/cairn.css", get(assets::stylesheet))

@@ -5,7 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use cairn_control::identity::session::WebSession;
 use cairn_control::identity::{TOKEN_EXPIRY_DEFAULT_DAYS, TOKEN_EXPIRY_MAX_DAYS, TokenStatus};
-use cairn_store::{OrgRecord, OwnedTokenRecord, Timestamp, TokenRecord};
+use cairn_control::management::{PolicyView, Progress, ProgressPhase};
+use cairn_store::{
+    BackupRecord, OrgRecord, OwnedTokenRecord, PolicyRecord, RestoreRecord, SiteRecord, Timestamp,
+    TokenRecord,
+};
 use maud::{DOCTYPE, Markup, html};
 
 use super::TOKENS_PATH;
@@ -338,23 +342,278 @@ fn revoke_dialog(session: &WebSession, token: &TokenRecord) -> Markup {
 
 // ----- the org admins' pages ----------------------------------------------------------------
 
-pub fn admin_overview(nav: &Nav<'_>, orgs: &[OrgRecord]) -> Html<String> {
+/// The backup dashboard of one org (`/admin`).
+pub struct Dashboard<'a> {
+    pub nav: Nav<'a>,
+    pub org: &'a OrgRecord,
+    /// Every org the user administers, to switch between them.
+    pub orgs: &'a [OrgRecord],
+    pub sites: &'a [SiteRecord],
+    /// Each policy with its latest backup, if any.
+    pub policies: &'a [(PolicyView, Option<BackupRecord>)],
+    pub backups: &'a [BackupRecord],
+    pub restores: &'a [RestoreRecord],
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// The `progress` JSON text the engine stores; what cannot be read is treated as absent.
+pub fn parse_progress(text: Option<&str>) -> Option<Progress> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+/// The words beside a progress bar: "Downloading: 40 of 100 items" (also sent to the script).
+pub fn progress_text(progress: Option<&Progress>) -> String {
+    let Some(p) = progress else {
+        return "Waiting to start".into();
+    };
+    let phase = match p.phase {
+        ProgressPhase::Listing => "Listing",
+        ProgressPhase::Downloading => "Downloading",
+        ProgressPhase::Storing => "Storing",
+        ProgressPhase::Committing => "Committing",
+        ProgressPhase::Done => "Done",
+    };
+    match p.items_total {
+        Some(total) => format!("{phase}: {} of {total} items", p.items_done),
+        None => format!("{phase}: {} items", p.items_done),
+    }
+}
+
+/// Bytes as people read them (powers of 1024).
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn status_badge(status: &str) -> Markup {
+    let class = match status {
+        "FAILED" | "INCOMPLETE" => "badge bad",
+        "COMPLETED" | "ACTIVE" => "badge good",
+        _ => "badge",
+    };
+    html! { span class=(class) { (status) } }
+}
+
+/// The progress cell of a run: a bar while in flight, else the status message when it matters.
+fn run_state(
+    id: &str,
+    in_flight: bool,
+    status: &str,
+    message: &str,
+    progress: Option<&str>,
+) -> Markup {
+    let progress = parse_progress(progress);
+    html! {
+        div.run-state data-run-id=(id) {
+            span.status { (status_badge(status)) }
+            @if in_flight {
+                @let text = progress_text(progress.as_ref());
+                div.progress-row {
+                    @match progress.and_then(|p| p.items_total.map(|t| (p.items_done, t))) {
+                        Some((done, total)) => {
+                            progress value=(done) max=(total.max(1)) aria-label={"Progress of " (id)} { (text) }
+                        }
+                        None => { progress aria-label={"Progress of " (id)} { (text) } }
+                    }
+                    span.phase { (text) }
+                }
+            } @else if matches!(status, "FAILED" | "INCOMPLETE") {
+                p.message { (message) }
+            }
+        }
+    }
+}
+
+fn schedule_text(policy: &PolicyRecord) -> String {
+    match &policy.schedule {
+        Some(s) => format!(
+            "{} at {:02}:{:02} UTC",
+            s.interval,
+            s.slot_minute / 60,
+            s.slot_minute % 60
+        ),
+        None => "No schedule".into(),
+    }
+}
+
+pub fn dashboard(d: &Dashboard<'_>) -> Html<String> {
+    let org_q = format!("org={}", d.org.id);
     layout(
-        "Admin",
-        Some(nav),
+        "Backups",
+        Some(&d.nav),
         html! {
-            h1 { "Administration" }
-            @for org in orgs {
-                section aria-labelledby={"org-" (org.id)} {
-                    h2 id={"org-" (org.id)} { (org.name) }
-                    p { "Organization id: " code { (org.id) } }
-                    ul {
-                        li { a href={"/admin/api-tokens?org=" (org.id)} { "Members' API tokens" } }
+            h1 { "Backups of " (d.org.name) }
+            @if d.orgs.len() > 1 {
+                nav.orgs aria-label="Organizations" {
+                    "Other organizations: "
+                    @for org in d.orgs.iter().filter(|o| o.id != d.org.id) {
+                        a href={"/admin?org=" (org.id)} { (org.name) } " "
                     }
                 }
             }
-            // The backup dashboard (sites, policies, backups, restores) joins this page when the
-            // Backup Management API is in place.
+            p {
+                "Organization id: " code { (d.org.id) } " · "
+                a href={"/admin/api-tokens?" (org_q)} { "Members' API tokens" }
+            }
+            @if let Some(notice) = d.notice {
+                p.notice role="status" { (notice) }
+            }
+            @if let Some(error) = d.error {
+                p.error #run-error role="alert" { (error) }
+            }
+            section aria-labelledby="sites-title" {
+                h2 #sites-title { "Sites" }
+                @if d.sites.is_empty() {
+                    p { "No site is registered yet (register one through the API)." }
+                } @else {
+                    div.table-wrap {
+                        table #sites {
+                            caption.visually-hidden { "Registered sites" }
+                            thead { tr {
+                                th scope="col" { "Name" }
+                                th scope="col" { "URL" }
+                                th scope="col" { "Products" }
+                                th scope="col" { "Registered" }
+                            } }
+                            tbody {
+                                @for site in d.sites {
+                                    tr {
+                                        td data-title="Name" { (site.cloud_name) }
+                                        td data-title="URL" { code { (site.cloud_url) } }
+                                        td data-title="Products" {
+                                            @for (i, p) in site.products.iter().enumerate() {
+                                                @if i > 0 { ", " }
+                                                (p.product)
+                                            }
+                                        }
+                                        td data-title="Registered" { (when(site.created_at)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="policies-title" {
+                h2 #policies-title { "Policies" }
+                @if d.policies.is_empty() {
+                    p { "No backup policy yet." }
+                } @else {
+                    div.table-wrap {
+                        table #policies {
+                            caption.visually-hidden { "Backup policies" }
+                            thead { tr {
+                                th scope="col" { "Policy" }
+                                th scope="col" { "Status" }
+                                th scope="col" { "Schedule" }
+                                th scope="col" { "Last backup" }
+                                th scope="col" { span.visually-hidden { "Actions" } }
+                            } }
+                            tbody {
+                                @for (view, last) in d.policies {
+                                    @let p = &view.policy;
+                                    tr data-policy-id=(p.id) {
+                                        td data-title="Policy" {
+                                            (p.name) br;
+                                            small { (p.product) " · " (view.site.as_ref().map_or(p.cloud_id.as_str(), |s| s.cloud_name.as_str())) }
+                                        }
+                                        td data-title="Status" { (status_badge(p.status.as_str())) }
+                                        td data-title="Schedule" { (schedule_text(p)) }
+                                        td data-title="Last backup" {
+                                            @match last {
+                                                Some(b) => { (when(b.created_at)) " " (status_badge(b.status.as_str())) }
+                                                None => { "Never" }
+                                            }
+                                        }
+                                        td {
+                                            form method="post" action="/admin/run-backup" {
+                                                (csrf(d.nav.session))
+                                                input type="hidden" name="org" value=(d.org.id);
+                                                input type="hidden" name="policyId" value=(p.id);
+                                                button.primary type="submit" {
+                                                    "Run backup now" span.visually-hidden { ": " (p.name) }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section #activity aria-labelledby="backups-title" data-activity={"/admin/activity.json?" (org_q)} {
+                h2 #backups-title { "Recent backups" }
+                @if d.backups.is_empty() {
+                    p #no-backups { "No backup yet." }
+                } @else {
+                    div.table-wrap {
+                        table #backups {
+                            caption.visually-hidden { "Recent backups, newest first" }
+                            thead { tr {
+                                th scope="col" { "Backup" }
+                                th scope="col" { "Created" }
+                                th scope="col" { "State" }
+                                th scope="col" { "Size" }
+                            } }
+                            tbody {
+                                @for b in d.backups {
+                                    tr data-backup-id=(b.id) {
+                                        td data-title="Backup" { (b.name) br; small { (b.product) } }
+                                        td data-title="Created" { (when(b.created_at)) }
+                                        td data-title="State" {
+                                            (run_state(&b.id, b.status.in_flight(), b.status.as_str(), &b.status_message, b.progress.as_deref()))
+                                        }
+                                        td data-title="Size" {
+                                            (size(b.data_size + b.attachments_size + b.users_size))
+                                            @if b.attachments_size > 0 {
+                                                br; small { "attachments " (size(b.attachments_size)) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                h2 #restores-title { "Recent restores" }
+                @if d.restores.is_empty() {
+                    p { "No restore yet." }
+                } @else {
+                    div.table-wrap {
+                        table #restores {
+                            caption.visually-hidden { "Recent restores, newest first" }
+                            thead { tr {
+                                th scope="col" { "Restore" }
+                                th scope="col" { "Created" }
+                                th scope="col" { "State" }
+                            } }
+                            tbody {
+                                @for r in d.restores {
+                                    tr data-restore-id=(r.id) {
+                                        td data-title="Restore" { (r.product) " into " code { (r.destination_cloud_id) } }
+                                        td data-title="Created" { (when(r.created_at)) }
+                                        td data-title="State" {
+                                            (run_state(&r.id, r.status.in_flight(), r.status.as_str(), &r.status_message, r.progress.as_deref()))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         },
     )
 }

@@ -6,7 +6,7 @@
     reason = "each test file uses a different part of this helper"
 )]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -338,6 +338,65 @@ pub fn database_url(install: &Install) -> String {
             install.data_dir.join("cairn.db").display()
         )
     })
+}
+
+/// Registers the stand-in's `source` site in the first org through the API and creates a Jira
+/// policy on it (INACTIVE, daily); returns the policy's id.
+pub fn source_site_with_a_policy(server: &Server, sites: &Sites, policy_name: &str) -> String {
+    let first = server.first_start.as_ref().expect("first start");
+    let user = format!("{}:{}", first.email, first.token);
+    let post = |path: &str, body: serde_json::Value| {
+        let url = server.url(&format!(
+            "/public/backup-management/v2/orgs/{}{path}",
+            first.org_id
+        ));
+        let body = body.to_string();
+        let (status, text) = curl(
+            &[
+                "--user",
+                &user,
+                "--header",
+                "Content-Type: application/json",
+                "--data",
+                &body,
+            ],
+            &url,
+        );
+        assert_eq!(status, 201, "POST {path}: {text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let (url, cloud_id) = sites.site("source");
+    let (email, token) = sites.account();
+    post(
+        "/sites",
+        serde_json::json!({ "cloudUrl": url, "email": email, "apiToken": token }),
+    );
+    let policy = post(
+        "/policies",
+        serde_json::json!({
+            "policyName": policy_name,
+            "cloudId": cloud_id,
+            "productType": "JIRA",
+            "scheduleDetails": { "interval": "DAILY", "startDate": "2026-01-01" },
+        }),
+    );
+    policy["policyId"].as_str().unwrap().to_string()
+}
+
+/// An account with a web password and no org membership.
+pub fn member_with_password(install: &Install, email: &str, password: &str) {
+    let mut args = vec!["account", "create", "--email", email, "--password-stdin"];
+    let data_dir = install.data_dir.display().to_string();
+    args.extend(["--data-dir", &data_dir]);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .env_remove("CAIRN_SECRET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(child.wait().unwrap().success());
 }
 
 /// Plays the engine's part (a later issue) through the store: the backup ends COMPLETED, its job

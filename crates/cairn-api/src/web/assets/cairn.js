@@ -1,5 +1,6 @@
 // Cairn's one script. Every page works without it; it only makes dialogs modal (focus stays in
-// them, Escape closes them) and copies a new API token to the clipboard.
+// them, Escape closes them), copies a new API token to the clipboard, and refreshes the backup
+// dashboard's progress bars from its JSON feed.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -59,5 +60,51 @@ document.addEventListener("DOMContentLoaded", () => {
         fallback();
       }
     });
+  }
+
+  // The dashboard: every 2 s, the status, phase and items of each listed backup and restore. The
+  // words come from the server (one place for them); a run that ends says so, a reload shows more.
+  const activity = document.querySelector("[data-activity]");
+  if (activity) {
+    const refresh = () => {
+      fetch(activity.dataset.activity, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : null))
+        .then((body) => {
+          if (!body) return;
+          for (const run of body.runs) {
+            const cell = activity.querySelector(`[data-run-id="${CSS.escape(run.id)}"]`);
+            if (cell) update(cell, run);
+          }
+        })
+        .catch(() => {});
+    };
+    const update = (cell, run) => {
+      const badge = cell.querySelector(".status .badge");
+      if (badge) badge.textContent = run.status;
+      const bar = cell.querySelector("progress");
+      const phase = cell.querySelector(".phase");
+      if (!run.inFlight) {
+        const row = cell.querySelector(".progress-row");
+        if (row) row.remove();
+        if ((run.status === "FAILED" || run.status === "INCOMPLETE") && !cell.querySelector(".message")) {
+          const message = document.createElement("p");
+          message.className = "message";
+          message.textContent = run.statusMessage;
+          cell.append(message);
+        }
+        return;
+      }
+      if (bar) {
+        if (run.itemsTotal !== null) {
+          bar.max = Math.max(run.itemsTotal, 1);
+          bar.value = run.itemsDone;
+        } else {
+          bar.removeAttribute("value");
+        }
+        bar.textContent = run.phase;
+      }
+      if (phase) phase.textContent = run.phase;
+    };
+    setInterval(refresh, 2000);
   }
 });
