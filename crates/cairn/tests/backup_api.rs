@@ -223,7 +223,8 @@ fn assert_policy_shape(p: &Value) {
     assert_timestamp(&p["createdAt"], "createdAt");
 }
 
-const CONFIG: &str = "[management]\nscheduler_tick_secs = 1\n";
+/// No workers on these nodes: the tests check the API's rules on records the engine never touches.
+const CONFIG: &str = "[management]\nscheduler_tick_secs = 1\nworker_concurrency = 0\n";
 
 fn register(api: &Api, sites: &Sites, name: &str) -> Value {
     let (url, cloud_id) = sites.site(name);
@@ -766,7 +767,9 @@ async fn every_rule_answers_409_and_yields_once_lifted() {
 async fn minimum_interval_between_backups() {
     let dir = tempfile::tempdir().unwrap();
     let install = Install::new(dir.path())
-        .with_config("[management]\nscheduler_tick_secs = 1\nmin_backup_interval_hours = 24\n");
+        .with_config(
+            "[management]\nscheduler_tick_secs = 1\nmin_backup_interval_hours = 24\nworker_concurrency = 0\n",
+        );
     let sites = Sites::start();
     let server = install.serve(&[]);
     let api = Api::new(&server);
