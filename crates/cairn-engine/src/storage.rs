@@ -17,7 +17,7 @@ use std::path::Path;
 use std::pin::Pin;
 
 use cairn_control::jobs::EngineError;
-use cairn_control::management::StorageAccess;
+use cairn_control::management::{S3Target, StorageAccess};
 use cairn_control::secret::ServerSecret;
 use cairn_vault::{Backend, InitOptions, KeySource, Location, Repository, S3Config};
 
@@ -28,18 +28,23 @@ const VAULT_KEY_PURPOSE: &str = "cairn-engine vault key v1";
 pub fn location(data_dir: &Path, storage: &StorageAccess) -> Location {
     match &storage.s3 {
         None => Location::Local(data_dir.join("vaults").join(&storage.storage.org_id)),
-        Some(s3) => Location::S3(S3Config {
-            allow_http: s3
-                .endpoint
-                .as_deref()
-                .is_some_and(|e| e.starts_with("http://")),
-            endpoint: s3.endpoint.clone(),
-            region: s3.region.clone(),
-            bucket: s3.bucket.clone(),
-            prefix: s3.prefix.clone().unwrap_or_default(),
-            access_key_id: s3.access_key_id.clone(),
-            secret_access_key: s3.secret_access_key.clone(),
-        }),
+        Some(s3) => Location::S3(s3_config(s3)),
+    }
+}
+
+/// The vault's S3 settings for a storage; plain HTTP only when its endpoint says so.
+pub fn s3_config(s3: &S3Target) -> S3Config {
+    S3Config {
+        allow_http: s3
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://")),
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        bucket: s3.bucket.clone(),
+        prefix: s3.prefix.clone().unwrap_or_default(),
+        access_key_id: s3.access_key_id.clone(),
+        secret_access_key: s3.secret_access_key.clone(),
     }
 }
 

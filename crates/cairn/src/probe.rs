@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use cairn_connectors::ErrorKind;
 use cairn_control::management::{ProbeError, S3Target, SiteFacts, SiteProbe, StorageProbe};
 use cairn_store::{Product, SiteProduct};
-use cairn_vault::{Backend, Location, S3Config};
+use cairn_vault::{Backend, Location};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -65,7 +65,7 @@ pub struct VaultStorageProbe;
 #[async_trait]
 impl StorageProbe for VaultStorageProbe {
     async fn probe(&self, target: &S3Target) -> Result<(), String> {
-        let config = s3_config(target);
+        let config = cairn_engine::storage::s3_config(target);
         let backend = Backend::open(&Location::S3(config)).map_err(|e| e.to_string())?;
         let name = format!("cairn-probe-{}", uuid_like());
         let body = bytes::Bytes::from_static(b"cairn storage probe");
@@ -89,22 +89,6 @@ impl StorageProbe for VaultStorageProbe {
         tokio::time::timeout(PROBE_TIMEOUT, work)
             .await
             .map_err(|_| "no answer within 15 seconds".to_string())?
-    }
-}
-
-/// The vault's S3 settings for a storage; plain HTTP only when the endpoint says so.
-pub fn s3_config(target: &S3Target) -> S3Config {
-    S3Config {
-        endpoint: target.endpoint.clone(),
-        region: target.region.clone(),
-        bucket: target.bucket.clone(),
-        prefix: target.prefix.clone().unwrap_or_default(),
-        access_key_id: target.access_key_id.clone(),
-        secret_access_key: target.secret_access_key.clone(),
-        allow_http: target
-            .endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://")),
     }
 }
 
