@@ -815,3 +815,69 @@ async fn minimum_interval_between_backups() {
     );
     assert!(server.terminate());
 }
+
+/// An external S3 storage is connected only after Cairn writes, reads and deletes a probe object
+/// in it (here SeaweedFS); wrong keys are refused and nothing is saved. The secret never returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_storage_connects_only_after_the_probe_object_round_trip() {
+    let (Ok(endpoint), Ok(bucket), Ok(key), Ok(secret)) = (
+        std::env::var("CAIRN_TEST_S3_ENDPOINT"),
+        std::env::var("CAIRN_TEST_S3_BUCKET"),
+        std::env::var("CAIRN_TEST_S3_ACCESS_KEY_ID"),
+        std::env::var("CAIRN_TEST_S3_SECRET_ACCESS_KEY"),
+    ) else {
+        assert!(
+            std::env::var("CAIRN_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "CAIRN_TEST_S3_* not set but CAIRN_TEST_REQUIRE_SERVICES=1"
+        );
+        eprintln!("skipping: no S3 test server (scripts/test-services.sh start)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path()).with_config(CONFIG);
+    let server = install.serve(&[]);
+    let api = Api::new(&server);
+    let body = |secret: &str| {
+        json!({
+            "storageName": bucket, "storageRegion": "us-east-1", "storagePrefix": "api-test",
+            "endpoint": endpoint, "accessKeyId": key, "secretAccessKey": secret,
+        })
+    };
+    let refused = api.expect(
+        "POST",
+        "/storages",
+        Some(body("not-the-secret")),
+        400,
+        "ErrorBody",
+    );
+    assert_eq!(refused["errors"][0]["field"], "storageName", "{refused}");
+    let storage = api.expect(
+        "POST",
+        "/storages",
+        Some(body(&secret)),
+        201,
+        "PublicApiStorageV2",
+    );
+    assert_eq!(storage["storageType"], "S3");
+    assert_eq!(storage["status"], "CONNECTED");
+    let listed = api.expect(
+        "GET",
+        "/storages",
+        None,
+        200,
+        "PublicApiStorageListV2Response",
+    );
+    assert_eq!(
+        listed["totalItems"], 2,
+        "the built-in storage and the new one: {listed}"
+    );
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret key is never returned"
+    );
+    assert!(
+        !server.log().contains(&secret),
+        "the secret key is never logged"
+    );
+    assert!(server.terminate());
+}
