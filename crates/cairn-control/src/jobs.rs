@@ -19,7 +19,7 @@ use chrono::TimeDelta;
 use tokio::sync::Mutex;
 
 use crate::management::{
-    BackupStatsView, Management, Progress, RestoreSummary, SiteAccess, StorageAccess,
+    BackupStatsView, Management, Progress, ProgressPhase, RestoreSummary, SiteAccess, StorageAccess,
 };
 use crate::management::{backup_lock, restore_lock};
 use crate::{ControlError, ControlResult};
@@ -112,7 +112,8 @@ pub struct JobContext {
     /// Set when the job is cancelled or the lease is lost; the engine checks it between items.
     stop: Arc<AtomicBool>,
     lease_lost: Arc<AtomicBool>,
-    last_progress: Mutex<Option<Timestamp>>,
+    /// When progress was last written, and in which phase.
+    last_progress: Mutex<Option<(Timestamp, ProgressPhase)>>,
 }
 
 impl std::fmt::Debug for JobContext {
@@ -151,18 +152,19 @@ impl JobContext {
         }
     }
 
-    /// Records progress on the backup or restore, at most once a second (the final report of a
-    /// phase change always goes through).
+    /// Records progress on the backup or restore, at most once a second within a phase; a
+    /// change of phase (`DONE` above all) is always written.
     pub async fn report(&self, progress: Progress) -> Result<(), EngineError> {
         let now = self.clock.now();
         {
             let mut last = self.last_progress.lock().await;
-            if let Some(at) = *last
+            if let Some((at, phase)) = *last
+                && phase == progress.phase
                 && now - at < PROGRESS_EVERY
             {
                 return Ok(());
             }
-            *last = Some(now);
+            *last = Some((now, progress.phase));
         }
         let text =
             serde_json::to_string(&progress).map_err(|e| EngineError::Permanent(e.to_string()))?;
@@ -210,6 +212,22 @@ impl JobContext {
             EngineError::Cancelled
         }
     }
+}
+
+/// The progress of work that ended well: its last counts, in the `DONE` phase, whatever the engine
+/// reported last (spec section 7: progress ends at `DONE`).
+fn finished(last: Option<&str>) -> Option<String> {
+    let mut progress = last
+        .and_then(|t| serde_json::from_str::<Progress>(t).ok())
+        .unwrap_or(Progress {
+            phase: ProgressPhase::Done,
+            items_done: 0,
+            items_total: None,
+            bytes_done: 0,
+        });
+    progress.phase = ProgressPhase::Done;
+    progress.items_total = Some(progress.items_done);
+    serde_json::to_string(&progress).ok()
 }
 
 /// How workers behave; each a setting.
@@ -418,6 +436,7 @@ impl Worker {
         backup.updated_at = now;
         match result {
             Ok(done) => {
+                backup.progress = finished(backup.progress.as_deref());
                 backup.snapshot_id = Some(done.snapshot_id);
                 backup.users_size = done.users_size;
                 backup.data_size = done.data_size;
@@ -565,6 +584,7 @@ impl Worker {
         restore.updated_at = m.clock().now();
         match result {
             Ok(done) => {
+                restore.progress = finished(restore.progress.as_deref());
                 restore.result = serde_json::to_string(&done.summary).ok();
                 let (status, message) = match done.outcome {
                     Outcome::Completed => (RestoreStatus::Completed, "Completed.".to_string()),
