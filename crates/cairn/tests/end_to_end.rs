@@ -132,6 +132,8 @@ fn a_jira_backup_completes_and_restores_into_an_empty_site() {
         backup["stats"]["newBytesStored"].as_u64().unwrap() > 0,
         "{backup}"
     );
+    // The last progress report is the DONE phase, not a stale earlier one.
+    assert_eq!(backup["progress"]["phase"], "DONE", "{backup}");
 
     let (status, restore) = api.call(
         "POST",
@@ -147,6 +149,7 @@ fn a_jira_backup_completes_and_restores_into_an_empty_site() {
         "{restore}\n{}",
         server.log()
     );
+    assert_eq!(restore["progress"]["phase"], "DONE", "{restore}");
 
     let (source_url, _) = sites.site("source");
     let (target_url, _) = sites.site("target");
