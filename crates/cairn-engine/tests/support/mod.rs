@@ -3,30 +3,24 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cairn_connectors::{ContentKind, Credentials, Settings, Site};
 use cairn_control::clock::SystemClock;
 use cairn_control::identity::{Actor, Identity, IdentitySettings};
-use cairn_control::jobs::{
-    BackupResult, BackupTask, CollectTask, Engine, EngineError, JobContext, Outcome, RestoreResult,
-    RestoreTask, Worker, WorkerSettings,
-};
+use cairn_control::jobs::{Worker, WorkerSettings};
 use cairn_control::management::{
-    BackupStatsView, Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError,
+    Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError,
     S3Target, SiteFacts, SiteProbe, StorageProbe,
 };
 use cairn_control::secret::ServerSecret;
-use cairn_engine::{AtlassianEngine, EngineSettings, layout};
+use cairn_engine::{AtlassianEngine, EngineSettings};
 use cairn_sitesim::{Access, Counts, Scale, Sim, SimConfig, SimHandle, SiteSpec};
 use cairn_store::testing::TestDb;
 use cairn_store::{Product, RestoreRecord, Store};
-use futures::TryStreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Registration asks the stand-in itself what a site is (the binary's probe goes through the
 /// connectors; these tests are about the engine).
@@ -64,42 +58,12 @@ impl StorageProbe for NoStorage {
     }
 }
 
-/// The engine under test: restores with [`AtlassianEngine`]; backups with the engine's own
-/// backup once it exists, until then with [`snapshot_of`].
-struct TestEngine(AtlassianEngine);
-
-#[async_trait]
-impl Engine for TestEngine {
-    async fn backup(&self, task: BackupTask, _: &JobContext) -> Result<BackupResult, EngineError> {
-        let repo = self.0.vault(&task.storage).await?;
-        let snapshot_id = snapshot_of(&repo, &task).await;
-        Ok(BackupResult {
-            outcome: Outcome::Completed,
-            snapshot_id,
-            users_size: 0,
-            data_size: 0,
-            attachments_size: 0,
-            stats: BackupStatsView::default(),
-        })
-    }
-    async fn restore(
-        &self,
-        task: RestoreTask,
-        ctx: &JobContext,
-    ) -> Result<RestoreResult, EngineError> {
-        self.0.restore(task, ctx).await
-    }
-    async fn collect(&self, task: CollectTask, ctx: &JobContext) -> Result<(), EngineError> {
-        self.0.collect(task, ctx).await
-    }
-}
-
 pub struct World {
     pub sim: Arc<SimHandle>,
     pub management: Arc<Management>,
     pub store: Arc<dyn Store>,
     pub org: String,
-    engine: Arc<TestEngine>,
+    engine: Arc<AtlassianEngine>,
     _db: TestDb,
     _data: tempfile::TempDir,
 }
@@ -164,11 +128,11 @@ pub async fn world(seed: u64, empty: &[&str]) -> World {
             .unwrap();
     }
     let data = tempfile::tempdir().unwrap();
-    let engine = Arc::new(TestEngine(AtlassianEngine::new(
+    let engine = Arc::new(AtlassianEngine::new(
         data.path().to_path_buf(),
         secret,
         EngineSettings::default(),
-    )));
+    ));
     World {
         sim,
         management,
@@ -273,143 +237,4 @@ pub fn differences(sim: &SimHandle, a: &str, b: &str) -> Vec<cairn_sitesim::Diff
         .into_iter()
         .filter(|d| !d.path.starts_with("/confluence/spaces/~"))
         .collect()
-}
-
-// ------------------------------------------------------------------------------------------
-// Until the engine's backup lands: a snapshot of the source written in `layout`'s shape.
-
-async fn snapshot_of(repo: &cairn_vault::Repository, task: &BackupTask) -> String {
-    let creds = Credentials::new(&task.site.email, &task.site.api_token);
-    let site = Site::new(&task.site.url, creds, Settings::default()).unwrap();
-    let mut w = repo.writer(Default::default()).await.unwrap();
-    let jira = site.jira();
-    let wiki = site.confluence();
-    let all =
-        |s: cairn_connectors::Docs| async move { s.try_collect::<Vec<Value>>().await.unwrap() };
-    if task.backup.product == Product::Jira {
-        w.add_document(
-            &layout::jira_config("fields"),
-            &layout::canonical_json(&json!(all(jira.fields()).await)),
-            BTreeMap::new(),
-        )
-        .await
-        .unwrap();
-        for u in all(jira.users()).await {
-            let id = u["accountId"].as_str().unwrap().to_string();
-            w.add_document(
-                &layout::jira_user(&id),
-                &layout::canonical_json(&u),
-                BTreeMap::new(),
-            )
-            .await
-            .unwrap();
-        }
-        for b in all(jira.boards()).await {
-            let id = b["id"].to_string();
-            let mut d = b.clone();
-            d["sprints"] = json!(all(jira.sprints(&id)).await);
-            w.add_document(
-                &layout::jira_board(&id),
-                &layout::canonical_json(&d),
-                BTreeMap::new(),
-            )
-            .await
-            .unwrap();
-        }
-        for p in all(jira.projects()).await {
-            let key = p["key"].as_str().unwrap().to_string();
-            let mut d = jira.project(&key).await.unwrap();
-            d["components"] = json!(all(jira.components(&key)).await);
-            d["versions"] = json!(all(jira.versions(&key)).await);
-            w.add_document(
-                &layout::jira_project(&key),
-                &layout::canonical_json(&d),
-                BTreeMap::new(),
-            )
-            .await
-            .unwrap();
-            for i in all(jira.issues(&cairn_connectors::jira::jql_for(&[&key], None))).await {
-                let ikey = i["key"].as_str().unwrap().to_string();
-                let id = i["id"].as_str().unwrap().to_string();
-                let det = jira.issue_details(&ikey).await.unwrap();
-                for a in i["fields"]["attachment"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    let aid = a["id"].as_str().unwrap().to_string();
-                    let dl = jira.attachment_content(&aid, 0).await.unwrap();
-                    let mut r = tokio_util::io::StreamReader::new(dl.stream);
-                    w.add_stream(&layout::jira_attachment(&aid), &mut r, BTreeMap::new())
-                        .await
-                        .unwrap();
-                }
-                let d = json!({"issue": i, "changelog": det.changelog, "comments": det.comments, "worklogs": det.worklogs,
-                    "remoteLinks": det.remote_links, "watchers": det.watchers,
-                    "properties": det.properties.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()});
-                w.add_document(
-                    &layout::jira_issue(&key, &id),
-                    &layout::canonical_json(&d),
-                    BTreeMap::new(),
-                )
-                .await
-                .unwrap();
-            }
-        }
-    } else {
-        for s in all(wiki.spaces(true)).await {
-            let key = s["key"].as_str().unwrap().to_string();
-            let sid = s["id"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| s["id"].to_string());
-            w.add_document(
-                &layout::confluence_space(&key),
-                &layout::canonical_json(&s),
-                BTreeMap::new(),
-            )
-            .await
-            .unwrap();
-            for (kind, wrapper) in [
-                (ContentKind::Page, "page"),
-                (ContentKind::BlogPost, "blogpost"),
-            ] {
-                for c in all(wiki.contents_with_bodies(kind, &sid)).await {
-                    let id = c["id"].as_str().unwrap().to_string();
-                    let comments = all(wiki.comments(kind, &id)).await;
-                    let (inline, footer): (Vec<Value>, Vec<Value>) = comments
-                        .into_iter()
-                        .partition(|c| c.get("resolutionStatus").is_some());
-                    let atts = all(wiki.attachments(kind, &id)).await;
-                    for a in &atts {
-                        let aid = a["id"].as_str().unwrap().to_string();
-                        let dl = wiki.attachment_content(&id, &aid, 0).await.unwrap();
-                        let mut r = tokio_util::io::StreamReader::new(dl.stream);
-                        w.add_stream(
-                            &layout::confluence_attachment(&aid),
-                            &mut r,
-                            BTreeMap::new(),
-                        )
-                        .await
-                        .unwrap();
-                    }
-                    let d = json!({wrapper: c, "labels": all(wiki.labels(kind, &id)).await,
-                        "properties": all(wiki.properties(kind, &id)).await,
-                        "footerComments": footer, "inlineComments": inline, "attachments": atts});
-                    let path = match kind {
-                        ContentKind::Page => layout::confluence_page(&key, &id),
-                        ContentKind::BlogPost => layout::confluence_blogpost(&key, &id),
-                    };
-                    w.add_document(&path, &layout::canonical_json(&d), BTreeMap::new())
-                        .await
-                        .unwrap();
-                }
-            }
-        }
-    }
-    w.commit(BTreeMap::new(), vec![])
-        .await
-        .unwrap()
-        .snapshot
-        .to_hex()
 }
