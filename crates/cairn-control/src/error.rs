@@ -57,6 +57,9 @@ pub enum ControlError {
     /// 503: the metadata store is unreachable.
     #[error("The metadata store is unavailable. Try again shortly.")]
     Unavailable(String),
+    /// 503: a backup's storage could not be read; the detail is logged, never shown.
+    #[error("The backup storage is unavailable. Try again shortly.")]
+    StorageUnavailable(String),
     /// 500: a bug or corrupted data; the detail is logged, never shown.
     #[error("Internal error.")]
     Internal(String),

@@ -3,6 +3,7 @@
 //! engine (through [`crate::jobs`]) does the work, and probes injected by the binary talk to sites
 //! and storages.
 
+mod browse;
 mod policies;
 mod runs;
 mod scheduler;
@@ -21,6 +22,10 @@ use crate::identity::Actor;
 use crate::secret::ServerSecret;
 use crate::{ControlError, ControlResult};
 
+pub use browse::{
+    BackupExport, BrowseError, ByteStream, ContentEntry, ContentKind, OpenedEntry, SnapshotBrowser,
+    checked_snapshot_path,
+};
 pub use policies::{NewPolicy, PolicyPatch, PolicyView, ScheduleInput};
 pub use runs::{BackupStatsView, FailedItem, NewRestore, Progress, ProgressPhase, RestoreSummary};
 pub(crate) use runs::{backup_lock, restore_lock};
@@ -143,6 +148,8 @@ pub struct Management {
     settings: ManagementSettings,
     site_probe: Arc<dyn SiteProbe>,
     storage_probe: Arc<dyn StorageProbe>,
+    /// Reads snapshots for browse and export; `None` on a service built without one.
+    browser: Option<Arc<dyn SnapshotBrowser>>,
 }
 
 impl std::fmt::Debug for Management {
@@ -170,6 +177,7 @@ impl Management {
             settings,
             site_probe,
             storage_probe,
+            browser: None,
         }
     }
 
