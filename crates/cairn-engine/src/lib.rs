@@ -12,6 +12,7 @@ use cairn_control::jobs::{
 use cairn_control::secret::ServerSecret;
 
 mod backup;
+pub mod browse;
 mod idmap;
 pub mod layout;
 mod restore;
