@@ -159,6 +159,10 @@ impl From<ControlError> for ApiError {
                     "The metadata store is unavailable. Try again shortly.",
                 )
             }
+            ref e @ ControlError::StorageUnavailable(ref detail) => {
+                tracing::error!(detail = %detail, "backup storage unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             ControlError::Internal(detail) => {
                 tracing::error!(detail = %detail, "internal error");
                 ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)

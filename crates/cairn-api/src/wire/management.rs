@@ -643,3 +643,72 @@ pub struct PublicApiRegisterSiteV2Request {
     pub api_token: String,
     pub cloud_name: Option<String>,
 }
+
+/// (extension) What an entry of a backup's snapshot is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum BackupContentKind {
+    File,
+    Directory,
+}
+
+/// (extension) One entry of a backup's snapshot.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupContentItem {
+    /// The last component of `path`.
+    pub name: String,
+    /// The full path in the snapshot, e.g. `jira/projects/KEY/issues/10001.json`.
+    pub path: String,
+    pub kind: BackupContentKind,
+    /// Bytes of a file.
+    pub size: u64,
+    /// The entry's attributes as the backup wrote them, e.g. `updated`.
+    pub attrs: std::collections::BTreeMap<String, String>,
+}
+
+impl From<cairn_control::management::ContentEntry> for BackupContentItem {
+    fn from(e: cairn_control::management::ContentEntry) -> Self {
+        BackupContentItem {
+            name: e.name().to_string(),
+            kind: match e.kind {
+                cairn_control::management::ContentKind::File => BackupContentKind::File,
+                cairn_control::management::ContentKind::Directory => BackupContentKind::Directory,
+            },
+            size: e.size,
+            path: e.path,
+            attrs: e.attrs,
+        }
+    }
+}
+
+/// (extension) A page of the entries of one directory of a backup's snapshot.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupContentsResponse {
+    /// The directory listed; `""` is the snapshot's root.
+    pub path: String,
+    pub items: Vec<BackupContentItem>,
+    pub total_items: u64,
+}
+
+/// (extension) A body of raw bytes (a file of a backup, an export archive), in the OpenAPI
+/// document as a binary string.
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Binary")
+    }
+}

@@ -1,14 +1,20 @@
 //! `orgs/{orgId}/backups`: every backup of the org (spec 2.1).
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use cairn_store::{BackupFilter, BackupStatus, Product};
+use futures::TryStreamExt;
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JSON_UTF8};
 use crate::extract::{OrgAdmin, QueryParams};
 use crate::pagination::PageRequest;
 use crate::state::AppState;
-use crate::wire::management::{PublicApiBackupV2, PublicApiBackupV2Response};
+use crate::wire::management::{
+    BackupContentItem, BackupContentsResponse, Binary, PublicApiBackupV2, PublicApiBackupV2Response,
+};
 
 pub(super) async fn page_of(
     state: &AppState,
@@ -93,4 +99,130 @@ pub async fn cancel(
         .cancel_backup(&admin.org_id, &admin.actor(), &backup_id)
         .await?;
     Ok(Json(backup.into()))
+}
+
+/// The query parameter naming an entry of the snapshot.
+const PATH_PARAM: &str = "path";
+
+#[utoipa::path(
+    get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/contents", tag = "backups",
+    operation_id = "listBackupContents",
+    description = "(extension) The entries directly inside one directory of a COMPLETED or INCOMPLETE \
+                   backup's snapshot, in name order (`sortOrder=DESC` reverses it), paginated.",
+    params(("orgId" = String, Path), ("backupId" = String, Path),
+           ("path" = Option<String>, Query, description = "A directory, relative to the snapshot's root (e.g. `jira/projects`); the root when absent."),
+           ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query), ("sortOrder" = Option<String>, Query)),
+    responses((status = 200, body = BackupContentsResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("basicAuth" = []))
+)]
+pub async fn contents(
+    State(state): State<AppState>,
+    admin: OrgAdmin,
+    Path((_, backup_id)): Path<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<Json<BackupContentsResponse>> {
+    let mut page = PageRequest::from_query(&query)?.to_store();
+    // Entries have no creation time: they come in name order unless DESC is asked for.
+    page.descending = query.get("sortOrder") == Some("DESC");
+    let dir = query.get(PATH_PARAM).unwrap_or("");
+    let found = state
+        .management
+        .list_backup_contents(&admin.org_id, &backup_id, dir, page)
+        .await?;
+    Ok(Json(BackupContentsResponse {
+        path: dir.trim_end_matches('/').to_string(),
+        items: found
+            .items
+            .into_iter()
+            .map(BackupContentItem::from)
+            .collect(),
+        total_items: found.total,
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/contents/raw", tag = "backups",
+    operation_id = "readBackupContent",
+    description = "(extension) The bytes of one file of a backup's snapshot, streamed: \
+                   `application/json` for a `.json` document, `application/octet-stream` otherwise.",
+    params(("orgId" = String, Path), ("backupId" = String, Path),
+           ("path" = String, Query, description = "A file, relative to the snapshot's root (e.g. `jira/site.json`).")),
+    responses((status = 200, description = "The file's bytes", content(
+                  (serde_json::Value = "application/json"),
+                  (Binary = "application/octet-stream"))),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("basicAuth" = []))
+)]
+pub async fn read_content(
+    State(state): State<AppState>,
+    admin: OrgAdmin,
+    Path((_, backup_id)): Path<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let path = query
+        .get(PATH_PARAM)
+        .ok_or_else(|| ApiError::invalid(PATH_PARAM, "is required: the file to read"))?;
+    let opened = state
+        .management
+        .read_backup_entry(&admin.org_id, &backup_id, path)
+        .await?;
+    let content_type = if opened.entry.path.ends_with(".json") {
+        JSON_UTF8
+    } else {
+        "application/octet-stream"
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (header::CONTENT_LENGTH, HeaderValue::from(opened.entry.size)),
+    ];
+    Ok((headers, streamed(opened.bytes)).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/export", tag = "backups",
+    operation_id = "exportBackup",
+    description = "(extension) A COMPLETED or INCOMPLETE backup as a tar archive, streamed: every \
+                   directory and file of its snapshot at its path, then the manifest \
+                   `cairn-export.json` (see docs/export-format.md).",
+    params(("orgId" = String, Path), ("backupId" = String, Path)),
+    responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Binary),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("basicAuth" = []))
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    admin: OrgAdmin,
+    Path((_, backup_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let export = state
+        .management
+        .export_backup(&admin.org_id, &backup_id)
+        .await?;
+    let disposition = format!(
+        "attachment; filename=\"cairn-backup-{}.tar\"",
+        export.backup.id
+    );
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        streamed(export.bytes),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// A body read from the vault piece by piece. A failure once the status is sent can only cut
+/// the response short (the client sees a truncated body); it is logged here.
+fn streamed(bytes: cairn_control::management::ByteStream) -> Body {
+    Body::from_stream(bytes.inspect_err(|e| {
+        tracing::error!(detail = %e, "reading a backup's snapshot failed while streaming it");
+    }))
 }

@@ -69,6 +69,18 @@ pub fn routes() -> Router<AppState> {
         .route("/openapi.json", get(crate::openapi::serve))
         .route("/orgs/{orgId}/audit-events", get(audit_events::list))
         .route(
+            "/orgs/{orgId}/backups/{backupId}/contents",
+            get(backups::contents),
+        )
+        .route(
+            "/orgs/{orgId}/backups/{backupId}/contents/raw",
+            get(backups::read_content),
+        )
+        .route(
+            "/orgs/{orgId}/backups/{backupId}/export",
+            get(backups::export),
+        )
+        .route(
             "/orgs/{orgId}/sites",
             get(sites::list).post(sites::register),
         )
