@@ -19,8 +19,8 @@ pub struct Instance {
     pub store: Arc<SqlStore>,
     pub identity: Arc<Identity>,
     pub management: Arc<Management>,
-    /// The server secret (the engine derives vault keys from it).
-    pub secret: cairn_control::secret::ServerSecret,
+    /// The engine: `serve`'s workers run jobs on it; management reads snapshots through it.
+    pub engine: Arc<cairn_engine::AtlassianEngine>,
 }
 
 const SECRET_FILE: &str = "secret";
@@ -49,6 +49,11 @@ impl Instance {
             file.identity_settings(),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine = Arc::new(cairn_engine::AtlassianEngine::new(
+            settings.data_dir.clone(),
+            secret.clone(),
+            cairn_engine::EngineSettings::default(),
+        ));
         let management = Management::new(
             store_dyn,
             Arc::new(SystemClock),
@@ -56,12 +61,13 @@ impl Instance {
             file.management.management_settings(),
             Arc::new(ConnectorSiteProbe),
             Arc::new(VaultStorageProbe),
-        );
+        )
+        .with_browser(engine.clone());
         Ok(Instance {
             store,
             identity: Arc::new(identity),
             management: Arc::new(management),
-            secret,
+            engine,
         })
     }
 }

@@ -5,48 +5,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
-use support::{Install, Sites, curl};
-
-struct Caller {
-    user: String,
-    base: String,
-}
-
-impl Caller {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut args = vec!["--request", method, "--user", &self.user];
-        let text;
-        if let Some(b) = &body {
-            text = b.to_string();
-            args.extend([
-                "--header",
-                "Content-Type: application/json",
-                "--data",
-                &text,
-            ]);
-        }
-        let (status, out) = curl(&args, &format!("{}{path}", self.base));
-        (status, serde_json::from_str(&out).unwrap_or(Value::Null))
-    }
-
-    /// Polls `path` until its `status` is no longer CREATED or IN_PROGRESS.
-    fn wait_until_done(&self, path: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(240);
-        loop {
-            let (status, v) = self.call("GET", path, None);
-            assert_eq!(status, 200, "{v}");
-            let s = v["status"].as_str().unwrap_or_default().to_string();
-            if s != "CREATED" && s != "IN_PROGRESS" {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "still {s} after 4 minutes: {v}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
+use support::{Caller, Install, Sites, curl};
 
 /// Project keys of a stand-in site, with the issue count of each (Jira's own search).
 fn projects_and_issue_counts(site_url: &str, user: &str) -> Vec<(String, u64)> {

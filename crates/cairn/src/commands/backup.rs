@@ -1,7 +1,11 @@
 //! `cairn backup ...`: backups of a policy, as the API's `orgs/{orgId}/backups` and
 //! `policies/{policyId}/backups`.
 
-use cairn_api::wire::management::{PublicApiBackupV2, PublicApiBackupV2Response};
+use cairn_api::pagination::{MAX_PAGE_SIZE, MAX_START, PageRequest};
+use cairn_api::wire::management::{
+    BackupContentItem, BackupContentKind, BackupContentsResponse, PublicApiBackupV2,
+    PublicApiBackupV2Response,
+};
 use cairn_control::identity::Actor;
 use cairn_store::{BackupFilter, BackupStatus, Product};
 
@@ -52,6 +56,29 @@ pub enum BackupCommand {
     /// Cancel a backup in flight: one not started yet ends CANCELLED at once, a running one at
     /// its next checkpoint.
     Cancel { backup_id: String },
+    /// List a directory of a COMPLETED or INCOMPLETE backup (the API's `.../contents`).
+    Contents {
+        backup_id: String,
+        /// The directory, relative to the snapshot's root (e.g. jira/projects) [default: the root].
+        #[arg(default_value = "")]
+        path: String,
+        /// Which page to show, counting from 0.
+        #[arg(long, default_value_t = 0, value_name = "N",
+              value_parser = clap::value_parser!(u64).range(..=MAX_START))]
+        start: u64,
+        /// Entries per page (1 to 100).
+        #[arg(long, default_value_t = MAX_PAGE_SIZE, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE_SIZE)))]
+        page_size: u32,
+    },
+    /// Write a COMPLETED or INCOMPLETE backup as a tar archive (the API's `.../export`; see
+    /// docs/export-format.md).
+    Export {
+        backup_id: String,
+        /// The file to write; `-` writes to standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: std::path::PathBuf,
+    },
 }
 
 pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
@@ -129,6 +156,54 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             let out = PublicApiBackupV2::from(management.get_backup(&org_id, &backup_id).await?);
             print_one(json, &out, || describe(&out))
         }
+        BackupCommand::Contents {
+            backup_id,
+            path,
+            start,
+            page_size,
+        } => {
+            let request = PageRequest {
+                start,
+                page_size,
+                descending: false,
+            };
+            let found = management
+                .list_backup_contents(&org_id, &backup_id, &path, request.to_store())
+                .await?;
+            let out = BackupContentsResponse {
+                path: path.trim_end_matches('/').to_string(),
+                items: found
+                    .items
+                    .into_iter()
+                    .map(BackupContentItem::from)
+                    .collect(),
+                total_items: found.total,
+            };
+            print_page(
+                json,
+                &out,
+                &out.items,
+                out.total_items,
+                &request,
+                &["PATH", "KIND", "SIZE", "UPDATED"],
+                |e| {
+                    let (path, kind) = match e.kind {
+                        BackupContentKind::Directory => (format!("{}/", e.path), "DIRECTORY"),
+                        BackupContentKind::File => (e.path.clone(), "FILE"),
+                    };
+                    vec![
+                        path,
+                        kind.into(),
+                        e.size.to_string(),
+                        e.attrs.get("updated").cloned().unwrap_or_default(),
+                    ]
+                },
+            )
+        }
+        BackupCommand::Export { backup_id, output } => {
+            let export = management.export_backup(&org_id, &backup_id).await?;
+            write_export(export.bytes, &output).await
+        }
         BackupCommand::Cancel { backup_id } => {
             let backup = management
                 .cancel_backup(&org_id, &Actor::cli(), &backup_id)
@@ -142,6 +217,37 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// Writes the archive as it streams; a file left by a failed export is removed.
+async fn write_export(
+    mut bytes: cairn_control::management::ByteStream,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use futures::TryStreamExt;
+    use tokio::io::AsyncWriteExt;
+    if output.as_os_str() == "-" {
+        let mut out = tokio::io::stdout();
+        while let Some(chunk) = bytes.try_next().await? {
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await?;
+        return Ok(());
+    }
+    let written = async {
+        let mut file = tokio::fs::File::create(output).await?;
+        while let Some(chunk) = bytes.try_next().await? {
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(output).await;
+    }
+    written.with_context(|| format!("writing {}", output.display()))
 }
 
 /// The stored size in bytes, for a person.

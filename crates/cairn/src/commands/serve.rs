@@ -76,11 +76,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         stopping.clone(),
     ));
     // Every node runs workers: they claim jobs with leases, so each job runs on one node.
-    let engine = Arc::new(cairn_engine::AtlassianEngine::new(
-        store_settings.data_dir.clone(),
-        instance.secret.clone(),
-        cairn_engine::EngineSettings::default(),
-    ));
+    let engine = instance.engine.clone();
     let worker_settings = file.management.worker_settings();
     let workers = (worker_settings.concurrency > 0).then(|| {
         let worker = Arc::new(cairn_control::jobs::Worker::new(

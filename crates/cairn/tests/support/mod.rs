@@ -241,10 +241,66 @@ pub fn sh(script: &str) -> String {
 
 /// `curl -s -o BODY -w '%{http_code}' ARGS... URL`, returning (status, body).
 pub fn curl(args: &[&str], url: &str) -> (u16, String) {
+    let (status, _, body) = curl_bytes(args, url);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Calls the Backup Management API as one account, under one org's base path.
+pub struct Caller {
+    pub user: String,
+    pub base: String,
+}
+
+impl Caller {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut args = vec!["--request", method, "--user", &self.user];
+        let text;
+        if let Some(b) = &body {
+            text = b.to_string();
+            args.extend([
+                "--header",
+                "Content-Type: application/json",
+                "--data",
+                &text,
+            ]);
+        }
+        let (status, out) = curl(&args, &format!("{}{path}", self.base));
+        (
+            status,
+            serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Polls `path` until its `status` is no longer CREATED or IN_PROGRESS.
+    pub fn wait_until_done(&self, path: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            let (status, v) = self.call("GET", path, None);
+            assert_eq!(status, 200, "{v}");
+            let s = v["status"].as_str().unwrap_or_default().to_string();
+            if s != "CREATED" && s != "IN_PROGRESS" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "still {s} after 4 minutes: {v}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// `curl -s -D HEADERS -o BODY ARGS... URL`: (status, response headers in lower case, body bytes).
+pub fn curl_bytes(args: &[&str], url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let body = tempfile::NamedTempFile::new().unwrap();
+    let headers = tempfile::NamedTempFile::new().unwrap();
     let out = Command::new("curl")
         .args(["-s", "-o"])
         .arg(body.path())
+        .arg("-D")
+        .arg(headers.path())
         .args(["-w", "%{http_code}"])
         .args(args)
         .arg(url)
@@ -254,10 +310,22 @@ pub fn curl(args: &[&str], url: &str) -> (u16, String) {
         .trim()
         .parse()
         .unwrap_or(0);
-    (
-        status,
-        std::fs::read_to_string(body.path()).unwrap_or_default(),
-    )
+    let headers = std::fs::read_to_string(headers.path())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, std::fs::read(body.path()).unwrap())
+}
+
+/// The value of a header in [`curl_bytes`]'s list.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Stand-in sites (`source`, and `target` without content) served by `cairn sim` for the length

@@ -1,0 +1,416 @@
+//! Browsing and exporting a backup (extensions): a Jira backup of a `cairn sim` site runs to
+//! COMPLETED in `cairn serve`, then its snapshot is listed, read and exported over HTTP with curl,
+//! the archive is unpacked by the system's `tar`, and every answer is checked against the site
+//! itself and against the listing.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use support::{Caller, Install, Sites, curl, curl_bytes, header};
+
+/// Registers the `source` site and activates a Jira policy with attachments; returns the
+/// backup the activation started.
+fn start_backup(api: &Caller, sites: &Sites) -> String {
+    let (url, _) = sites.site("source");
+    let (email, token) = sites.account();
+    let (status, site) = api.call(
+        "POST",
+        "/sites",
+        Some(json!({ "cloudUrl": url, "email": email, "apiToken": token })),
+    );
+    assert_eq!(status, 201, "{site}");
+    let (status, policy) = api.call(
+        "POST",
+        "/policies",
+        Some(
+            json!({ "policyName": "Browse", "cloudId": site["cloudId"], "productType": "JIRA",
+                     "includeAttachments": true }),
+        ),
+    );
+    assert_eq!(status, 201, "{policy}");
+    let policy_id = policy["policyId"].as_str().unwrap();
+    let (status, started) = api.call("PUT", &format!("/policies/{policy_id}/activate"), None);
+    assert_eq!(status, 200, "{started}");
+    started["backups"][0]["backupId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn caller(server: &support::Server) -> Caller {
+    let first = server.first_start.clone().unwrap();
+    Caller {
+        user: format!("{}:{}", first.email, first.token),
+        base: server.url(&format!(
+            "/public/backup-management/v2/orgs/{}",
+            first.org_id
+        )),
+    }
+}
+
+/// Every entry of the snapshot through the listing (all pages of every directory): path to
+/// (kind, size).
+fn walk(api: &Caller, backup: &str) -> BTreeMap<String, (String, u64)> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![String::new()];
+    while let Some(dir) = dirs.pop() {
+        let mut start = 0;
+        loop {
+            let (status, page) = api.call(
+                "GET",
+                &format!("/backups/{backup}/contents?path={dir}&pageSize=100&start={start}"),
+                None,
+            );
+            assert_eq!(status, 200, "{dir}: {page}");
+            let items = page["items"].as_array().unwrap();
+            for item in items {
+                let path = item["path"].as_str().unwrap().to_string();
+                let kind = item["kind"].as_str().unwrap().to_string();
+                assert_eq!(item["name"], path.rsplit('/').next().unwrap(), "{item}");
+                if kind == "DIRECTORY" {
+                    dirs.push(path.clone());
+                }
+                out.insert(path, (kind, item["size"].as_u64().unwrap()));
+            }
+            start += 1;
+            if items.is_empty() || start * 100 >= page["totalItems"].as_u64().unwrap() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn names(listing: &Value) -> Vec<String> {
+    listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_completed_jira_backup_is_listed_read_and_exported_as_the_site_served_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path())
+        .with_config("[management]\nscheduler_tick_secs = 1\njob_lease_secs = 10\n");
+    let sites = Sites::start();
+    let server = install.serve(&[]);
+    let api = caller(&server);
+    let backup_id = start_backup(&api, &sites);
+    let backup = api.wait_until_done(&format!("/backups/{backup_id}"));
+    assert_eq!(backup["status"], "COMPLETED", "{backup}\n{}", server.log());
+    let contents = format!("/backups/{backup_id}/contents");
+
+    // The root holds jira/.
+    let (status, root) = api.call("GET", &contents, None);
+    assert_eq!(status, 200, "{root}");
+    assert_eq!(root["path"], "");
+    let jira = root["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "jira")
+        .unwrap_or_else(|| panic!("{root}"));
+    assert_eq!(jira["kind"], "DIRECTORY");
+    assert_eq!(jira["path"], "jira");
+
+    // jira/projects holds the site's projects.
+    let (site_url, _) = sites.site("source");
+    let (email, token) = sites.account();
+    let site_user = format!("{email}:{token}");
+    let (status, text) = curl(
+        &["--user", &site_user],
+        &format!("{site_url}/rest/api/3/project/search?maxResults=100"),
+    );
+    assert_eq!(status, 200, "{text}");
+    let mut keys: Vec<String> = serde_json::from_str::<Value>(&text).unwrap()["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert!(keys.len() >= 2, "{keys:?}");
+    let (status, projects) = api.call("GET", &format!("{contents}?path=jira/projects"), None);
+    assert_eq!(status, 200, "{projects}");
+    assert_eq!(names(&projects), keys);
+    assert_eq!(projects["totalItems"], keys.len());
+    // Pages of the listing, as every list of the API pages.
+    let (status, second) = api.call(
+        "GET",
+        &format!("{contents}?path=jira/projects/&pageSize=1&start=1"),
+        None,
+    );
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(names(&second), [keys[1].clone()]);
+    assert_eq!(second["totalItems"], keys.len());
+    assert_eq!(second["path"], "jira/projects");
+    let (_, reversed) = api.call(
+        "GET",
+        &format!("{contents}?path=jira/projects&sortOrder=DESC"),
+        None,
+    );
+    let mut desc = keys.clone();
+    desc.reverse();
+    assert_eq!(names(&reversed), desc);
+
+    // Every entry, through the listing.
+    let entries = walk(&api, &backup_id);
+    let files: Vec<&String> = entries
+        .iter()
+        .filter(|(_, (k, _))| k == "FILE")
+        .map(|(p, _)| p)
+        .collect();
+
+    // An issue document reads back as JSON whose id is its file name.
+    let issue_path = files
+        .iter()
+        .find(|p| p.contains("/issues/") && p.ends_with(".json"))
+        .expect("an issue document");
+    let raw = server.url(&format!(
+        "/public/backup-management/v2/orgs/{}/backups/{backup_id}/contents/raw",
+        server.first_start.as_ref().unwrap().org_id
+    ));
+    let (status, headers, body) =
+        curl_bytes(&["--user", &api.user], &format!("{raw}?path={issue_path}"));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .starts_with("application/json"),
+        "{headers:?}"
+    );
+    assert_eq!(
+        header(&headers, "content-length").unwrap(),
+        entries[*issue_path].1.to_string()
+    );
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    let id = issue_path
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .strip_suffix(".json")
+        .unwrap();
+    assert_eq!(doc["issue"]["id"], id, "{doc}");
+
+    // An attachment reads back with exactly the bytes the site serves.
+    let attachment = files
+        .iter()
+        .find(|p| p.starts_with("jira/attachments/"))
+        .expect("an attachment");
+    let attachment_id = attachment.rsplit('/').next().unwrap();
+    let (status, _, from_site) = curl_bytes(
+        &["--user", &site_user, "--location"],
+        &format!("{site_url}/rest/api/3/attachment/content/{attachment_id}"),
+    );
+    assert_eq!(status, 200);
+    let (status, headers, from_backup) =
+        curl_bytes(&["--user", &api.user], &format!("{raw}?path={attachment}"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        header(&headers, "content-length").unwrap(),
+        from_site.len().to_string()
+    );
+    assert!(!from_site.is_empty());
+    assert!(from_backup == from_site, "the attachment's bytes differ");
+
+    // The export, unpacked by the system's tar: every entry of the listing with its bytes, and
+    // the manifest.
+    let export_url = server.url(&format!(
+        "/public/backup-management/v2/orgs/{}/backups/{backup_id}/export",
+        server.first_start.as_ref().unwrap().org_id
+    ));
+    let (status, headers, archive) = curl_bytes(&["--user", &api.user], &export_url);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&archive));
+    assert_eq!(header(&headers, "content-type"), Some("application/x-tar"));
+    let tar_file = dir.path().join("export.tar");
+    std::fs::write(&tar_file, &archive).unwrap();
+    let listed = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar_file)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let mut in_tar: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_end_matches('/').to_string())
+        .collect();
+    in_tar.sort();
+    let mut expected: Vec<String> = entries.keys().cloned().collect();
+    expected.push("cairn-export.json".into());
+    expected.sort();
+    assert_eq!(in_tar, expected);
+    let out = dir.path().join("unpacked");
+    std::fs::create_dir(&out).unwrap();
+    let unpacked = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar_file)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(unpacked.success());
+    for path in &files {
+        let (status, _, bytes) = curl_bytes(&["--user", &api.user], &format!("{raw}?path={path}"));
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(bytes.len() as u64, entries[*path].1, "{path}");
+        assert!(
+            std::fs::read(out.join(path)).unwrap() == bytes,
+            "{path} differs in the export"
+        );
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("cairn-export.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format"], "cairn-export");
+    assert_eq!(manifest["formatVersion"], 1);
+    assert_eq!(manifest["backupId"], backup_id.as_str());
+    assert_eq!(manifest["product"], "JIRA");
+    assert_eq!(manifest["cloudId"], backup["cloudId"]);
+    assert_eq!(manifest["files"], files.len());
+    assert_eq!(manifest["directories"], entries.len() - files.len());
+    assert_eq!(manifest["snapshotId"].as_str().unwrap().len(), 64);
+    assert!(manifest["startedAt"].is_string(), "{manifest}");
+
+    // The CLI gives the same listing and the same archive.
+    let cli = install.cli_json(&["backup", "contents", &backup_id, "jira/projects"]);
+    let (_, http) = api.call(
+        "GET",
+        &format!("{contents}?path=jira/projects&pageSize=100"),
+        None,
+    );
+    assert_eq!(cli, http);
+    let cli_tar = dir.path().join("cli.tar");
+    let exported = install.cli(&[
+        "backup",
+        "export",
+        &backup_id,
+        "--output",
+        cli_tar.to_str().unwrap(),
+    ]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    assert!(
+        std::fs::read(&cli_tar).unwrap() == archive,
+        "the CLI's archive differs"
+    );
+
+    // Paths: relative and plain, or 400; unknown, 404; a file is read, a directory listed.
+    for bad in ["../etc", "/jira", "jira/../jira", "jira//projects"] {
+        let (status, err) = api.call("GET", &format!("{contents}?path={bad}"), None);
+        assert_eq!(status, 400, "{bad}: {err}");
+        assert_eq!(err["errors"][0]["field"], "path", "{err}");
+        let (status, _, _) = curl_bytes(&["--user", &api.user], &format!("{raw}?path={bad}"));
+        assert_eq!(status, 400, "{bad}");
+    }
+    for (url, want) in [
+        (format!("{contents}?path=jira/no-such-dir"), 404),
+        (format!("{contents}?path={issue_path}"), 400),
+        (format!("{contents}?pageSize=0"), 400),
+    ] {
+        let (status, err) = api.call("GET", &url, None);
+        assert_eq!(status, want, "{url}: {err}");
+        assert_eq!(err["code"], want, "{err}");
+    }
+    for (query, want) in [
+        ("?path=jira/no-such-file.json", 404),
+        ("?path=jira", 400),
+        ("", 400),
+    ] {
+        let (status, _, body) = curl_bytes(&["--user", &api.user], &format!("{raw}{query}"));
+        assert_eq!(status, want, "{query}");
+        let err: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(err["code"], want);
+    }
+    let (status, _) = api.call("GET", "/backups/no-such-backup/contents", None);
+    assert_eq!(status, 404);
+
+    // Another org's admin sees no such backup; a wrong token is 401.
+    let other = install.cli_json(&["org", "create", "--name", "Other"])["orgId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = install.cli(&[
+        "account",
+        "create",
+        "--email",
+        "other@example.com",
+        "--org",
+        &other,
+        "--org-admin",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let other_token = install.cli_json(&[
+        "token",
+        "create",
+        "--email",
+        "other@example.com",
+        "--label",
+        "t",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let outsider = Caller {
+        user: format!("other@example.com:{other_token}"),
+        base: server.url(&format!("/public/backup-management/v2/orgs/{other}")),
+    };
+    for path in [
+        format!("/backups/{backup_id}/contents"),
+        format!("/backups/{backup_id}/contents/raw?path=jira/site.json"),
+        format!("/backups/{backup_id}/export"),
+    ] {
+        let (status, err) = outsider.call("GET", &path, None);
+        assert_eq!(status, 404, "{path}: {err}");
+    }
+    let first = server.first_start.clone().unwrap();
+    let wrong = Caller {
+        user: format!("{}:cairn_wrong", first.email),
+        base: api.base.clone(),
+    };
+    for path in [
+        format!("/backups/{backup_id}/contents"),
+        format!("/backups/{backup_id}/export"),
+    ] {
+        let (status, _) = wrong.call("GET", &path, None);
+        assert_eq!(status, 401, "{path}");
+    }
+    assert!(server.terminate());
+}
+
+#[test]
+fn a_backup_without_a_snapshot_yet_is_409() {
+    let dir = tempfile::tempdir().unwrap();
+    // No workers: the backup stays CREATED.
+    let install = Install::new(dir.path()).with_config("[management]\nworker_concurrency = 0\n");
+    let sites = Sites::start();
+    let server = install.serve(&[]);
+    let api = caller(&server);
+    let backup_id = start_backup(&api, &sites);
+    let (_, backup) = api.call("GET", &format!("/backups/{backup_id}"), None);
+    assert_eq!(backup["status"], "CREATED");
+    for path in [
+        format!("/backups/{backup_id}/contents"),
+        format!("/backups/{backup_id}/contents/raw?path=jira/site.json"),
+        format!("/backups/{backup_id}/export"),
+    ] {
+        let (status, err) = api.call("GET", &path, None);
+        assert_eq!(status, 409, "{path}: {err}");
+        assert!(
+            err["message"].as_str().unwrap().contains("CREATED"),
+            "{err}"
+        );
+    }
+    assert!(server.terminate());
+}
