@@ -4,9 +4,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use cairn_store::Product;
 use serde_json::json;
@@ -166,32 +163,6 @@ async fn one_project_and_one_space_go_into_a_site_that_has_others() {
     assert_eq!(issues(&w, "dst"), before);
 }
 
-/// Runs the restore's job on a runtime of its own and drops that runtime, with every task on
-/// it, once the destination holds `after` of `count`'s items: as if the node died.
-async fn kill_after(w: &World, after: usize, count: impl Fn(&World) -> usize) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let worker = w.worker(Duration::from_secs(2));
-    rt.spawn(async move {
-        let stop = Arc::new(AtomicBool::new(false));
-        let _ = worker.run_one(&stop).await;
-    });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while count(w) < after {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the restore did not get going"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    rt.shutdown_background();
-    // Let the dead worker's lease lapse so another one claims the job.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_restore_resumes_and_creates_nothing_twice() {
     let w = world(13, &["dst"]).await;
@@ -200,7 +171,8 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
 
     let (src_issues, _) = issues(&w, "src");
     let r = w.start_restore(&jira, "dst", None, None).await;
-    kill_after(&w, src_issues / 2, |w| issues(w, "dst").0).await;
+    w.kill_job_after(src_issues / 2, |w| issues(w, "dst").0)
+        .await;
     let (half, dups) = issues(&w, "dst");
     assert!(
         half < src_issues,
@@ -218,7 +190,7 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
 
     let (src_pages, _) = pages(&w, "src");
     let r = w.start_restore(&wiki, "dst", None, None).await;
-    kill_after(&w, src_pages / 2, |w| pages(w, "dst").0).await;
+    w.kill_job_after(src_pages / 2, |w| pages(w, "dst").0).await;
     w.drain().await;
     assert_completed(&w, &r.id).await;
 
