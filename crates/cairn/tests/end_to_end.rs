@@ -192,17 +192,10 @@ fn sim(sites: &Sites, site: &str, method: &str, path: &str, body: Option<Value>)
     serde_json::from_str(&out).unwrap_or(Value::Null)
 }
 
-/// How the target's Jira differs from the source's, by the stand-in's digest (Confluence, which
-/// these tests do not restore, apart).
+/// How the target's Jira differs from the source's (Confluence, which these tests do not
+/// restore, apart).
 fn jira_differences(sites: &Sites) -> Vec<Value> {
-    let diff = sim(sites, "source", "GET", "diff?other=target", None);
-    diff["differences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["path"].as_str().unwrap_or_default().starts_with("/jira/"))
-        .cloned()
-        .collect()
+    support::jira_differences(&sites.site("source").0, &site_user(sites), "target")
 }
 
 /// Registers the source and the target; returns their cloud ids.

@@ -116,18 +116,7 @@ fn the_printed_demo_script_backs_up_and_restores_when_pasted_into_a_shell() {
         .find_map(|l| l.trim().strip_prefix("site account (read-write): "))
         .unwrap()
         .replace(" / ", ":");
-    let (status, diff) = support::curl(
-        &["--user", &account],
-        &format!("{source}/__sim/diff?other=target"),
-    );
-    assert_eq!(status, 200, "{diff}");
-    let diff: serde_json::Value = serde_json::from_str(&diff).unwrap();
-    let jira: Vec<&serde_json::Value> = diff["differences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["path"].as_str().unwrap_or_default().starts_with("/jira/"))
-        .collect();
+    let jira = support::jira_differences(&source, &account, "target");
     assert!(jira.is_empty(), "{:#?}", &jira[..jira.len().min(8)]);
     assert!(server.terminate());
 }

@@ -90,6 +90,16 @@ pub async fn world(seed: u64, empty: &[&str]) -> World {
 
 /// `src` generated with `counts`, and the named empty destinations.
 pub async fn world_of(seed: u64, counts: Counts, empty: &[&str]) -> World {
+    world_with(seed, counts, empty, EngineSettings::default()).await
+}
+
+/// [`world_of`] with the engine set up by `settings`.
+pub async fn world_with(
+    seed: u64,
+    counts: Counts,
+    empty: &[&str],
+    settings: EngineSettings,
+) -> World {
     let mut sites = vec![SiteSpec::new("src")];
     sites.extend(empty.iter().map(|n| SiteSpec::empty(n)));
     let sim = Arc::new(
@@ -141,7 +151,7 @@ pub async fn world_of(seed: u64, counts: Counts, empty: &[&str]) -> World {
     let engine = Arc::new(AtlassianEngine::new(
         data.path().to_path_buf(),
         secret,
-        EngineSettings::default(),
+        settings,
     ));
     World {
         sim,
@@ -318,10 +328,13 @@ impl World {
     }
 }
 
-/// Differences between two sites apart from personal spaces (no API creates them).
+/// Differences between two sites apart from the documented ones: personal spaces (no API
+/// creates them) and the origin property each restored item carries (see
+/// `cairn_engine::origin`).
 pub fn differences(sim: &SimHandle, a: &str, b: &str) -> Vec<cairn_sitesim::Difference> {
+    let origin = format!("/properties/{}", cairn_engine::origin::PROPERTY);
     sim.diff(a, b)
         .into_iter()
-        .filter(|d| !d.path.starts_with("/confluence/spaces/~"))
+        .filter(|d| !d.path.starts_with("/confluence/spaces/~") && !d.path.ends_with(&origin))
         .collect()
 }

@@ -79,7 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Arc::new(cairn_engine::AtlassianEngine::new(
         store_settings.data_dir.clone(),
         instance.secret.clone(),
-        cairn_engine::EngineSettings::default(),
+        file.engine.engine_settings(),
     ));
     let worker_settings = file.management.worker_settings();
     let workers = (worker_settings.concurrency > 0).then(|| {

@@ -435,3 +435,25 @@ pub async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &s
         .unwrap();
     store.close().await;
 }
+
+/// How a stand-in site's Jira differs from another site's of the same simulation, by the
+/// stand-in's digest (`/__sim/diff`), apart from the `cairn.origin` property each restored item
+/// carries (documented in `cairn_engine::origin`).
+pub fn jira_differences(site_url: &str, site_user: &str, other: &str) -> Vec<serde_json::Value> {
+    let (status, text) = curl(
+        &["--user", site_user],
+        &format!("{site_url}/__sim/diff?other={other}"),
+    );
+    assert_eq!(status, 200, "{text}");
+    let diff: serde_json::Value = serde_json::from_str(&text).unwrap();
+    diff["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            let path = d["path"].as_str().unwrap_or_default();
+            path.starts_with("/jira/") && !path.ends_with("/properties/cairn.origin")
+        })
+        .cloned()
+        .collect()
+}
