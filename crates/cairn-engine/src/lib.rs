@@ -15,14 +15,27 @@ mod backup;
 pub mod browse;
 mod idmap;
 pub mod layout;
+pub mod origin;
 mod restore;
 pub mod storage;
 
 /// How the engine talks to sites.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// Connector settings for every site (concurrency bound, retries, page size).
     pub connector: cairn_connectors::Settings,
+    /// Restores record each item's original author and times in the [`origin::PROPERTY`]
+    /// property of the restored issue, page or blog post.
+    pub record_origin: bool,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            connector: cairn_connectors::Settings::default(),
+            record_origin: true,
+        }
+    }
 }
 
 /// The [`Engine`] for Atlassian Cloud sites.

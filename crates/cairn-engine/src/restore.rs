@@ -28,7 +28,8 @@
 //! ## What the REST API cannot set
 //!
 //! Creation times, authors of comments and worklogs, issue keys and ids, and change logs are
-//! stamped by the destination; users are never created (no API): accounts are used as they are
+//! stamped by the destination (with `record_origin`, on by default, the original ones are kept
+//! in a property of each restored item: see [`crate::origin`]); users are never created (no API): accounts are used as they are
 //! when the destination knows them, else mapped by email (with `USERS`), else references to
 //! them are dropped (a project lead becomes the restoring account). Personal spaces cannot be
 //! created through the API and are skipped. Workflows and schemes are not written.
@@ -82,6 +83,7 @@ pub(crate) async fn restore(
         ctx,
         map: IdMap::from_checkpoint(ctx.checkpoint())?,
         selections: task.restore.selections.clone(),
+        record_origin: engine.settings().record_origin,
         done: 0,
         bytes: 0,
         retryable_in_a_row: 0,
@@ -134,6 +136,8 @@ pub(crate) struct Run<'a> {
     ctx: &'a JobContext,
     map: IdMap,
     selections: Vec<Selection>,
+    /// Write [`crate::origin::PROPERTY`] on each restored issue, page and blog post.
+    record_origin: bool,
     done: u64,
     bytes: u64,
     retryable_in_a_row: u32,

@@ -4,9 +4,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use cairn_store::Product;
 use serde_json::json;
@@ -166,32 +163,6 @@ async fn one_project_and_one_space_go_into_a_site_that_has_others() {
     assert_eq!(issues(&w, "dst"), before);
 }
 
-/// Runs the restore's job on a runtime of its own and drops that runtime, with every task on
-/// it, once the destination holds `after` of `count`'s items: as if the node died.
-async fn kill_after(w: &World, after: usize, count: impl Fn(&World) -> usize) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let worker = w.worker(Duration::from_secs(2));
-    rt.spawn(async move {
-        let stop = Arc::new(AtomicBool::new(false));
-        let _ = worker.run_one(&stop).await;
-    });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while count(w) < after {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the restore did not get going"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    rt.shutdown_background();
-    // Let the dead worker's lease lapse so another one claims the job.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_restore_resumes_and_creates_nothing_twice() {
     let w = world(13, &["dst"]).await;
@@ -200,7 +171,8 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
 
     let (src_issues, _) = issues(&w, "src");
     let r = w.start_restore(&jira, "dst", None, None).await;
-    kill_after(&w, src_issues / 2, |w| issues(w, "dst").0).await;
+    w.kill_job_after(src_issues / 2, |w| issues(w, "dst").0)
+        .await;
     let (half, dups) = issues(&w, "dst");
     assert!(
         half < src_issues,
@@ -218,7 +190,7 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
 
     let (src_pages, _) = pages(&w, "src");
     let r = w.start_restore(&wiki, "dst", None, None).await;
-    kill_after(&w, src_pages / 2, |w| pages(w, "dst").0).await;
+    w.kill_job_after(src_pages / 2, |w| pages(w, "dst").0).await;
     w.drain().await;
     assert_completed(&w, &r.id).await;
 
@@ -267,4 +239,100 @@ async fn rate_limits_and_unavailable_answers_slow_a_restore_without_failing_it()
         d.len(),
         &d[..d.len().min(8)]
     );
+}
+
+/// Each restored issue and page carries its original id, key, creation time and authors in the
+/// `cairn.origin` property (on by default); with `record_origin` off, nothing is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restored_items_record_their_origin_unless_turned_off() {
+    use cairn_engine::origin::PROPERTY;
+    for record in [true, false] {
+        let settings = cairn_engine::EngineSettings {
+            record_origin: record,
+            ..Default::default()
+        };
+        let w = support::world_with(15, support::small(), &["dst"], settings).await;
+        let jira = w.backup(Product::Jira).await;
+        let wiki = w.backup(Product::Confluence).await;
+        for backup in [&jira, &wiki] {
+            let r = w.start_restore(backup, "dst", None, None).await;
+            w.drain().await;
+            assert_completed(&w, &r.id).await;
+        }
+        // Source issues by summary (unique enough in a generated project) with their key,
+        // creation time and comment authors.
+        let source: HashMap<String, (String, String, Vec<String>)> = w.sim.with_site("src", |s| {
+            s.issues
+                .values()
+                .map(|i| {
+                    let created = i.created.format("%Y-%m-%dT%H:%M:%S").to_string();
+                    let authors = i.comments.iter().map(|c| c.author.clone()).collect();
+                    (i.summary.clone(), (i.key.clone(), created, authors))
+                })
+                .collect()
+        });
+        let (issues, pages) = w.sim.with_site("dst", |s| {
+            let issues: Vec<(String, Option<serde_json::Value>)> = s
+                .issues
+                .values()
+                .map(|i| (i.summary.clone(), i.properties.get(PROPERTY).cloned()))
+                .collect();
+            let pages: Vec<Option<serde_json::Value>> = s
+                .pages
+                .values()
+                .map(|p| {
+                    p.properties
+                        .iter()
+                        .find(|x| x.key == PROPERTY)
+                        .map(|x| x.value.clone())
+                })
+                .collect();
+            (issues, pages)
+        });
+        assert!(!issues.is_empty() && !pages.is_empty());
+        if !record {
+            assert!(issues.iter().all(|(_, o)| o.is_none()));
+            assert!(pages.iter().all(Option::is_none));
+            continue;
+        }
+        let mut commented = 0;
+        for (summary, origin) in &issues {
+            let origin = origin
+                .as_ref()
+                .expect("every restored issue has its origin");
+            let (key, created, authors) = &source[summary];
+            assert_eq!(origin["source"]["key"], json!(key), "{origin}");
+            assert!(
+                origin["created"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(created.as_str()),
+                "{origin} vs {created}"
+            );
+            let recorded: Vec<&str> = origin["comments"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .map(|c| c["author"]["accountId"].as_str().unwrap())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(recorded, *authors, "{origin}");
+            commented += usize::from(!authors.is_empty());
+        }
+        assert!(commented > 0, "some issues have comments");
+        // Pages of personal spaces are not restored; every other one has its origin.
+        let restored = pages.iter().filter(|o| o.is_some()).count();
+        assert!(
+            restored > 0 && restored == pages.len(),
+            "{restored} of {}",
+            pages.len()
+        );
+        for o in pages.iter().flatten() {
+            assert!(
+                o["authorId"].is_string() && o["createdAt"].is_string(),
+                "{o}"
+            );
+        }
+    }
 }

@@ -771,11 +771,14 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
             site.issue_keys.insert(issue.key.clone(), id);
             site.issues.insert(id, issue);
         }
-        // Links: about 0.37 per issue.
+        // Links: about 0.37 per issue, at most one per type and pair of issues (as Jira keeps
+        // them: creating one again is a no-op).
+        let mut linked = std::collections::HashSet::new();
         for &from in &project_issue_ids {
             for _ in 0..poisson(&mut rng, 0.37) {
                 let to = project_issue_ids[rng.random_range(0..project_issue_ids.len())];
-                if to == from {
+                let type_id = site.link_types[rng.random_range(0..4)].id.clone();
+                if to == from || !linked.insert((to, from, type_id.clone())) {
                     continue;
                 }
                 let lid = site.alloc_id();
@@ -783,7 +786,7 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
                     lid,
                     IssueLink {
                         id: lid,
-                        type_id: site.link_types[rng.random_range(0..4)].id.clone(),
+                        type_id,
                         inward: to,
                         outward: from,
                     },

@@ -52,7 +52,7 @@ impl Instance {
         let engine = Arc::new(cairn_engine::AtlassianEngine::new(
             settings.data_dir.clone(),
             secret.clone(),
-            cairn_engine::EngineSettings::default(),
+            file.engine.engine_settings(),
         ));
         let management = Management::new(
             store_dyn,

@@ -46,6 +46,33 @@ pub struct FileSettings {
     pub management: ManagementFileSettings,
     #[serde(default)]
     pub web: WebFileSettings,
+    #[serde(default)]
+    pub engine: EngineFileSettings,
+}
+
+/// `[engine]`: how backups and restores talk to sites.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineFileSettings {
+    /// Requests in flight at once against one site (default 8). Atlassian rate-limits per
+    /// site; Cairn also slows down on 429 by itself.
+    pub site_concurrency: Option<usize>,
+    /// Restores keep each item's original authors and times in its `cairn.origin` property
+    /// (default true).
+    pub record_origin: Option<bool>,
+}
+
+impl EngineFileSettings {
+    pub fn engine_settings(&self) -> cairn_engine::EngineSettings {
+        let mut s = cairn_engine::EngineSettings::default();
+        if let Some(n) = self.site_concurrency {
+            s.connector.max_concurrency = n.max(1);
+        }
+        if let Some(record) = self.record_origin {
+            s.record_origin = record;
+        }
+        s
+    }
 }
 
 /// `[management]`: the rules of spec section 4 and how the scheduler and workers run.

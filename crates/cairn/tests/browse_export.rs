@@ -40,14 +40,7 @@ fn start_backup(api: &Caller, sites: &Sites) -> String {
 }
 
 fn caller(server: &support::Server) -> Caller {
-    let first = server.first_start.clone().unwrap();
-    Caller {
-        user: format!("{}:{}", first.email, first.token),
-        base: server.url(&format!(
-            "/public/backup-management/v2/orgs/{}",
-            first.org_id
-        )),
-    }
+    Caller::new(server, server.first_start.as_ref().unwrap())
 }
 
 /// Every entry of the snapshot through the listing (all pages of every directory): path to

@@ -1,9 +1,15 @@
 //! Cairn's whole job over its real parts: `cairn serve` with its workers and engine, a stand-in
-//! source site and an empty stand-in target (`cairn sim`), the built-in vault. A Jira backup
-//! runs to COMPLETED through the API, then a restore of it into the empty site runs to
-//! COMPLETED, and the target then holds the source's projects with as many issues each.
+//! source site and an empty stand-in target (`cairn sim`), the built-in vault or S3 (SeaweedFS),
+//! SQLite or PostgreSQL.
+//! - A Jira backup runs to COMPLETED through the API, then a restore of it into the empty site.
+//! - `cairn serve` killed with SIGKILL mid-backup and mid-restore, then started again: both finish
+//!   and the target equals the source.
+//! - Two nodes over one PostgreSQL and one S3 bucket: the node running a backup is killed and the
+//!   other finishes it.
 
 mod support;
+
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{Caller, Install, Sites, curl};
@@ -120,4 +126,287 @@ fn a_jira_backup_completes_and_restores_into_an_empty_site() {
     );
     assert_eq!(projects_and_issue_counts(&target_url, &site_user), source);
     assert!(server.terminate());
+}
+
+/// Calls a stand-in site's control path (`/__sim/...`).
+fn sim(sites: &Sites, site: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (url, _) = sites.site(site);
+    let (email, token) = sites.account();
+    let user = format!("{email}:{token}");
+    let mut args = vec!["--request", method, "--user", &user];
+    let text;
+    if let Some(b) = &body {
+        text = b.to_string();
+        args.extend(["--data", &text]);
+    }
+    let (status, out) = curl(&args, &format!("{url}/__sim/{path}"));
+    assert_eq!(status, 200, "{method} /__sim/{path}: {out}");
+    serde_json::from_str(&out).unwrap_or(Value::Null)
+}
+
+/// How the target's Jira differs from the source's (Confluence, which these tests do not
+/// restore, apart).
+fn jira_differences(sites: &Sites) -> Vec<Value> {
+    support::jira_differences(&sites.site("source").0, &site_user(sites), "target")
+}
+
+/// Registers the source and the target; returns their cloud ids.
+fn register_sites(api: &Caller, sites: &Sites) -> (String, String) {
+    let (email, token) = sites.account();
+    let mut ids = Vec::new();
+    for name in ["source", "target"] {
+        let (url, _) = sites.site(name);
+        let (status, site) = api.call(
+            "POST",
+            "/sites",
+            Some(json!({ "cloudUrl": url, "email": email, "apiToken": token })),
+        );
+        assert_eq!(status, 201, "{site}");
+        ids.push(site["cloudId"].as_str().unwrap().to_string());
+    }
+    (ids[0].clone(), ids[1].clone())
+}
+
+/// Polls `path` until the run is IN_PROGRESS with at least `items` items done.
+fn wait_for_progress(api: &Caller, path: &str, items: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, v) = api.call("GET", path, None);
+        assert_eq!(status, 200, "{v}");
+        let done = v["progress"]["itemsDone"].as_u64().unwrap_or(0);
+        if v["status"] == "IN_PROGRESS" && done >= items {
+            return v;
+        }
+        assert!(
+            v["status"] == "CREATED" || v["status"] == "IN_PROGRESS",
+            "it ended before it could be killed: {v}"
+        );
+        assert!(Instant::now() < deadline, "no progress: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every request to the sites waits this long, so a run lasts long enough to be killed mid-way.
+fn slow_down(sites: &Sites, ms: u64) {
+    for site in ["source", "target"] {
+        sim(
+            sites,
+            site,
+            "PUT",
+            "faults",
+            Some(json!({ "latencyMs": ms })),
+        );
+    }
+}
+
+#[test]
+fn serve_killed_mid_backup_and_mid_restore_finishes_both_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path())
+        .with_config("[management]\nscheduler_tick_secs = 1\njob_lease_secs = 3\n");
+    let sites = Sites::start();
+    slow_down(&sites, 10);
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let api = Caller::new(&server, &first);
+    let (source, target) = register_sites(&api, &sites);
+    let (status, policy) = api.call(
+        "POST",
+        "/policies",
+        Some(json!({ "policyName": "Killed", "cloudId": source, "productType": "JIRA" })),
+    );
+    assert_eq!(status, 201, "{policy}");
+    let policy_id = policy["policyId"].as_str().unwrap();
+    let (status, started) = api.call("PUT", &format!("/policies/{policy_id}/activate"), None);
+    assert_eq!(status, 200, "{started}");
+    let backup_id = started["backups"][0]["backupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let backup_path = format!("/backups/{backup_id}");
+
+    let mid = wait_for_progress(&api, &backup_path, 40);
+    server.kill();
+    let server = install.serve(&[]);
+    let api = Caller::new(&server, &first);
+    let backup = api.wait_until_done(&backup_path);
+    assert_eq!(backup["status"], "COMPLETED", "{backup}\n{}", server.log());
+    assert!(
+        backup["stats"]["itemsChanged"].as_u64().unwrap()
+            > mid["progress"]["itemsDone"].as_u64().unwrap(),
+        "the resumed run went on past where it was killed: {mid} then {backup}"
+    );
+
+    let (status, restore) = api.call(
+        "POST",
+        "/restores",
+        Some(json!({ "backupId": backup_id, "destinationCloudId": target })),
+    );
+    assert_eq!(status, 202, "{restore}");
+    let restore_path = format!("/restores/{}", restore["restoreId"].as_str().unwrap());
+    wait_for_progress(&api, &restore_path, 30);
+    server.kill();
+    let half = projects_and_issue_counts(&sites.site("target").0, &site_user(&sites));
+    let server = install.serve(&[]);
+    let api = Caller::new(&server, &first);
+    let restore = api.wait_until_done(&restore_path);
+    assert_eq!(
+        restore["status"],
+        "COMPLETED",
+        "{restore}\n{}",
+        server.log()
+    );
+    let full = projects_and_issue_counts(&sites.site("target").0, &site_user(&sites));
+    assert_ne!(half, full, "the restore was killed before its end");
+
+    // Nothing twice, nothing missing: the target's Jira equals the source's.
+    let d = jira_differences(&sites);
+    assert!(
+        d.is_empty(),
+        "{} differences: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+    assert!(server.terminate());
+}
+
+fn site_user(sites: &Sites) -> String {
+    let (email, token) = sites.account();
+    format!("{email}:{token}")
+}
+
+/// The ids of the jobs a node claimed, from its log.
+fn claimed(server: &support::Server, subject: &str) -> bool {
+    server
+        .log()
+        .lines()
+        .any(|l| l.contains("job claimed") && l.contains(subject))
+}
+
+#[test]
+fn two_nodes_over_postgres_and_s3_share_the_jobs_and_one_finishes_what_the_other_started() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(cairn_store::testing::TestDb::postgres()) else {
+        return;
+    };
+    let (Ok(endpoint), Ok(bucket), Ok(key), Ok(secret_key)) = (
+        std::env::var("CAIRN_TEST_S3_ENDPOINT"),
+        std::env::var("CAIRN_TEST_S3_BUCKET"),
+        std::env::var("CAIRN_TEST_S3_ACCESS_KEY_ID"),
+        std::env::var("CAIRN_TEST_S3_SECRET_ACCESS_KEY"),
+    ) else {
+        assert!(
+            std::env::var("CAIRN_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "CAIRN_TEST_S3_* not set but CAIRN_TEST_REQUIRE_SERVICES=1"
+        );
+        eprintln!("skipping: no S3 test server (scripts/test-services.sh start)");
+        return;
+    };
+    // Every node holds the same server secret (it seals site tokens and keys the vault).
+    let secret = {
+        use std::io::Read;
+        let mut bytes = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut bytes)
+            .unwrap();
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let env = [("CAIRN_SECRET", secret.as_str())];
+    let config = "[management]\nscheduler_tick_secs = 1\njob_lease_secs = 3\n";
+    let dir = tempfile::tempdir().unwrap();
+    let node = |name: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let mut install = Install::new(&home).with_config(config);
+        install.database_url = Some(db.url.clone());
+        install
+    };
+    let (a, b) = (node("a"), node("b"));
+    let sites = Sites::start();
+    slow_down(&sites, 10);
+    let server_a = a.serve(&env);
+    let first = server_a.first_start.clone().unwrap();
+    let server_b = b.serve(&env);
+    assert!(
+        server_b.first_start.is_none(),
+        "one installation, two nodes"
+    );
+    let api_a = Caller::new(&server_a, &first);
+    let api_b = Caller::new(&server_b, &first);
+
+    let prefix = format!("two-nodes-{}", &secret[..12]);
+    let (status, storage) = api_a.call(
+        "POST",
+        "/storages",
+        Some(json!({
+            "storageName": bucket, "storageRegion": "us-east-1", "storagePrefix": prefix,
+            "endpoint": endpoint, "accessKeyId": key, "secretAccessKey": secret_key,
+        })),
+    );
+    assert_eq!(status, 201, "{storage}");
+    let (source, target) = register_sites(&api_b, &sites);
+    let (status, policy) = api_b.call(
+        "POST",
+        "/policies",
+        Some(json!({
+            "policyName": "Two nodes", "cloudId": source, "productType": "JIRA",
+            "storageId": storage["storageId"],
+        })),
+    );
+    assert_eq!(status, 201, "{policy}");
+    let policy_id = policy["policyId"].as_str().unwrap();
+    let (status, started) = api_a.call("PUT", &format!("/policies/{policy_id}/activate"), None);
+    assert_eq!(status, 200, "{started}");
+    let backup_id = started["backups"][0]["backupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let backup_path = format!("/backups/{backup_id}");
+
+    wait_for_progress(&api_a, &backup_path, 40);
+    // Kill whichever node runs the backup; the other takes it over once the lease lapses.
+    let (runner, survivor, api) = if claimed(&server_a, &backup_id) {
+        (server_a, server_b, api_b)
+    } else {
+        (server_b, server_a, api_a)
+    };
+    assert!(claimed(&runner, &backup_id), "one node claimed the backup");
+    runner.kill();
+    let backup = api.wait_until_done(&backup_path);
+    assert_eq!(
+        backup["status"],
+        "COMPLETED",
+        "{backup}\n{}",
+        survivor.log()
+    );
+    assert!(
+        claimed(&survivor, &backup_id),
+        "the surviving node finished the job the other had started"
+    );
+    assert_eq!(backup["storageId"], storage["storageId"], "{backup}");
+
+    // The backup in S3 restores into the empty site.
+    let (status, restore) = api.call(
+        "POST",
+        "/restores",
+        Some(json!({ "backupId": backup_id, "destinationCloudId": target })),
+    );
+    assert_eq!(status, 202, "{restore}");
+    let restore_path = format!("/restores/{}", restore["restoreId"].as_str().unwrap());
+    let restore = api.wait_until_done(&restore_path);
+    assert_eq!(
+        restore["status"],
+        "COMPLETED",
+        "{restore}\n{}",
+        survivor.log()
+    );
+    let d = jira_differences(&sites);
+    assert!(
+        d.is_empty(),
+        "{} differences: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+    assert!(survivor.terminate());
 }

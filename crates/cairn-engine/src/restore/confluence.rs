@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use super::{Run, id_str, items, text};
-use crate::layout;
+use crate::{layout, origin};
 
 fn site_error(e: cairn_connectors::Error) -> EngineError {
     if e.is_retryable() {
@@ -301,6 +301,13 @@ async fn content_children(
         }
         let r = wiki.create_property(kind, dest, k, &p["value"]).await;
         run.outcome("contentProperty", &format!("{sid}/{k}"), r)?;
+    }
+    if run.record_origin && !have_props.iter().any(|h| h == origin::PROPERTY) {
+        let value = origin::confluence_content(doc);
+        let r = wiki
+            .create_property(kind, dest, origin::PROPERTY, &value)
+            .await;
+        run.outcome("origin", &sid, r)?;
     }
     if run.selected(Selection::Attachments) {
         let mut have = Vec::new();

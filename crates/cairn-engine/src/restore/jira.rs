@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
 use super::{Run, id_str, items, text};
-use crate::layout;
+use crate::{layout, origin};
 
 /// What the restore needs to know of the destination.
 struct Dest {
@@ -735,6 +735,12 @@ async fn issue_children(
         // Setting a property again writes the same value: no look-up needed.
         let r = jira.set_property(key, &k, &v).await;
         run.outcome("issueProperty", &format!("{sid}/{k}"), r)?;
+    }
+    if run.record_origin {
+        let r = jira
+            .set_property(key, origin::PROPERTY, &origin::jira_issue(doc))
+            .await;
+        run.outcome("origin", &sid, r)?;
     }
     if run.selected(Selection::Attachments) {
         let mut have: Vec<(String, u64)> = current

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -12,14 +13,14 @@ use cairn_control::clock::SystemClock;
 use cairn_control::identity::{Actor, Identity, IdentitySettings};
 use cairn_control::jobs::{Worker, WorkerSettings};
 use cairn_control::management::{
-    Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError,
-    S3Target, SiteFacts, SiteProbe, StorageProbe,
+    Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError, S3Target,
+    SiteFacts, SiteProbe, StorageProbe,
 };
 use cairn_control::secret::ServerSecret;
 use cairn_engine::{AtlassianEngine, EngineSettings};
 use cairn_sitesim::{Access, Counts, Scale, Sim, SimConfig, SimHandle, SiteSpec};
 use cairn_store::testing::TestDb;
-use cairn_store::{Product, RestoreRecord, Store};
+use cairn_store::{BackupRecord, Product, RestoreRecord, Store};
 use serde_json::Value;
 
 /// Registration asks the stand-in itself what a site is (the binary's probe goes through the
@@ -68,9 +69,9 @@ pub struct World {
     _data: tempfile::TempDir,
 }
 
-/// Small generated sites: `src` (seeded) and the named empty destinations.
-pub async fn world(seed: u64, empty: &[&str]) -> World {
-    let counts = Counts {
+/// The small generated site most tests use.
+pub fn small() -> Counts {
+    Counts {
         projects: 3,
         issues: 40,
         spaces: 2,
@@ -79,7 +80,26 @@ pub async fn world(seed: u64, empty: &[&str]) -> World {
         attachment_percent: 40,
         attachment_max: 100_000,
         ..Scale::Small.counts()
-    };
+    }
+}
+
+/// Small generated sites: `src` (seeded) and the named empty destinations.
+pub async fn world(seed: u64, empty: &[&str]) -> World {
+    world_of(seed, small(), empty).await
+}
+
+/// `src` generated with `counts`, and the named empty destinations.
+pub async fn world_of(seed: u64, counts: Counts, empty: &[&str]) -> World {
+    world_with(seed, counts, empty, EngineSettings::default()).await
+}
+
+/// [`world_of`] with the engine set up by `settings`.
+pub async fn world_with(
+    seed: u64,
+    counts: Counts,
+    empty: &[&str],
+    settings: EngineSettings,
+) -> World {
     let mut sites = vec![SiteSpec::new("src")];
     sites.extend(empty.iter().map(|n| SiteSpec::empty(n)));
     let sim = Arc::new(
@@ -131,7 +151,7 @@ pub async fn world(seed: u64, empty: &[&str]) -> World {
     let engine = Arc::new(AtlassianEngine::new(
         data.path().to_path_buf(),
         secret,
-        EngineSettings::default(),
+        settings,
     ));
     World {
         sim,
@@ -166,8 +186,15 @@ impl World {
 
     /// A completed backup of the source's product, with attachments (and users).
     pub async fn backup(&self, product: Product) -> String {
-        let policy = self
-            .management
+        let policy = self.policy(product).await;
+        let b = self.run_backup(&policy).await;
+        assert_eq!(b.status.to_string(), "COMPLETED", "{}", b.status_message);
+        b.id
+    }
+
+    /// A policy backing up the source's product with attachments, users and personal spaces.
+    pub async fn policy(&self, product: Product) -> String {
+        self.management
             .create_policy(
                 &self.org,
                 &Actor::cli(),
@@ -185,16 +212,86 @@ impl World {
                 },
             )
             .await
-            .unwrap();
-        let b = self
+            .unwrap()
+            .policy
+            .id
+    }
+
+    /// Starts a backup of `policy` now.
+    pub async fn start_backup(&self, policy: &str) -> BackupRecord {
+        self.management
+            .run_backup_now(&self.org, &Actor::cli(), policy)
+            .await
+            .unwrap()
+    }
+
+    /// Runs a backup of `policy` to its end; returns it as it ended.
+    pub async fn run_backup(&self, policy: &str) -> BackupRecord {
+        let b = self.start_backup(policy).await;
+        self.drain().await;
+        self.backup_record(&b.id).await
+    }
+
+    pub async fn backup_record(&self, id: &str) -> BackupRecord {
+        self.management.get_backup(&self.org, id).await.unwrap()
+    }
+
+    /// `stats` of a finished backup.
+    pub async fn stats(&self, id: &str) -> Value {
+        let b = self.backup_record(id).await;
+        serde_json::from_str(b.stats.as_deref().unwrap_or("null")).unwrap()
+    }
+
+    /// The vault snapshot a finished backup wrote.
+    pub async fn snapshot(&self, backup: &str) -> cairn_vault::SnapshotReader {
+        let b = self.backup_record(backup).await;
+        let access = self
             .management
-            .run_backup_now(&self.org, &Actor::cli(), &policy.policy.id)
+            .storage_access(&self.org, &b.storage_id)
             .await
             .unwrap();
-        self.drain().await;
-        let b = self.management.get_backup(&self.org, &b.id).await.unwrap();
-        assert_eq!(b.status.to_string(), "COMPLETED", "{}", b.status_message);
-        b.id
+        let repo = self.engine.vault(&access).await.unwrap();
+        repo.reader(b.snapshot_id.as_deref().expect("the backup has a snapshot"))
+            .await
+            .unwrap()
+    }
+
+    /// Every file of a backup's snapshot: path and size.
+    pub async fn files(&self, backup: &str) -> BTreeMap<String, u64> {
+        let snap = self.snapshot(backup).await;
+        snap.walk("")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind != cairn_vault::EntryKind::Dir)
+            .map(|e| (e.path, e.size))
+            .collect()
+    }
+
+    /// Runs the next job on a runtime of its own and drops that runtime, with every task on
+    /// it, once `progress` reaches `after`: as if the node died mid-job. Returns once the dead
+    /// worker's lease has lapsed, so another worker may claim the job.
+    pub async fn kill_job_after(&self, after: usize, progress: impl Fn(&World) -> usize) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let worker = self.worker(Duration::from_secs(2));
+        rt.spawn(async move {
+            let stop = Arc::new(AtomicBool::new(false));
+            let _ = worker.run_one(&stop).await;
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while progress(self) < after {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the job did not get going"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        rt.shutdown_background();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
     }
 
     pub async fn start_restore(
@@ -231,10 +328,13 @@ impl World {
     }
 }
 
-/// Differences between two sites apart from personal spaces (no API creates them).
+/// Differences between two sites apart from the documented ones: personal spaces (no API
+/// creates them) and the origin property each restored item carries (see
+/// `cairn_engine::origin`).
 pub fn differences(sim: &SimHandle, a: &str, b: &str) -> Vec<cairn_sitesim::Difference> {
+    let origin = format!("/properties/{}", cairn_engine::origin::PROPERTY);
     sim.diff(a, b)
         .into_iter()
-        .filter(|d| !d.path.starts_with("/confluence/spaces/~"))
+        .filter(|d| !d.path.starts_with("/confluence/spaces/~") && !d.path.ends_with(&origin))
         .collect()
 }

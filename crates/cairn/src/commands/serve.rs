@@ -55,14 +55,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .admin_email
         .or(file.admin_email.clone())
         .unwrap_or_else(|| "admin@cairn.local".into());
-    if let Some(first) =
-        first_start(&instance.identity, instance.store.as_ref(), &admin_email).await?
-    {
-        print_first_start(&first, &base_url);
+    let first = first_start(&instance.identity, instance.store.as_ref(), &admin_email).await?;
+    if let Some(first) = &first {
+        print_first_start(first, &base_url);
     }
 
     let demo = if args.demo {
-        Some(start_demo(&base_url).await?)
+        let port = listener.local_addr()?.port();
+        Some(start_demo(&base_url, port, &instance, first.as_ref()).await?)
     } else {
         None
     };
@@ -111,16 +111,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the demo's stand-in sites and says how to reach them.
-async fn start_demo(base_url: &str) -> anyhow::Result<SimHandle> {
-    let sim = Sim::start(SimConfig {
+/// The demo's Jira policy, found by this name on later starts.
+const DEMO_POLICY: &str = "Demo: the source site's Jira";
+
+/// Starts the demo's stand-in sites, registers both in the first org with a Jira policy on the
+/// source, and prints a script to paste that backs the source up and restores it into the target.
+async fn start_demo(
+    base_url: &str,
+    listen_port: u16,
+    instance: &Instance,
+    first: Option<&FirstStart>,
+) -> anyhow::Result<SimHandle> {
+    let config = |port: u16| SimConfig {
         seed: 42,
         scale: Scale::Small,
         sites: vec![SiteSpec::new("source"), SiteSpec::empty("target")],
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         ..SimConfig::default()
-    })
-    .await
-    .context("starting the demo sites")?;
+    };
+    // Beside the API's port when that is fixed, so the sites keep their URLs (and with them
+    // their registrations) from one start to the next.
+    let sim = match listen_port.checked_add(1).filter(|_| listen_port != 0) {
+        Some(port) => match Sim::start(config(port)).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                tracing::warn!(error = %e, port, "the demo sites' ports are taken; using free ones");
+                Sim::start(config(0)).await?
+            }
+        },
+        None => Sim::start(config(0)).await?,
+    };
     println!("Demo sites (local stand-ins for Jira Cloud and Confluence Cloud, seed 42):");
     for site in sim.sites() {
         let what = if site.empty {
@@ -133,33 +153,121 @@ async fn start_demo(base_url: &str) -> anyhow::Result<SimHandle> {
             site.name, site.base_url, site.cloud_id
         );
     }
-    let account = sim.account(Access::ReadWrite);
+    let account = sim.account(Access::ReadWrite).clone();
     println!(
         "  site account (read-write): {} / {}",
         account.email, account.api_token
     );
-    let source = sim
-        .sites()
+
+    let org = match first {
+        Some(first) => first.org.id.clone(),
+        None => {
+            instance
+                .identity
+                .list_orgs()
+                .await?
+                .into_iter()
+                .next()
+                .context("the demo needs an organization")?
+                .id
+        }
+    };
+    let management = &instance.management;
+    let actor = cairn_control::identity::Actor::cli();
+    let mut ids = std::collections::BTreeMap::new();
+    for site in sim.sites() {
+        let new = cairn_control::management::NewSite {
+            cloud_url: site.base_url.clone(),
+            email: account.email.clone(),
+            api_token: account.api_token.clone(),
+            cloud_name: Some(format!("Demo {}", site.name)),
+        };
+        match management.register_site(&org, &actor, new).await {
+            Ok(_) => {}
+            Err(cairn_control::ControlError::Conflict(_)) => {
+                let known = management.get_site(&org, &site.cloud_id).await?;
+                if known.cloud_url != site.base_url {
+                    println!(
+                        "  note: the {} site is registered at {}; remove it with `cairn site remove` \
+                         to register it at its new address",
+                        site.name, known.cloud_url
+                    );
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("registering the {} site", site.name)),
+        }
+        ids.insert(site.name.clone(), site.cloud_id.clone());
+    }
+    let (source, target) = (&ids["source"], &ids["target"]);
+    let policies = management
+        .list_policies(
+            &cairn_store::PolicyFilter {
+                org_id: org.clone(),
+                cloud_id: Some(source.clone()),
+                product: Some(cairn_store::Product::Jira),
+                status: None,
+            },
+            cairn_store::PageQuery {
+                offset: 0,
+                limit: 100,
+                descending: false,
+            },
+        )
+        .await?;
+    let policy = match policies
+        .items
         .into_iter()
-        .find(|s| !s.empty)
-        .context("the demo has no source site")?;
+        .find(|p| p.policy.name == DEMO_POLICY)
+    {
+        Some(p) => p.policy.id,
+        None => {
+            let new = cairn_control::management::NewPolicy {
+                name: DEMO_POLICY.into(),
+                cloud_id: source.clone(),
+                product: cairn_store::Product::Jira,
+                include_attachments: Some(true),
+                include_users: None,
+                include_personal_spaces: None,
+                storage_id: None,
+                schedule: None,
+                retention_days: None,
+                activate: false,
+            };
+            management.create_policy(&org, &actor, new).await?.policy.id
+        }
+    };
+    let auth = match first {
+        Some(first) => format!("{}:{}", first.admin.email, first.token.secret.expose()),
+        None => "ADMIN_EMAIL:API_TOKEN".into(),
+    };
     println!(
-        "\nBack the source site up (set ORG and TOKEN to the organization id and API token \
-         printed on the first start):\n\
-         \x20 API={base_url}/public/backup-management/v2/orgs/$ORG\n\
-         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" -H 'content-type: application/json' \\\n\
-         \x20   -X POST $API/sites -d '{{\"cloudUrl\":\"{url}\",\"email\":\"{email}\",\"apiToken\":\"{token}\"}}'\n\
-         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" -H 'content-type: application/json' \\\n\
-         \x20   -X POST $API/policies -d '{{\"policyName\":\"demo\",\"cloudId\":\"{cloud}\",\"productType\":\"JIRA\"}}'\n\
-         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" -X PUT $API/policies/POLICY_ID/activate   # starts a backup\n\
-         \x20 curl -s --user \"admin@cairn.local:$TOKEN\" $API/backups   # status, progress, sizes, stats\n",
-        url = source.base_url,
-        cloud = source.cloud_id,
-        email = account.email,
-        token = account.api_token,
+        "\nBoth sites are registered, with a Jira policy on the source ({policy}).{later}\n\
+         Paste this into a shell to back the source up and restore it into the empty target:\n\n\
+         {DEMO_SCRIPT_START}\n\
+         CAIRN={base_url}/public/backup-management/v2/orgs/{org}\n\
+         AUTH='{auth}'\n\
+         # Back up the source's Jira now, and wait for the backup to end:\n\
+         BACKUP=$(curl -s --user \"$AUTH\" -X POST $CAIRN/policies/{policy}/backups | sed 's/.*\"backupId\":\"\\([^\"]*\\)\".*/\\1/')\n\
+         while curl -s --user \"$AUTH\" $CAIRN/backups/$BACKUP | grep -Eq '\"status\":\"(CREATED|IN_PROGRESS)\"'; do sleep 1; done\n\
+         curl -s --user \"$AUTH\" $CAIRN/backups/$BACKUP; echo\n\
+         # Restore it into the empty target site, and wait for the restore to end:\n\
+         RESTORE=$(curl -s --user \"$AUTH\" -H 'Content-Type: application/json' -X POST $CAIRN/restores \\\n\
+         \x20 -d \"{{\\\"backupId\\\":\\\"$BACKUP\\\",\\\"destinationCloudId\\\":\\\"{target}\\\"}}\" | sed 's/.*\"restoreId\":\"\\([^\"]*\\)\".*/\\1/')\n\
+         while curl -s --user \"$AUTH\" $CAIRN/restores/$RESTORE | grep -Eq '\"status\":\"(CREATED|IN_PROGRESS)\"'; do sleep 1; done\n\
+         curl -s --user \"$AUTH\" $CAIRN/restores/$RESTORE; echo\n\
+         {DEMO_SCRIPT_END}\n",
+        later = if first.is_some() {
+            ""
+        } else {
+            " Put the admin's email and API token (printed on the first start) in AUTH."
+        },
     );
     Ok(sim)
 }
+
+/// The lines around the demo's script (tests run what lies between them).
+const DEMO_SCRIPT_START: &str = "# ---- 8< ---- demo script";
+const DEMO_SCRIPT_END: &str = "# ---- >8 ----";
 
 fn print_first_start(first: &FirstStart, base_url: &str) {
     let token = first.token.secret.expose();

@@ -198,6 +198,12 @@ impl Server {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// SIGKILL: the process dies at once, as in a crash or a power cut.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then waits for the exit; returns whether it exited cleanly.
     pub fn terminate(mut self) -> bool {
         let _ = Command::new("kill")
@@ -252,6 +258,17 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The first start's admin, in its org.
+    pub fn new(server: &Server, first: &FirstStart) -> Caller {
+        Caller {
+            user: format!("{}:{}", first.email, first.token),
+            base: server.url(&format!(
+                "/public/backup-management/v2/orgs/{}",
+                first.org_id
+            )),
+        }
+    }
+
     pub fn call(
         &self,
         method: &str,
@@ -496,4 +513,26 @@ pub async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &s
         .await
         .unwrap();
     store.close().await;
+}
+
+/// How a stand-in site's Jira differs from another site's of the same simulation, by the
+/// stand-in's digest (`/__sim/diff`), apart from the `cairn.origin` property each restored item
+/// carries (documented in `cairn_engine::origin`).
+pub fn jira_differences(site_url: &str, site_user: &str, other: &str) -> Vec<serde_json::Value> {
+    let (status, text) = curl(
+        &["--user", site_user],
+        &format!("{site_url}/__sim/diff?other={other}"),
+    );
+    assert_eq!(status, 200, "{text}");
+    let diff: serde_json::Value = serde_json::from_str(&text).unwrap();
+    diff["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            let path = d["path"].as_str().unwrap_or_default();
+            path.starts_with("/jira/") && !path.ends_with("/properties/cairn.origin")
+        })
+        .cloned()
+        .collect()
 }

@@ -1,0 +1,376 @@
+//! Backups through the real job queue (a worker on a SQLite store) from a stand-in site into the
+//! built-in vault: what a snapshot holds, incremental backups, faults, unreadable attachments and
+//! a backup killed mid-way. Each backup is then restored into an empty site and compared with
+//! the source by the stand-in's digest.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_engine::layout;
+use cairn_sitesim::{Counts, FaultSpec};
+use cairn_store::Product;
+use serde_json::{Value, json};
+use support::{World, differences, small, world, world_of};
+
+/// Requests the source served on one route (`METHOD /template`).
+fn requests(w: &World, route: &str) -> u64 {
+    w.sim.counters("src").get(route).copied().unwrap_or(0)
+}
+
+const ISSUE_CHANGELOG: &str = "GET /rest/api/3/issue/{issueIdOrKey}/changelog";
+/// Read once per page or blog post (the item itself is read twice, once per body format).
+const PAGE_LABELS: &str = "GET /wiki/api/v2/pages/{id}/labels";
+const BLOGPOST_LABELS: &str = "GET /wiki/api/v2/blogposts/{id}/labels";
+
+fn assert_no_differences(w: &World, a: &str, b: &str) {
+    let d = differences(&w.sim, a, b);
+    assert!(
+        d.is_empty(),
+        "{} differences: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+}
+
+/// Restores `backup` into the empty `dst` and waits for it to complete.
+async fn restore_into(w: &World, backup: &str, dst: &str) {
+    let r = w.start_restore(backup, dst, None, None).await;
+    w.drain().await;
+    let rec = w.restore_record(&r.id).await;
+    assert_eq!(
+        rec.status.to_string(),
+        "COMPLETED",
+        "{}",
+        rec.status_message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backup_holds_every_item_of_the_site_and_reports_its_sizes() {
+    let w = world(21, &[]).await;
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+
+    // What the site holds, by the path the layout gives it.
+    let (expected, attachment_bytes) = w.sim.with_site("src", |s| {
+        let mut paths: BTreeMap<String, u64> = BTreeMap::new();
+        let mut bytes = 0;
+        for i in s.issues.values() {
+            let key = &s.projects[&i.project_id].key;
+            paths.insert(layout::jira_issue(key, &i.id.to_string()), 0);
+        }
+        for a in s.attachments.values() {
+            paths.insert(layout::jira_attachment(&a.id.to_string()), a.blob.size());
+            bytes += a.blob.size();
+        }
+        for p in s.projects.values() {
+            paths.insert(layout::jira_project(&p.key), 0);
+        }
+        for b in s.boards.keys() {
+            paths.insert(layout::jira_board(&b.to_string()), 0);
+        }
+        for u in s.users.iter().filter(|u| u.active) {
+            paths.insert(layout::jira_user(&u.account_id), 0);
+        }
+        for sp in s.spaces.values() {
+            paths.insert(layout::confluence_space(&sp.key), 0);
+        }
+        for p in s.pages.values() {
+            let space = &s.spaces[&p.space_id].key;
+            let path = match p.kind {
+                cairn_sitesim::model::PageKind::Page => {
+                    layout::confluence_page(space, &p.id.to_string())
+                }
+                cairn_sitesim::model::PageKind::BlogPost => {
+                    layout::confluence_blogpost(space, &p.id.to_string())
+                }
+            };
+            paths.insert(path, 0);
+        }
+        for a in s.cattachments.values() {
+            paths.insert(
+                layout::confluence_attachment(&format!("att{}", a.id)),
+                a.blob.size(),
+            );
+        }
+        (paths, bytes)
+    });
+    let mut files = w.files(&jira).await;
+    files.extend(w.files(&wiki).await);
+    for (path, size) in &expected {
+        let Some(stored) = files.get(path) else {
+            panic!(
+                "{path} is not in the snapshot; it holds {:?}",
+                files.keys().take(40).collect::<Vec<_>>()
+            );
+        };
+        if *size > 0 {
+            assert_eq!(stored, size, "{path}: the attachment's bytes, all of them");
+        }
+    }
+    for name in [
+        "issuetypes",
+        "fields",
+        "statuses",
+        "priorities",
+        "resolutions",
+        "issuelinktypes",
+        "roles",
+        "workflows",
+        "workflowschemes",
+    ] {
+        assert!(files.contains_key(&layout::jira_config(name)), "{name}");
+    }
+    assert!(
+        files
+            .keys()
+            .any(|p| p.starts_with(&layout::jira_groups_dir())),
+        "groups are kept with USERS"
+    );
+
+    // An issue document holds the issue and what hangs off it.
+    let issue_path = expected
+        .keys()
+        .find(|p| p.contains("/issues/"))
+        .unwrap()
+        .clone();
+    let snap = w.snapshot(&jira).await;
+    let doc: Value = serde_json::from_slice(&snap.get(&issue_path).await.unwrap()).unwrap();
+    for part in [
+        "issue",
+        "changelog",
+        "comments",
+        "worklogs",
+        "remoteLinks",
+        "watchers",
+        "properties",
+    ] {
+        assert!(doc.get(part).is_some(), "{issue_path} lacks {part}: {doc}");
+    }
+    // A page carries both body formats.
+    let page_path = expected
+        .keys()
+        .find(|p| p.contains("/pages/"))
+        .unwrap()
+        .clone();
+    let snap = w.snapshot(&wiki).await;
+    let doc: Value = serde_json::from_slice(&snap.get(&page_path).await.unwrap()).unwrap();
+    for format in ["storage", "atlas_doc_format"] {
+        assert!(
+            doc["page"]["body"][format]["value"].is_string(),
+            "{page_path} lacks the {format} body"
+        );
+    }
+
+    // backupSize: attachments are their bytes; data and users their documents.
+    let b = w.backup_record(&jira).await;
+    assert_eq!(b.attachments_size, attachment_bytes);
+    assert!(b.users_size > 0 && b.data_size > 0, "{b:?}");
+    let stats = w.stats(&jira).await;
+    let entries = w.files(&jira).await.len() as u64;
+    assert_eq!(stats["itemsChanged"], json!(entries), "{stats}");
+    assert_eq!(stats["itemsUnchanged"], json!(0), "{stats}");
+    assert!(stats["newBytesStored"].as_u64().unwrap() > 0, "{stats}");
+}
+
+/// A site of a few hundred issues and pages, so that 1% is a handful.
+fn medium() -> Counts {
+    Counts {
+        projects: 4,
+        issues: 400,
+        spaces: 3,
+        pages: 160,
+        blogposts: 40,
+        attachment_percent: 30,
+        attachment_max: 60_000,
+        ..small()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_backup_reads_and_stores_only_what_changed() {
+    let w = world_of(22, medium(), &["dst"]).await;
+    let mut policies = Vec::new();
+    for product in [Product::Jira, Product::Confluence] {
+        let policy = w.policy(product).await;
+        w.sim.clear_log("src");
+        let full = w.run_backup(&policy).await;
+        assert_eq!(full.status.to_string(), "COMPLETED");
+        let requests = w.sim.request_log("src").len();
+        policies.push((product, policy, full.id, requests));
+    }
+    let report = w.sim.mutate("src", 1.0);
+    let mut incremental = Vec::new();
+    for (product, policy, full, full_requests) in policies {
+        let full_stats = w.stats(&full).await;
+        w.sim.clear_log("src");
+        let next = w.run_backup(&policy).await;
+        assert_eq!(
+            next.status.to_string(),
+            "COMPLETED",
+            "{}",
+            next.status_message
+        );
+        let stats = w.stats(&next.id).await;
+        let requests_now = w.sim.request_log("src").len();
+        eprintln!(
+            "{product}: {report:?}; full: {full_requests} requests, {full_stats}; incremental: {requests_now} requests, {stats}"
+        );
+        let (touched, items) = match product {
+            Product::Jira => (
+                report.issues_changed + report.issues_added,
+                w.sim.with_site("src", |s| s.issues.len()),
+            ),
+            Product::Confluence => (
+                report.pages_changed + report.pages_added,
+                w.sim.with_site("src", |s| s.pages.len()),
+            ),
+        };
+        assert!(touched > 0, "the mutation touched something: {report:?}");
+        // Items read one by one: only the changed and the added ones.
+        let per_item = match product {
+            Product::Jira => requests(&w, ISSUE_CHANGELOG),
+            Product::Confluence => requests(&w, PAGE_LABELS) + requests(&w, BLOGPOST_LABELS),
+        };
+        assert!(
+            per_item as usize <= touched,
+            "{product}: {per_item} items read one by one for {touched} changed of {items}"
+        );
+        assert!(
+            requests_now * 10 < full_requests,
+            "{product}: {requests_now} requests, against {full_requests} for the full backup"
+        );
+        // Stored: about 1% of what the full backup stored.
+        let new_bytes = stats["newBytesStored"].as_u64().unwrap();
+        let full_bytes = full_stats["newBytesStored"].as_u64().unwrap();
+        assert!(
+            new_bytes * 50 < full_bytes,
+            "{product}: {new_bytes} new bytes, against {full_bytes} for the full backup"
+        );
+        assert!(stats["itemsUnchanged"].as_u64().unwrap() > 0, "{stats}");
+        incremental.push(next.id);
+    }
+    // Each incremental backup restores on its own into the mutated site.
+    for backup in &incremental {
+        restore_into(&w, backup, "dst").await;
+    }
+    assert_no_differences(&w, "src", "dst");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_errors_and_dropped_connections_slow_a_backup_without_failing_it() {
+    let w = world(23, &["dst"]).await;
+    let faults: FaultSpec = serde_json::from_value(json!({
+        "rateLimit": {"burst": 4, "every": 40, "retryAfter": 1},
+        "error": {"burst": 2, "every": 13, "status": 503},
+        "closeMidBody": {"every": 17, "afterBytes": 10},
+    }))
+    .unwrap();
+    w.sim.set_faults("src", faults);
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+    let log = w.sim.request_log("src");
+    let injected: BTreeSet<&str> = log.iter().filter_map(|e| e.fault.as_deref()).collect();
+    let count = log.iter().filter(|e| e.fault.is_some()).count();
+    assert!(count > 20, "faults were injected: {count} ({injected:?})");
+    w.sim.clear_faults("src");
+    restore_into(&w, &jira, "dst").await;
+    restore_into(&w, &wiki, "dst").await;
+    assert_no_differences(&w, "src", "dst");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
+    let w = world(24, &[]).await;
+    let (jira_ids, wiki_ids) = w.sim.with_site("src", |s| {
+        let j: Vec<String> = s
+            .attachments
+            .keys()
+            .take(2)
+            .map(|i| i.to_string())
+            .collect();
+        let c: Vec<String> = s
+            .cattachments
+            .keys()
+            .take(1)
+            .map(|i| format!("att{i}"))
+            .collect();
+        (j, c)
+    });
+    let mut ids = jira_ids.clone();
+    ids.extend(wiki_ids.clone());
+    let faults: FaultSpec = serde_json::from_value(json!({"attachment404": {"ids": ids}})).unwrap();
+    w.sim.set_faults("src", faults);
+    for (product, missing) in [(Product::Jira, &jira_ids), (Product::Confluence, &wiki_ids)] {
+        let policy = w.policy(product).await;
+        let b = w.run_backup(&policy).await;
+        assert_eq!(b.status.to_string(), "INCOMPLETE", "{}", b.status_message);
+        let n = missing.len();
+        let plural = if n == 1 { "" } else { "s" };
+        assert!(
+            b.status_message
+                .starts_with(&format!("{n} attachment{plural} could not be read: ")),
+            "{}",
+            b.status_message
+        );
+        let files = w.files(&b.id).await;
+        for id in missing {
+            assert!(
+                b.status_message.contains(&format!("attachment {id} ")),
+                "{id} is named: {}",
+                b.status_message
+            );
+            let path = match product {
+                Product::Jira => layout::jira_attachment(id),
+                Product::Confluence => layout::confluence_attachment(id),
+            };
+            assert!(!files.contains_key(&path), "{path} was not read");
+        }
+        // Everything else is there.
+        let attachments = files.keys().filter(|p| p.contains("/attachments/")).count();
+        let on_site = w.sim.with_site("src", |s| match product {
+            Product::Jira => s.attachments.len(),
+            Product::Confluence => s.cattachments.len(),
+        });
+        assert_eq!(attachments + n, on_site);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
+    let w = world(25, &["dst"]).await;
+    for product in [Product::Jira, Product::Confluence] {
+        let policy = w.policy(product).await;
+        let route = match product {
+            Product::Jira => ISSUE_CHANGELOG,
+            Product::Confluence => PAGE_LABELS,
+        };
+        let total = match product {
+            Product::Jira => w.sim.with_site("src", |s| s.issues.len()),
+            Product::Confluence => w.sim.with_site("src", |s| {
+                s.pages
+                    .values()
+                    .filter(|p| p.kind == cairn_sitesim::model::PageKind::Page)
+                    .count()
+            }),
+        };
+        w.sim.clear_log("src");
+        let b = w.start_backup(&policy).await;
+        w.kill_job_after(total / 2, |w| requests(w, route) as usize)
+            .await;
+        let mid = w.backup_record(&b.id).await;
+        assert_eq!(mid.status.to_string(), "IN_PROGRESS", "killed mid-way");
+        w.drain().await;
+        let done = w.backup_record(&b.id).await;
+        assert_eq!(
+            done.status.to_string(),
+            "COMPLETED",
+            "{}",
+            done.status_message
+        );
+        assert_eq!(done.attempts, 0, "a lapsed lease is not a failed attempt");
+        restore_into(&w, &b.id, "dst").await;
+    }
+    assert_no_differences(&w, "src", "dst");
+}
