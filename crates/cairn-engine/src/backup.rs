@@ -32,6 +32,11 @@ use crate::storage::vault_error;
 /// How far before the parent's start an incremental Jira backup looks for changed issues.
 pub const SAFETY_MARGIN: TimeDelta = TimeDelta::days(1);
 
+/// Issues (or pages) whose details are read ahead of the one being written. With the site's
+/// concurrency bound (8 requests) and 6-7 requests per item, a few keep the bound busy; more
+/// would only hold documents in memory.
+const ITEMS_READ_AHEAD: usize = 4;
+
 /// A site error, as the job queue wants it.
 pub(crate) fn site_error(e: cairn_connectors::Error) -> EngineError {
     if e.is_retryable() {
@@ -66,6 +71,9 @@ struct Run<'a> {
     changed: u64,
     unchanged: u64,
     missing: Vec<String>,
+    /// Items the listings have shown so far (`itemsTotal`): it grows as spaces are listed and
+    /// attachments are found, and equals the items done at the end.
+    known: u64,
     phase: ProgressPhase,
     /// `ATTACHMENTS` selected.
     attachments: bool,
@@ -85,7 +93,7 @@ impl Run<'_> {
         let p = Progress {
             phase,
             items_done: self.done(),
-            items_total: None,
+            items_total: Some(self.known.max(self.done())),
             bytes_done: self.users_size + self.data_size + self.attachments_size,
         };
         self.ctx.report(p).await?;
@@ -250,6 +258,7 @@ pub(crate) async fn backup(
         changed: 0,
         unchanged: 0,
         missing: vec![],
+        known: 0,
         phase: ProgressPhase::Done,
         attachments: task.backup.selections.contains(&Selection::Attachments),
     };
@@ -415,6 +424,17 @@ async fn jira(
     }
 
     let projects = collect(j.projects()).await?;
+    let boards = collect(j.boards()).await?;
+    // What is known now: what was written, the projects, their issues (Jira's approximate
+    // count) and the boards; attachments are added as their issues are read.
+    run.known = run.done() + projects.len() as u64 + boards.len() as u64;
+    for project in &projects {
+        let key = project["key"].as_str().unwrap_or_default();
+        run.known += j
+            .approximate_count(&cairn_connectors::jira::jql_for(&[key], None))
+            .await
+            .map_err(site_error)?;
+    }
     for mut project in projects {
         let key = project["key"].as_str().unwrap_or_default().to_string();
         project["components"] = Value::Array(collect(j.components(&key)).await?);
@@ -430,7 +450,6 @@ async fn jira(
         jira_issues(run, &j, &key, since).await?;
     }
 
-    let boards = collect(j.boards()).await?;
     for mut board in boards {
         let id = id_str(&board["id"]);
         board["sprints"] = Value::Array(collect(j.sprints(&id)).await?);
@@ -444,7 +463,9 @@ async fn jira(
     }
 
     if selections.contains(&Selection::Users) {
-        for user in collect(j.users()).await? {
+        let users = collect(j.users()).await?;
+        run.known += users.len() as u64;
+        for user in users {
             let id = user["accountId"].as_str().unwrap_or_default().to_string();
             run.put(
                 &layout::jira_user(&id),
@@ -454,7 +475,9 @@ async fn jira(
             )
             .await?;
         }
-        for mut group in collect(j.groups()).await? {
+        let groups = collect(j.groups()).await?;
+        run.known += groups.len() as u64;
+        for mut group in groups {
             let id = group["groupId"].as_str().unwrap_or_default().to_string();
             group["members"] = Value::Array(collect(j.group_members(&id)).await?);
             run.put(
@@ -488,13 +511,25 @@ async fn jira_issues(
             .collect(),
         None => BTreeSet::new(),
     };
-    // One issue at a time (its details six requests side by side): a fetch left pending while
-    // an attachment downloads would hold a connection permit the download needs.
-    let mut issues = j.issues(&jql_for(&[project], since));
-    while let Some(issue) = issues.next().await {
-        let issue = issue.map_err(site_error)?;
-        let key = issue["key"].as_str().unwrap_or_default().to_string();
-        let details = j.issue_details(&key).await.map_err(site_error)?;
+    // The details of the next few issues are read while this one is written: each read is a
+    // task of its own, so it runs (and releases its connection permits) even while the writer
+    // waits on an attachment download, which needs a permit too.
+    let mut issues = j
+        .issues(&jql_for(&[project], since))
+        .map(|issue| {
+            let j = j.clone();
+            tokio::spawn(async move {
+                let issue = issue?;
+                let key = issue["key"].as_str().unwrap_or_default().to_string();
+                let details = j.issue_details(&key).await?;
+                Ok::<_, cairn_connectors::Error>((issue, details))
+            })
+        })
+        .buffered(ITEMS_READ_AHEAD);
+    while let Some(read) = issues.next().await {
+        let (issue, details) = read
+            .map_err(|e| EngineError::Retryable(format!("reading an issue: {e}")))?
+            .map_err(site_error)?;
         rest.remove(&id_str(&issue["id"]));
         jira_issue(run, j, project, issue, details, include_attachments).await?;
     }
@@ -511,6 +546,7 @@ async fn jira_issues(
                     .split(',')
                 {
                     if !att.is_empty() {
+                        run.known += 1;
                         let _ = run
                             .reuse(&layout::jira_attachment(att), None, Category::Attachments)
                             .await?;
@@ -576,6 +612,7 @@ async fn jira_issue(
     )
     .await?;
     if include_attachments {
+        run.known += attachments.len() as u64;
         for a in &attachments {
             let aid = id_str(&a["id"]);
             let name = a["filename"].as_str().unwrap_or_default();
@@ -609,6 +646,7 @@ async fn confluence(
     .await?;
     let personal = selections.contains(&Selection::PersonalSpaces);
     let spaces = collect(c.spaces(personal)).await?;
+    run.known = run.done() + spaces.len() as u64;
     for space in spaces {
         let key = space["key"].as_str().unwrap_or_default().to_string();
         let space_id = id_str(&space["id"]);
@@ -621,6 +659,9 @@ async fn confluence(
         .await?;
         for kind in [ContentKind::Page, ContentKind::BlogPost] {
             let listed = collect(c.content_ids(kind, &space_id)).await?;
+            run.known += listed.len() as u64;
+            // Unchanged items are taken over from the parent now; the rest are read below.
+            let mut to_read = Vec::new();
             for item in listed {
                 let id = id_str(&item["id"]);
                 let stamp = item["version"]["createdAt"].as_str().unwrap_or_default();
@@ -638,6 +679,7 @@ async fn confluence(
                         .split(',')
                         .filter(|a| !a.is_empty())
                     {
+                        run.known += 1;
                         let _ = run
                             .reuse(
                                 &layout::confluence_attachment(att),
@@ -648,7 +690,27 @@ async fn confluence(
                     }
                     continue;
                 }
-                confluence_content(run, &c, kind, &path, &id).await?;
+                to_read.push((path, id));
+            }
+            // As for Jira issues: the next few items are read (each in a task of its own) while
+            // one is written.
+            let mut reads = futures::stream::iter(to_read)
+                .map(|(path, id)| {
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        let read = read_content(&c, kind, &id).await?;
+                        Ok::<_, cairn_connectors::Error>((path, id, read))
+                    })
+                })
+                .buffered(ITEMS_READ_AHEAD);
+            while let Some(read) = reads.next().await {
+                let (path, id, read) = read
+                    .map_err(|e| EngineError::Retryable(format!("reading a page: {e}")))?
+                    .map_err(site_error)?;
+                // None: deleted between the listing and now.
+                if let Some(read) = read {
+                    write_content(run, &c, kind, &path, &id, read).await?;
+                }
             }
         }
     }
@@ -675,31 +737,64 @@ impl Run<'_> {
     }
 }
 
-async fn confluence_content(
+/// A page or blog post with both bodies, and what hangs off it, read side by side.
+struct ContentRead {
+    content: Value,
+    labels: Vec<Value>,
+    properties: Vec<Value>,
+    comments: Vec<Value>,
+    attachments: Vec<Value>,
+}
+
+/// Reads one page or blog post; `None` if it was deleted since it was listed.
+async fn read_content(
+    c: &cairn_connectors::Confluence,
+    kind: ContentKind,
+    id: &str,
+) -> cairn_connectors::Result<Option<ContentRead>> {
+    let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
+    let read = futures::try_join!(
+        c.content(kind, id, "storage"),
+        c.content(kind, id, "atlas_doc_format"),
+        all(c.labels(kind, id)),
+        all(c.properties(kind, id)),
+        all(c.comments(kind, id)),
+        all(c.attachments(kind, id)),
+    );
+    let (mut content, adf, labels, properties, comments, attachments) = match read {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    content["body"]["atlas_doc_format"] = adf["body"]["atlas_doc_format"].clone();
+    Ok(Some(ContentRead {
+        content,
+        labels,
+        properties,
+        comments,
+        attachments,
+    }))
+}
+
+/// Writes a page or blog post that was read, then streams its attachments.
+async fn write_content(
     run: &mut Run<'_>,
     c: &cairn_connectors::Confluence,
     kind: ContentKind,
     path: &str,
     id: &str,
+    read: ContentRead,
 ) -> Result<(), EngineError> {
-    let mut content = match c.content(kind, id, "storage").await {
-        Ok(v) => v,
-        // Deleted between the listing and now.
-        Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => return Err(site_error(e)),
-    };
-    let adf = c
-        .content(kind, id, "atlas_doc_format")
-        .await
-        .map_err(site_error)?;
-    content["body"]["atlas_doc_format"] = adf["body"]["atlas_doc_format"].clone();
-    let labels = collect(c.labels(kind, id)).await?;
-    let properties = collect(c.properties(kind, id)).await?;
-    let (inline, footer): (Vec<Value>, Vec<Value>) = collect(c.comments(kind, id))
-        .await?
+    let ContentRead {
+        content,
+        labels,
+        properties,
+        comments,
+        attachments,
+    } = read;
+    let (inline, footer): (Vec<Value>, Vec<Value>) = comments
         .into_iter()
         .partition(|c| c.get("resolutionStatus").is_some());
-    let attachments = collect(c.attachments(kind, id)).await?;
     let ids: Vec<String> = attachments.iter().map(|a| id_str(&a["id"])).collect();
     let stamp = content["version"]["createdAt"]
         .as_str()
@@ -726,6 +821,7 @@ async fn confluence_content(
     if !run.attachments {
         return Ok(());
     }
+    run.known += attachments.len() as u64;
     for a in &attachments {
         let aid = id_str(&a["id"]);
         let file = a["title"].as_str().unwrap_or_default();
