@@ -339,7 +339,11 @@ async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
-    let w = world(25, &["dst"]).await;
+    let settings = cairn_engine::EngineSettings {
+        checkpoint_items: 5,
+        ..support::test_settings()
+    };
+    let w = support::world_with(25, small(), &["dst"], settings).await;
     for product in [Product::Jira, Product::Confluence] {
         let policy = w.policy(product).await;
         let route = match product {
@@ -361,6 +365,7 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
             .await;
         let mid = w.backup_record(&b.id).await;
         assert_eq!(mid.status.to_string(), "IN_PROGRESS", "killed mid-way");
+        let before = requests(&w, route) as usize;
         w.drain().await;
         let done = w.backup_record(&b.id).await;
         assert_eq!(
@@ -370,6 +375,17 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
             done.status_message
         );
         assert_eq!(done.attempts, 0, "a lapsed lease is not a failed attempt");
+        // The resumed attempt took over what the killed one had checkpointed (every 5 items)
+        // instead of reading it again.
+        let reread = requests(&w, route) as usize - before;
+        assert!(
+            reread < total,
+            "{product}: {reread} of {total} items read again after {before} were read"
+        );
+        let stats = w.stats(&b.id).await;
+        assert!(stats["itemsUnchanged"].as_u64().unwrap() > 0, "{stats}");
+        // Its checkpoints are forgotten: the backup has one snapshot.
+        assert_eq!(w.snapshots_of(&b.id).await, 1, "{product}");
         restore_into(&w, &b.id, "dst").await;
     }
     assert_no_differences(&w, "src", "dst");
