@@ -301,7 +301,7 @@ async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
     let mut ids = jira_ids.clone();
     ids.extend(wiki_ids.clone());
     let faults: FaultSpec = serde_json::from_value(json!({"attachment404": {"ids": ids}})).unwrap();
-    w.sim.set_faults("src", faults);
+    w.sim.set_faults("src", faults.clone());
     for (product, missing) in [(Product::Jira, &jira_ids), (Product::Confluence, &wiki_ids)] {
         let policy = w.policy(product).await;
         let b = w.run_backup(&policy).await;
@@ -334,6 +334,28 @@ async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
             Product::Confluence => s.cattachments.len(),
         });
         assert_eq!(attachments + n, on_site);
+
+        // Once the site serves them again, the next backup (incremental: the issues and pages
+        // are unchanged) fetches what its parent lacks, and is complete.
+        w.sim.clear_faults("src");
+        let next = w.run_backup(&policy).await;
+        assert_eq!(
+            next.status.to_string(),
+            "COMPLETED",
+            "{}",
+            next.status_message
+        );
+        let files = w.files(&next.id).await;
+        for id in missing {
+            let path = match product {
+                Product::Jira => layout::jira_attachment(id),
+                Product::Confluence => layout::confluence_attachment(id),
+            };
+            assert!(files.contains_key(&path), "{path} is in the next backup");
+        }
+        let stats = w.stats(&next.id).await;
+        assert!(stats["itemsUnchanged"].as_u64().unwrap() > 0, "{stats}");
+        w.sim.set_faults("src", faults.clone());
     }
 }
 
