@@ -9,10 +9,16 @@
 //! parent's entry. Whatever the listings no longer show is left out (deleted). Each backup is a
 //! complete snapshot.
 //!
-//! Resume: a killed backup leaves packs without a snapshot, which prune reclaims; the resumed run
-//! reads the site again from the start. Its checkpoint records the phase and counts reached.
+//! Checkpoints and resume: every [`crate::EngineSettings::checkpoint_items`] items (or
+//! `checkpoint_bytes` bytes) written, what the writer holds is committed as a *checkpoint
+//! snapshot* (tagged `checkpoint:<backupId>`) and its id saved in the job checkpoint; a fresh
+//! writer goes on. A resumed attempt reads the site's listings again, and takes over unread what
+//! the earlier attempts' checkpoints hold with the same stamps (issues, pages, attachments), so
+//! it fetches only what they had not reached. At the end, the attempt's own checkpoints are
+//! carried into the backup's one snapshot and every checkpoint is forgotten (their data lives
+//! on in the snapshot; what nothing refers to any more is reclaimed by prune).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -32,6 +38,11 @@ use crate::storage::vault_error;
 /// How far before the parent's start an incremental Jira backup looks for changed issues.
 pub const SAFETY_MARGIN: TimeDelta = TimeDelta::days(1);
 
+/// Issues (or pages) whose details are read ahead of the one being written. With the site's
+/// concurrency bound (8 requests) and 6-7 requests per item, a few keep the bound busy; more
+/// would only hold documents in memory.
+const ITEMS_READ_AHEAD: usize = 4;
+
 /// A site error, as the job queue wants it.
 pub(crate) fn site_error(e: cairn_connectors::Error) -> EngineError {
     if e.is_retryable() {
@@ -49,6 +60,14 @@ fn id_str(v: &Value) -> String {
     }
 }
 
+/// Where an item taken over unread came from.
+#[derive(Clone, Copy)]
+enum From {
+    /// The checkpoint of an earlier attempt (index into `Run::earlier`).
+    Earlier(usize),
+    Parent,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Category {
     Users,
@@ -58,14 +77,29 @@ enum Category {
 
 struct Run<'a> {
     ctx: &'a JobContext,
-    writer: SnapshotWriter,
+    repo: cairn_vault::Repository,
+    backup_id: String,
+    /// `None` only while a checkpoint is being committed.
+    writer: Option<SnapshotWriter>,
     parent: Option<SnapshotReader>,
+    /// Checkpoints of earlier attempts of this backup.
+    earlier: Vec<SnapshotReader>,
+    /// Checkpoints of this attempt, to carry into the final snapshot.
+    segments: Vec<String>,
+    /// Items and bytes written since the last checkpoint.
+    pending: (u64, u64),
+    every: (u64, u64),
+    /// New bytes the checkpoints stored.
+    stored: u64,
     users_size: u64,
     data_size: u64,
     attachments_size: u64,
     changed: u64,
     unchanged: u64,
     missing: Vec<String>,
+    /// Items the listings have shown so far (`itemsTotal`): it grows as spaces are listed and
+    /// attachments are found, and equals the items done at the end.
+    known: u64,
     phase: ProgressPhase,
     /// `ATTACHMENTS` selected.
     attachments: bool,
@@ -85,7 +119,7 @@ impl Run<'_> {
         let p = Progress {
             phase,
             items_done: self.done(),
-            items_total: None,
+            items_total: Some(self.known.max(self.done())),
             bytes_done: self.users_size + self.data_size + self.attachments_size,
         };
         self.ctx.report(p).await?;
@@ -97,8 +131,120 @@ impl Run<'_> {
 
     async fn checkpoint(&self) -> Result<(), EngineError> {
         let phase = serde_json::to_value(self.phase).unwrap_or_default();
-        let text = json!({"phase": phase, "itemsDone": self.done()}).to_string();
+        let partials: Vec<String> = self
+            .earlier
+            .iter()
+            .map(|r| r.id().to_hex())
+            .chain(self.segments.iter().cloned())
+            .collect();
+        let text =
+            json!({"phase": phase, "itemsDone": self.done(), "partials": partials}).to_string();
         self.ctx.save_checkpoint(&text).await
+    }
+
+    fn writer(&mut self) -> Result<&mut SnapshotWriter, EngineError> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| EngineError::Permanent("the backup's writer is gone".into()))
+    }
+
+    /// Commits what the writer holds as a checkpoint once enough was written since the last.
+    async fn maybe_checkpoint(&mut self, items: u64, bytes: u64) -> Result<(), EngineError> {
+        self.pending.0 += items;
+        self.pending.1 += bytes;
+        if self.pending.0 < self.every.0 && self.pending.1 < self.every.1 {
+            return Ok(());
+        }
+        self.pending = (0, 0);
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| EngineError::Permanent("the backup's writer is gone".into()))?;
+        let meta = BTreeMap::from([
+            (meta::BACKUP_ID.to_string(), self.backup_id.clone()),
+            ("checkpoint".to_string(), "true".to_string()),
+        ]);
+        let done = writer
+            .commit(meta, vec![format!("checkpoint:{}", self.backup_id)])
+            .await
+            .map_err(vault_error)?;
+        self.segments.push(done.snapshot.to_hex());
+        self.stored += done.stats.bytes_stored;
+        // Made after the commit, so its index knows the checkpoint's data.
+        let opts = WriterOptions {
+            parent: self.parent.as_ref().map(|r| r.id()),
+            ..Default::default()
+        };
+        self.writer = Some(crate::storage::writer(&self.repo, opts).await?);
+        self.checkpoint().await
+    }
+
+    /// Takes `path` over unread from an earlier attempt's checkpoint, or (with `parent`) from the
+    /// parent snapshot: matching `attrs` or the `updated` `stamp` when given. Returns where it
+    /// came from and its attributes.
+    async fn take_over(
+        &mut self,
+        path: &str,
+        attrs: Option<&BTreeMap<String, String>>,
+        stamp: Option<&str>,
+        parent: bool,
+    ) -> Result<Option<(From, BTreeMap<String, String>)>, EngineError> {
+        let category = if path.contains("/attachments/") {
+            Category::Attachments
+        } else {
+            Category::Data
+        };
+        if let Some((i, a)) = self.reuse_earlier(path, attrs, stamp, category).await? {
+            return Ok(Some((From::Earlier(i), a)));
+        }
+        if !parent {
+            return Ok(None);
+        }
+        let found = match stamp {
+            Some(stamp) => self.reuse_if_updated(path, stamp).await?,
+            None => self.reuse(path, attrs, category).await?,
+        };
+        Ok(found.map(|a| (From::Parent, a)))
+    }
+
+    /// A JSON document of an earlier checkpoint or of the parent.
+    async fn stored_doc(&self, from: From, path: &str) -> Result<Value, EngineError> {
+        let reader = match from {
+            From::Earlier(i) => self.earlier.get(i),
+            From::Parent => self.parent.as_ref(),
+        }
+        .ok_or_else(|| EngineError::Permanent("the snapshot read from is gone".into()))?;
+        let bytes = reader.get(path).await.map_err(vault_error)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| EngineError::Permanent(format!("{path} in the vault: {e}")))
+    }
+
+    /// Takes `path` over from an earlier attempt's checkpoint when it is there with `attrs`
+    /// (or, when `stamp` is given, with that `updated` stamp); returns its attributes.
+    async fn reuse_earlier(
+        &mut self,
+        path: &str,
+        attrs: Option<&BTreeMap<String, String>>,
+        stamp: Option<&str>,
+        category: Category,
+    ) -> Result<Option<(usize, BTreeMap<String, String>)>, EngineError> {
+        for i in 0..self.earlier.len() {
+            let Some(entry) = self.earlier[i].entry(path).await.map_err(vault_error)? else {
+                continue;
+            };
+            let matches = match (attrs, stamp) {
+                (Some(a), _) => a == &entry.attrs,
+                (None, Some(s)) => entry.attrs.get(attr::UPDATED).map(String::as_str) == Some(s),
+                (None, None) => true,
+            };
+            if matches && self.writer()?.reuse_entry(&entry).map_err(vault_error)? {
+                self.count(category, entry.size);
+                self.unchanged += 1;
+                self.progress(ProgressPhase::Storing).await?;
+                return Ok(Some((i, entry.attrs)));
+            }
+        }
+        Ok(None)
     }
 
     fn count(&mut self, category: Category, size: u64) {
@@ -117,13 +263,14 @@ impl Run<'_> {
         category: Category,
     ) -> Result<(), EngineError> {
         let bytes = canonical_json(doc);
-        self.writer
+        self.writer()?
             .add_document(path, &bytes, attrs)
             .await
             .map_err(vault_error)?;
         self.count(category, bytes.len() as u64);
         self.changed += 1;
-        self.progress(ProgressPhase::Downloading).await
+        self.progress(ProgressPhase::Downloading).await?;
+        self.maybe_checkpoint(1, bytes.len() as u64).await
     }
 
     /// Takes `path` over from the parent if it is there with these attributes (all of the
@@ -144,7 +291,7 @@ impl Run<'_> {
             return Ok(None);
         }
         if !self
-            .writer
+            .writer()?
             .reuse_from_parent(path, entry.size, &entry.attrs)
             .await
             .map_err(vault_error)?
@@ -168,7 +315,7 @@ impl Run<'_> {
         let attrs = BTreeMap::from([(attr::UPDATED.to_string(), created.to_string())]);
         if !created.is_empty()
             && self
-                .reuse(path, Some(&attrs), Category::Attachments)
+                .take_over(path, Some(&attrs), None, true)
                 .await?
                 .is_some()
         {
@@ -190,13 +337,14 @@ impl Run<'_> {
             }
         });
         let mut reader = tokio_util::io::StreamReader::new(stream);
-        let before = self.writer.stats().bytes_in;
-        match self.writer.add_stream(path, &mut reader, attrs).await {
+        let before = self.writer()?.stats().bytes_in;
+        match self.writer()?.add_stream(path, &mut reader, attrs).await {
             Ok(()) => {
-                let size = self.writer.stats().bytes_in - before;
+                let size = self.writer()?.stats().bytes_in - before;
                 self.count(Category::Attachments, size);
                 self.changed += 1;
-                self.progress(ProgressPhase::Downloading).await
+                self.progress(ProgressPhase::Downloading).await?;
+                self.maybe_checkpoint(1, size).await
             }
             Err(e) => match failure.lock().ok().and_then(|mut f| f.take()) {
                 Some(why) => {
@@ -240,16 +388,36 @@ pub(crate) async fn backup(
         },
     )
     .await?;
+    // What earlier attempts of this backup committed as checkpoints (unreadable ones are passed
+    // over: their items are read from the site again).
+    let mut earlier = Vec::new();
+    for id in partials(ctx.checkpoint()) {
+        if let Ok(r) = crate::storage::reader(&repo, id).await {
+            earlier.push(r);
+        }
+    }
+    let settings = engine.settings();
     let mut run = Run {
         ctx,
-        writer,
+        repo: repo.clone(),
+        backup_id: task.backup.id.clone(),
+        writer: Some(writer),
         parent,
+        earlier,
+        segments: Vec::new(),
+        pending: (0, 0),
+        every: (
+            settings.checkpoint_items.max(1),
+            settings.checkpoint_bytes.max(1),
+        ),
+        stored: 0,
         users_size: 0,
         data_size: 0,
         attachments_size: 0,
         changed: 0,
         unchanged: 0,
         missing: vec![],
+        known: 0,
         phase: ProgressPhase::Done,
         attachments: task.backup.selections.contains(&Selection::Attachments),
     };
@@ -268,20 +436,50 @@ pub(crate) async fn backup(
         (meta::STARTED_AT.to_string(), started_at.to_rfc3339()),
         ("items".to_string(), run.done().to_string()),
     ]);
+    // This attempt's checkpoints go into the one snapshot, unread.
+    for id in run.segments.clone() {
+        let segment = crate::storage::reader(&repo, id).await?;
+        for entry in crate::storage::walk(segment).await? {
+            if entry.kind != cairn_vault::EntryKind::Dir
+                && !run.writer()?.reuse_entry(&entry).map_err(vault_error)?
+            {
+                return Err(EngineError::Retryable(format!(
+                    "the checkpoint's {} is no longer in the vault",
+                    entry.path
+                )));
+            }
+        }
+    }
+    let partials: Vec<String> = run
+        .earlier
+        .iter()
+        .map(|r| r.id().to_hex())
+        .chain(run.segments.iter().cloned())
+        .collect();
+    let writer = run
+        .writer
+        .take()
+        .ok_or_else(|| EngineError::Permanent("the backup's writer is gone".into()))?;
+    let committed = writer
+        .commit(meta, vec![format!("backup:{}", task.backup.id)])
+        .await
+        .map_err(vault_error)?;
+    // The checkpoints' data lives on in the snapshot; they are not needed any more.
+    for id in partials {
+        if let Err(e) = crate::storage::forget(&repo, id).await {
+            tracing::warn!(backup = %task.backup.id, error = %e, "a checkpoint could not be forgotten; prune will pass it over");
+        }
+    }
     let Run {
-        writer,
         users_size,
         data_size,
         attachments_size,
         changed,
         unchanged,
         missing,
+        stored,
         ..
     } = run;
-    let committed = writer
-        .commit(meta, vec![format!("backup:{}", task.backup.id)])
-        .await
-        .map_err(vault_error)?;
     let outcome = if missing.is_empty() {
         Outcome::Completed
     } else {
@@ -294,12 +492,26 @@ pub(crate) async fn backup(
         data_size,
         attachments_size,
         stats: BackupStatsView {
-            new_bytes_stored: committed.stats.bytes_stored,
+            new_bytes_stored: stored + committed.stats.bytes_stored,
             items_changed: changed,
             items_unchanged: unchanged,
             duration_ms: clock.elapsed().as_millis() as u64,
         },
     })
+}
+
+/// The checkpoint snapshots an earlier attempt recorded in the job checkpoint.
+fn partials(checkpoint: Option<&str>) -> Vec<String> {
+    checkpoint
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|v| {
+            v["partials"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(String::from))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
 }
 
 /// "3 items could not be read: a, b, c" (at most 10 named).
@@ -415,6 +627,17 @@ async fn jira(
     }
 
     let projects = collect(j.projects()).await?;
+    let boards = collect(j.boards()).await?;
+    // What is known now: what was written, the projects, their issues (Jira's approximate
+    // count) and the boards; attachments are added as their issues are read.
+    run.known = run.done() + projects.len() as u64 + boards.len() as u64;
+    for project in &projects {
+        let key = project["key"].as_str().unwrap_or_default();
+        run.known += j
+            .approximate_count(&cairn_connectors::jira::jql_for(&[key], None))
+            .await
+            .map_err(site_error)?;
+    }
     for mut project in projects {
         let key = project["key"].as_str().unwrap_or_default().to_string();
         project["components"] = Value::Array(collect(j.components(&key)).await?);
@@ -430,7 +653,6 @@ async fn jira(
         jira_issues(run, &j, &key, since).await?;
     }
 
-    let boards = collect(j.boards()).await?;
     for mut board in boards {
         let id = id_str(&board["id"]);
         board["sprints"] = Value::Array(collect(j.sprints(&id)).await?);
@@ -444,7 +666,9 @@ async fn jira(
     }
 
     if selections.contains(&Selection::Users) {
-        for user in collect(j.users()).await? {
+        let users = collect(j.users()).await?;
+        run.known += users.len() as u64;
+        for user in users {
             let id = user["accountId"].as_str().unwrap_or_default().to_string();
             run.put(
                 &layout::jira_user(&id),
@@ -454,7 +678,9 @@ async fn jira(
             )
             .await?;
         }
-        for mut group in collect(j.groups()).await? {
+        let groups = collect(j.groups()).await?;
+        run.known += groups.len() as u64;
+        for mut group in groups {
             let id = group["groupId"].as_str().unwrap_or_default().to_string();
             group["members"] = Value::Array(collect(j.group_members(&id)).await?);
             run.put(
@@ -488,34 +714,79 @@ async fn jira_issues(
             .collect(),
         None => BTreeSet::new(),
     };
-    // One issue at a time (its details six requests side by side): a fetch left pending while
-    // an attachment downloads would hold a connection permit the download needs.
-    let mut issues = j.issues(&jql_for(&[project], since));
-    while let Some(issue) = issues.next().await {
-        let issue = issue.map_err(site_error)?;
-        let key = issue["key"].as_str().unwrap_or_default().to_string();
-        let details = j.issue_details(&key).await.map_err(site_error)?;
-        rest.remove(&id_str(&issue["id"]));
+    // Issues an earlier attempt's checkpoints hold, with the attributes they had then.
+    let mut earlier: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    for r in &run.earlier {
+        let entries = match r.list(&layout::jira_issues_dir(project)).await {
+            Ok(entries) => entries,
+            // The attempt had not reached this project.
+            Err(cairn_vault::Error::EntryNotFound { .. }) => continue,
+            Err(e) => return Err(vault_error(e)),
+        };
+        for e in entries {
+            earlier.insert(layout::entry_id(&e.path).to_string(), e.attrs);
+        }
+    }
+    let earlier = Arc::new(earlier);
+    // The details of the next few issues are read while this one is written: each read is a
+    // task of its own, so it runs (and releases its connection permits) even while the writer
+    // waits on an attachment download, which needs a permit too. Issues an earlier attempt
+    // stored unchanged are not read again.
+    let mut issues = j
+        .issues(&jql_for(&[project], since))
+        .map(|issue| {
+            let j = j.clone();
+            let earlier = earlier.clone();
+            tokio::spawn(async move {
+                let issue = issue?;
+                if earlier.get(&id_str(&issue["id"])) == Some(&issue_attrs(&issue)) {
+                    return Ok((issue, None));
+                }
+                let key = issue["key"].as_str().unwrap_or_default().to_string();
+                let details = j.issue_details(&key).await?;
+                Ok::<_, cairn_connectors::Error>((issue, Some(details)))
+            })
+        })
+        .buffered(ITEMS_READ_AHEAD);
+    let mut seen = HashSet::new();
+    while let Some(read) = issues.next().await {
+        let (issue, details) = read
+            .map_err(|e| EngineError::Retryable(format!("reading an issue: {e}")))?
+            .map_err(site_error)?;
+        let id = id_str(&issue["id"]);
+        rest.remove(&id);
+        // A listing that shows an issue twice (it changed while being paged) stores it once.
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let path = layout::jira_issue(project, &id);
+        if details.is_none() {
+            let attrs = issue_attrs(&issue);
+            if let Some((from, _)) = run.take_over(&path, Some(&attrs), None, false).await? {
+                jira_attachments_taken_over(run, j, from, &path, &attrs).await?;
+                continue;
+            }
+        }
+        let details = match details {
+            Some(d) => d,
+            None => j
+                .issue_details(issue["key"].as_str().unwrap_or_default())
+                .await
+                .map_err(site_error)?,
+        };
         jira_issue(run, j, project, issue, details, include_attachments).await?;
     }
     drop(issues);
-    // Unchanged since the parent: taken over unread, attachments with them.
+    // Unchanged since the parent (or stored by an earlier attempt): taken over unread,
+    // attachments with them.
     for id in rest {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
         let path = layout::jira_issue(project, &id);
-        match run.reuse(&path, None, Category::Data).await? {
-            Some(attrs) => {
-                for att in attrs
-                    .get("attachments")
-                    .map(String::as_str)
-                    .unwrap_or("")
-                    .split(',')
-                {
-                    if !att.is_empty() {
-                        let _ = run
-                            .reuse(&layout::jira_attachment(att), None, Category::Attachments)
-                            .await?;
-                    }
-                }
+        match run.take_over(&path, None, None, true).await? {
+            Some((from, attrs)) => {
+                jira_attachments_taken_over(run, j, from, &path, &attrs).await?;
             }
             None => {
                 // Not in the parent (or not reusable): read it now.
@@ -525,6 +796,76 @@ async fn jira_issues(
                 jira_issue(run, j, project, issue, details, include_attachments).await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The attributes an issue's document is stored with: its `updated` stamp and attachment ids.
+fn issue_attrs(issue: &Value) -> BTreeMap<String, String> {
+    let ids: Vec<String> = issue["fields"]["attachment"]
+        .as_array()
+        .map(|a| a.iter().map(|a| id_str(&a["id"])).collect())
+        .unwrap_or_default();
+    BTreeMap::from([
+        (
+            attr::UPDATED.to_string(),
+            issue["fields"]["updated"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        ("attachments".to_string(), ids.join(",")),
+    ])
+}
+
+/// The attachment ids an item's stored attributes name.
+fn attachment_ids(attrs: &BTreeMap<String, String>) -> Vec<String> {
+    attrs
+        .get("attachments")
+        .map(|a| {
+            a.split(',')
+                .filter(|a| !a.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The attachments of an issue whose document was taken over: each is taken over too, or, when
+/// no earlier snapshot has it (it could not be read then, or its data is gone), downloaded with
+/// the metadata the document holds.
+async fn jira_attachments_taken_over(
+    run: &mut Run<'_>,
+    j: &cairn_connectors::Jira,
+    from: From,
+    path: &str,
+    attrs: &BTreeMap<String, String>,
+) -> Result<(), EngineError> {
+    if !run.attachments {
+        return Ok(());
+    }
+    let mut doc: Option<Value> = None;
+    for aid in attachment_ids(attrs) {
+        run.known += 1;
+        let apath = layout::jira_attachment(&aid);
+        if run.take_over(&apath, None, None, true).await?.is_some() {
+            continue;
+        }
+        if doc.is_none() {
+            doc = Some(run.stored_doc(from, path).await?);
+        }
+        let issue = &doc.as_ref().map(|d| d["issue"].clone()).unwrap_or_default();
+        let meta = issue["fields"]["attachment"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| id_str(&a["id"]) == aid))
+            .cloned()
+            .unwrap_or_default();
+        let key = issue["key"].as_str().unwrap_or_default();
+        let name = meta["filename"].as_str().unwrap_or_default();
+        let what = format!("attachment {aid} \"{name}\" of {key}");
+        let created = meta["created"].as_str().unwrap_or_default();
+        run.attachment(&apath, &what, created, j.attachment_content(&aid, 0))
+            .await?;
     }
     Ok(())
 }
@@ -543,17 +884,7 @@ async fn jira_issue(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let ids: Vec<String> = attachments.iter().map(|a| id_str(&a["id"])).collect();
-    let attrs = BTreeMap::from([
-        (
-            attr::UPDATED.to_string(),
-            issue["fields"]["updated"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        ),
-        ("attachments".to_string(), ids.join(",")),
-    ]);
+    let attrs = issue_attrs(&issue);
     let properties: Vec<Value> = details
         .properties
         .into_iter()
@@ -576,6 +907,7 @@ async fn jira_issue(
     )
     .await?;
     if include_attachments {
+        run.known += attachments.len() as u64;
         for a in &attachments {
             let aid = id_str(&a["id"]);
             let name = a["filename"].as_str().unwrap_or_default();
@@ -609,6 +941,7 @@ async fn confluence(
     .await?;
     let personal = selections.contains(&Selection::PersonalSpaces);
     let spaces = collect(c.spaces(personal)).await?;
+    run.known = run.done() + spaces.len() as u64;
     for space in spaces {
         let key = space["key"].as_str().unwrap_or_default().to_string();
         let space_id = id_str(&space["id"]);
@@ -621,6 +954,9 @@ async fn confluence(
         .await?;
         for kind in [ContentKind::Page, ContentKind::BlogPost] {
             let listed = collect(c.content_ids(kind, &space_id)).await?;
+            run.known += listed.len() as u64;
+            // Unchanged items are taken over from the parent now; the rest are read below.
+            let mut to_read = Vec::new();
             for item in listed {
                 let id = id_str(&item["id"]);
                 let stamp = item["version"]["createdAt"].as_str().unwrap_or_default();
@@ -629,26 +965,33 @@ async fn confluence(
                     ContentKind::BlogPost => layout::confluence_blogpost(&key, &id),
                 };
                 if !stamp.is_empty()
-                    && let Some(parent_attrs) = run.reuse_if_updated(&path, stamp).await?
+                    && let Some((from, attrs)) =
+                        run.take_over(&path, None, Some(stamp), true).await?
                 {
-                    for att in parent_attrs
-                        .get("attachments")
-                        .map(String::as_str)
-                        .unwrap_or("")
-                        .split(',')
-                        .filter(|a| !a.is_empty())
-                    {
-                        let _ = run
-                            .reuse(
-                                &layout::confluence_attachment(att),
-                                None,
-                                Category::Attachments,
-                            )
-                            .await?;
-                    }
+                    confluence_attachments_taken_over(run, &c, from, &path, &id, &attrs).await?;
                     continue;
                 }
-                confluence_content(run, &c, kind, &path, &id).await?;
+                to_read.push((path, id));
+            }
+            // As for Jira issues: the next few items are read (each in a task of its own) while
+            // one is written.
+            let mut reads = futures::stream::iter(to_read)
+                .map(|(path, id)| {
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        let read = read_content(&c, kind, &id).await?;
+                        Ok::<_, cairn_connectors::Error>((path, id, read))
+                    })
+                })
+                .buffered(ITEMS_READ_AHEAD);
+            while let Some(read) = reads.next().await {
+                let (path, id, read) = read
+                    .map_err(|e| EngineError::Retryable(format!("reading a page: {e}")))?
+                    .map_err(site_error)?;
+                // None: deleted between the listing and now.
+                if let Some(read) = read {
+                    write_content(run, &c, kind, &path, &id, read).await?;
+                }
             }
         }
     }
@@ -675,31 +1018,105 @@ impl Run<'_> {
     }
 }
 
-async fn confluence_content(
+/// As [`jira_attachments_taken_over`], for a page or blog post (`id`).
+async fn confluence_attachments_taken_over(
+    run: &mut Run<'_>,
+    c: &cairn_connectors::Confluence,
+    from: From,
+    path: &str,
+    id: &str,
+    attrs: &BTreeMap<String, String>,
+) -> Result<(), EngineError> {
+    if !run.attachments {
+        return Ok(());
+    }
+    let mut doc: Option<Value> = None;
+    for aid in attachment_ids(attrs) {
+        run.known += 1;
+        let apath = layout::confluence_attachment(&aid);
+        if run.take_over(&apath, None, None, true).await?.is_some() {
+            continue;
+        }
+        if doc.is_none() {
+            doc = Some(run.stored_doc(from, path).await?);
+        }
+        let doc = doc.as_ref().cloned().unwrap_or_default();
+        let meta = doc["attachments"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| id_str(&a["id"]) == aid))
+            .cloned()
+            .unwrap_or_default();
+        let title = doc["page"]["title"]
+            .as_str()
+            .or(doc["blogpost"]["title"].as_str())
+            .unwrap_or_default();
+        let file = meta["title"].as_str().unwrap_or_default();
+        let what = format!("attachment {aid} \"{file}\" of \"{title}\"");
+        let created = meta["version"]["createdAt"].as_str().unwrap_or_default();
+        run.attachment(&apath, &what, created, c.attachment_content(id, &aid, 0))
+            .await?;
+    }
+    Ok(())
+}
+
+/// A page or blog post with both bodies, and what hangs off it, read side by side.
+struct ContentRead {
+    content: Value,
+    labels: Vec<Value>,
+    properties: Vec<Value>,
+    comments: Vec<Value>,
+    attachments: Vec<Value>,
+}
+
+/// Reads one page or blog post; `None` if it was deleted since it was listed.
+async fn read_content(
+    c: &cairn_connectors::Confluence,
+    kind: ContentKind,
+    id: &str,
+) -> cairn_connectors::Result<Option<ContentRead>> {
+    let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
+    let read = futures::try_join!(
+        c.content(kind, id, "storage"),
+        c.content(kind, id, "atlas_doc_format"),
+        all(c.labels(kind, id)),
+        all(c.properties(kind, id)),
+        all(c.comments(kind, id)),
+        all(c.attachments(kind, id)),
+    );
+    let (mut content, adf, labels, properties, comments, attachments) = match read {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    content["body"]["atlas_doc_format"] = adf["body"]["atlas_doc_format"].clone();
+    Ok(Some(ContentRead {
+        content,
+        labels,
+        properties,
+        comments,
+        attachments,
+    }))
+}
+
+/// Writes a page or blog post that was read, then streams its attachments.
+async fn write_content(
     run: &mut Run<'_>,
     c: &cairn_connectors::Confluence,
     kind: ContentKind,
     path: &str,
     id: &str,
+    read: ContentRead,
 ) -> Result<(), EngineError> {
-    let mut content = match c.content(kind, id, "storage").await {
-        Ok(v) => v,
-        // Deleted between the listing and now.
-        Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => return Err(site_error(e)),
-    };
-    let adf = c
-        .content(kind, id, "atlas_doc_format")
-        .await
-        .map_err(site_error)?;
-    content["body"]["atlas_doc_format"] = adf["body"]["atlas_doc_format"].clone();
-    let labels = collect(c.labels(kind, id)).await?;
-    let properties = collect(c.properties(kind, id)).await?;
-    let (inline, footer): (Vec<Value>, Vec<Value>) = collect(c.comments(kind, id))
-        .await?
+    let ContentRead {
+        content,
+        labels,
+        properties,
+        comments,
+        attachments,
+    } = read;
+    let (inline, footer): (Vec<Value>, Vec<Value>) = comments
         .into_iter()
         .partition(|c| c.get("resolutionStatus").is_some());
-    let attachments = collect(c.attachments(kind, id)).await?;
     let ids: Vec<String> = attachments.iter().map(|a| id_str(&a["id"])).collect();
     let stamp = content["version"]["createdAt"]
         .as_str()
@@ -726,6 +1143,7 @@ async fn confluence_content(
     if !run.attachments {
         return Ok(());
     }
+    run.known += attachments.len() as u64;
     for a in &attachments {
         let aid = id_str(&a["id"]);
         let file = a["title"].as_str().unwrap_or_default();

@@ -27,6 +27,11 @@ pub struct EngineSettings {
     /// Restores record each item's original author and times in the [`origin::PROPERTY`]
     /// property of the restored issue, page or blog post.
     pub record_origin: bool,
+    /// A backup commits what it has written as a checkpoint after this many items ...
+    pub checkpoint_items: u64,
+    /// ... or this many bytes, whichever comes first; a resumed attempt takes over what the
+    /// checkpoints hold instead of reading it from the site again.
+    pub checkpoint_bytes: u64,
 }
 
 impl Default for EngineSettings {
@@ -34,6 +39,8 @@ impl Default for EngineSettings {
         EngineSettings {
             connector: cairn_connectors::Settings::default(),
             record_origin: true,
+            checkpoint_items: 5_000,
+            checkpoint_bytes: 1 << 30,
         }
     }
 }

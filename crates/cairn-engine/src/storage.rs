@@ -122,6 +122,11 @@ pub fn writer(
     Box::pin(async move { repo.writer(opts).await.map_err(vault_error) })
 }
 
+/// Every entry of a snapshot (see [`SendFuture`]).
+pub fn walk(reader: cairn_vault::SnapshotReader) -> SendFuture<'static, Vec<cairn_vault::Entry>> {
+    Box::pin(async move { reader.walk("").await.map_err(vault_error) })
+}
+
 /// Forgets a snapshot; one already gone is fine (see [`SendFuture`]).
 pub fn forget(repo: &Repository, id: String) -> SendFuture<'static, ()> {
     let repo = repo.clone();

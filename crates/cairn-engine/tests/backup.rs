@@ -174,20 +174,16 @@ async fn a_full_backup_holds_every_item_of_the_site_and_reports_its_sizes() {
     assert!(stats["newBytesStored"].as_u64().unwrap() > 0, "{stats}");
 }
 
-/// A site of a few hundred issues and pages, so that 1% is a handful.
+/// The stand-in's medium site (2,000 issues in 8 projects, 400 pages, 40 blog posts), with
+/// attachments capped at 200 kB to keep the test's run short.
 fn medium() -> Counts {
     Counts {
-        projects: 4,
-        issues: 400,
-        spaces: 3,
-        pages: 160,
-        blogposts: 40,
-        attachment_percent: 30,
-        attachment_max: 60_000,
-        ..small()
+        attachment_max: 200_000,
+        ..cairn_sitesim::Scale::Medium.counts()
     }
 }
 
+/// The round trip of a medium site (both products), through an incremental backup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_backup_reads_and_stores_only_what_changed() {
     let w = world_of(22, medium(), &["dst"]).await;
@@ -301,7 +297,7 @@ async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
     let mut ids = jira_ids.clone();
     ids.extend(wiki_ids.clone());
     let faults: FaultSpec = serde_json::from_value(json!({"attachment404": {"ids": ids}})).unwrap();
-    w.sim.set_faults("src", faults);
+    w.sim.set_faults("src", faults.clone());
     for (product, missing) in [(Product::Jira, &jira_ids), (Product::Confluence, &wiki_ids)] {
         let policy = w.policy(product).await;
         let b = w.run_backup(&policy).await;
@@ -334,12 +330,38 @@ async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
             Product::Confluence => s.cattachments.len(),
         });
         assert_eq!(attachments + n, on_site);
+
+        // Once the site serves them again, the next backup (incremental: the issues and pages
+        // are unchanged) fetches what its parent lacks, and is complete.
+        w.sim.clear_faults("src");
+        let next = w.run_backup(&policy).await;
+        assert_eq!(
+            next.status.to_string(),
+            "COMPLETED",
+            "{}",
+            next.status_message
+        );
+        let files = w.files(&next.id).await;
+        for id in missing {
+            let path = match product {
+                Product::Jira => layout::jira_attachment(id),
+                Product::Confluence => layout::confluence_attachment(id),
+            };
+            assert!(files.contains_key(&path), "{path} is in the next backup");
+        }
+        let stats = w.stats(&next.id).await;
+        assert!(stats["itemsUnchanged"].as_u64().unwrap() > 0, "{stats}");
+        w.sim.set_faults("src", faults.clone());
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
-    let w = world(25, &["dst"]).await;
+    let settings = cairn_engine::EngineSettings {
+        checkpoint_items: 5,
+        ..support::test_settings()
+    };
+    let w = support::world_with(25, small(), &["dst"], settings).await;
     for product in [Product::Jira, Product::Confluence] {
         let policy = w.policy(product).await;
         let route = match product {
@@ -361,6 +383,7 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
             .await;
         let mid = w.backup_record(&b.id).await;
         assert_eq!(mid.status.to_string(), "IN_PROGRESS", "killed mid-way");
+        let before = requests(&w, route) as usize;
         w.drain().await;
         let done = w.backup_record(&b.id).await;
         assert_eq!(
@@ -370,6 +393,17 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
             done.status_message
         );
         assert_eq!(done.attempts, 0, "a lapsed lease is not a failed attempt");
+        // The resumed attempt took over what the killed one had checkpointed (every 5 items)
+        // instead of reading it again.
+        let reread = requests(&w, route) as usize - before;
+        assert!(
+            reread < total,
+            "{product}: {reread} of {total} items read again after {before} were read"
+        );
+        let stats = w.stats(&b.id).await;
+        assert!(stats["itemsUnchanged"].as_u64().unwrap() > 0, "{stats}");
+        // Its checkpoints are forgotten: the backup has one snapshot.
+        assert_eq!(w.snapshots_of(&b.id).await, 1, "{product}");
         restore_into(&w, &b.id, "dst").await;
     }
     assert_no_differences(&w, "src", "dst");

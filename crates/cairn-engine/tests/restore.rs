@@ -249,7 +249,7 @@ async fn restored_items_record_their_origin_unless_turned_off() {
     for record in [true, false] {
         let settings = cairn_engine::EngineSettings {
             record_origin: record,
-            ..Default::default()
+            ..support::test_settings()
         };
         let w = support::world_with(15, support::small(), &["dst"], settings).await;
         let jira = w.backup(Product::Jira).await;

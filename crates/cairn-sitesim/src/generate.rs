@@ -436,6 +436,8 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
     const PKEYS: &[&str] = &[
         "PLAT", "PAY", "MOB", "GROW", "OPS", "WEB", "DATA", "SEC", "API", "DOCS", "INFRA", "QA",
     ];
+    // Jira keeps project names unique, as keys.
+    let mut project_names = std::collections::HashSet::new();
     for (pi, &n_issues) in per_project.iter().enumerate() {
         let key = if pi < PKEYS.len() {
             PKEYS[pi].to_string()
@@ -443,14 +445,19 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
             format!("P{pi}")
         };
         let pid = site.alloc_id();
+        let mut name = format!(
+            "{} {}",
+            adf::words(&mut rng, 1).to_uppercase(),
+            ["Platform", "Service", "Portal", "Core"][pi % 4]
+        );
+        if !project_names.insert(name.clone()) {
+            name = format!("{name} {key}");
+            project_names.insert(name.clone());
+        }
         let mut project = Project {
             id: pid,
             key: key.clone(),
-            name: format!(
-                "{} {}",
-                adf::words(&mut rng, 1).to_uppercase(),
-                ["Platform", "Service", "Portal", "Core"][pi % 4]
-            ),
+            name,
             description: adf::sentence(&mut rng),
             lead: pick(&mut rng),
             type_key: "software".into(),
@@ -546,10 +553,14 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
                 ("10000", None)
             } else if roll < 22 && !nonsub.is_empty() {
                 let p = nonsub[rng.random_range(0..nonsub.len())];
-                if site.issues.get(&p).is_some_and(|i| i.issuetype == "10004") {
+                if site
+                    .issues
+                    .get(&p)
+                    .is_some_and(|i| i.issuetype == SUBTASK_TYPE)
+                {
                     ("10002", None)
                 } else {
-                    ("10004", Some(p))
+                    (SUBTASK_TYPE, Some(p))
                 }
             } else {
                 let t = ["10001", "10002", "10003"][rng.random_range(0..3)];
@@ -1059,7 +1070,39 @@ mod tests {
         assert!(
             s.issues
                 .values()
-                .any(|i| i.issuetype == "10004" && i.parent.is_some())
+                .any(|i| i.issuetype == SUBTASK_TYPE && i.parent.is_some())
         );
+    }
+
+    /// What Jira enforces holds of a generated site, and after any number of mutations: project
+    /// names unique, one link per type and pair, every sub-task with a parent.
+    #[test]
+    fn generated_and_mutated_sites_keep_jiras_invariants() {
+        let c = Counts {
+            projects: 16,
+            issues: 3_000,
+            ..Scale::Medium.counts()
+        };
+        let mut s = generate("s", 9, &c, false);
+        for round in 0..4 {
+            let names: std::collections::HashSet<&str> =
+                s.projects.values().map(|p| p.name.as_str()).collect();
+            assert_eq!(names.len(), s.projects.len(), "round {round}");
+            let links: std::collections::HashSet<(u64, u64, &str)> = s
+                .links
+                .values()
+                .map(|l| (l.inward, l.outward, l.type_id.as_str()))
+                .collect();
+            assert_eq!(links.len(), s.links.len(), "round {round}");
+            for i in s.issues.values().filter(|i| i.issuetype == SUBTASK_TYPE) {
+                let parent = i.parent.and_then(|p| s.issues.get(&p));
+                assert!(
+                    parent.is_some(),
+                    "round {round}: sub-task {} lost its parent",
+                    i.key
+                );
+            }
+            crate::mutate::mutate(&mut s, 5.0);
+        }
     }
 }

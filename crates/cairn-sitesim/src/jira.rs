@@ -459,7 +459,7 @@ fn all_fields(
     let subtasks: Vec<Value> = if want("subtasks") {
         site.issues
             .values()
-            .filter(|s| s.parent == Some(i.id) && s.issuetype == "10004")
+            .filter(|s| s.parent == Some(i.id) && s.issuetype == SUBTASK_TYPE)
             .map(|s| linked_issue(site, base, s.id))
             .collect()
     } else {
@@ -1722,7 +1722,7 @@ pub fn issue_create(site: &mut Site, r: &Req) -> R {
     };
     apply_fields(site, &mut issue, fields, true)
         .map_err(|e| jira_field_errors(Value::Object(e)))?;
-    if issue.issuetype == "10004" && issue.parent.is_none() {
+    if issue.issuetype == SUBTASK_TYPE && issue.parent.is_none() {
         return Err(jira_field_errors(
             json!({"parent": "Given parent work item does not belong to appropriate hierarchy."}),
         ));
@@ -1795,7 +1795,7 @@ pub fn issue_delete(site: &mut Site, r: &Req) -> R {
     if site
         .issues
         .values()
-        .any(|i| i.parent == Some(id) && i.issuetype == "10004")
+        .any(|i| i.parent == Some(id) && i.issuetype == SUBTASK_TYPE)
         && !r.q_bool("deleteSubtasks")
     {
         return Err(r.err(
@@ -1806,7 +1806,7 @@ pub fn issue_delete(site: &mut Site, r: &Req) -> R {
     let subs: Vec<u64> = site
         .issues
         .values()
-        .filter(|i| i.parent == Some(id) && i.issuetype == "10004")
+        .filter(|i| i.parent == Some(id) && i.issuetype == SUBTASK_TYPE)
         .map(|i| i.id)
         .collect();
     for s in subs {

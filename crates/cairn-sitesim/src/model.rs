@@ -10,6 +10,8 @@ use crate::jql::SortKey;
 
 pub type Ts = DateTime<Utc>;
 
+/// The id of the sub-task issue type (the stand-in's issue types are fixed).
+pub const SUBTASK_TYPE: &str = "10004";
 #[derive(Clone, Debug)]
 pub struct User {
     pub account_id: String,
@@ -500,19 +502,24 @@ impl Site {
     pub fn field(&self, id: &str) -> Option<&CustomField> {
         self.custom_fields.iter().find(|f| f.id == id)
     }
+    /// Removes an issue with what hangs off it.
     pub fn remove_issue(&mut self, id: u64) {
         if let Some(issue) = self.issues.remove(&id) {
             self.issue_keys.remove(&issue.key);
             self.links.retain(|_, l| l.inward != id && l.outward != id);
             self.attachments.retain(|_, a| a.issue_id != id);
-            let subtasks: Vec<u64> = self
+            // As Jira does: the sub-tasks go with their parent (a sub-task cannot be without
+            // one); other children (an epic's) lose their parent.
+            let children: Vec<(u64, bool)> = self
                 .issues
                 .values()
                 .filter(|i| i.parent == Some(id))
-                .map(|i| i.id)
+                .map(|i| (i.id, i.issuetype == SUBTASK_TYPE))
                 .collect();
-            for s in subtasks {
-                if let Some(i) = self.issues.get_mut(&s) {
+            for (child, subtask) in children {
+                if subtask {
+                    self.remove_issue(child);
+                } else if let Some(i) = self.issues.get_mut(&child) {
                     i.parent = None;
                 }
             }

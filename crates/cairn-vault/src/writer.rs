@@ -392,6 +392,35 @@ impl SnapshotWriter {
         if e.kind == EntryKind::Dir || e.size != size || &e.attrs != attrs {
             return Ok(false);
         }
+        let counted = self.take_over(path, e)?;
+        if counted {
+            self.stats.entries_from_parent += 1;
+        }
+        Ok(counted)
+    }
+
+    /// Takes over a file entry read from another snapshot of this repository (a backup's own
+    /// checkpoint, say) without reading its data. Returns `false`, adding nothing, when the
+    /// entry is a directory or its data is no longer all in the repository.
+    pub fn reuse_entry(&mut self, entry: &crate::reader::Entry) -> Result<bool> {
+        let path = check_path(&entry.path)?;
+        if entry.kind == EntryKind::Dir {
+            return Ok(false);
+        }
+        let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+        let e = TreeEntry {
+            name,
+            kind: entry.kind,
+            size: entry.size,
+            content: entry.content.clone(),
+            tree: None,
+            attrs: entry.attrs.clone(),
+        };
+        self.take_over(path, e)
+    }
+
+    /// Adds `e` at `path` if every blob it names is live in the index (or stored by this writer).
+    fn take_over(&mut self, path: String, e: TreeEntry) -> Result<bool> {
         if !e
             .content
             .iter()
@@ -407,7 +436,6 @@ impl SnapshotWriter {
             }
         }
         self.stats.blobs_reused += e.content.len() as u64;
-        self.stats.entries_from_parent += 1;
         self.insert_entry(path, e)?;
         Ok(true)
     }

@@ -15,6 +15,7 @@ on_backends!(
     roundtrip_docs_and_streams,
     dedup_and_one_percent_change,
     parent_hint_skips_unchanged,
+    entries_of_any_snapshot_are_taken_over_unread,
     flipped_byte_is_named_and_never_restored,
     missing_and_truncated_objects,
     forget_and_prune_reclaim,
@@ -273,6 +274,42 @@ async fn parent_hint_skips_unchanged(b: Backend) {
     assert_eq!(&r.get("d/7").await.unwrap()[..], b"doc 7");
     assert_eq!(&r.get("d/3").await.unwrap()[..], b"doc 3 v2");
     assert_eq!(r.snapshot().parent, Some(parent));
+}
+
+/// An entry read from another snapshot (not the parent) is taken over without its data; a
+/// directory is not.
+async fn entries_of_any_snapshot_are_taken_over_unread(b: Backend) {
+    let repo = init(b).await;
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    w.add_document("d/doc", b"a document", attrs(&[("updated", "t1")]))
+        .await
+        .unwrap();
+    let big = noise(3, 300_000);
+    w.add_stream("d/big", &mut &big[..], BTreeMap::new())
+        .await
+        .unwrap();
+    let first = w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot;
+    let first = repo.reader(&first.to_hex()).await.unwrap();
+
+    let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+    for path in ["d/doc", "d/big"] {
+        let e = first.entry(path).await.unwrap().unwrap();
+        assert!(w.reuse_entry(&e).unwrap(), "{path}");
+    }
+    let dir = first.entry("d").await.unwrap().unwrap();
+    assert!(
+        !w.reuse_entry(&dir).unwrap(),
+        "a directory is not an entry to take over"
+    );
+    let done = w.commit(BTreeMap::new(), vec![]).await.unwrap();
+    assert!(done.stats.bytes_stored < 10_000, "{:?}", done.stats);
+    let r = repo.reader(&done.snapshot.to_hex()).await.unwrap();
+    assert_eq!(&r.get("d/doc").await.unwrap()[..], b"a document");
+    assert_eq!(r.get("d/big").await.unwrap(), big);
+    assert_eq!(
+        r.entry("d/doc").await.unwrap().unwrap().attrs,
+        attrs(&[("updated", "t1")])
+    );
 }
 
 async fn pack_names(b: &Backend) -> Vec<String> {

@@ -227,6 +227,16 @@ fn serve_killed_mid_backup_and_mid_restore_finishes_both_without_loss_or_duplica
 
     let mid = wait_for_progress(&api, &backup_path, 40);
     server.kill();
+    // While it ran, the progress knew how many items there were to do.
+    let (done, known) = (
+        mid["progress"]["itemsDone"].as_u64().unwrap(),
+        mid["progress"]["itemsTotal"].as_u64().unwrap_or(0),
+    );
+    let issues: u64 = projects_and_issue_counts(&sites.site("source").0, &site_user(&sites))
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert!(known > done && known >= issues, "{mid} ({issues} issues)");
     let server = install.serve(&[]);
     let api = Caller::new(&server, &first);
     let backup = api.wait_until_done(&backup_path);

@@ -90,7 +90,16 @@ pub async fn world(seed: u64, empty: &[&str]) -> World {
 
 /// `src` generated with `counts`, and the named empty destinations.
 pub async fn world_of(seed: u64, counts: Counts, empty: &[&str]) -> World {
-    world_with(seed, counts, empty, EngineSettings::default()).await
+    world_with(seed, counts, empty, test_settings()).await
+}
+
+/// The engine's settings in these tests: backups commit a checkpoint every 25 items, so that
+/// every backup goes through checkpoints and carries them into its snapshot.
+pub fn test_settings() -> EngineSettings {
+    EngineSettings {
+        checkpoint_items: 25,
+        ..Default::default()
+    }
 }
 
 /// [`world_of`] with the engine set up by `settings`.
@@ -254,6 +263,30 @@ impl World {
         repo.reader(b.snapshot_id.as_deref().expect("the backup has a snapshot"))
             .await
             .unwrap()
+    }
+
+    /// Snapshots in the vault that belong to a backup (its own and any checkpoints left).
+    pub async fn snapshots_of(&self, backup: &str) -> usize {
+        let b = self.backup_record(backup).await;
+        let access = self
+            .management
+            .storage_access(&self.org, &b.storage_id)
+            .await
+            .unwrap();
+        let repo = self.engine.vault(&access).await.unwrap();
+        repo.snapshots()
+            .await
+            .unwrap()
+            .snapshots
+            .iter()
+            .filter(|s| {
+                s.file
+                    .meta
+                    .get(cairn_engine::layout::meta::BACKUP_ID)
+                    .map(String::as_str)
+                    == Some(backup)
+            })
+            .count()
     }
 
     /// Every file of a backup's snapshot: path and size.

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Backup and restore, measured end to end on the real binaries.
+
+    benches/engine.py [--issues N] [--pages N] [--projects N] [--latency-ms MS] [--seed S]
+                      [--products jira,confluence] [--skip-restore] [--no-build]
+
+Starts `cairn sim` (a generated source site and two empty targets) and `cairn serve` (SQLite, the
+built-in vault in a temporary directory), both release builds, then through the API:
+
+1. a full backup of each product;
+2. `mutate --percent 1` on the source, then the incremental backup of each product;
+3. a full restore of each product's incremental backup into the first empty target;
+4. the restore of the smallest project and the smallest space into the second target.
+
+For each step it prints wall time, items and bytes (from the backup's `stats` and `backupSize`,
+the restore's `result`), the requests the site served (its `/__sim/counters`), the `cairn serve`
+process's CPU time over wall time (the share of the time the engine works rather than waits on
+the site) and its peak RSS during the step (VmHWM, reset before each step through
+/proc/PID/clear_refs). `--latency-ms` adds that much to every site request (Atlassian answers in
+50-300 ms), to show the engine is not the bottleneck at a real site's pace.
+
+Prints a Markdown table. Builds the release binary first (CARGO_TARGET_DIR or
+/var/tmp/cairn-target).
+"""
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def http(method, url, user, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=600) as r:
+            text = r.read()
+            return r.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+class Proc:
+    """A process's CPU time and peak RSS, from /proc."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 (1-based), after the command name.
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def reset_peak(self):
+        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+            f.write("5")
+
+    def peak_mib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+
+def wait_done(api, user, path):
+    while True:
+        status, v = http("GET", api + path, user)
+        assert status == 200, (path, status, v)
+        if v["status"] not in ("CREATED", "IN_PROGRESS"):
+            return v
+        time.sleep(0.2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--issues", type=int, default=2000)
+    ap.add_argument("--pages", type=int, default=400)
+    ap.add_argument("--projects", type=int, default=8)
+    ap.add_argument("--latency-ms", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--products", default="jira,confluence")
+    ap.add_argument("--skip-restore", action="store_true")
+    ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
+    args = ap.parse_args()
+
+    target = os.environ.get("CARGO_TARGET_DIR", "/var/tmp/cairn-target")
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "cairn"], cwd=ROOT,
+                       check=True)
+    binary = os.path.join(target, "release", "cairn")
+    work = tempfile.mkdtemp(prefix="cairn-engine-bench-")
+    procs = []
+    try:
+        sim = subprocess.Popen(
+            [binary, "sim", "--scale", "medium", "--seed", str(args.seed),
+             "--issues", str(args.issues), "--pages", str(args.pages),
+             "--projects", str(args.projects),
+             "--sites", "source,target:empty,target2:empty", "--json"],
+            stdout=subprocess.PIPE, text=True)
+        procs.append(sim)
+        ready = json.loads(sim.stdout.readline())
+        sites = {s["name"]: s for s in ready["sites"]}
+        account = next(a for a in ready["accounts"] if a["access"] == "read-write")
+        site_user = f'{account["email"]}:{account["apiToken"]}'
+        if args.latency_ms:
+            for s in sites.values():
+                http("PUT", s["baseUrl"] + "/__sim/faults", site_user,
+                     {"latencyMs": args.latency_ms})
+
+        with open(os.path.join(work, "cairn.toml"), "w") as f:
+            f.write("[management]\nscheduler_tick_secs = 1\n[auth]\nrate_per_second = 100000\nrate_burst = 100000\n")
+        log = open(os.path.join(work, "serve.log"), "w")
+        serve = subprocess.Popen(
+            [binary, "serve", "--data-dir", os.path.join(work, "data"), "--config",
+             os.path.join(work, "cairn.toml"), "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=log, text=True)
+        procs.append(serve)
+        out = {}
+        while True:
+            line = serve.stdout.readline()
+            if not line:
+                sys.exit("cairn serve exited: see " + log.name)
+            for label in ("Organization id:", "Admin email:", "API token:"):
+                if line.strip().startswith(label):
+                    out[label] = line.split(":", 1)[1].strip()
+            if line.startswith("Cairn is serving on "):
+                base = line.split()[-1]
+                break
+        proc = Proc(serve.pid)
+        user = f'{out["Admin email:"]}:{out["API token:"]}'
+        api = f'{base}/public/backup-management/v2/orgs/{out["Organization id:"]}'
+        ids = {}
+        for name, s in sites.items():
+            status, v = http("POST", api + "/sites", user, {
+                "cloudUrl": s["baseUrl"], "email": account["email"],
+                "apiToken": account["apiToken"]})
+            assert status == 201, v
+            ids[name] = v["cloudId"]
+
+        rows = []
+
+        def step(label, fn, site="source"):
+            http("DELETE", sites[site]["baseUrl"] + "/__sim/log", site_user)
+            proc.reset_peak()
+            cpu0, t0 = proc.cpu_seconds(), time.monotonic()
+            result = fn()
+            wall = time.monotonic() - t0
+            cpu = proc.cpu_seconds() - cpu0
+            _, counters = http("GET", sites[site]["baseUrl"] + "/__sim/counters", site_user)
+            requests = sum(counters.values()) if isinstance(counters, dict) else 0
+            rows.append((label, wall, cpu / wall if wall else 0.0, proc.peak_mib(), requests,
+                         result))
+            return result
+
+        def backup(policy):
+            status, b = http("POST", f"{api}/policies/{policy}/backups", user)
+            assert status == 202, b
+            b = wait_done(api, user, f'/backups/{b["backupId"]}')
+            assert b["status"] == "COMPLETED", b
+            return b
+
+        products = args.products.split(",")
+        policies = {}
+        for product in products:
+            status, p = http("POST", api + "/policies", user, {
+                "policyName": f"bench {product}", "cloudId": ids["source"],
+                "productType": product.upper(), "includeUsersAndGroups": True})
+            assert status == 201, p
+            policies[product] = p["policyId"]
+        full = {p: step(f"full backup, {p}", lambda p=p: backup(policies[p])) for p in products}
+        status, report = http("POST", sites["source"]["baseUrl"] + "/__sim/mutate?percent=1",
+                              site_user)
+        incremental = {p: step(f"incremental backup after 1%, {p}",
+                               lambda p=p: backup(policies[p])) for p in products}
+
+        def restore(backup_id, dest, **keys):
+            body = {"backupId": backup_id, "destinationCloudId": ids[dest], **keys}
+            status, r = http("POST", api + "/restores", user, body)
+            assert status == 202, r
+            r = wait_done(api, user, f'/restores/{r["restoreId"]}')
+            assert r["status"] == "COMPLETED", r
+            return r
+
+        if not args.skip_restore:
+            for p in products:
+                step(f"full restore, {p}",
+                     lambda p=p: restore(incremental[p]["backupId"], "target"), site="target")
+            # The smallest project and space: the granular restore's fixed cost.
+            _, content = http("GET", sites["source"]["baseUrl"] + "/__sim/content", site_user)
+            if "jira" in products:
+                projects = content["jira"]["projects"]
+                key = min(projects, key=lambda k: len(projects[k].get("issues", {})))
+                step(f"restore of one project ({len(projects[key].get('issues', {}))} issues), jira",
+                     lambda: restore(incremental["jira"]["backupId"], "target2",
+                                     projectKeys=[key]), site="target2")
+            if "confluence" in products:
+                spaces = {k: v for k, v in content["confluence"]["spaces"].items()
+                          if not k.startswith("~")}
+                key = min(spaces, key=lambda k: len(spaces[k].get("pages", {})))
+                step(f"restore of one space ({len(spaces[key].get('pages', {}))} pages), confluence",
+                     lambda: restore(incremental["confluence"]["backupId"], "target2",
+                                     spaceKeys=[key]), site="target2")
+
+        print(f"\nSite: {args.issues} issues in {args.projects} projects, {args.pages} pages "
+              f"(seed {args.seed}); latency {args.latency_ms} ms per request; mutation {report}\n")
+        print("| step | wall s | items | items/s | MB read | MB/s | new MB stored | site requests "
+              "| engine CPU / wall | peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for label, wall, share, peak, requests, r in rows:
+            if "backupId" in r and "restoreId" not in r:
+                stats = r.get("stats") or {}
+                size = r["backupSize"]
+                mb = (size["usersSize"] + size["dataSize"] + size["attachmentsSize"]) / 1e6
+                items = stats.get("itemsChanged", 0) + stats.get("itemsUnchanged", 0)
+                new = stats.get("newBytesStored", 0) / 1e6
+                read = mb if "full" in label else None
+            else:
+                created = (r.get("result") or {}).get("created") or {}
+                items = sum(created.values())
+                progress = r.get("progress") or {}
+                mb = progress.get("bytesDone", 0) / 1e6
+                new, read = None, mb
+            fmt = lambda x: "" if x is None else f"{x:.1f}"
+            print(f"| {label} | {wall:.1f} | {items} | {items / wall:.0f} | {fmt(mb)} | "
+                  f"{mb / wall:.1f} | {fmt(new)} | {requests} | {share:.0%} | {peak:.0f} |")
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    main()
