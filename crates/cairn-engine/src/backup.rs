@@ -131,15 +131,19 @@ impl Run<'_> {
 
     async fn checkpoint(&self) -> Result<(), EngineError> {
         let phase = serde_json::to_value(self.phase).unwrap_or_default();
-        let partials: Vec<String> = self
-            .earlier
-            .iter()
-            .map(|r| r.id().to_hex())
-            .chain(self.segments.iter().cloned())
-            .collect();
+        let partials = self.partial_ids();
         let text =
             json!({"phase": phase, "itemsDone": self.done(), "partials": partials}).to_string();
         self.ctx.save_checkpoint(&text).await
+    }
+
+    /// The checkpoints of every attempt of this backup so far.
+    fn partial_ids(&self) -> Vec<String> {
+        self.earlier
+            .iter()
+            .map(|r| r.id().to_hex())
+            .chain(self.segments.iter().cloned())
+            .collect()
     }
 
     fn writer(&mut self) -> Result<&mut SnapshotWriter, EngineError> {
@@ -421,11 +425,24 @@ pub(crate) async fn backup(
         phase: ProgressPhase::Done,
         attachments: task.backup.selections.contains(&Selection::Attachments),
     };
-    run.progress(ProgressPhase::Listing).await?;
     let selections = &task.backup.selections;
-    match task.backup.product {
-        Product::Jira => jira(&mut run, &site, selections, since).await?,
-        Product::Confluence => confluence(&mut run, &site, selections).await?,
+    let read = async {
+        run.progress(ProgressPhase::Listing).await?;
+        match task.backup.product {
+            Product::Jira => jira(&mut run, &site, selections, since).await,
+            Product::Confluence => confluence(&mut run, &site, selections).await,
+        }
+    }
+    .await;
+    if let Err(e) = read {
+        // A backup that ends here (cancelled, or failing the same way every time) will not
+        // resume: its checkpoints go. Otherwise the next attempt takes them over.
+        if matches!(e, EngineError::Cancelled | EngineError::Permanent(_)) {
+            for id in run.partial_ids() {
+                let _ = crate::storage::forget(&repo, id).await;
+            }
+        }
+        return Err(e);
     }
     run.progress(ProgressPhase::Committing).await?;
     let meta = BTreeMap::from([
@@ -450,12 +467,7 @@ pub(crate) async fn backup(
             }
         }
     }
-    let partials: Vec<String> = run
-        .earlier
-        .iter()
-        .map(|r| r.id().to_hex())
-        .chain(run.segments.iter().cloned())
-        .collect();
+    let partials = run.partial_ids();
     let writer = run
         .writer
         .take()
@@ -633,10 +645,14 @@ async fn jira(
     run.known = run.done() + projects.len() as u64 + boards.len() as u64;
     for project in &projects {
         let key = project["key"].as_str().unwrap_or_default();
-        run.known += j
+        // Only an estimate for the progress: a site without the count goes on without it.
+        match j
             .approximate_count(&cairn_connectors::jira::jql_for(&[key], None))
             .await
-            .map_err(site_error)?;
+        {
+            Ok(n) => run.known += n,
+            Err(e) => tracing::debug!(project = key, error = %e, "no issue count"),
+        }
     }
     for mut project in projects {
         let key = project["key"].as_str().unwrap_or_default().to_string();
