@@ -131,15 +131,19 @@ impl Run<'_> {
 
     async fn checkpoint(&self) -> Result<(), EngineError> {
         let phase = serde_json::to_value(self.phase).unwrap_or_default();
-        let partials: Vec<String> = self
-            .earlier
-            .iter()
-            .map(|r| r.id().to_hex())
-            .chain(self.segments.iter().cloned())
-            .collect();
+        let partials = self.partial_ids();
         let text =
             json!({"phase": phase, "itemsDone": self.done(), "partials": partials}).to_string();
         self.ctx.save_checkpoint(&text).await
+    }
+
+    /// The checkpoints of every attempt of this backup so far.
+    fn partial_ids(&self) -> Vec<String> {
+        self.earlier
+            .iter()
+            .map(|r| r.id().to_hex())
+            .chain(self.segments.iter().cloned())
+            .collect()
     }
 
     fn writer(&mut self) -> Result<&mut SnapshotWriter, EngineError> {
@@ -390,8 +394,19 @@ pub(crate) async fn backup(
     .await?;
     // What earlier attempts of this backup committed as checkpoints (unreadable ones are passed
     // over: their items are read from the site again).
+    let mut ids = partials(ctx.checkpoint());
+    if ctx.attempt() > 1 {
+        // A checkpoint committed just before the node died may not have made it into the job
+        // checkpoint: on a resume, the vault's own list of snapshots names them all.
+        let tag = format!("checkpoint:{}", task.backup.id);
+        for id in crate::storage::tagged(&repo, tag).await? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
     let mut earlier = Vec::new();
-    for id in partials(ctx.checkpoint()) {
+    for id in ids {
         if let Ok(r) = crate::storage::reader(&repo, id).await {
             earlier.push(r);
         }
@@ -421,11 +436,24 @@ pub(crate) async fn backup(
         phase: ProgressPhase::Done,
         attachments: task.backup.selections.contains(&Selection::Attachments),
     };
-    run.progress(ProgressPhase::Listing).await?;
     let selections = &task.backup.selections;
-    match task.backup.product {
-        Product::Jira => jira(&mut run, &site, selections, since).await?,
-        Product::Confluence => confluence(&mut run, &site, selections).await?,
+    let read = async {
+        run.progress(ProgressPhase::Listing).await?;
+        match task.backup.product {
+            Product::Jira => jira(&mut run, &site, selections, since).await,
+            Product::Confluence => confluence(&mut run, &site, selections).await,
+        }
+    }
+    .await;
+    if let Err(e) = read {
+        // A backup that ends here (cancelled, or failing the same way every time) will not
+        // resume: its checkpoints go. Otherwise the next attempt takes them over.
+        if matches!(e, EngineError::Cancelled | EngineError::Permanent(_)) {
+            for id in run.partial_ids() {
+                let _ = crate::storage::forget(&repo, id).await;
+            }
+        }
+        return Err(e);
     }
     run.progress(ProgressPhase::Committing).await?;
     let meta = BTreeMap::from([
@@ -450,12 +478,7 @@ pub(crate) async fn backup(
             }
         }
     }
-    let partials: Vec<String> = run
-        .earlier
-        .iter()
-        .map(|r| r.id().to_hex())
-        .chain(run.segments.iter().cloned())
-        .collect();
+    let partials = run.partial_ids();
     let writer = run
         .writer
         .take()
@@ -576,25 +599,44 @@ async fn jira(
     )
     .await?;
 
-    // Configuration: small documents, read whole every time (the vault dedups them).
-    let mut fields: Vec<Value> = collect(j.fields())
-        .await?
+    // Configuration: small documents, read whole every time (the vault dedups them), side by
+    // side (each is a request or a few, and at a real site's pace they would add up).
+    let (
+        (all_fields, custom_fields, issue_types, statuses),
+        (priorities, resolutions, link_types, roles, categories),
+    ) = futures::try_join!(
+        async {
+            futures::try_join!(
+                collect(j.fields()),
+                collect(j.custom_fields()),
+                collect(j.issue_types()),
+                collect(j.statuses()),
+            )
+        },
+        async {
+            futures::try_join!(
+                collect(j.priorities()),
+                collect(j.resolutions()),
+                collect(j.link_types()),
+                collect(j.roles()),
+                collect_optional(j.project_categories()),
+            )
+        },
+    )?;
+    let mut fields: Vec<Value> = all_fields
         .into_iter()
         .filter(|f| f["custom"].as_bool() != Some(true))
         .collect();
-    fields.extend(collect(j.custom_fields()).await?);
+    fields.extend(custom_fields);
     let mut config: Vec<(&str, Vec<Value>)> = vec![
-        ("issuetypes", collect(j.issue_types()).await?),
+        ("issuetypes", issue_types),
         ("fields", fields),
-        ("statuses", collect(j.statuses()).await?),
-        ("priorities", collect(j.priorities()).await?),
-        ("resolutions", collect(j.resolutions()).await?),
-        ("issuelinktypes", collect(j.link_types()).await?),
-        ("roles", collect(j.roles()).await?),
-        (
-            "projectcategories",
-            collect_optional(j.project_categories()).await?,
-        ),
+        ("statuses", statuses),
+        ("priorities", priorities),
+        ("resolutions", resolutions),
+        ("issuelinktypes", link_types),
+        ("roles", roles),
+        ("projectcategories", categories),
     ];
     let mut schemes: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     let mut stream = j.workflows_and_schemes();
@@ -631,18 +673,31 @@ async fn jira(
     // What is known now: what was written, the projects, their issues (Jira's approximate
     // count) and the boards; attachments are added as their issues are read.
     run.known = run.done() + projects.len() as u64 + boards.len() as u64;
-    for project in &projects {
-        let key = project["key"].as_str().unwrap_or_default();
-        run.known += j
-            .approximate_count(&cairn_connectors::jira::jql_for(&[key], None))
+    // Only an estimate for the progress: a site without the count goes on without it.
+    let j_ref = &j;
+    let counts = futures::future::join_all(projects.iter().map(|p| async move {
+        let j = j_ref;
+        let key = p["key"].as_str().unwrap_or_default();
+        j.approximate_count(&cairn_connectors::jira::jql_for(&[key], None))
             .await
-            .map_err(site_error)?;
+    }))
+    .await;
+    for count in counts {
+        match count {
+            Ok(n) => run.known += n,
+            Err(e) => tracing::debug!(error = %e, "no issue count"),
+        }
     }
     for mut project in projects {
         let key = project["key"].as_str().unwrap_or_default().to_string();
-        project["components"] = Value::Array(collect(j.components(&key)).await?);
-        project["versions"] = Value::Array(collect(j.versions(&key)).await?);
-        project["roles"] = Value::Array(collect(j.project_roles(&key)).await?);
+        let (components, versions, roles) = futures::try_join!(
+            collect(j.components(&key)),
+            collect(j.versions(&key)),
+            collect(j.project_roles(&key)),
+        )?;
+        project["components"] = Value::Array(components);
+        project["versions"] = Value::Array(versions);
+        project["roles"] = Value::Array(roles);
         run.put(
             &layout::jira_project(&key),
             &project,

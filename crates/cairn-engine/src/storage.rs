@@ -122,6 +122,20 @@ pub fn writer(
     Box::pin(async move { repo.writer(opts).await.map_err(vault_error) })
 }
 
+/// The ids of the snapshots carrying `tag`, oldest first (see [`SendFuture`]).
+pub fn tagged(repo: &Repository, tag: String) -> SendFuture<'static, Vec<String>> {
+    let repo = repo.clone();
+    Box::pin(async move {
+        let list = repo.snapshots().await.map_err(vault_error)?;
+        Ok(list
+            .snapshots
+            .into_iter()
+            .filter(|s| s.file.tags.contains(&tag))
+            .map(|s| s.id.to_hex())
+            .collect())
+    })
+}
+
 /// Every entry of a snapshot (see [`SendFuture`]).
 pub fn walk(reader: cairn_vault::SnapshotReader) -> SendFuture<'static, Vec<cairn_vault::Entry>> {
     Box::pin(async move { reader.walk("").await.map_err(vault_error) })

@@ -408,3 +408,42 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
     }
     assert_no_differences(&w, "src", "dst");
 }
+
+/// A backup cancelled mid-way leaves nothing behind in the vault: its checkpoints go with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_backup_leaves_no_checkpoint_behind() {
+    let settings = cairn_engine::EngineSettings {
+        checkpoint_items: 5,
+        ..support::test_settings()
+    };
+    let w = support::world_with(26, small(), &[], settings).await;
+    let policy = w.policy(Product::Jira).await;
+    let total = w.sim.with_site("src", |s| s.issues.len());
+    // Slow enough for the cancel to arrive mid-way (the worker sees it when it renews its
+    // lease, every second with a 3 s lease).
+    let slow: FaultSpec = serde_json::from_value(json!({"latencyMs": 20})).unwrap();
+    w.sim.set_faults("src", slow);
+    let b = w.start_backup(&policy).await;
+    let worker = w.worker(std::time::Duration::from_secs(3));
+    let run = tokio::spawn(async move {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        worker.run_one(&stop).await.unwrap()
+    });
+    while (requests(&w, ISSUE_CHANGELOG) as usize) < total / 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(w.snapshots_of(&b.id).await > 0, "checkpoints were written");
+    w.management
+        .cancel_backup(&w.org, &cairn_control::identity::Actor::cli(), &b.id)
+        .await
+        .unwrap();
+    assert!(run.await.unwrap(), "the worker ran the job");
+    let done = w.backup_record(&b.id).await;
+    assert_eq!(
+        done.status.to_string(),
+        "CANCELLED",
+        "{}",
+        done.status_message
+    );
+    assert_eq!(w.snapshots_of(&b.id).await, 0);
+}
