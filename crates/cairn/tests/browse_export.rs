@@ -132,6 +132,37 @@ fn a_completed_jira_backup_is_listed_read_and_exported_as_the_site_served_it() {
     assert_eq!(status, 200, "{projects}");
     assert_eq!(names(&projects), keys);
     assert_eq!(projects["totalItems"], keys.len());
+    // The spec's filters name the same directories: kind=project, kind=issue of a key.
+    let (status, by_kind) = api.call("GET", &format!("{contents}?kind=project"), None);
+    assert_eq!(status, 200, "{by_kind}");
+    assert_eq!(by_kind["path"], "jira/projects");
+    assert_eq!(names(&by_kind), keys);
+    let (_, issues) = api.call(
+        "GET",
+        &format!(
+            "{contents}?path=jira/projects/{}/issues&pageSize=100",
+            keys[0]
+        ),
+        None,
+    );
+    let (status, by_key) = api.call(
+        "GET",
+        &format!("{contents}?kind=issue&key={}&pageSize=100", keys[0]),
+        None,
+    );
+    assert_eq!(status, 200, "{by_key}");
+    assert!(issues["totalItems"].as_u64().unwrap() > 0, "{issues}");
+    assert_eq!(by_key["items"], issues["items"]);
+    for (query, field) in [
+        ("kind=space", "kind"),
+        ("kind=issue", "kind"),
+        ("kind=project&path=jira", "kind"),
+        ("kind=issue&key=A/B", "key"),
+    ] {
+        let (status, err) = api.call("GET", &format!("{contents}?{query}"), None);
+        assert_eq!(status, 400, "{query}: {err}");
+        assert_eq!(err["errors"][0]["field"], field, "{query}: {err}");
+    }
     // Pages of the listing, as every list of the API pages.
     let (status, second) = api.call(
         "GET",

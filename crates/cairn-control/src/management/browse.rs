@@ -115,6 +115,16 @@ pub trait SnapshotBrowser: Send + Sync {
         path: &str,
     ) -> Result<OpenedEntry, BrowseError>;
 
+    /// The directory holding the entries of a kind (spec section 6: `project`, `issue`,
+    /// `space`, `page`, `attachment`, ...) in this backup's snapshots; `key` names the project or
+    /// space where the kind needs one. `Err` says, for the caller, why there is none.
+    fn directory_of(
+        &self,
+        backup: &BackupRecord,
+        kind: &str,
+        key: Option<&str>,
+    ) -> Result<String, String>;
+
     /// The whole snapshot as a portable archive (`docs/export-format.md`), streamed.
     async fn export(
         &self,
@@ -227,6 +237,35 @@ impl Management {
             .take(page.limit as usize)
             .collect();
         Ok(Page { items, total })
+    }
+
+    /// (extension) The entries of one kind (`project`, `issue` of the project `key`, `space`,
+    /// `page` of the space `key`, `attachment`, ...), as [`Management::list_backup_contents`].
+    pub async fn list_backup_contents_of_kind(
+        &self,
+        org_id: &str,
+        backup_id: &str,
+        kind: &str,
+        key: Option<&str>,
+        page: PageQuery,
+    ) -> ControlResult<(String, Page<ContentEntry>)> {
+        if let Some(key) = key {
+            checked_snapshot_path(key)?;
+            if key.contains('/') || key.is_empty() {
+                return Err(ControlError::invalid_field(
+                    "key",
+                    "must be a project or space key",
+                ));
+            }
+        }
+        let (backup, _, browser) = self.browsable(org_id, backup_id).await?;
+        let dir = browser
+            .directory_of(&backup, kind, key)
+            .map_err(|why| ControlError::invalid_field("kind", why))?;
+        let found = self
+            .list_backup_contents(org_id, backup_id, &dir, page)
+            .await?;
+        Ok((dir, found))
     }
 
     /// (extension) One file of a backup's snapshot, streamed.

@@ -108,9 +108,12 @@ const PATH_PARAM: &str = "path";
     get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/contents", tag = "backups",
     operation_id = "listBackupContents",
     description = "(extension) The entries directly inside one directory of a COMPLETED or INCOMPLETE \
-                   backup's snapshot, in name order (`sortOrder=DESC` reverses it), paginated.",
+                   backup's snapshot, in name order (`sortOrder=DESC` reverses it), paginated. The \
+                   directory is named by `path`, or by `kind` (with `key` where it needs one).",
     params(("orgId" = String, Path), ("backupId" = String, Path),
-           ("path" = Option<String>, Query, description = "A directory, relative to the snapshot's root (e.g. `jira/projects`); the root when absent."),
+           ("path" = Option<String>, Query, description = "A directory, relative to the snapshot's root (e.g. `jira/projects`); the root when neither it nor `kind` is given."),
+           ("kind" = Option<String>, Query, description = "What to list instead of a path: `project`, `issue` (of the project `key`), `board`, `user`, `group`, `attachment` in a JIRA backup; `space`, `page` and `blogpost` (of the space `key`), `attachment` in a CONFLUENCE backup."),
+           ("key" = Option<String>, Query, description = "The project or space key `kind=issue`, `page` and `blogpost` need."),
            ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query), ("sortOrder" = Option<String>, Query)),
     responses((status = 200, body = BackupContentsResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -126,13 +129,36 @@ pub async fn contents(
     let mut page = PageRequest::from_query(&query)?.to_store();
     // Entries have no creation time: they come in name order unless DESC is asked for.
     page.descending = query.get("sortOrder") == Some("DESC");
-    let dir = query.get(PATH_PARAM).unwrap_or("");
-    let found = state
-        .management
-        .list_backup_contents(&admin.org_id, &backup_id, dir, page)
-        .await?;
+    let (dir, found) = match (query.get("kind"), query.get(PATH_PARAM)) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "kind",
+                "give either path or kind (with key), not both",
+            ));
+        }
+        (Some(kind), None) => {
+            state
+                .management
+                .list_backup_contents_of_kind(
+                    &admin.org_id,
+                    &backup_id,
+                    kind,
+                    query.get("key"),
+                    page,
+                )
+                .await?
+        }
+        (None, path) => {
+            let dir = path.unwrap_or("").trim_end_matches('/').to_string();
+            let found = state
+                .management
+                .list_backup_contents(&admin.org_id, &backup_id, &dir, page)
+                .await?;
+            (dir, found)
+        }
+    };
     Ok(Json(BackupContentsResponse {
-        path: dir.trim_end_matches('/').to_string(),
+        path: dir,
         items: found
             .items
             .into_iter()
