@@ -636,6 +636,48 @@ fn custom_value(run: &Run<'_>, dest: &Dest, schema: &Value, v: &Value) -> Option
     }
 }
 
+/// Writes that run side by side share this: after [`MAX_RETRYABLE_IN_A_ROW`] retryable
+/// failures with no success between them, each stops at its next item.
+#[derive(Default)]
+struct Failing(std::sync::atomic::AtomicU32);
+
+impl Failing {
+    fn stopped(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) >= super::MAX_RETRYABLE_IN_A_ROW
+    }
+
+    /// Runs `write` for each item in order, until the site is found failing; returns what each
+    /// write gave (kind, source id, result).
+    async fn each<I, F, Fut>(
+        &self,
+        items: I,
+        write: F,
+    ) -> Vec<(&'static str, String, cairn_connectors::Result<()>)>
+    where
+        I: IntoIterator,
+        F: Fn(I::Item) -> Fut,
+        Fut: std::future::Future<Output = (&'static str, String, cairn_connectors::Result<()>)>,
+    {
+        use std::sync::atomic::Ordering;
+        let mut out = Vec::new();
+        for item in items {
+            if self.stopped() {
+                break;
+            }
+            let (kind, source, result) = write(item).await;
+            match &result {
+                Ok(()) => self.0.store(0, Ordering::SeqCst),
+                Err(e) if e.is_retryable() => {
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(_) => {}
+            }
+            out.push((kind, source, result));
+        }
+        out
+    }
+}
+
 /// Status, comments, worklogs, remote links, watchers, properties and attachments of one
 /// created issue. With `reconcile`, what the destination already holds is skipped.
 async fn issue_children(
@@ -665,51 +707,21 @@ async fn issue_children(
         }
     }
 
-    let existing = if reconcile {
-        count(jira.comments(key).try_collect().await.map_err(site_error)?)
+    // What the destination already holds (on a resume), so it is not written twice.
+    let (comments_there, worklogs_there) = if reconcile {
+        (
+            count(jira.comments(key).try_collect().await.map_err(site_error)?),
+            count(jira.worklogs(key).try_collect().await.map_err(site_error)?),
+        )
     } else {
-        0
+        (0, 0)
     };
-    for c in items(&doc["comments"]).iter().skip(existing) {
-        let mut body = json!({"body": c["body"]});
-        if !c["visibility"].is_null() {
-            body["visibility"] = c["visibility"].clone();
-        }
-        let r = jira.add_comment(key, &body).await;
-        run.outcome("comment", &id_str(&c["id"]).unwrap_or_default(), r)?;
-    }
-    let existing = if reconcile {
-        count(jira.worklogs(key).try_collect().await.map_err(site_error)?)
-    } else {
-        0
-    };
-    for w in items(&doc["worklogs"]).iter().skip(existing) {
-        let mut body = json!({"started": w["started"], "timeSpentSeconds": w["timeSpentSeconds"]});
-        if !w["comment"].is_null() {
-            body["comment"] = w["comment"].clone();
-        }
-        let r = jira.add_worklog(key, &body).await;
-        run.outcome("worklog", &id_str(&w["id"]).unwrap_or_default(), r)?;
-    }
-    let mut have: HashSet<String> = HashSet::new();
+    let mut links_there: HashSet<String> = HashSet::new();
     if reconcile {
         let mut s = jira.remote_links(key);
         while let Some(l) = s.try_next().await.map_err(site_error)? {
-            have.insert(text(&l["object"], "url").to_string());
+            links_there.insert(text(&l["object"], "url").to_string());
         }
-    }
-    for l in items(&doc["remoteLinks"]) {
-        if have.contains(text(&l["object"], "url")) {
-            continue;
-        }
-        let mut body = json!({"object": l["object"]});
-        for k in ["globalId", "application", "relationship"] {
-            if !l[k].is_null() {
-                body[k] = l[k].clone();
-            }
-        }
-        let r = jira.create_remote_link(key, &body).await;
-        run.outcome("remoteLink", &id_str(&l["id"]).unwrap_or_default(), r)?;
     }
     let watching: HashSet<String> = match &current {
         Some(_) => items(&jira.watchers(key).await.map_err(site_error)?["watchers"])
@@ -718,29 +730,109 @@ async fn issue_children(
             .collect(),
         None => HashSet::new(),
     };
+    let mut watchers = Vec::new();
     for w in items(&doc["watchers"]["watchers"]) {
         let Some(src) = id_str(&w["accountId"]) else {
             continue;
         };
         match dest.account(run, &src) {
             Some(a) if watching.contains(&a) => {}
-            Some(a) => {
-                let r = jira.add_watcher(key, &a).await;
-                run.outcome("watcher", &src, r)?;
-            }
+            Some(a) => watchers.push((src, a)),
             None => run.map.skipped("watcher"),
         }
     }
-    for (k, v) in properties(&doc["properties"]) {
-        // Setting a property again writes the same value: no look-up needed.
-        let r = jira.set_property(key, &k, &v).await;
-        run.outcome("issueProperty", &format!("{sid}/{k}"), r)?;
+    let origin = run.record_origin.then(|| origin::jira_issue(doc));
+    // Owned lists: the futures below must not borrow through closures (the engine's futures
+    // must be provably `Send`).
+    let comments: Vec<Value> = items(&doc["comments"])
+        .iter()
+        .skip(comments_there)
+        .cloned()
+        .collect();
+    let worklogs: Vec<Value> = items(&doc["worklogs"])
+        .iter()
+        .skip(worklogs_there)
+        .cloned()
+        .collect();
+    let mut links = Vec::new();
+    for l in items(&doc["remoteLinks"]) {
+        if !links_there.contains(text(&l["object"], "url")) {
+            links.push(l.clone());
+        }
     }
-    if run.record_origin {
-        let r = jira
-            .set_property(key, origin::PROPERTY, &origin::jira_issue(doc))
-            .await;
-        run.outcome("origin", &sid, r)?;
+    let mut props: Vec<(String, Value, &'static str)> = properties(&doc["properties"])
+        .into_iter()
+        .map(|(k, v)| (k, v, "issueProperty"))
+        .collect();
+    if let Some(o) = origin {
+        props.push((origin::PROPERTY.to_string(), o, "origin"));
+    }
+
+    // Comments, worklogs, remote links, watchers and properties do not depend on one another:
+    // each kind is written in its order (comments keep theirs), the kinds side by side. A site
+    // that keeps failing stops them all (the issue stays open in the map, so a resumed attempt
+    // reconciles it).
+    let failing = Failing::default();
+    let sid_ref = &sid;
+    let (written_comments, written_worklogs, written_links, watched, written_props) = futures::join!(
+        failing.each(comments, |c: Value| async move {
+            let mut body = json!({"body": c["body"]});
+            if !c["visibility"].is_null() {
+                body["visibility"] = c["visibility"].clone();
+            }
+            let id = id_str(&c["id"]).unwrap_or_default();
+            ("comment", id, jira.add_comment(key, &body).await.map(drop))
+        }),
+        failing.each(worklogs, |w: Value| async move {
+            let mut body =
+                json!({"started": w["started"], "timeSpentSeconds": w["timeSpentSeconds"]});
+            if !w["comment"].is_null() {
+                body["comment"] = w["comment"].clone();
+            }
+            let id = id_str(&w["id"]).unwrap_or_default();
+            ("worklog", id, jira.add_worklog(key, &body).await.map(drop))
+        }),
+        failing.each(links, |l: Value| async move {
+            let mut body = json!({"object": l["object"]});
+            for k in ["globalId", "application", "relationship"] {
+                if !l[k].is_null() {
+                    body[k] = l[k].clone();
+                }
+            }
+            let id = id_str(&l["id"]).unwrap_or_default();
+            let r = jira.create_remote_link(key, &body).await.map(drop);
+            ("remoteLink", id, r)
+        }),
+        failing.each(watchers, |(src, account): (String, String)| async move {
+            let r = jira.add_watcher(key, &account).await;
+            ("watcher", src, r)
+        }),
+        failing.each(
+            props,
+            |(k, v, kind): (String, Value, &'static str)| async move {
+                // Setting a property again writes the same value: no look-up needed.
+                let source = if kind == "origin" {
+                    sid_ref.clone()
+                } else {
+                    format!("{sid_ref}/{k}")
+                };
+                (kind, source, jira.set_property(key, &k, &v).await)
+            }
+        ),
+    );
+    for (kind, source, result) in written_comments
+        .into_iter()
+        .chain(written_worklogs)
+        .chain(written_links)
+        .chain(watched)
+        .chain(written_props)
+    {
+        run.outcome(kind, &source, result)?;
+    }
+    if failing.stopped() {
+        return Err(EngineError::Retryable(
+            "the destination keeps failing".into(),
+        ));
     }
     if run.selected(Selection::Attachments) {
         let mut have: Vec<(String, u64)> = current
