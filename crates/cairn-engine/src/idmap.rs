@@ -4,9 +4,11 @@
 //! The checkpoint is compact JSON: `{"v":1,"m":{kind:{sourceId:destId}},"o":{kind:[sourceId]},
 //! "p":[phase],"s":summary}`. `o` names the containers (an issue, a page) created but whose
 //! children (comments, attachments, ...) were not all written yet; `p` the phases finished.
-//! It is saved every [`SAVE_EVERY`] creates and at the end of each phase, so what a crash loses
-//! is at most the creates since the last save: the restore finds those in the destination
-//! before creating anything again (see `restore.rs`, "Resuming").
+//! It is saved at the end of each phase and, within one, after [`SAVE_EVERY`] creates once
+//! [`SAVE_INTERVAL`] has passed (or after [`SAVE_AT_MOST`] creates): the map grows with the
+//! restore, and saving it every few creates would write it whole, over and over (quadratic in
+//! the site's size). What a crash loses is the creates since the last save: the restore finds
+//! those in the destination before creating anything again (see `restore.rs`, "Resuming").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,8 +16,12 @@ use cairn_control::jobs::{EngineError, JobContext};
 use cairn_control::management::{FailedItem, RestoreSummary};
 use serde::{Deserialize, Serialize};
 
-/// Creates between two checkpoint saves.
+/// Creates before a checkpoint save is considered.
 pub const SAVE_EVERY: usize = 50;
+/// The least time between two saves within a phase ...
+pub const SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// ... unless this many creates are unsaved.
+pub const SAVE_AT_MOST: usize = 5_000;
 
 const VERSION: u32 = 1;
 
@@ -37,6 +43,9 @@ pub struct IdMap {
     /// True when this map came from a checkpoint: the destination may hold creates it lacks.
     #[serde(skip)]
     resumed: bool,
+    /// When the map was last saved (or started).
+    #[serde(skip)]
+    saved_at: Option<std::time::Instant>,
 }
 
 impl IdMap {
@@ -143,9 +152,12 @@ impl IdMap {
         &self.summary
     }
 
-    /// Saves when [`SAVE_EVERY`] creates have accumulated.
+    /// Saves when enough creates have accumulated for long enough (see the module's doc).
     pub async fn maybe_save(&mut self, ctx: &JobContext) -> Result<(), EngineError> {
-        if self.unsaved >= SAVE_EVERY {
+        let since = *self.saved_at.get_or_insert_with(std::time::Instant::now);
+        if self.unsaved >= SAVE_AT_MOST
+            || (self.unsaved >= SAVE_EVERY && since.elapsed() >= SAVE_INTERVAL)
+        {
             self.save(ctx).await?;
         }
         Ok(())
@@ -154,6 +166,7 @@ impl IdMap {
     pub async fn save(&mut self, ctx: &JobContext) -> Result<(), EngineError> {
         ctx.save_checkpoint(&self.to_json()).await?;
         self.unsaved = 0;
+        self.saved_at = Some(std::time::Instant::now());
         Ok(())
     }
 

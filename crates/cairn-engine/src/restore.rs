@@ -9,9 +9,9 @@
 //! ## Resuming
 //!
 //! The source→destination id map ([`IdMap`]) lives in the job checkpoint. Before each create
-//! the map is consulted; what a crash lost (the creates since the last save, at most
-//! [`crate::idmap::SAVE_EVERY`], and the one in flight) is found in the destination by a key
-//! that the restore itself chose, only when the restore resumes:
+//! the map is consulted; what a crash lost (the creates since the last save: see
+//! [`crate::idmap`] for when it saves, and the one in flight) is found in the destination by a
+//! key that the restore itself chose, only when the restore resumes:
 //! - projects, spaces, boards: recorded as *intended* (and saved) before they are created, then
 //!   looked up by key (boards: by name in their project);
 //! - components, versions, sprints, pages and blog posts: by name or title inside a container
