@@ -420,3 +420,46 @@ fn two_nodes_over_postgres_and_s3_share_the_jobs_and_one_finishes_what_the_other
     );
     assert!(survivor.terminate());
 }
+
+/// `cairn backup run --wait` and `cairn restore create --wait` follow the run (beside a live
+/// server whose workers run it) and print its final state: the API's JSON with `--json`.
+#[test]
+fn the_cli_waits_for_a_backup_and_a_restore_and_prints_how_they_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path())
+        .with_config("[management]\nscheduler_tick_secs = 1\njob_lease_secs = 10\n");
+    let sites = Sites::start();
+    let server = install.serve(&[]);
+    let first = server.first_start.clone().unwrap();
+    let api = Caller::new(&server, &first);
+    let (source, target) = register_sites(&api, &sites);
+    let (status, policy) = api.call(
+        "POST",
+        "/policies",
+        Some(json!({ "policyName": "CLI", "cloudId": source, "productType": "JIRA" })),
+    );
+    assert_eq!(status, 201, "{policy}");
+    let policy_id = policy["policyId"].as_str().unwrap();
+
+    let backup = install.cli_json(&["backup", "run", "--policy", policy_id, "--wait"]);
+    assert_eq!(backup["status"], "COMPLETED", "{backup}");
+    assert_eq!(backup["progress"]["phase"], "DONE", "{backup}");
+    let backup_id = backup["backupId"].as_str().unwrap();
+    let restore = install.cli_json(&[
+        "restore",
+        "create",
+        "--backup",
+        backup_id,
+        "--destination",
+        &target,
+        "--wait",
+    ]);
+    assert_eq!(restore["status"], "COMPLETED", "{restore}");
+    assert!(
+        restore["result"]["created"]["issue"].as_u64().unwrap() > 0,
+        "{restore}"
+    );
+    let d = jira_differences(&sites);
+    assert!(d.is_empty(), "{} differences", d.len());
+    assert!(server.terminate());
+}

@@ -9,7 +9,7 @@ use cairn_api::wire::management::{
 use cairn_control::identity::Actor;
 use cairn_store::{BackupFilter, BackupStatus, Product};
 
-use super::output::{key_values, print_one, print_page, progress};
+use super::output::{ended_badly, follow, key_values, print_one, print_page, progress};
 use super::{ManagementArgs, PageArgs, literal};
 
 #[derive(Debug, clap::Args)]
@@ -32,6 +32,10 @@ pub enum BackupCommand {
         /// The policy to back up, as `cairn policy list` shows it.
         #[arg(long = "policy", value_name = "POLICY_ID")]
         policy_id: String,
+        /// Wait for the backup to end, with a progress bar, then show it; exit 1 if it ends
+        /// FAILED or CANCELLED ('cairn serve' runs it).
+        #[arg(long)]
+        wait: bool,
     },
     /// List backups, newest first.
     List {
@@ -86,10 +90,22 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
     let (instance, org_id) = args.common.open().await?;
     let management = &instance.management;
     match args.command {
-        BackupCommand::Run { policy_id } => {
-            let backup = management
+        BackupCommand::Run { policy_id, wait } => {
+            let mut backup = management
                 .run_backup_now(&org_id, &Actor::cli(), &policy_id)
                 .await?;
+            if wait {
+                let id = backup.id.clone();
+                follow(json, || async {
+                    let b = PublicApiBackupV2::from(management.get_backup(&org_id, &id).await?);
+                    Ok((b.status.0.to_string(), b.progress))
+                })
+                .await?;
+                backup = management.get_backup(&org_id, &id).await?;
+                let out = PublicApiBackupV2::from(backup);
+                print_one(json, &out, || describe(&out))?;
+                return ended_badly("backup", &out.status.0.to_string(), &out.status_message);
+            }
             let out = PublicApiBackupV2::from(backup);
             print_one(json, &out, || {
                 format!(

@@ -109,6 +109,54 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
         .join("\n")
 }
 
+/// Follows a backup or restore until it ends (`--wait`), polling twice a second: `poll` gives
+/// its status literal and progress. A progress bar shows on a terminal, never with `--json`.
+pub async fn follow<F, Fut>(json: bool, mut poll: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+            Output = anyhow::Result<(String, Option<cairn_api::wire::management::WorkProgress>)>,
+        >,
+{
+    use std::io::IsTerminal;
+    let bar = if json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:12} [{bar:30}] {pos}/{len} items, {elapsed}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    };
+    loop {
+        let (status, progress) = poll().await?;
+        match &progress {
+            Some(p) => {
+                bar.set_length(p.items_total.unwrap_or(p.items_done).max(p.items_done));
+                bar.set_position(p.items_done);
+                bar.set_message(p.phase.clone());
+            }
+            None => bar.set_message(status.clone()),
+        }
+        if status != "CREATED" && status != "IN_PROGRESS" {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// The error a waited-for run that did not end well exits with (after its state is printed).
+pub fn ended_badly(what: &str, status: &str, message: &str) -> anyhow::Result<()> {
+    match status {
+        "FAILED" | "CANCELLED" => Err(anyhow::anyhow!("the {what} ended {status}: {message}")),
+        _ => Ok(()),
+    }
+}
+
 /// Work in flight, for a person: `DOWNLOADING: 120/400 items, 3.2 MB`.
 pub fn progress(p: &cairn_api::wire::management::WorkProgress) -> String {
     let total = p

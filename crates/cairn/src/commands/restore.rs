@@ -5,7 +5,7 @@ use cairn_control::identity::Actor;
 use cairn_control::management::NewRestore;
 use cairn_store::{RestoreFilter, RestoreStatus};
 
-use super::output::{key_values, print_one, print_page, progress};
+use super::output::{ended_badly, follow, key_values, print_one, print_page, progress};
 use super::{ManagementArgs, PageArgs, literal};
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +47,10 @@ pub enum RestoreCommand {
         /// Only these Confluence spaces, comma-separated.
         #[arg(long, value_name = "KEYS", value_delimiter = ',')]
         space_keys: Option<Vec<String>>,
+        /// Wait for the restore to end, with a progress bar, then show it; exit 1 if it ends
+        /// FAILED or CANCELLED ('cairn serve' runs it).
+        #[arg(long)]
+        wait: bool,
     },
     /// List restores, newest first.
     List {
@@ -80,6 +84,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
             include_personal_spaces,
             project_keys,
             space_keys,
+            wait,
         } => {
             let restore = management
                 .create_restore(
@@ -96,6 +101,17 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
                     },
                 )
                 .await?;
+            if wait {
+                let id = restore.id.clone();
+                follow(json, || async {
+                    let r = PublicApiRestoreV2::from(management.get_restore(&org_id, &id).await?);
+                    Ok((r.status.0.to_string(), r.progress))
+                })
+                .await?;
+                let out = PublicApiRestoreV2::from(management.get_restore(&org_id, &id).await?);
+                print_one(json, &out, || describe(&out))?;
+                return ended_badly("restore", &out.status.0.to_string(), &out.status_message);
+            }
             let out = PublicApiRestoreV2::from(restore);
             print_one(json, &out, || {
                 format!(
