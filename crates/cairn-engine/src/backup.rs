@@ -397,11 +397,15 @@ pub(crate) async fn backup(
     let mut ids = partials(ctx.checkpoint());
     if ctx.attempt() > 1 {
         // A checkpoint committed just before the node died may not have made it into the job
-        // checkpoint: on a resume, the vault's own list of snapshots names them all.
-        let tag = format!("checkpoint:{}", task.backup.id);
-        for id in crate::storage::tagged(&repo, tag).await? {
-            if !ids.contains(&id) {
-                ids.push(id);
+        // checkpoint, and a node may die between the backup's final commit and its record:
+        // on a resume, the vault's own list of snapshots names them all. They are taken over
+        // like checkpoints, then forgotten.
+        for tag in ["checkpoint", "backup"] {
+            let tag = format!("{tag}:{}", task.backup.id);
+            for id in crate::storage::tagged(&repo, tag).await? {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
             }
         }
     }
