@@ -198,11 +198,14 @@ impl Jira {
                     .flat_map(Map::values)
                     .filter_map(|u| u.as_str()?.rsplit('/').next().map(String::from))
                     .collect();
-                futures::stream::iter(ids).then(move |id| {
-                    let t = t.clone();
-                    let path = format!("{API}/project/{}/role/{id}", seg(&project));
-                    async move { t.json(Req::get(path)).await }
-                })
+                // The roles side by side (within the site's concurrency bound), in order.
+                futures::stream::iter(ids)
+                    .map(move |id| {
+                        let t = t.clone();
+                        let path = format!("{API}/project/{}/role/{id}", seg(&project));
+                        async move { t.json(Req::get(path)).await }
+                    })
+                    .buffered(4)
             })
             .try_flatten()
             .boxed()

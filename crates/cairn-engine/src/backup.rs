@@ -712,9 +712,16 @@ async fn jira(
         jira_issues(run, &j, &key, since).await?;
     }
 
-    for mut board in boards {
+    // Each board's sprints, and below each group's members, read side by side.
+    let sprints = futures::future::try_join_all(boards.iter().map(|b| {
+        let id = id_str(&b["id"]);
+        let j = j_ref;
+        async move { collect(j.sprints(&id)).await }
+    }))
+    .await?;
+    for (mut board, sprints) in boards.into_iter().zip(sprints) {
         let id = id_str(&board["id"]);
-        board["sprints"] = Value::Array(collect(j.sprints(&id)).await?);
+        board["sprints"] = Value::Array(sprints);
         run.put(
             &layout::jira_board(&id),
             &board,
@@ -739,9 +746,15 @@ async fn jira(
         }
         let groups = collect(j.groups()).await?;
         run.known += groups.len() as u64;
-        for mut group in groups {
+        let members = futures::future::try_join_all(groups.iter().map(|g| {
+            let id = g["groupId"].as_str().unwrap_or_default().to_string();
+            let j = j_ref;
+            async move { collect(j.group_members(&id)).await }
+        }))
+        .await?;
+        for (mut group, members) in groups.into_iter().zip(members) {
             let id = group["groupId"].as_str().unwrap_or_default().to_string();
-            group["members"] = Value::Array(collect(j.group_members(&id)).await?);
+            group["members"] = Value::Array(members);
             run.put(
                 &layout::jira_group(&id),
                 &group,
