@@ -218,7 +218,10 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         }
         BackupCommand::Export { backup_id, output } => {
             let export = management.export_backup(&org_id, &backup_id).await?;
-            write_export(export.bytes, &output).await
+            let b = &export.backup;
+            // The archive is about the backup's size (plus a header per entry).
+            let expected = b.users_size + b.data_size + b.attachments_size;
+            write_export(export.bytes, &output, expected).await
         }
         BackupCommand::Cancel { backup_id } => {
             let backup = management
@@ -239,6 +242,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
 async fn write_export(
     mut bytes: cairn_control::management::ByteStream,
     output: &std::path::Path,
+    expected: u64,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use futures::TryStreamExt;
@@ -251,15 +255,29 @@ async fn write_export(
         out.flush().await?;
         return Ok(());
     }
+    // Into a file: a progress bar on a terminal.
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(expected);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} exporting [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let written = async {
         let mut file = tokio::fs::File::create(output).await?;
         while let Some(chunk) = bytes.try_next().await? {
             file.write_all(&chunk).await?;
+            bar.inc(chunk.len() as u64);
         }
         file.sync_all().await?;
         anyhow::Ok(())
     }
     .await;
+    bar.finish_and_clear();
     if written.is_err() {
         let _ = tokio::fs::remove_file(output).await;
     }
