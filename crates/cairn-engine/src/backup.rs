@@ -60,6 +60,32 @@ fn id_str(v: &Value) -> String {
     }
 }
 
+/// `None` writer: only between a checkpoint's commit and the next writer, which an error ends.
+fn writer_gone() -> EngineError {
+    EngineError::Permanent("the backup's writer is gone".into())
+}
+
+/// What an entry of an earlier snapshot must be to be taken over.
+#[derive(Clone, Copy)]
+enum Want<'a> {
+    /// These attributes exactly.
+    Attrs(&'a BTreeMap<String, String>),
+    /// This `updated` stamp.
+    Stamp(&'a str),
+    /// Whatever it is (an attachment named by an item taken over).
+    Any,
+}
+
+impl Want<'_> {
+    fn accepts(&self, attrs: &BTreeMap<String, String>) -> bool {
+        match self {
+            Want::Attrs(a) => *a == attrs,
+            Want::Stamp(s) => attrs.get(attr::UPDATED).map(String::as_str) == Some(*s),
+            Want::Any => true,
+        }
+    }
+}
+
 /// Where an item taken over unread came from.
 #[derive(Clone, Copy)]
 enum From {
@@ -147,9 +173,12 @@ impl Run<'_> {
     }
 
     fn writer(&mut self) -> Result<&mut SnapshotWriter, EngineError> {
-        self.writer
-            .as_mut()
-            .ok_or_else(|| EngineError::Permanent("the backup's writer is gone".into()))
+        self.writer.as_mut().ok_or_else(writer_gone)
+    }
+
+    /// The writer, to commit it.
+    fn take_writer(&mut self) -> Result<SnapshotWriter, EngineError> {
+        self.writer.take().ok_or_else(writer_gone)
     }
 
     /// Commits what the writer holds as a checkpoint once enough was written since the last.
@@ -160,10 +189,7 @@ impl Run<'_> {
             return Ok(());
         }
         self.pending = (0, 0);
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| EngineError::Permanent("the backup's writer is gone".into()))?;
+        let writer = self.take_writer()?;
         let meta = BTreeMap::from([
             (meta::BACKUP_ID.to_string(), self.backup_id.clone()),
             ("checkpoint".to_string(), "true".to_string()),
@@ -184,13 +210,12 @@ impl Run<'_> {
     }
 
     /// Takes `path` over unread from an earlier attempt's checkpoint, or (with `parent`) from the
-    /// parent snapshot: matching `attrs` or the `updated` `stamp` when given. Returns where it
-    /// came from and its attributes.
+    /// parent snapshot, when the entry there is what `want` says. Returns where it came from and
+    /// its attributes.
     async fn take_over(
         &mut self,
         path: &str,
-        attrs: Option<&BTreeMap<String, String>>,
-        stamp: Option<&str>,
+        want: Want<'_>,
         parent: bool,
     ) -> Result<Option<(From, BTreeMap<String, String>)>, EngineError> {
         let category = if path.contains("/attachments/") {
@@ -198,17 +223,38 @@ impl Run<'_> {
         } else {
             Category::Data
         };
-        if let Some((i, a)) = self.reuse_earlier(path, attrs, stamp, category).await? {
-            return Ok(Some((From::Earlier(i), a)));
+        let mut found = None;
+        for i in 0..self.earlier.len() {
+            let Some(entry) = self.earlier[i].entry(path).await.map_err(vault_error)? else {
+                continue;
+            };
+            if want.accepts(&entry.attrs)
+                && self.writer()?.reuse_entry(&entry).map_err(vault_error)?
+            {
+                found = Some((From::Earlier(i), entry));
+                break;
+            }
         }
-        if !parent {
+        if found.is_none()
+            && parent
+            && let Some(p) = &self.parent
+            && let Some(entry) = p.entry(path).await.map_err(vault_error)?
+            && want.accepts(&entry.attrs)
+            && self
+                .writer()?
+                .reuse_from_parent(path, entry.size, &entry.attrs)
+                .await
+                .map_err(vault_error)?
+        {
+            found = Some((From::Parent, entry));
+        }
+        let Some((from, entry)) = found else {
             return Ok(None);
-        }
-        let found = match stamp {
-            Some(stamp) => self.reuse_if_updated(path, stamp).await?,
-            None => self.reuse(path, attrs, category).await?,
         };
-        Ok(found.map(|a| (From::Parent, a)))
+        self.count(category, entry.size);
+        self.unchanged += 1;
+        self.progress(ProgressPhase::Storing).await?;
+        Ok(Some((from, entry.attrs)))
     }
 
     /// A JSON document of an earlier checkpoint or of the parent.
@@ -221,34 +267,6 @@ impl Run<'_> {
         let bytes = reader.get(path).await.map_err(vault_error)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| EngineError::Permanent(format!("{path} in the vault: {e}")))
-    }
-
-    /// Takes `path` over from an earlier attempt's checkpoint when it is there with `attrs`
-    /// (or, when `stamp` is given, with that `updated` stamp); returns its attributes.
-    async fn reuse_earlier(
-        &mut self,
-        path: &str,
-        attrs: Option<&BTreeMap<String, String>>,
-        stamp: Option<&str>,
-        category: Category,
-    ) -> Result<Option<(usize, BTreeMap<String, String>)>, EngineError> {
-        for i in 0..self.earlier.len() {
-            let Some(entry) = self.earlier[i].entry(path).await.map_err(vault_error)? else {
-                continue;
-            };
-            let matches = match (attrs, stamp) {
-                (Some(a), _) => a == &entry.attrs,
-                (None, Some(s)) => entry.attrs.get(attr::UPDATED).map(String::as_str) == Some(s),
-                (None, None) => true,
-            };
-            if matches && self.writer()?.reuse_entry(&entry).map_err(vault_error)? {
-                self.count(category, entry.size);
-                self.unchanged += 1;
-                self.progress(ProgressPhase::Storing).await?;
-                return Ok(Some((i, entry.attrs)));
-            }
-        }
-        Ok(None)
     }
 
     fn count(&mut self, category: Category, size: u64) {
@@ -277,37 +295,6 @@ impl Run<'_> {
         self.maybe_checkpoint(1, bytes.len() as u64).await
     }
 
-    /// Takes `path` over from the parent if it is there with these attributes (all of the
-    /// parent's when `attrs` is `None`); returns the attributes it had.
-    async fn reuse(
-        &mut self,
-        path: &str,
-        attrs: Option<&BTreeMap<String, String>>,
-        category: Category,
-    ) -> Result<Option<BTreeMap<String, String>>, EngineError> {
-        let Some(parent) = &self.parent else {
-            return Ok(None);
-        };
-        let Some(entry) = parent.entry(path).await.map_err(vault_error)? else {
-            return Ok(None);
-        };
-        if attrs.is_some_and(|a| a != &entry.attrs) {
-            return Ok(None);
-        }
-        if !self
-            .writer()?
-            .reuse_from_parent(path, entry.size, &entry.attrs)
-            .await
-            .map_err(vault_error)?
-        {
-            return Ok(None);
-        }
-        self.count(category, entry.size);
-        self.unchanged += 1;
-        self.progress(ProgressPhase::Storing).await?;
-        Ok(Some(entry.attrs))
-    }
-
     /// Streams an attachment into the vault; an unreadable one is noted, not fatal.
     async fn attachment(
         &mut self,
@@ -319,7 +306,7 @@ impl Run<'_> {
         let attrs = BTreeMap::from([(attr::UPDATED.to_string(), created.to_string())]);
         if !created.is_empty()
             && self
-                .take_over(path, Some(&attrs), None, true)
+                .take_over(path, Want::Attrs(&attrs), true)
                 .await?
                 .is_some()
         {
@@ -400,12 +387,10 @@ pub(crate) async fn backup(
         // checkpoint, and a node may die between the backup's final commit and its record:
         // on a resume, the vault's own list of snapshots names them all. They are taken over
         // like checkpoints, then forgotten.
-        for tag in ["checkpoint", "backup"] {
-            let tag = format!("{tag}:{}", task.backup.id);
-            for id in crate::storage::tagged(&repo, tag).await? {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
+        let tags = ["checkpoint", "backup"].map(|t| format!("{t}:{}", task.backup.id));
+        for id in crate::storage::tagged(&repo, tags.to_vec()).await? {
+            if !ids.contains(&id) {
+                ids.push(id);
             }
         }
     }
@@ -483,10 +468,7 @@ pub(crate) async fn backup(
         }
     }
     let partials = run.partial_ids();
-    let writer = run
-        .writer
-        .take()
-        .ok_or_else(|| EngineError::Permanent("the backup's writer is gone".into()))?;
+    let writer = run.take_writer()?;
     let committed = writer
         .commit(meta, vec![format!("backup:{}", task.backup.id)])
         .await
@@ -834,8 +816,10 @@ async fn jira_issues(
         let path = layout::jira_issue(project, &id);
         if details.is_none() {
             let attrs = issue_attrs(&issue);
-            if let Some((from, _)) = run.take_over(&path, Some(&attrs), None, false).await? {
-                jira_attachments_taken_over(run, j, from, &path, &attrs).await?;
+            if let Some((from, _)) = run.take_over(&path, Want::Attrs(&attrs), false).await? {
+                AttachmentSource::Jira(j)
+                    .taken_over(run, from, &path, &attrs)
+                    .await?;
                 continue;
             }
         }
@@ -856,9 +840,11 @@ async fn jira_issues(
             continue;
         }
         let path = layout::jira_issue(project, &id);
-        match run.take_over(&path, None, None, true).await? {
+        match run.take_over(&path, Want::Any, true).await? {
             Some((from, attrs)) => {
-                jira_attachments_taken_over(run, j, from, &path, &attrs).await?;
+                AttachmentSource::Jira(j)
+                    .taken_over(run, from, &path, &attrs)
+                    .await?;
             }
             None => {
                 // Not in the parent (or not reusable): read it now.
@@ -903,43 +889,88 @@ fn attachment_ids(attrs: &BTreeMap<String, String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The attachments of an issue whose document was taken over: each is taken over too, or, when
-/// no earlier snapshot has it (it could not be read then, or its data is gone), downloaded with
-/// the metadata the document holds.
-async fn jira_attachments_taken_over(
-    run: &mut Run<'_>,
-    j: &cairn_connectors::Jira,
-    from: From,
-    path: &str,
-    attrs: &BTreeMap<String, String>,
-) -> Result<(), EngineError> {
-    if !run.attachments {
-        return Ok(());
-    }
-    let mut doc: Option<Value> = None;
-    for aid in attachment_ids(attrs) {
-        run.known += 1;
-        let apath = layout::jira_attachment(&aid);
-        if run.take_over(&apath, None, None, true).await?.is_some() {
-            continue;
+/// Where an item's attachments come from: the site's product and, for Confluence, the page or
+/// blog post holding them.
+enum AttachmentSource<'a> {
+    Jira(&'a cairn_connectors::Jira),
+    Confluence(&'a cairn_connectors::Confluence, &'a str),
+}
+
+impl AttachmentSource<'_> {
+    fn path(&self, aid: &str) -> String {
+        match self {
+            AttachmentSource::Jira(_) => layout::jira_attachment(aid),
+            AttachmentSource::Confluence(..) => layout::confluence_attachment(aid),
         }
-        if doc.is_none() {
-            doc = Some(run.stored_doc(from, path).await?);
-        }
-        let issue = &doc.as_ref().map(|d| d["issue"].clone()).unwrap_or_default();
-        let meta = issue["fields"]["attachment"]
-            .as_array()
-            .and_then(|a| a.iter().find(|a| id_str(&a["id"]) == aid))
-            .cloned()
-            .unwrap_or_default();
-        let key = issue["key"].as_str().unwrap_or_default();
-        let name = meta["filename"].as_str().unwrap_or_default();
-        let what = format!("attachment {aid} \"{name}\" of {key}");
-        let created = meta["created"].as_str().unwrap_or_default();
-        run.attachment(&apath, &what, created, j.attachment_content(&aid, 0))
-            .await?;
     }
-    Ok(())
+
+    /// Stores attachment `aid` of the item whose document is `doc`: taken over from an earlier
+    /// snapshot with the same creation stamp, or downloaded (an unreadable one is noted).
+    async fn store(&self, run: &mut Run<'_>, doc: &Value, aid: &str) -> Result<(), EngineError> {
+        let find = |list: &Value| {
+            list.as_array()
+                .and_then(|a| a.iter().find(|a| id_str(&a["id"]) == aid))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let path = self.path(aid);
+        match self {
+            AttachmentSource::Jira(j) => {
+                let meta = find(&doc["issue"]["fields"]["attachment"]);
+                let name = meta["filename"].as_str().unwrap_or_default();
+                let key = doc["issue"]["key"].as_str().unwrap_or_default();
+                let what = format!("attachment {aid} \"{name}\" of {key}");
+                let created = meta["created"].as_str().unwrap_or_default();
+                run.attachment(&path, &what, created, j.attachment_content(aid, 0))
+                    .await
+            }
+            AttachmentSource::Confluence(c, container) => {
+                let meta = find(&doc["attachments"]);
+                let (kind, item) = match doc.get("page") {
+                    Some(page) => ("page", page),
+                    None => ("blogpost", &doc["blogpost"]),
+                };
+                let file = meta["title"].as_str().unwrap_or_default();
+                let title = item["title"].as_str().unwrap_or_default();
+                let what = format!("attachment {aid} \"{file}\" of {kind} \"{title}\"");
+                let created = meta["version"]["createdAt"].as_str().unwrap_or_default();
+                let download = c.attachment_content(container, aid, 0);
+                run.attachment(&path, &what, created, download).await
+            }
+        }
+    }
+
+    /// The attachments of an item whose document was taken over (from `from`, at `doc_path`):
+    /// each is taken over too, or, when no earlier snapshot has it (it could not be read then,
+    /// or its data is gone), downloaded with the metadata the stored document holds.
+    async fn taken_over(
+        &self,
+        run: &mut Run<'_>,
+        from: From,
+        doc_path: &str,
+        attrs: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        if !run.attachments {
+            return Ok(());
+        }
+        let mut doc: Option<Value> = None;
+        for aid in attachment_ids(attrs) {
+            run.known += 1;
+            if run
+                .take_over(&self.path(&aid), Want::Any, true)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            if doc.is_none() {
+                doc = Some(run.stored_doc(from, doc_path).await?);
+            }
+            self.store(run, doc.as_ref().unwrap_or(&Value::Null), &aid)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 async fn jira_issue(
@@ -951,7 +982,6 @@ async fn jira_issue(
     include_attachments: bool,
 ) -> Result<(), EngineError> {
     let id = id_str(&issue["id"]);
-    let key = issue["key"].as_str().unwrap_or_default().to_string();
     let attachments: Vec<Value> = issue["fields"]["attachment"]
         .as_array()
         .cloned()
@@ -981,17 +1011,9 @@ async fn jira_issue(
     if include_attachments {
         run.known += attachments.len() as u64;
         for a in &attachments {
-            let aid = id_str(&a["id"]);
-            let name = a["filename"].as_str().unwrap_or_default();
-            let what = format!("attachment {aid} \"{name}\" of {key}");
-            let created = a["created"].as_str().unwrap_or_default();
-            run.attachment(
-                &layout::jira_attachment(&aid),
-                &what,
-                created,
-                j.attachment_content(&aid, 0),
-            )
-            .await?;
+            AttachmentSource::Jira(j)
+                .store(run, &doc, &id_str(&a["id"]))
+                .await?;
         }
     }
     Ok(())
@@ -1038,9 +1060,11 @@ async fn confluence(
                 };
                 if !stamp.is_empty()
                     && let Some((from, attrs)) =
-                        run.take_over(&path, None, Some(stamp), true).await?
+                        run.take_over(&path, Want::Stamp(stamp), true).await?
                 {
-                    confluence_attachments_taken_over(run, &c, from, &path, &id, &attrs).await?;
+                    AttachmentSource::Confluence(&c, &id)
+                        .taken_over(run, from, &path, &attrs)
+                        .await?;
                     continue;
                 }
                 to_read.push((path, id));
@@ -1070,66 +1094,7 @@ async fn confluence(
     Ok(())
 }
 
-impl Run<'_> {
-    /// Reuses `path` from the parent when its `updated` stamp is `stamp`.
-    async fn reuse_if_updated(
-        &mut self,
-        path: &str,
-        stamp: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, EngineError> {
-        let Some(parent) = &self.parent else {
-            return Ok(None);
-        };
-        let Some(entry) = parent.entry(path).await.map_err(vault_error)? else {
-            return Ok(None);
-        };
-        if entry.attrs.get(attr::UPDATED).map(String::as_str) != Some(stamp) {
-            return Ok(None);
-        }
-        self.reuse(path, Some(&entry.attrs), Category::Data).await
-    }
-}
-
-/// As [`jira_attachments_taken_over`], for a page or blog post (`id`).
-async fn confluence_attachments_taken_over(
-    run: &mut Run<'_>,
-    c: &cairn_connectors::Confluence,
-    from: From,
-    path: &str,
-    id: &str,
-    attrs: &BTreeMap<String, String>,
-) -> Result<(), EngineError> {
-    if !run.attachments {
-        return Ok(());
-    }
-    let mut doc: Option<Value> = None;
-    for aid in attachment_ids(attrs) {
-        run.known += 1;
-        let apath = layout::confluence_attachment(&aid);
-        if run.take_over(&apath, None, None, true).await?.is_some() {
-            continue;
-        }
-        if doc.is_none() {
-            doc = Some(run.stored_doc(from, path).await?);
-        }
-        let doc = doc.as_ref().cloned().unwrap_or_default();
-        let meta = doc["attachments"]
-            .as_array()
-            .and_then(|a| a.iter().find(|a| id_str(&a["id"]) == aid))
-            .cloned()
-            .unwrap_or_default();
-        let title = doc["page"]["title"]
-            .as_str()
-            .or(doc["blogpost"]["title"].as_str())
-            .unwrap_or_default();
-        let file = meta["title"].as_str().unwrap_or_default();
-        let what = format!("attachment {aid} \"{file}\" of \"{title}\"");
-        let created = meta["version"]["createdAt"].as_str().unwrap_or_default();
-        run.attachment(&apath, &what, created, c.attachment_content(id, &aid, 0))
-            .await?;
-    }
-    Ok(())
-}
+impl Run<'_> {}
 
 /// A page or blog post with both bodies, and what hangs off it, read side by side.
 struct ContentRead {
@@ -1198,7 +1163,6 @@ async fn write_content(
         ContentKind::Page => "page",
         ContentKind::BlogPost => "blogpost",
     };
-    let title = content["title"].as_str().unwrap_or_default().to_string();
     let doc = json!({
         name: content,
         "labels": labels,
@@ -1217,17 +1181,9 @@ async fn write_content(
     }
     run.known += attachments.len() as u64;
     for a in &attachments {
-        let aid = id_str(&a["id"]);
-        let file = a["title"].as_str().unwrap_or_default();
-        let what = format!("attachment {aid} \"{file}\" of {name} \"{title}\"");
-        let created = a["version"]["createdAt"].as_str().unwrap_or_default();
-        run.attachment(
-            &layout::confluence_attachment(&aid),
-            &what,
-            created,
-            c.attachment_content(id, &aid, 0),
-        )
-        .await?;
+        AttachmentSource::Confluence(c, id)
+            .store(run, &doc, &id_str(&a["id"]))
+            .await?;
     }
     Ok(())
 }

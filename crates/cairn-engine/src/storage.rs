@@ -122,15 +122,16 @@ pub fn writer(
     Box::pin(async move { repo.writer(opts).await.map_err(vault_error) })
 }
 
-/// The ids of the snapshots carrying `tag`, oldest first (see [`SendFuture`]).
-pub fn tagged(repo: &Repository, tag: String) -> SendFuture<'static, Vec<String>> {
+/// The ids of the snapshots carrying any of `tags`, oldest first, from one listing (see
+/// [`SendFuture`]).
+pub fn tagged(repo: &Repository, tags: Vec<String>) -> SendFuture<'static, Vec<String>> {
     let repo = repo.clone();
     Box::pin(async move {
         let list = repo.snapshots().await.map_err(vault_error)?;
         Ok(list
             .snapshots
             .into_iter()
-            .filter(|s| s.file.tags.contains(&tag))
+            .filter(|s| s.file.tags.iter().any(|t| tags.contains(t)))
             .map(|s| s.id.to_hex())
             .collect())
     })
