@@ -52,8 +52,41 @@ fn content_entry(e: &Entry) -> ContentEntry {
     }
 }
 
+/// Snapshots opened for browsing. Opening one reads the vault's whole index, and a listing is
+/// read page by page (a file, then the next): the last few readers are kept for a minute. A
+/// snapshot never changes; the minute bounds how long a reader may outlive a prune that
+/// repacks its data.
+#[derive(Default)]
+pub(crate) struct ReaderCache(
+    std::sync::Mutex<Vec<(String, std::time::Instant, Arc<SnapshotReader>)>>,
+);
+
+const READERS_KEPT: usize = 8;
+const READER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl ReaderCache {
+    fn get(&self, snapshot: &str) -> Option<Arc<SnapshotReader>> {
+        let mut kept = self.0.lock().ok()?;
+        kept.retain(|(_, at, _)| at.elapsed() < READER_TTL);
+        kept.iter()
+            .find(|(id, _, _)| id == snapshot)
+            .map(|(_, _, r)| r.clone())
+    }
+
+    fn keep(&self, snapshot: String, reader: SnapshotReader) -> Arc<SnapshotReader> {
+        let reader = Arc::new(reader);
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() >= READERS_KEPT {
+                kept.remove(0);
+            }
+            kept.push((snapshot, std::time::Instant::now(), reader.clone()));
+        }
+        reader
+    }
+}
+
 impl AtlassianEngine {
-    /// Opens the backup's snapshot.
+    /// Opens the backup's snapshot (or takes it from the cache).
     async fn snapshot(
         &self,
         storage: &StorageAccess,
@@ -65,11 +98,15 @@ impl AtlassianEngine {
                 backup.id
             )));
         };
+        let cache_key = format!("{}/{id}", storage.storage.id);
+        if let Some(reader) = self.readers.get(&cache_key) {
+            return Ok(reader);
+        }
         let repo = self.vault(storage).await.map_err(engine_error)?;
         let reader = crate::storage::reader(&repo, id)
             .await
             .map_err(engine_error)?;
-        Ok(Arc::new(reader))
+        Ok(self.readers.keep(cache_key, reader))
     }
 }
 

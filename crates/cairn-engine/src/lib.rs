@@ -50,6 +50,8 @@ pub struct AtlassianEngine {
     data_dir: PathBuf,
     secret: ServerSecret,
     settings: EngineSettings,
+    /// Snapshots opened for browsing, kept for the next requests (see `browse.rs`).
+    readers: browse::ReaderCache,
 }
 
 impl std::fmt::Debug for AtlassianEngine {
@@ -68,6 +70,7 @@ impl AtlassianEngine {
             data_dir,
             secret,
             settings,
+            readers: browse::ReaderCache::default(),
         }
     }
 
