@@ -65,13 +65,7 @@ pub(crate) async fn restore(
         EngineError::Permanent("the backup has no snapshot to restore from".into())
     })?;
     let repo = engine.vault(&task.storage).await?;
-    // Off the async task: the vault's `reader` future is not provably `Send` (a rustc limitation
-    // with closures over references), and the engine trait's futures must be.
-    let handle = tokio::runtime::Handle::current();
-    let snap = tokio::task::spawn_blocking(move || handle.block_on(repo.reader(&snapshot_id)))
-        .await
-        .map_err(|e| EngineError::Retryable(format!("opening the snapshot: {e}")))?
-        .map_err(vault_error)?;
+    let snap = crate::storage::reader(&repo, snapshot_id).await?;
     let site = Site::new(
         &task.destination.url,
         cairn_connectors::Credentials::new(&task.destination.email, &task.destination.api_token),

@@ -102,7 +102,11 @@ pub fn vault_error(e: cairn_vault::Error) -> EngineError {
     use cairn_vault::Error as E;
     let text = format!("storage: {e}");
     match e {
-        E::Io(_) | E::Storage(_) | E::RacedWithPrune { .. } => EngineError::Retryable(text),
+        // An ended task: this process is shutting down (or hit a bug); another attempt, here
+        // or on another node, starts from the last checkpoint.
+        E::Io(_) | E::Storage(_) | E::RacedWithPrune { .. } | E::TaskEnded { .. } => {
+            EngineError::Retryable(text)
+        }
         _ => EngineError::Permanent(text),
     }
 }

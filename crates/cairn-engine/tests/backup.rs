@@ -382,7 +382,12 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
         w.kill_job_after(total / 2, |w| requests(w, route) as usize)
             .await;
         let mid = w.backup_record(&b.id).await;
-        assert_eq!(mid.status.to_string(), "IN_PROGRESS", "killed mid-way");
+        assert_eq!(
+            mid.status.to_string(),
+            "IN_PROGRESS",
+            "killed mid-way: {}",
+            mid.status_message
+        );
         let before = requests(&w, route) as usize;
         w.drain().await;
         let done = w.backup_record(&b.id).await;

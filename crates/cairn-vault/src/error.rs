@@ -66,6 +66,10 @@ pub enum Error {
     /// Removing the last key slot, or the one in use.
     #[error("refusing to remove key slot {0}: {1}")]
     KeySlotInUse(String, &'static str),
+    /// A background task of the vault ended without its result: it was cancelled (the runtime is
+    /// shutting down) or it panicked. Nothing it did was committed.
+    #[error("a background {task} task ended early: {reason}")]
+    TaskEnded { task: &'static str, reason: String },
     /// Bad argument given by the caller.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -96,6 +100,13 @@ impl std::fmt::Display for DamageContext {
 }
 
 impl Error {
+    pub(crate) fn task_ended(task: &'static str, e: tokio::task::JoinError) -> Self {
+        Error::TaskEnded {
+            task,
+            reason: e.to_string(),
+        }
+    }
+
     pub(crate) fn damaged(
         kind: &'static str,
         name: impl Into<String>,

@@ -521,10 +521,10 @@ impl Repository {
         } else {
             let key = self.0.key.clone();
             let id2 = *id;
+            // A task that ended early says nothing about the blob: not "damaged".
             tokio::task::spawn_blocking(move || key.open_blob(&id2, &raw))
                 .await
-                .ok()
-                .flatten()
+                .map_err(|e| Error::task_ended("decrypting", e))?
         };
         plain.ok_or_else(damaged)
     }

@@ -175,7 +175,7 @@ impl Repository {
                 })
                 .await
                 // A failed check must not pass for a clean pack.
-                .map_err(|e| crate::Error::InvalidArgument(format!("verify task failed: {e}")))?;
+                .map_err(|e| crate::Error::task_ended("verify", e))?;
                 Ok::<_, crate::Error>((p, checked))
             }
         }))

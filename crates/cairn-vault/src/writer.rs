@@ -212,8 +212,7 @@ impl SnapshotWriter {
 
     async fn append_one_sealed(&mut self) -> Result<()> {
         if let Some(r) = self.sealing.join_next().await {
-            let (kind, id, raw, sealed) =
-                r.map_err(|e| Error::InvalidArgument(format!("sealing task failed: {e}")))?;
+            let (kind, id, raw, sealed) = r.map_err(|e| Error::task_ended("sealing", e))?;
             self.append_sealed(kind, id, raw, sealed).await?;
         }
         Ok(())
@@ -273,8 +272,7 @@ impl SnapshotWriter {
 
     async fn join_one(&mut self) -> Result<()> {
         if let Some(r) = self.uploads.join_next().await {
-            let (id, entries) =
-                r.map_err(|e| Error::InvalidArgument(format!("upload task failed: {e}")))??;
+            let (id, entries) = r.map_err(|e| Error::task_ended("upload", e))??;
             self.written.push((id, entries));
         }
         Ok(())

@@ -65,8 +65,10 @@ pub struct World {
     pub store: Arc<dyn Store>,
     pub org: String,
     engine: Arc<AtlassianEngine>,
-    _db: TestDb,
-    _data: tempfile::TempDir,
+    secret: ServerSecret,
+    settings: EngineSettings,
+    db: TestDb,
+    data: tempfile::TempDir,
 }
 
 /// The small generated site most tests use.
@@ -124,14 +126,7 @@ pub async fn world_with(
     let db = TestDb::sqlite().await;
     let store: Arc<dyn Store> = Arc::new(db.connect().await);
     let secret = ServerSecret::generate().unwrap();
-    let management = Arc::new(Management::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        secret.clone(),
-        ManagementSettings::default(),
-        Arc::new(SimProbe(sim.clone())),
-        Arc::new(NoStorage),
-    ));
+    let management = management_on(store.clone(), &secret, &sim);
     let identity = Identity::new(
         store.clone(),
         secret.clone(),
@@ -159,8 +154,8 @@ pub async fn world_with(
     let data = tempfile::tempdir().unwrap();
     let engine = Arc::new(AtlassianEngine::new(
         data.path().to_path_buf(),
-        secret,
-        settings,
+        secret.clone(),
+        settings.clone(),
     ));
     World {
         sim,
@@ -168,9 +163,26 @@ pub async fn world_with(
         store,
         org,
         engine,
-        _db: db,
-        _data: data,
+        secret,
+        settings,
+        db,
+        data,
     }
+}
+
+fn management_on(
+    store: Arc<dyn Store>,
+    secret: &ServerSecret,
+    sim: &Arc<SimHandle>,
+) -> Arc<Management> {
+    Arc::new(Management::new(
+        store,
+        Arc::new(SystemClock),
+        secret.clone(),
+        ManagementSettings::default(),
+        Arc::new(SimProbe(sim.clone())),
+        Arc::new(NoStorage),
+    ))
 }
 
 impl World {
@@ -304,13 +316,31 @@ impl World {
     /// Runs the next job on a runtime of its own and drops that runtime, with every task on
     /// it, once `progress` reaches `after`: as if the node died mid-job. Returns once the dead
     /// worker's lease has lapsed, so another worker may claim the job.
+    /// Runs the next job on a node of its own (its own runtime, database connections and engine)
+    /// and kills that node once `progress` reaches `after`. Its connections are closed first,
+    /// then its runtime is dropped: like a killed process, it writes nothing more to the
+    /// database, and its lease lapses (after 2 s, which this waits out).
     pub async fn kill_job_after(&self, after: usize, progress: impl Fn(&World) -> usize) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let worker = self.worker(Duration::from_secs(2));
+        let store = Arc::new(self.db.connect().await);
+        let engine = Arc::new(AtlassianEngine::new(
+            self.data.path().to_path_buf(),
+            self.secret.clone(),
+            self.settings.clone(),
+        ));
+        let worker = Worker::new(
+            management_on(store.clone(), &self.secret, &self.sim),
+            engine,
+            WorkerSettings {
+                concurrency: 1,
+                lease: Duration::from_secs(2),
+                poll: Duration::from_millis(50),
+            },
+        );
         rt.spawn(async move {
             let stop = Arc::new(AtomicBool::new(false));
             let _ = worker.run_one(&stop).await;
@@ -323,6 +353,7 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        store.close().await;
         rt.shutdown_background();
         tokio::time::sleep(Duration::from_millis(2500)).await;
     }
