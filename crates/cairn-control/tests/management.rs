@@ -995,6 +995,51 @@ dual_test!(
             )
             .await
             .expect("projectKeys restore into a non-empty site");
+        // Single items: their shape is checked, they belong to one product, and they do not
+        // mix with whole projects (checked before rule 3).
+        let wrong = [
+            (vec!["ABC"], None, "issueKeys", "is not an issue key"),
+            (
+                vec!["ABC-1"],
+                Some(vec!["ABC".to_string()]),
+                "issueKeys",
+                "not both",
+            ),
+            (vec!["ABC-1x"], None, "issueKeys", "is not an issue key"),
+        ];
+        for (keys, projects, field, says) in wrong {
+            let e = env
+                .m
+                .create_restore(
+                    ORG,
+                    &actor(),
+                    NewRestore {
+                        issue_keys: Some(keys.iter().map(|k| k.to_string()).collect()),
+                        ..restore(&site.cloud_id, projects)
+                    },
+                )
+                .await
+                .unwrap_err();
+            let text = format!("{e:?}");
+            assert!(text.contains(field) && text.contains(says), "{text}");
+        }
+        let e = env
+            .m
+            .create_restore(
+                ORG,
+                &actor(),
+                NewRestore {
+                    page_ids: Some(vec!["12".into()]),
+                    ..restore(&site.cloud_id, None)
+                },
+            )
+            .await
+            .unwrap_err();
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("pageIds") && text.contains("only applies to a CONFLUENCE backup"),
+            "{text}"
+        );
         // Rule 3 again: that restore holds its destination.
         assert_rule(
             env.m

@@ -873,6 +873,10 @@ fn issue_attrs(issue: &Value) -> BTreeMap<String, String> {
                 .to_string(),
         ),
         ("attachments".to_string(), ids.join(",")),
+        (
+            attr::KEY.to_string(),
+            issue["key"].as_str().unwrap_or_default().to_string(),
+        ),
     ])
 }
 

@@ -53,6 +53,8 @@ pub mod meta {
 pub mod attr {
     /// The item's own modification stamp (`fields.updated`, `version.createdAt`).
     pub const UPDATED: &str = "updated";
+    /// A Jira issue's key when it was backed up: a restore of single issues finds them by it.
+    pub const KEY: &str = "key";
 }
 
 pub fn jira_site() -> String {

@@ -82,11 +82,18 @@ pub(crate) async fn restore(
         bytes: 0,
         retryable_in_a_row: 0,
     };
-    let result = match task.backup.product {
-        Product::Jira => jira::restore(&mut run, &site, task.restore.project_keys.as_deref()).await,
-        Product::Confluence => {
+    let same_site = task.backup.cloud_id == task.restore.destination_cloud_id;
+    let result = match (task.backup.product, task.restore.item_keys.as_deref()) {
+        (Product::Jira, None) => {
+            jira::restore(&mut run, &site, task.restore.project_keys.as_deref()).await
+        }
+        (Product::Jira, Some(keys)) => {
+            jira::restore_issues(&mut run, &site, keys, same_site, task.restore.created_at).await
+        }
+        (Product::Confluence, None) => {
             confluence::restore(&mut run, &site, task.restore.space_keys.as_deref()).await
         }
+        (Product::Confluence, Some(ids)) => confluence::restore_pages(&mut run, &site, ids).await,
     };
     if let Err(e) = result {
         // Keep what was created for the next attempt; a lost lease cannot save any more.
@@ -153,8 +160,27 @@ impl Run<'_> {
             .map_err(|e| EngineError::Permanent(format!("{path} in the backup is not JSON: {e}")))
     }
 
+    /// Whether the snapshot has an entry at `path`.
+    async fn has(&self, path: &str) -> Result<bool, EngineError> {
+        Ok(self.snap.entry(path).await.map_err(vault_error)?.is_some())
+    }
+
     /// Paths of the entries directly in `dir` (none when the snapshot has no such directory).
     async fn list(&self, dir: &str) -> Result<Vec<String>, EngineError> {
+        Ok(self
+            .entries(dir)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect())
+    }
+
+    /// The entries directly in `dir` with their attributes (none when the snapshot has no such
+    /// directory).
+    async fn entries(
+        &self,
+        dir: &str,
+    ) -> Result<Vec<(String, std::collections::BTreeMap<String, String>)>, EngineError> {
         if self.snap.entry(dir).await.map_err(vault_error)?.is_none() {
             return Ok(vec![]);
         }
@@ -164,7 +190,7 @@ impl Run<'_> {
             .await
             .map_err(vault_error)?
             .into_iter()
-            .map(|e| e.path)
+            .map(|e| (e.path, e.attrs))
             .collect())
     }
 

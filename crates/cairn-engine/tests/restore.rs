@@ -6,7 +6,7 @@ mod support;
 use std::collections::HashMap;
 
 use cairn_store::Product;
-use serde_json::json;
+use serde_json::{Value, json};
 use support::{World, differences, world};
 
 /// Issues of a site, and how many (project, summary) pairs occur more than once.
@@ -335,4 +335,201 @@ async fn restored_items_record_their_origin_unless_turned_off() {
             );
         }
     }
+}
+
+/// A site's Jira issues by `project/summary`, with the issues they name (parent, links) by
+/// summary too, and without the origin property a restore adds: equal before an issue is
+/// deleted and after it is restored alone.
+fn issues_by_summary(w: &World, site: &str) -> std::collections::BTreeMap<String, Value> {
+    let c = w.sim.content(site);
+    let projects = c["jira"]["projects"].as_object().unwrap();
+    let mut summaries = HashMap::new();
+    for (key, p) in projects {
+        for (r, i) in p["issues"].as_object().unwrap() {
+            assert!(r.starts_with(&format!("{key}#")));
+            summaries.insert(r.clone(), i["summary"].clone());
+        }
+    }
+    let summary_of = |r: &Value| {
+        r.as_str()
+            .and_then(|r| summaries.get(r))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for (key, p) in projects {
+        for i in p["issues"].as_object().unwrap().values() {
+            let mut i = i.clone();
+            i["parent"] = summary_of(&i["parent"]);
+            if let Some(links) = i["links"].as_array_mut() {
+                for l in links.iter_mut() {
+                    l["to"] = summary_of(&l["to"]);
+                }
+                links.sort_by_key(|l| l.to_string());
+            }
+            if let Some(props) = i["properties"].as_object_mut() {
+                props.remove(cairn_engine::origin::PROPERTY);
+            }
+            let name = format!("{key}/{}", i["summary"].as_str().unwrap());
+            assert!(out.insert(name.clone(), i).is_none(), "{name} twice");
+        }
+    }
+    out
+}
+
+/// A site's Confluence content without the origin property a restore adds.
+fn wiki_content(w: &World, site: &str) -> Value {
+    let mut c = w.sim.content(site)["confluence"].clone();
+    for space in c["spaces"].as_object_mut().unwrap().values_mut() {
+        for kind in ["pages", "blogposts"] {
+            for item in space[kind].as_object_mut().unwrap().values_mut() {
+                if let Some(props) = item["properties"].as_object_mut() {
+                    props.remove(cairn_engine::origin::PROPERTY);
+                }
+            }
+        }
+    }
+    c
+}
+
+/// Single issues and pages deleted from a site come back from its backup into that site: the
+/// issue with its sub-tasks and everything on them, linked again to the issues still there;
+/// the page under its parent, with its comments, labels and attachments. What is still there
+/// is skipped (rule 8), and what the backup lacks is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_issues_and_pages_come_back_alone_into_their_site() {
+    use cairn_sitesim::model::{PageKind, SUBTASK_TYPE};
+    let w = world(41, &["dst"]).await;
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+
+    // An issue with a sub-task and a link to another issue, and another that stays.
+    let (victim, kept, subtasks) = w.sim.with_site("src", |s| {
+        let family = |id: u64| {
+            s.issues
+                .values()
+                .filter(|c| c.parent == Some(id) && c.issuetype == SUBTASK_TYPE)
+                .count()
+        };
+        let linked = |id: u64| s.links.values().any(|l| l.inward == id || l.outward == id);
+        let v = s
+            .issues
+            .values()
+            .find(|i| family(i.id) > 0 && linked(i.id))
+            .expect("the generated site has an issue with a sub-task and a link");
+        let kept = s
+            .issues
+            .values()
+            .find(|i| i.id != v.id && i.parent != Some(v.id))
+            .unwrap();
+        (v.clone(), kept.key.clone(), family(v.id))
+    });
+    let before = issues_by_summary(&w, "src");
+    let count = issues(&w, "src").0;
+    w.sim.with_site_mut("src", |s| s.remove_issue(victim.id));
+    let last_id = w.sim.with_site("src", |s| *s.issues.keys().last().unwrap());
+    assert_eq!(issues(&w, "src").0, count - 1 - subtasks);
+
+    let r = w
+        .start_item_restore(
+            &jira,
+            "src",
+            vec![victim.key.to_lowercase(), kept.clone(), "ZZZ-1".into()],
+        )
+        .await;
+    w.drain().await;
+    let rec = w.restore_record(&r.id).await;
+    assert_eq!(
+        rec.status.to_string(),
+        "INCOMPLETE",
+        "{}",
+        rec.status_message
+    );
+    let result = w.result(&r.id).await;
+    assert_eq!(result["created"]["issue"], json!(1 + subtasks), "{result}");
+    assert_eq!(result["skipped"]["issue"], json!(1), "{result}");
+    assert_eq!(
+        result["failed"],
+        json!([{"kind": "issue", "sourceId": "ZZZ-1", "message": "not in this backup"}])
+    );
+    assert!(
+        result["created"]["issueLink"].as_u64().unwrap_or(0) > 0,
+        "links to the issues still there: {result}"
+    );
+    let mut expected = before.clone();
+    // Sprint membership comes back with whole projects only.
+    let restored: Vec<String> = w.sim.with_site("src", |s| {
+        let project = &s.projects[&victim.project_id].key;
+        s.issues
+            .values()
+            .filter(|i| i.id > last_id)
+            .map(|i| format!("{project}/{}", i.summary))
+            .collect()
+    });
+    assert_eq!(restored.len(), 1 + subtasks);
+    for name in &restored {
+        if let Some(i) = expected.get_mut(name) {
+            i["sprint"] = Value::Null;
+        }
+    }
+    assert_eq!(issues_by_summary(&w, "src"), expected);
+    assert_eq!(issues(&w, "src").0, count);
+
+    // Into another site, the issue needs its project there.
+    let r = w.start_item_restore(&jira, "dst", vec![kept]).await;
+    w.drain().await;
+    let result = w.result(&r.id).await;
+    assert!(
+        result["failed"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the destination has no project"),
+        "{result}"
+    );
+
+    // A page with a parent and no children, with what hangs off it, and a page that stays.
+    let (page, other) = w.sim.with_site("src", |s| {
+        let personal = |space: u64| s.spaces.get(&space).is_some_and(|x| x.personal);
+        let leaf = |id: u64| !s.pages.values().any(|c| c.parent_id == Some(id));
+        let rich = |id: u64| {
+            s.ccomments.values().any(|c| c.container == id)
+                || s.cattachments.values().any(|a| a.container == id)
+        };
+        let candidates: Vec<_> = s
+            .pages
+            .values()
+            .filter(|p| {
+                p.kind == PageKind::Page
+                    && p.parent_id.is_some()
+                    && leaf(p.id)
+                    && !personal(p.space_id)
+            })
+            .collect();
+        let page = candidates
+            .iter()
+            .find(|p| rich(p.id))
+            .or(candidates.first())
+            .expect("a leaf page under another");
+        let other = candidates.iter().find(|p| p.id != page.id).unwrap();
+        (page.id, other.id)
+    });
+    let before = wiki_content(&w, "src");
+    w.sim.with_site_mut("src", |s| s.remove_page(page));
+    assert_ne!(wiki_content(&w, "src"), before);
+    let r = w
+        .start_item_restore(
+            &wiki,
+            "src",
+            vec![page.to_string(), other.to_string(), "999999999".into()],
+        )
+        .await;
+    w.drain().await;
+    let result = w.result(&r.id).await;
+    assert_eq!(result["created"]["page"], json!(1), "{result}");
+    assert_eq!(result["skipped"]["page"], json!(1), "{result}");
+    assert_eq!(
+        result["failed"],
+        json!([{"kind": "page", "sourceId": "999999999", "message": "not in this backup"}])
+    );
+    assert_eq!(wiki_content(&w, "src"), before);
 }

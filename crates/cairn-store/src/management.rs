@@ -213,6 +213,9 @@ pub struct RestoreRecord {
     pub selections: Vec<Selection>,
     pub project_keys: Option<Vec<String>>,
     pub space_keys: Option<Vec<String>>,
+    /// Single items to restore alone (extension): Jira issue keys, or Confluence page and blog
+    /// post ids.
+    pub item_keys: Option<Vec<String>>,
     pub progress: Option<String>,
     /// JSON text of the result object (extension).
     pub result: Option<String>,

@@ -154,6 +154,7 @@ fn restore(org: &str, id: &str, backup_id: &str, destination: &str) -> RestoreRe
         selections: vec![Selection::Users],
         project_keys: Some(vec!["ABC".into(), "D_1".into()]),
         space_keys: None,
+        item_keys: Some(vec!["ABC-1".into(), "ABC-22".into()]),
         progress: None,
         result: None,
         created_at: at(20),

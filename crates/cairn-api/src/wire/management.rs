@@ -7,7 +7,10 @@ use cairn_control::management::{
     BackupStatsView, PolicyView, Progress, RestoreSummary, ScheduleInput,
 };
 use cairn_control::schedule::slot_text;
-use cairn_store::{BackupRecord, RestoreRecord, SiteRecord, StorageRecord, StorageType, Timestamp};
+use cairn_store::{
+    BackupRecord, Product as StoreProduct, RestoreRecord, SiteRecord, StorageRecord, StorageType,
+    Timestamp,
+};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
@@ -410,6 +413,10 @@ pub struct PublicApiRestoreV2 {
     pub project_keys: Option<Vec<String>>,
     /// (extension) Only these spaces (Confluence), or null for all.
     pub space_keys: Option<Vec<String>>,
+    /// (extension) Only these issues (Jira), with their sub-tasks, or null.
+    pub issue_keys: Option<Vec<String>>,
+    /// (extension) Only these pages and blog posts (Confluence), or null.
+    pub page_ids: Option<Vec<String>>,
     pub created_at: String,
     pub last_updated_at: String,
     /// (extension)
@@ -467,6 +474,13 @@ impl From<RestoreRecord> for PublicApiRestoreV2 {
             selections: r.selections.into_iter().map(Selection).collect(),
             project_keys: r.project_keys,
             space_keys: r.space_keys,
+            issue_keys: r
+                .item_keys
+                .clone()
+                .filter(|_| r.product == StoreProduct::Jira),
+            page_ids: r
+                .item_keys
+                .filter(|_| r.product == StoreProduct::Confluence),
             created_at: ts(r.created_at),
             last_updated_at: ts(r.updated_at),
         }
@@ -493,6 +507,13 @@ pub struct PublicApiCreateRestoreV2Request {
     pub project_keys: Option<Vec<String>>,
     /// (extension) Restore only these Confluence spaces.
     pub space_keys: Option<Vec<String>>,
+    /// (extension) Restore only these Jira issues (keys as in the backup, e.g. `PROJ-12`), each
+    /// with its sub-tasks, into the project of the same key in the destination. Not with
+    /// `projectKeys`.
+    pub issue_keys: Option<Vec<String>>,
+    /// (extension) Restore only these Confluence pages and blog posts (ids as in the backup),
+    /// into the space of the same key in the destination. Not with `spaceKeys`.
+    pub page_ids: Option<Vec<String>>,
 }
 
 /// One storage (spec 2.4; Atlassian's field names from v1).

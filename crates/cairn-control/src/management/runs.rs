@@ -75,7 +75,14 @@ pub struct NewRestore {
     pub include_personal_spaces: Option<bool>,
     pub project_keys: Option<Vec<String>>,
     pub space_keys: Option<Vec<String>>,
+    /// Jira issues to restore alone (with their sub-tasks).
+    pub issue_keys: Option<Vec<String>>,
+    /// Confluence pages and blog posts to restore alone.
+    pub page_ids: Option<Vec<String>>,
 }
+
+/// The most single items one restore may name: more is a project or space restore.
+pub const MAX_RESTORE_ITEMS: usize = 1000;
 
 const RULE_3: &str = "A backup or restore is already in progress for this site and product \
      (rule 3): wait for it to end, or cancel it.";
@@ -122,7 +129,51 @@ pub(crate) fn queued_job(
 
 /// Project and space keys: 1..255 letters, digits and underscores (Jira's and Confluence's rule),
 /// upper-cased for Jira as Jira does.
-fn checked_keys(field: &str, keys: Option<Vec<String>>) -> ControlResult<Option<Vec<String>>> {
+/// What a restore request may name: project or space keys, issue keys, page ids.
+#[derive(Clone, Copy)]
+enum KeyShape {
+    /// `ABC`, `D_1`: letters, digits and underscores.
+    Container,
+    /// `ABC-12`: a project key, a dash and a number (upper-cased).
+    Issue,
+    /// `65601`: digits.
+    Id,
+}
+
+impl KeyShape {
+    fn check(self, key: &str) -> Option<String> {
+        let word =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let number =
+            |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
+        let ok = key.len() <= 255
+            && match self {
+                KeyShape::Container => word(key),
+                KeyShape::Issue => key
+                    .rsplit_once('-')
+                    .is_some_and(|(project, n)| word(project) && number(n)),
+                KeyShape::Id => number(key),
+            };
+        ok.then(|| match self {
+            KeyShape::Issue => key.to_ascii_uppercase(),
+            _ => key.to_string(),
+        })
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            KeyShape::Container => "a key (letters, digits and underscores)",
+            KeyShape::Issue => "an issue key (a project key, a dash and a number, as ABC-12)",
+            KeyShape::Id => "an id (digits)",
+        }
+    }
+}
+
+fn checked_keys(
+    field: &str,
+    keys: Option<Vec<String>>,
+    shape: KeyShape,
+) -> ControlResult<Option<Vec<String>>> {
     let Some(keys) = keys else { return Ok(None) };
     if keys.is_empty() {
         return Err(ControlError::invalid_field(
@@ -130,18 +181,21 @@ fn checked_keys(field: &str, keys: Option<Vec<String>>) -> ControlResult<Option<
             "must name at least one key, or be left out",
         ));
     }
+    if keys.len() > MAX_RESTORE_ITEMS {
+        return Err(ControlError::invalid_field(
+            field,
+            format!("names {} keys; at most {MAX_RESTORE_ITEMS}", keys.len()),
+        ));
+    }
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
-        let key = key.trim().to_string();
-        if key.is_empty()
-            || key.len() > 255
-            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
+        let key = key.trim();
+        let Some(key) = shape.check(key) else {
             return Err(ControlError::invalid_field(
                 field,
-                format!("{key:?} is not a key (letters, digits and underscores)"),
+                format!("{key:?} is not {}", shape.describe()),
             ));
-        }
+        };
         if !out.contains(&key) {
             out.push(key);
         }
@@ -359,20 +413,36 @@ impl Management {
                 ),
             ));
         }
-        let project_keys = checked_keys("projectKeys", new.project_keys)?;
-        let space_keys = checked_keys("spaceKeys", new.space_keys)?;
-        if project_keys.is_some() && backup.product != Product::Jira {
+        let project_keys = checked_keys("projectKeys", new.project_keys, KeyShape::Container)?;
+        let space_keys = checked_keys("spaceKeys", new.space_keys, KeyShape::Container)?;
+        let issue_keys = checked_keys("issueKeys", new.issue_keys, KeyShape::Issue)?;
+        let page_ids = checked_keys("pageIds", new.page_ids, KeyShape::Id)?;
+        for (field, given, product) in [
+            ("projectKeys", project_keys.is_some(), Product::Jira),
+            ("issueKeys", issue_keys.is_some(), Product::Jira),
+            ("spaceKeys", space_keys.is_some(), Product::Confluence),
+            ("pageIds", page_ids.is_some(), Product::Confluence),
+        ] {
+            if given && backup.product != product {
+                return Err(ControlError::invalid_field(
+                    field,
+                    format!("only applies to a {product} backup"),
+                ));
+            }
+        }
+        if project_keys.is_some() && issue_keys.is_some() {
             return Err(ControlError::invalid_field(
-                "projectKeys",
-                "only applies to a Jira backup",
+                "issueKeys",
+                "name either projects or issues, not both",
             ));
         }
-        if space_keys.is_some() && backup.product != Product::Confluence {
+        if space_keys.is_some() && page_ids.is_some() {
             return Err(ControlError::invalid_field(
-                "spaceKeys",
-                "only applies to a Confluence backup",
+                "pageIds",
+                "name either spaces or pages, not both",
             ));
         }
+        let item_keys = issue_keys.or(page_ids);
         // What to restore: what the backup holds, narrowed by the request.
         let mut selections = Vec::new();
         for (selection, asked, field) in [
@@ -402,7 +472,7 @@ impl Management {
             }
         }
         // Rule 7: a whole-product Jira restore needs an empty destination.
-        if backup.product == Product::Jira && project_keys.is_none() {
+        if backup.product == Product::Jira && project_keys.is_none() && item_keys.is_none() {
             let access = self.site_access(org_id, &destination.cloud_id).await?;
             if !self.product_is_empty_now(&access, Product::Jira).await? {
                 return Err(ControlError::Conflict(
@@ -427,6 +497,7 @@ impl Management {
             selections,
             project_keys,
             space_keys,
+            item_keys,
             progress: None,
             result: None,
             created_at: now,

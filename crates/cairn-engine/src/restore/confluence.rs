@@ -71,6 +71,141 @@ pub(super) async fn restore(
     Ok(())
 }
 
+/// Single pages and blog posts (`pageIds`), into the spaces of the same keys, which must exist
+/// in the destination, with their labels, properties, attachments and comments.
+///
+/// - A title is unique in a space: an item whose title the destination space has is skipped
+///   (rule 8), unless this restore created it before it was stopped.
+/// - A page goes under the destination page that has its parent's title, else at the top of
+///   the space. Its child pages are not restored with it.
+pub(super) async fn restore_pages(
+    run: &mut Run<'_>,
+    site: &Site,
+    ids: &[String],
+) -> Result<(), EngineError> {
+    let wiki = site.confluence();
+    let mut spaces = Vec::new();
+    for dir in run.list(&layout::confluence_spaces_dir()).await? {
+        spaces.push(layout::entry_id(&dir).to_string());
+    }
+    // Per destination space: its id and its items' titles (page or blog post, title) → id.
+    let mut targets: HashMap<String, Option<SpaceTarget>> = HashMap::new();
+    for id in ids {
+        let mut at = None;
+        'find: for key in &spaces {
+            for kind in [ContentKind::Page, ContentKind::BlogPost] {
+                let path = match kind {
+                    ContentKind::Page => layout::confluence_page(key, id),
+                    ContentKind::BlogPost => layout::confluence_blogpost(key, id),
+                };
+                if run.has(&path).await? {
+                    at = Some((key.clone(), kind, path));
+                    break 'find;
+                }
+            }
+        }
+        let Some((key, kind, path)) = at else {
+            run.map.failed("page", id, "not in this backup");
+            continue;
+        };
+        let (wrapper, mkind) = match kind {
+            ContentKind::Page => ("page", "page"),
+            ContentKind::BlogPost => ("blogpost", "blogpost"),
+        };
+        if run.map.get(mkind, id).is_some() && !run.map.is_open(mkind, id) {
+            continue;
+        }
+        if run.map.has_failed(mkind, id) {
+            continue;
+        }
+        if !targets.contains_key(&key) {
+            let target = space_and_titles(&wiki, &key).await?;
+            targets.insert(key.clone(), target);
+        }
+        let Some((space_id, titles)) = targets.get(&key).and_then(Option::as_ref) else {
+            run.map.failed(
+                mkind,
+                id,
+                format!("the destination has no space {key}: restore the space with spaceKeys"),
+            );
+            continue;
+        };
+        let space_id = space_id.clone();
+        let Some(doc) = run.doc(&path).await? else {
+            continue;
+        };
+        let c = &doc[wrapper];
+        let title = text(c, "title");
+        let is_page = kind == ContentKind::Page;
+        let (dest, reconcile) = match titles.get(&(is_page, title.to_string())) {
+            Some(d) if run.map.is_open(mkind, id) => (d.clone(), true),
+            Some(_) => {
+                run.map.skipped(mkind);
+                continue;
+            }
+            None => {
+                let mut parent = None;
+                if let Some(p) = id_str(&c["parentId"]).filter(|_| is_page)
+                    && let Some(pdoc) = run.doc(&layout::confluence_page(&key, &p)).await?
+                {
+                    parent = titles
+                        .get(&(true, text(&pdoc["page"], "title").to_string()))
+                        .cloned();
+                }
+                // Opened first: a resumed attempt finds what this one created by its title.
+                run.map.open(mkind, id);
+                run.map.save(run.ctx).await?;
+                let res = wiki
+                    .create_content(kind, &space_id, parent.as_deref(), title, &body_of(c))
+                    .await;
+                let Some(d) = run.outcome(mkind, id, res)? else {
+                    run.map.close(mkind, id);
+                    run.step().await?;
+                    continue;
+                };
+                run.map.insert(mkind, id, &d);
+                (d, false)
+            }
+        };
+        content_children(run, &wiki, kind, &dest, &doc, reconcile).await?;
+        run.map.close(mkind, id);
+        run.map.save(run.ctx).await?;
+        run.step().await?;
+    }
+    Ok(())
+}
+
+/// A destination space's id, and its pages' and blog posts' ids by (is a page, title).
+type SpaceTarget = (String, HashMap<(bool, String), String>);
+
+/// A destination space's id and the titles of its pages and blog posts, or `None` when the
+/// destination has no space with this key.
+async fn space_and_titles(
+    wiki: &Confluence,
+    key: &str,
+) -> Result<Option<SpaceTarget>, EngineError> {
+    let found: Vec<Value> = wiki
+        .spaces_by_key(&[key])
+        .try_collect()
+        .await
+        .map_err(site_error)?;
+    let Some(space) = found.iter().find(|s| text(s, "key") == key) else {
+        return Ok(None);
+    };
+    let id = id_str(&space["id"]).unwrap_or_default();
+    let mut titles = HashMap::new();
+    for (kind, is_page) in [(ContentKind::Page, true), (ContentKind::BlogPost, false)] {
+        let mut s = wiki.content_ids(kind, &id);
+        while let Some(c) = s.try_next().await.map_err(site_error)? {
+            titles.insert(
+                (is_page, text(&c, "title").to_string()),
+                id_str(&c["id"]).unwrap_or_default(),
+            );
+        }
+    }
+    Ok(Some((id, titles)))
+}
+
 /// The destination space (id, homepage id) for a backed-up space: created, or found as an
 /// earlier attempt created it. `None` when the key exists and is not this restore's (skipped,
 /// rule 7) or the space could not be created.

@@ -37,25 +37,7 @@ pub(super) async fn restore(
     site: &Site,
     only: Option<&[String]>,
 ) -> Result<(), EngineError> {
-    let jira = site.jira();
-    let me = jira.myself().await.map_err(site_error)?;
-    let mut dest = Dest {
-        accounts: HashSet::new(),
-        me: text(&me, "accountId").to_string(),
-        fields: HashMap::new(),
-        jira,
-    };
-    let mut by_email = HashMap::new();
-    let mut users = dest.jira.users();
-    while let Some(u) = users.try_next().await.map_err(site_error)? {
-        if let Some(id) = id_str(&u["accountId"]) {
-            if let Some(mail) = u["emailAddress"].as_str() {
-                by_email.insert(mail.to_lowercase(), id.clone());
-            }
-            dest.accounts.insert(id);
-        }
-    }
-    dest.fields = field_map(run, &dest.jira).await?;
+    let (dest, by_email) = destination(run, site).await?;
     if run.selected(Selection::Users) && !run.map.phase_done("users") {
         map_users(run, &dest, &by_email).await?;
         run.map.finish_phase("users", run.ctx).await?;
@@ -80,8 +62,282 @@ pub(super) async fn restore(
     for key in &restored {
         issues(run, &dest, key, &mut links).await?;
     }
-    issue_links(run, &dest, links).await?;
+    issue_links(run, &dest, links, &HashMap::new()).await?;
     Ok(())
+}
+
+/// The destination as a restore needs it, and its accounts by email (lower case).
+async fn destination(
+    run: &Run<'_>,
+    site: &Site,
+) -> Result<(Dest, HashMap<String, String>), EngineError> {
+    let jira = site.jira();
+    let me = jira.myself().await.map_err(site_error)?;
+    let mut dest = Dest {
+        accounts: HashSet::new(),
+        me: text(&me, "accountId").to_string(),
+        fields: HashMap::new(),
+        jira,
+    };
+    let mut by_email = HashMap::new();
+    let mut users = dest.jira.users();
+    while let Some(u) = users.try_next().await.map_err(site_error)? {
+        if let Some(id) = id_str(&u["accountId"]) {
+            if let Some(mail) = u["emailAddress"].as_str() {
+                by_email.insert(mail.to_lowercase(), id.clone());
+            }
+            dest.accounts.insert(id);
+        }
+    }
+    dest.fields = field_map(run, &dest.jira).await?;
+    Ok((dest, by_email))
+}
+
+/// Single issues (`issueKeys`), each with its sub-tasks, into the projects of the same keys,
+/// which must exist in the destination; then the links among them, and (into the site they
+/// were backed up from) the links to issues that are still there.
+///
+/// - Into the site they came from, an issue whose key still resolves is skipped (rule 8).
+/// - Components and versions are matched by name in the destination project. Sprint
+///   membership is not restored (sprints are restored with whole projects only).
+/// - Users are not mapped by email here: accounts the destination knows are kept, others are
+///   dropped from the issue.
+/// - A restore that resumes after a kill takes the issues its earlier attempt created (issues
+///   of the project created since the restore began, with the same summary) instead of
+///   creating them again.
+pub(super) async fn restore_issues(
+    run: &mut Run<'_>,
+    site: &Site,
+    keys: &[String],
+    same_site: bool,
+    started: chrono::DateTime<chrono::Utc>,
+) -> Result<(), EngineError> {
+    let (dest, _) = destination(run, site).await?;
+    let mut by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in keys {
+        let project = key.rsplit_once('-').map_or(key.as_str(), |(p, _)| p);
+        by_project
+            .entry(project.to_string())
+            .or_default()
+            .push(key.clone());
+    }
+    let mut links: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut outside: HashMap<String, String> = HashMap::new();
+    for (project, wanted) in &by_project {
+        let phase = format!("items:{project}");
+        if run.map.phase_done(&phase) {
+            continue;
+        }
+        let Some(source) = run.doc(&layout::jira_project(project)).await? else {
+            for k in wanted {
+                run.map.failed("issue", k, "not in this backup");
+            }
+            continue;
+        };
+        match dest.jira.project(project).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                for k in wanted {
+                    run.map.failed(
+                        "issue",
+                        k,
+                        format!(
+                            "the destination has no project {project}: restore the project with projectKeys"
+                        ),
+                    );
+                }
+                continue;
+            }
+            Err(e) => return Err(site_error(e)),
+        }
+        map_by_name(run, &dest, project, &source).await?;
+        let refs = wanted_issues(run, project, wanted).await?;
+        let mut chosen = Vec::new();
+        for r in refs {
+            let doc = run.doc(&r.path).await?.unwrap_or_default();
+            let key = text(&doc["issue"], "key").to_string();
+            if same_site && run.map.get("issue", &r.id).is_none() {
+                match dest.jira.issue(&key).await {
+                    Ok(_) => {
+                        // Rule 8: it is still there.
+                        run.map.skipped("issue");
+                        continue;
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(site_error(e)),
+                }
+            }
+            collect_links(&doc, &r.id, &mut links);
+            chosen.push(r);
+        }
+        // Issues an earlier attempt created, oldest first, kept only if this restore names
+        // their summary.
+        let mut orphans = VecDeque::new();
+        if run.map.resumed() {
+            let mut summaries = HashSet::new();
+            for r in &chosen {
+                if let Some(doc) = run.doc(&r.path).await? {
+                    summaries.insert(text(&doc["issue"]["fields"], "summary").to_string());
+                }
+            }
+            let since = (started - chrono::TimeDelta::minutes(2)).format("%Y/%m/%d %H:%M");
+            let ours = run.map.destinations("issue");
+            let mut s = dest.jira.issues(&format!(
+                "project = {project} AND created >= \"{since}\" ORDER BY id ASC"
+            ));
+            while let Some(i) = s.try_next().await.map_err(site_error)? {
+                let (k, summary) = (text(&i, "key"), text(&i["fields"], "summary"));
+                if !ours.contains(k) && summaries.contains(summary) {
+                    orphans.push_back((k.to_string(), summary.to_string()));
+                }
+            }
+        }
+        for r in &chosen {
+            issue(run, &dest, project, r, &mut orphans).await?;
+        }
+        run.map.finish_phase(&phase, run.ctx).await?;
+    }
+    // Into the same site, a link's other end may still be there: same id.
+    if same_site {
+        for (inward, outward) in links.values().map(|(_, i, o)| (i, o)) {
+            for end in [inward, outward] {
+                if run.map.get("issue", end).is_some() || outside.contains_key(end.as_str()) {
+                    continue;
+                }
+                match dest.jira.issue(end).await {
+                    Ok(found) => {
+                        outside.insert(end.clone(), text(&found, "key").to_string());
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(site_error(e)),
+                }
+            }
+        }
+    }
+    issue_links(run, &dest, links, &outside).await
+}
+
+/// Source components and versions of a project → the destination's of the same name.
+async fn map_by_name(
+    run: &mut Run<'_>,
+    dest: &Dest,
+    project: &str,
+    source: &Value,
+) -> Result<(), EngineError> {
+    let p = source.get("project").unwrap_or(source);
+    let mut names = HashMap::new();
+    let mut s = dest.jira.components(project);
+    while let Some(c) = s.try_next().await.map_err(site_error)? {
+        if let Some(id) = id_str(&c["id"]) {
+            names.insert(("component", text(&c, "name").to_string()), id);
+        }
+    }
+    let mut s = dest.jira.versions(project);
+    while let Some(v) = s.try_next().await.map_err(site_error)? {
+        if let Some(id) = id_str(&v["id"]) {
+            names.insert(("version", text(&v, "name").to_string()), id);
+        }
+    }
+    for (kind, list) in [("component", &p["components"]), ("version", &p["versions"])] {
+        for x in items(list) {
+            if let (Some(sid), Some(did)) = (
+                id_str(&x["id"]),
+                names.get(&(kind, text(x, "name").to_string())),
+            ) {
+                run.map.insert(kind, &sid, did);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The backed-up issues of a project with these keys, with their sub-tasks, parents first.
+/// Keys the backup lacks are failed items.
+async fn wanted_issues(
+    run: &mut Run<'_>,
+    project: &str,
+    wanted: &[String],
+) -> Result<Vec<IssueRef>, EngineError> {
+    let mut found: HashMap<String, (String, String)> = HashMap::new();
+    let mut unknown = Vec::new();
+    for (path, attrs) in run.entries(&layout::jira_issues_dir(project)).await? {
+        let id = layout::entry_id(&path).to_string();
+        match attrs.get(layout::attr::KEY) {
+            Some(k) if wanted.contains(k) => {
+                found.insert(k.clone(), (id, path));
+            }
+            Some(_) => {}
+            // Written before issues carried their key: read it.
+            None => unknown.push((id, path)),
+        }
+    }
+    for (id, path) in unknown {
+        if found.len() == wanted.len() {
+            break;
+        }
+        if let Some(doc) = run.doc(&path).await? {
+            let k = text(&doc["issue"], "key");
+            if wanted.iter().any(|w| w == k) {
+                found.insert(k.to_string(), (id, path));
+            }
+        }
+    }
+    let mut refs = Vec::new();
+    let mut seen = HashSet::new();
+    for k in wanted {
+        let Some((id, path)) = found.get(k).cloned() else {
+            run.map.failed("issue", k, "not in this backup");
+            continue;
+        };
+        let mut queue = vec![(id, path)];
+        while let Some((id, path)) = queue.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(doc) = run.doc(&path).await? else {
+                continue;
+            };
+            let i = &doc["issue"];
+            for sub in items(&i["fields"]["subtasks"]) {
+                if let Some(sid) = id_str(&sub["id"]) {
+                    let spath = layout::jira_issue(project, &sid);
+                    queue.push((sid, spath));
+                }
+            }
+            refs.push(issue_ref(i, id, path));
+        }
+    }
+    refs.sort_by_key(|r| r.number);
+    Ok(keys_then_parents(refs))
+}
+
+/// An issue's links seen from it, by link id: (type, inward id, outward id).
+fn collect_links(doc: &Value, id: &str, links: &mut BTreeMap<String, (String, String, String)>) {
+    for l in items(&doc["issue"]["fields"]["issuelinks"]) {
+        let Some(lid) = id_str(&l["id"]) else {
+            continue;
+        };
+        let ty = text(&l["type"], "name").to_string();
+        // Seen from its inward issue, a link names the outward one, and the other way round.
+        if let Some(out) = id_str(&l["outwardIssue"]["id"]) {
+            links.insert(lid, (ty, id.to_string(), out));
+        } else if let Some(inward) = id_str(&l["inwardIssue"]["id"]) {
+            links.insert(lid, (ty, inward, id.to_string()));
+        }
+    }
+}
+
+fn issue_ref(i: &Value, id: String, path: String) -> IssueRef {
+    IssueRef {
+        number: text(i, "key")
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX),
+        parent: id_str(&i["fields"]["parent"]["id"]),
+        id,
+        path,
+    }
 }
 
 /// Source custom field ids → destination fields of the same name.
@@ -416,22 +672,8 @@ async fn issues(
         };
         let i = &doc["issue"];
         let id = id_str(&i["id"]).unwrap_or_else(|| layout::entry_id(&path).to_string());
-        for l in items(&i["fields"]["issuelinks"]) {
-            // Seen from its inward issue, a link names the outward one.
-            if let (Some(lid), Some(out)) = (id_str(&l["id"]), id_str(&l["outwardIssue"]["id"])) {
-                links.insert(lid, (text(&l["type"], "name").to_string(), id.clone(), out));
-            }
-        }
-        refs.push(IssueRef {
-            number: text(i, "key")
-                .rsplit('-')
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(u64::MAX),
-            parent: id_str(&i["fields"]["parent"]["id"]),
-            id,
-            path,
-        });
+        collect_links(&doc, &id, links);
+        refs.push(issue_ref(i, id, path));
     }
     refs.sort_by_key(|r| r.number);
     let refs = keys_then_parents(refs);
@@ -932,10 +1174,13 @@ async fn set_status(
 }
 
 /// Links between restored issues, once both ends exist.
+/// Issue links whose both ends this restore created, or are in `outside` (source id →
+/// destination key of an issue this restore did not create).
 async fn issue_links(
     run: &mut Run<'_>,
     dest: &Dest,
     links: BTreeMap<String, (String, String, String)>,
+    outside: &HashMap<String, String>,
 ) -> Result<(), EngineError> {
     if run.map.phase_done("links") {
         return Ok(());
@@ -945,10 +1190,13 @@ async fn issue_links(
         if run.map.get("issueLink", &lid).is_some() || run.map.has_failed("issueLink", &lid) {
             continue;
         }
-        let (Some(i), Some(o)) = (
-            run.map.get("issue", &inward).map(String::from),
-            run.map.get("issue", &outward).map(String::from),
-        ) else {
+        let end = |source: &str| {
+            run.map
+                .get("issue", source)
+                .or_else(|| outside.get(source).map(String::as_str))
+                .map(String::from)
+        };
+        let (Some(i), Some(o)) = (end(&inward), end(&outward)) else {
             // The other end is not part of this restore.
             run.map.skipped("issueLink");
             continue;

@@ -381,6 +381,34 @@ impl World {
             .unwrap()
     }
 
+    /// A restore of single items: Jira issue keys or Confluence page ids, by the backup's product.
+    pub async fn start_item_restore(
+        &self,
+        backup: &str,
+        destination: &str,
+        items: Vec<String>,
+    ) -> RestoreRecord {
+        let product = self.backup_record(backup).await.product;
+        let (issue_keys, page_ids) = match product {
+            Product::Jira => (Some(items), None),
+            Product::Confluence => (None, Some(items)),
+        };
+        self.management
+            .create_restore(
+                &self.org,
+                &Actor::cli(),
+                NewRestore {
+                    backup_id: backup.into(),
+                    destination_cloud_id: self.sim.cloud_id(destination),
+                    issue_keys,
+                    page_ids,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+    }
+
     pub async fn restore_record(&self, id: &str) -> RestoreRecord {
         self.management.get_restore(&self.org, id).await.unwrap()
     }

@@ -27,7 +27,7 @@ const BACKUP_COLS: &str = "id, org_id, policy_id, name, cloud_id, product, statu
      attachments_size, progress, stats, snapshot_id, attempts, started_at, created_at, updated_at";
 const RESTORE_COLS: &str = "id, org_id, backup_id, source_cloud_id, destination_cloud_id, product, \
      status, status_message, account_id, selections, project_keys, space_keys, progress, result, \
-     created_at, updated_at";
+     created_at, updated_at, item_keys";
 const JOB_COLS: &str = "id, kind, subject_id, org_id, state, available_at, lease_token, attempts, \
      checkpoint, cancel_requested, created_at, updated_at";
 
@@ -227,6 +227,7 @@ fn restore_from(row: &AnyRow) -> StoreResult<RestoreRecord> {
         selections: selections_col(row, "selections")?,
         project_keys: keys_col(row, "project_keys")?,
         space_keys: keys_col(row, "space_keys")?,
+        item_keys: keys_col(row, "item_keys")?,
         progress: row.try_get("progress")?,
         result: row.try_get("result")?,
         created_at: time_col(row, "created_at")?,
@@ -858,7 +859,7 @@ impl ManagementStore for SqlStore {
         }
         let sql = format!(
             "INSERT INTO restores ({RESTORE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16)"
+             $10, $11, $12, $13, $14, $15, $16, $17)"
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(&r.id)
@@ -877,6 +878,7 @@ impl ManagementStore for SqlStore {
             .bind(r.result.as_deref())
             .bind(millis(r.created_at))
             .bind(millis(r.updated_at))
+            .bind(keys_text(&r.item_keys))
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_sqlx(e, "restore"))?;

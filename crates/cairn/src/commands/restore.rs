@@ -47,6 +47,24 @@ pub enum RestoreCommand {
         /// Only these Confluence spaces, comma-separated.
         #[arg(long, value_name = "KEYS", value_delimiter = ',')]
         space_keys: Option<Vec<String>>,
+        /// Only these Jira issues, each with its sub-tasks, comma-separated (e.g. OPS-12,OPS-40),
+        /// into the projects of the same keys in the destination.
+        #[arg(
+            long,
+            value_name = "KEYS",
+            value_delimiter = ',',
+            conflicts_with = "project_keys"
+        )]
+        issue_keys: Option<Vec<String>>,
+        /// Only these Confluence pages and blog posts (ids in the backup), comma-separated, into
+        /// the spaces of the same keys in the destination.
+        #[arg(
+            long,
+            value_name = "IDS",
+            value_delimiter = ',',
+            conflicts_with = "space_keys"
+        )]
+        page_ids: Option<Vec<String>>,
         /// Wait for the restore to end, with a progress bar, then show it; exit 1 if it ends
         /// FAILED or CANCELLED ('cairn serve' runs it).
         #[arg(long)]
@@ -84,6 +102,8 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
             include_personal_spaces,
             project_keys,
             space_keys,
+            issue_keys,
+            page_ids,
             wait,
         } => {
             let restore = management
@@ -98,6 +118,8 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
                         include_personal_spaces,
                         project_keys,
                         space_keys,
+                        issue_keys,
+                        page_ids,
                     },
                 )
                 .await?;
@@ -216,6 +238,12 @@ fn describe(r: &PublicApiRestoreV2) -> String {
     }
     if let Some(keys) = &r.space_keys {
         pairs.push(("spaces", join(keys)));
+    }
+    if let Some(keys) = &r.issue_keys {
+        pairs.push(("issues", join(keys)));
+    }
+    if let Some(ids) = &r.page_ids {
+        pairs.push(("pages", join(ids)));
     }
     pairs.push(("created", format!("{} by {}", r.created_at, r.account_id)));
     pairs.push(("updated", r.last_updated_at.clone()));

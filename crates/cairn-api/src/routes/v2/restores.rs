@@ -43,6 +43,8 @@ pub async fn create(
                 include_personal_spaces: body.include_personal_spaces,
                 project_keys: body.project_keys,
                 space_keys: body.space_keys,
+                issue_keys: body.issue_keys,
+                page_ids: body.page_ids,
             },
         )
         .await?;
