@@ -10,7 +10,9 @@ built-in vault in a temporary directory), both release builds, then through the 
 1. a full backup of each product;
 2. `mutate --percent 1` on the source, then the incremental backup of each product;
 3. a full restore of each product's incremental backup into the first empty target;
-4. the restore of the smallest project and the smallest space into the second target.
+4. the restore of the smallest project and the smallest space into the second target;
+5. one issue (of the largest project) and one page deleted from the source, then restored alone
+   into it from the backup (`issueKeys`, `pageIds`).
 
 For each step it prints wall time, items and bytes (from the backup's `stats` and `backupSize`,
 the restore's `result`), the requests the site served (its `/__sim/counters`), the `cairn serve`
@@ -213,6 +215,33 @@ def main():
                 step(f"restore of one space ({len(spaces[key].get('pages', {}))} pages), confluence",
                      lambda: restore(incremental["confluence"]["backupId"], "target2",
                                      spaceKeys=[key]), site="target2")
+
+            # One issue and one page deleted from the source, then restored alone from the
+            # backup into it: the single-item restore's cost (finding the item in a large
+            # backup, and what the destination is asked).
+            src = sites["source"]["baseUrl"]
+            if "jira" in products:
+                projects = content["jira"]["projects"]
+                big = max(projects, key=lambda k: len(projects[k].get("issues", {})))
+                _, found = http("GET", src + f"/rest/api/3/search/jql?jql=project%20%3D%20{big}"
+                                "%20ORDER%20BY%20key%20DESC&maxResults=50&fields=subtasks,parent",
+                                site_user)
+                issue = next(i for i in found["issues"]
+                             if not i["fields"].get("parent") and not i["fields"].get("subtasks"))
+                status, _ = http("DELETE", src + f'/rest/api/3/issue/{issue["key"]}', site_user)
+                assert status == 204, status
+                step(f"restore of one issue ({issue['key']}, project of "
+                     f"{len(projects[big].get('issues', {}))}), jira",
+                     lambda: restore(incremental["jira"]["backupId"], "source",
+                                     issueKeys=[issue["key"]]))
+            if "confluence" in products:
+                _, listed = http("GET", src + "/wiki/api/v2/pages?limit=250", site_user)
+                page = next(p for p in listed["results"] if p.get("parentId"))
+                status, _ = http("DELETE", src + f'/wiki/api/v2/pages/{page["id"]}', site_user)
+                assert status == 204, status
+                step("restore of one page, confluence",
+                     lambda: restore(incremental["confluence"]["backupId"], "source",
+                                     pageIds=[page["id"]]))
 
         print(f"\nSite: {args.issues} issues in {args.projects} projects, {args.pages} pages "
               f"(seed {args.seed}); latency {args.latency_ms} ms per request; mutation {report}\n")

@@ -32,6 +32,9 @@ pub struct BackupTask {
     pub storage: StorageAccess,
     /// The newest complete backup of the same policy: the parent of an incremental backup.
     pub parent: Option<BackupRecord>,
+    /// No retry follows a failure of this attempt (rule 6): whatever fails it, the backup ends
+    /// FAILED, so the engine cleans up as for a permanent failure.
+    pub last_attempt: bool,
 }
 
 /// A restore to run.
@@ -519,6 +522,7 @@ impl Worker {
             site: m.site_access(&backup.org_id, &backup.cloud_id).await?,
             storage: m.storage_access(&backup.org_id, &backup.storage_id).await?,
             parent: m.store().latest_complete_backup(&backup.policy_id).await?,
+            last_attempt: backup.attempts + 1 >= m.settings().max_attempts,
             backup: backup.clone(),
         })
     }

@@ -70,8 +70,8 @@ fn writer_gone() -> EngineError {
 enum Want<'a> {
     /// These attributes exactly.
     Attrs(&'a BTreeMap<String, String>),
-    /// This `updated` stamp.
-    Stamp(&'a str),
+    /// These attributes with these values (what a listing shows of the item).
+    Listed(&'a [(&'a str, &'a str)]),
     /// Whatever it is (an attachment named by an item taken over).
     Any,
 }
@@ -80,7 +80,9 @@ impl Want<'_> {
     fn accepts(&self, attrs: &BTreeMap<String, String>) -> bool {
         match self {
             Want::Attrs(a) => *a == attrs,
-            Want::Stamp(s) => attrs.get(attr::UPDATED).map(String::as_str) == Some(*s),
+            Want::Listed(pairs) => pairs
+                .iter()
+                .all(|(k, v)| attrs.get(*k).map(String::as_str) == Some(*v)),
             Want::Any => true,
         }
     }
@@ -435,9 +437,15 @@ pub(crate) async fn backup(
     }
     .await;
     if let Err(e) = read {
-        // A backup that ends here (cancelled, or failing the same way every time) will not
-        // resume: its checkpoints go. Otherwise the next attempt takes them over.
-        if matches!(e, EngineError::Cancelled | EngineError::Permanent(_)) {
+        // A backup that ends here (cancelled, failing the same way every time, or failing its
+        // last attempt) will not resume: its checkpoints go. Otherwise the next attempt takes
+        // them over.
+        let ends = match e {
+            EngineError::Cancelled | EngineError::Permanent(_) => true,
+            EngineError::Retryable(_) => task.last_attempt,
+            EngineError::LeaseLost => false,
+        };
+        if ends {
             for id in run.partial_ids() {
                 let _ = crate::storage::forget(&repo, id).await;
             }
@@ -877,6 +885,10 @@ fn issue_attrs(issue: &Value) -> BTreeMap<String, String> {
             attr::KEY.to_string(),
             issue["key"].as_str().unwrap_or_default().to_string(),
         ),
+        (
+            attr::PARENT.to_string(),
+            id_str(&issue["fields"]["parent"]["id"]),
+        ),
     ])
 }
 
@@ -1058,13 +1070,20 @@ async fn confluence(
             for item in listed {
                 let id = id_str(&item["id"]);
                 let stamp = item["version"]["createdAt"].as_str().unwrap_or_default();
-                let path = match kind {
-                    ContentKind::Page => layout::confluence_page(&key, &id),
-                    ContentKind::BlogPost => layout::confluence_blogpost(&key, &id),
+                let parent = id_str(&item["parentId"]);
+                let (path, listed) = match kind {
+                    ContentKind::Page => (
+                        layout::confluence_page(&key, &id),
+                        vec![(attr::UPDATED, stamp), (attr::PARENT, parent.as_str())],
+                    ),
+                    ContentKind::BlogPost => (
+                        layout::confluence_blogpost(&key, &id),
+                        vec![(attr::UPDATED, stamp)],
+                    ),
                 };
                 if !stamp.is_empty()
                     && let Some((from, attrs)) =
-                        run.take_over(&path, Want::Stamp(stamp), true).await?
+                        run.take_over(&path, Want::Listed(&listed), true).await?
                 {
                     AttachmentSource::Confluence(&c, &id)
                         .taken_over(run, from, &path, &attrs)
@@ -1175,10 +1194,13 @@ async fn write_content(
         "inlineComments": inline,
         "attachments": attachments,
     });
-    let attrs = BTreeMap::from([
+    let mut attrs = BTreeMap::from([
         (attr::UPDATED.to_string(), stamp),
         ("attachments".to_string(), ids.join(",")),
     ]);
+    if kind == ContentKind::Page {
+        attrs.insert(attr::PARENT.to_string(), id_str(&content["parentId"]));
+    }
     run.put(path, &doc, attrs, Category::Data).await?;
     if !run.attachments {
         return Ok(());

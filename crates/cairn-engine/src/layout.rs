@@ -55,6 +55,10 @@ pub mod attr {
     pub const UPDATED: &str = "updated";
     /// A Jira issue's key when it was backed up: a restore of single issues finds them by it.
     pub const KEY: &str = "key";
+    /// The id of the item's parent (issue or page), empty for none. A parent deleted on the
+    /// site moves its children without changing their `updated` stamp, so an item is taken
+    /// over unread only if its parent is the same too.
+    pub const PARENT: &str = "parent";
 }
 
 pub fn jira_site() -> String {

@@ -196,7 +196,25 @@ async fn an_incremental_backup_reads_and_stores_only_what_changed() {
         let requests = w.sim.request_log("src").len();
         policies.push((product, policy, full.id, requests));
     }
+    let parents = |w: &World| {
+        w.sim.with_site("src", |s| {
+            let issues: BTreeMap<u64, Option<u64>> =
+                s.issues.iter().map(|(id, i)| (*id, i.parent)).collect();
+            let pages: BTreeMap<u64, Option<u64>> =
+                s.pages.iter().map(|(id, p)| (*id, p.parent_id)).collect();
+            (issues, pages)
+        })
+    };
+    let before = parents(&w);
     let report = w.sim.mutate("src", 1.0);
+    // Items a deleted parent moved: their parent changed, their stamp did not.
+    let after = parents(&w);
+    let moved = |a: &BTreeMap<u64, Option<u64>>, b: &BTreeMap<u64, Option<u64>>| {
+        b.iter()
+            .filter(|(id, parent)| a.get(id).is_some_and(|was| was != *parent))
+            .count()
+    };
+    let (issues_moved, pages_moved) = (moved(&before.0, &after.0), moved(&before.1, &after.1));
     let mut incremental = Vec::new();
     for (product, policy, full, full_requests) in policies {
         let full_stats = w.stats(&full).await;
@@ -215,11 +233,11 @@ async fn an_incremental_backup_reads_and_stores_only_what_changed() {
         );
         let (touched, items) = match product {
             Product::Jira => (
-                report.issues_changed + report.issues_added,
+                report.issues_changed + report.issues_added + issues_moved,
                 w.sim.with_site("src", |s| s.issues.len()),
             ),
             Product::Confluence => (
-                report.pages_changed + report.pages_added,
+                report.pages_changed + report.pages_added + pages_moved,
                 w.sim.with_site("src", |s| s.pages.len()),
             ),
         };
@@ -450,5 +468,50 @@ async fn a_cancelled_backup_leaves_no_checkpoint_behind() {
         "{}",
         done.status_message
     );
+    assert_eq!(w.snapshots_of(&b.id).await, 0);
+}
+
+/// A backup whose last attempt (rule 6) fails on a site outage ends FAILED, and like a
+/// cancelled one leaves nothing behind in the vault: no later attempt would take its
+/// checkpoints over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_failing_its_last_attempt_leaves_no_checkpoint_behind() {
+    let base = support::test_settings();
+    let settings = cairn_engine::EngineSettings {
+        checkpoint_items: 5,
+        connector: cairn_connectors::Settings {
+            max_retries: 1,
+            min_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(5),
+            ..base.connector.clone()
+        },
+        ..base
+    };
+    let w = support::world_with(27, small(), &[], settings).await;
+    let policy = w.policy(Product::Jira).await;
+    let total = w.sim.with_site("src", |s| s.issues.len());
+    let b = w.start_backup(&policy).await;
+    // Two attempts have failed already: this one is the last.
+    let mut record = w.backup_record(&b.id).await;
+    record.attempts = 2;
+    w.store.update_backup(&record).await.unwrap();
+    let slow: FaultSpec = serde_json::from_value(json!({"latencyMs": 20})).unwrap();
+    w.sim.set_faults("src", slow);
+    let worker = w.worker(std::time::Duration::from_secs(3));
+    let run = tokio::spawn(async move {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        worker.run_one(&stop).await.unwrap()
+    });
+    while (requests(&w, ISSUE_CHANGELOG) as usize) < total / 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(w.snapshots_of(&b.id).await > 0, "checkpoints were written");
+    let down: FaultSpec =
+        serde_json::from_value(json!({"error": {"burst": 1_000_000, "status": 503}})).unwrap();
+    w.sim.set_faults("src", down);
+    assert!(run.await.unwrap(), "the worker ran the job");
+    let done = w.backup_record(&b.id).await;
+    assert_eq!(done.status.to_string(), "FAILED", "{}", done.status_message);
+    assert_eq!(done.attempts, 3);
     assert_eq!(w.snapshots_of(&b.id).await, 0);
 }

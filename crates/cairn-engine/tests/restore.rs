@@ -341,7 +341,7 @@ async fn restored_items_record_their_origin_unless_turned_off() {
 /// summary too, and without the origin property a restore adds: equal before an issue is
 /// deleted and after it is restored alone.
 fn issues_by_summary(w: &World, site: &str) -> std::collections::BTreeMap<String, Value> {
-    let c = w.sim.content(site);
+    let c = without_origin(w.sim.content(site));
     let projects = c["jira"]["projects"].as_object().unwrap();
     let mut summaries = HashMap::new();
     for (key, p) in projects {
@@ -367,9 +367,6 @@ fn issues_by_summary(w: &World, site: &str) -> std::collections::BTreeMap<String
                 }
                 links.sort_by_key(|l| l.to_string());
             }
-            if let Some(props) = i["properties"].as_object_mut() {
-                props.remove(cairn_engine::origin::PROPERTY);
-            }
             let name = format!("{key}/{}", i["summary"].as_str().unwrap());
             assert!(out.insert(name.clone(), i).is_none(), "{name} twice");
         }
@@ -379,17 +376,15 @@ fn issues_by_summary(w: &World, site: &str) -> std::collections::BTreeMap<String
 
 /// A site's Confluence content without the origin property a restore adds.
 fn wiki_content(w: &World, site: &str) -> Value {
-    let mut c = w.sim.content(site)["confluence"].clone();
-    for space in c["spaces"].as_object_mut().unwrap().values_mut() {
-        for kind in ["pages", "blogposts"] {
-            for item in space[kind].as_object_mut().unwrap().values_mut() {
-                if let Some(props) = item["properties"].as_object_mut() {
-                    props.remove(cairn_engine::origin::PROPERTY);
-                }
-            }
-        }
-    }
-    c
+    without_origin(w.sim.content(site))["confluence"].clone()
+}
+
+fn without_origin(content: Value) -> Value {
+    let ignore = cairn_sitesim::digest::Ignore {
+        properties: vec![cairn_engine::origin::PROPERTY.to_string()],
+        personal_spaces: false,
+    };
+    cairn_sitesim::digest::without(content, &ignore)
 }
 
 /// Single issues and pages deleted from a site come back from its backup into that site: the

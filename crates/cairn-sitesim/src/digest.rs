@@ -297,6 +297,44 @@ pub struct Difference {
 
 const MAX_DIFFS: usize = 1000;
 
+/// What a comparison leaves out: what a restore is documented to change. Left out of the
+/// content before comparing, so that what is ignored never uses up the differences reported.
+#[derive(Debug, Clone, Default)]
+pub struct Ignore {
+    /// Item properties with these keys (a restore's own, such as Cairn's `cairn.origin`).
+    pub properties: Vec<String>,
+    /// Personal spaces: no API creates one.
+    pub personal_spaces: bool,
+}
+
+/// [`canonical`] content without what `ignore` names.
+pub fn without(mut content: Value, ignore: &Ignore) -> Value {
+    if ignore.personal_spaces
+        && let Some(spaces) = content["confluence"]["spaces"].as_object_mut()
+    {
+        spaces.retain(|_, s| s["type"] != "personal");
+    }
+    if !ignore.properties.is_empty() {
+        strip_properties(&mut content, &ignore.properties);
+    }
+    content
+}
+
+fn strip_properties(v: &mut Value, keys: &[String]) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Object(p)) = m.get_mut("properties") {
+                for k in keys {
+                    p.remove(k);
+                }
+            }
+            m.values_mut().for_each(|x| strip_properties(x, keys));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| strip_properties(x, keys)),
+        _ => {}
+    }
+}
+
 fn short(v: &Value) -> Value {
     let s = v.to_string();
     if s.len() > 300 {
@@ -358,5 +396,58 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Difference>) {
             a: Some(short(a)),
             b: Some(short(b)),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What is ignored is left out before comparing: it cannot use up the differences
+    /// reported, and a real difference next to it is still found.
+    #[test]
+    fn ignored_properties_and_personal_spaces_never_crowd_out_a_difference() {
+        let site = |summary: &str, n: usize| {
+            let issues: serde_json::Map<String, Value> = (0..n)
+                .map(|i| {
+                    (
+                        format!("P#{i:05}"),
+                        json!({"summary": if i == n - 1 { summary } else { "same" },
+                               "properties": {"mark": i, "kept": 1}}),
+                    )
+                })
+                .collect();
+            json!({"jira": {"projects": {"P": {"issues": issues}}},
+                   "confluence": {"spaces": {"~me": {"type": "personal"}, "S": {"type": "global"}}}})
+        };
+        let (a, mut b) = (site("one", MAX_DIFFS + 5), site("two", MAX_DIFFS + 5));
+        b["confluence"]["spaces"]
+            .as_object_mut()
+            .unwrap()
+            .remove("~me");
+        for i in b["jira"]["projects"]["P"]["issues"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+        {
+            i["properties"]["mark"] = json!("restored");
+        }
+        // Without ignoring, the marks fill the report and the summary is not in it.
+        let all = diff(&a, &b);
+        assert_eq!(all.len(), MAX_DIFFS);
+        assert!(!all.iter().any(|d| d.path.ends_with("/summary")));
+        let ignore = Ignore {
+            properties: vec!["mark".into()],
+            personal_spaces: true,
+        };
+        let d = diff(&without(a, &ignore), &without(b, &ignore));
+        let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [format!(
+                "/jira/projects/P/issues/P#{:05}/summary",
+                MAX_DIFFS + 4
+            )]
+        );
     }
 }

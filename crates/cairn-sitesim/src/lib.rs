@@ -300,7 +300,14 @@ impl SimHandle {
         digest::digest(&self.content(site))
     }
     pub fn diff(&self, a: &str, b: &str) -> Vec<Difference> {
-        digest::diff(&self.content(a), &self.content(b))
+        self.diff_ignoring(a, b, &digest::Ignore::default())
+    }
+    /// [`SimHandle::diff`] without what `ignore` names.
+    pub fn diff_ignoring(&self, a: &str, b: &str, ignore: &digest::Ignore) -> Vec<Difference> {
+        digest::diff(
+            &digest::without(self.content(a), ignore),
+            &digest::without(self.content(b), ignore),
+        )
     }
     /// Change, add and delete about `percent`% of the site's content, stamping `updated` now.
     pub fn mutate(&self, site: &str, percent: f64) -> MutationReport {

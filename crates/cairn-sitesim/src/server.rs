@@ -544,8 +544,16 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
             let Some(other) = q("other").and_then(|o| cell.sibling(&o)) else {
                 return bad("?other=SITE names no site of this simulation".into());
             };
-            let a = digest::canonical(&cell.data.read().unwrap());
-            let b = digest::canonical(&other.data.read().unwrap());
+            let ignore = digest::Ignore {
+                properties: query
+                    .iter()
+                    .filter(|(n, _)| n == "ignoreProperty")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                personal_spaces: q("ignorePersonalSpaces").as_deref() == Some("true"),
+            };
+            let a = digest::without(digest::canonical(&cell.data.read().unwrap()), &ignore);
+            let b = digest::without(digest::canonical(&other.data.read().unwrap()), &ignore);
             let d = digest::diff(&a, &b);
             ok(json!({"equal": d.is_empty(), "differences": d}))
         }
@@ -558,7 +566,7 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
         }
         _ => json_resp(
             StatusCode::NOT_FOUND,
-            &json!({"error": "unknown control path", "paths": ["GET info", "GET|PUT|DELETE faults", "GET|DELETE log", "GET counters", "GET content", "GET digest", "GET diff?other=SITE", "POST mutate?percent=N"]}),
+            &json!({"error": "unknown control path", "paths": ["GET info", "GET|PUT|DELETE faults", "GET|DELETE log", "GET counters", "GET content", "GET digest", "GET diff?other=SITE[&ignoreProperty=KEY...][&ignorePersonalSpaces=true]", "POST mutate?percent=N"]}),
         ),
     }
 }

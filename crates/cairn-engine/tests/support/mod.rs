@@ -424,9 +424,9 @@ impl World {
 /// creates them) and the origin property each restored item carries (see
 /// `cairn_engine::origin`).
 pub fn differences(sim: &SimHandle, a: &str, b: &str) -> Vec<cairn_sitesim::Difference> {
-    let origin = format!("/properties/{}", cairn_engine::origin::PROPERTY);
-    sim.diff(a, b)
-        .into_iter()
-        .filter(|d| !d.path.starts_with("/confluence/spaces/~") && !d.path.ends_with(&origin))
-        .collect()
+    let ignore = cairn_sitesim::digest::Ignore {
+        properties: vec![cairn_engine::origin::PROPERTY.to_string()],
+        personal_spaces: true,
+    };
+    sim.diff_ignoring(a, b, &ignore)
 }
