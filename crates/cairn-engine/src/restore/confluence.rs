@@ -76,8 +76,9 @@ pub(super) async fn restore(
 ///
 /// - A title is unique in a space: an item whose title the destination space has is skipped
 ///   (rule 8), unless this restore created it before it was stopped.
-/// - A page goes under the destination page that has its parent's title, else at the top of
-///   the space. Its child pages are not restored with it.
+/// - A page goes under the destination page that has its parent's title (one restored before it
+///   by the same restore included), else at the top of the space. Its child pages are not
+///   restored with it.
 pub(super) async fn restore_pages(
     run: &mut Run<'_>,
     site: &Site,
@@ -167,6 +168,10 @@ pub(super) async fn restore_pages(
                 (d, false)
             }
         };
+        // A page named after this one may go under it.
+        if let Some(Some((_, titles))) = targets.get_mut(&key) {
+            titles.insert((is_page, title.to_string()), dest.clone());
+        }
         content_children(run, &wiki, kind, &dest, &doc, reconcile).await?;
         run.map.close(mkind, id);
         run.map.save(run.ctx).await?;
