@@ -151,10 +151,9 @@ pub(super) async fn restore_issues(
             Err(e) => return Err(site_error(e)),
         }
         map_by_name(run, &dest, project, &source).await?;
-        let refs = wanted_issues(run, project, wanted).await?;
         let mut chosen = Vec::new();
-        for r in refs {
-            let doc = run.doc(&r.path).await?.unwrap_or_default();
+        let mut summaries = HashSet::new();
+        for (r, doc) in wanted_issues(run, project, wanted).await? {
             let key = text(&doc["issue"], "key").to_string();
             if same_site && run.map.get("issue", &r.id).is_none() {
                 match dest.jira.issue(&key).await {
@@ -168,18 +167,13 @@ pub(super) async fn restore_issues(
                 }
             }
             collect_links(&doc, &r.id, &mut links);
+            summaries.insert(text(&doc["issue"]["fields"], "summary").to_string());
             chosen.push(r);
         }
         // Issues an earlier attempt created, oldest first, kept only if this restore names
         // their summary.
         let mut orphans = VecDeque::new();
         if run.map.resumed() {
-            let mut summaries = HashSet::new();
-            for r in &chosen {
-                if let Some(doc) = run.doc(&r.path).await? {
-                    summaries.insert(text(&doc["issue"]["fields"], "summary").to_string());
-                }
-            }
             let since = (started - chrono::TimeDelta::minutes(2)).format("%Y/%m/%d %H:%M");
             let ours = run.map.destinations("issue");
             let mut s = dest.jira.issues(&format!(
@@ -251,13 +245,13 @@ async fn map_by_name(
     Ok(())
 }
 
-/// The backed-up issues of a project with these keys, with their sub-tasks, parents first.
-/// Keys the backup lacks are failed items.
+/// The backed-up issues of a project with these keys, with their sub-tasks, parents first,
+/// each with its document. Keys the backup lacks are failed items.
 async fn wanted_issues(
     run: &mut Run<'_>,
     project: &str,
     wanted: &[String],
-) -> Result<Vec<IssueRef>, EngineError> {
+) -> Result<Vec<(IssueRef, Value)>, EngineError> {
     let mut found: HashMap<String, (String, String)> = HashMap::new();
     let mut unknown = Vec::new();
     for (path, attrs) in run.entries(&layout::jira_issues_dir(project)).await? {
@@ -283,6 +277,7 @@ async fn wanted_issues(
         }
     }
     let mut refs = Vec::new();
+    let mut docs = HashMap::new();
     let mut seen = HashSet::new();
     for k in wanted {
         let Some((id, path)) = found.get(k).cloned() else {
@@ -304,11 +299,15 @@ async fn wanted_issues(
                     queue.push((sid, spath));
                 }
             }
-            refs.push(issue_ref(i, id, path));
+            refs.push(issue_ref(i, id.clone(), path));
+            docs.insert(id, doc);
         }
     }
     refs.sort_by_key(|r| r.number);
-    Ok(keys_then_parents(refs))
+    Ok(keys_then_parents(refs)
+        .into_iter()
+        .filter_map(|r| docs.remove(&r.id).map(|d| (r, d)))
+        .collect())
 }
 
 /// An issue's links seen from it, by link id: (type, inward id, outward id).
@@ -1173,9 +1172,8 @@ async fn set_status(
     Ok(())
 }
 
-/// Links between restored issues, once both ends exist.
-/// Issue links whose both ends this restore created, or are in `outside` (source id →
-/// destination key of an issue this restore did not create).
+/// Issue links, once both ends exist: each end created by this restore, or in `outside` (source
+/// id → destination key of an issue this restore did not create).
 async fn issue_links(
     run: &mut Run<'_>,
     dest: &Dest,
