@@ -151,7 +151,7 @@ impl Run<'_> {
 
     /// A JSON document of the snapshot; `None` when the snapshot has no such entry.
     async fn doc(&self, path: &str) -> Result<Option<Value>, EngineError> {
-        if self.snap.entry(path).await.map_err(vault_error)?.is_none() {
+        if !self.has(path).await? {
             return Ok(None);
         }
         let bytes = self.snap.get(path).await.map_err(vault_error)?;

@@ -189,26 +189,44 @@ async fn space_and_titles(
     wiki: &Confluence,
     key: &str,
 ) -> Result<Option<SpaceTarget>, EngineError> {
-    let found: Vec<Value> = wiki
-        .spaces_by_key(&[key])
-        .try_collect()
-        .await
-        .map_err(site_error)?;
-    let Some(space) = found.iter().find(|s| text(s, "key") == key) else {
+    let Some(space) = space_by_key(wiki, key).await? else {
         return Ok(None);
     };
     let id = id_str(&space["id"]).unwrap_or_default();
     let mut titles = HashMap::new();
     for (kind, is_page) in [(ContentKind::Page, true), (ContentKind::BlogPost, false)] {
-        let mut s = wiki.content_ids(kind, &id);
-        while let Some(c) = s.try_next().await.map_err(site_error)? {
-            titles.insert(
-                (is_page, text(&c, "title").to_string()),
-                id_str(&c["id"]).unwrap_or_default(),
-            );
+        for (title, item) in titles_of(wiki, kind, &id).await? {
+            titles.insert((is_page, title), item);
         }
     }
     Ok(Some((id, titles)))
+}
+
+/// The destination space with this key, if any.
+async fn space_by_key(wiki: &Confluence, key: &str) -> Result<Option<Value>, EngineError> {
+    let found: Vec<Value> = wiki
+        .spaces_by_key(&[key])
+        .try_collect()
+        .await
+        .map_err(site_error)?;
+    Ok(found.into_iter().find(|s| text(s, "key") == key))
+}
+
+/// The ids of a destination space's pages (or blog posts) by title: titles are unique there.
+async fn titles_of(
+    wiki: &Confluence,
+    kind: ContentKind,
+    space_id: &str,
+) -> Result<HashMap<String, String>, EngineError> {
+    let mut titles = HashMap::new();
+    let mut s = wiki.content_ids(kind, space_id);
+    while let Some(c) = s.try_next().await.map_err(site_error)? {
+        titles.insert(
+            text(&c, "title").to_string(),
+            id_str(&c["id"]).unwrap_or_default(),
+        );
+    }
+    Ok(titles)
 }
 
 /// The destination space (id, homepage id) for a backed-up space: created, or found as an
@@ -229,12 +247,7 @@ async fn space_target(
     if run.map.has_failed("space", key) {
         return Ok(None);
     }
-    let found: Vec<Value> = wiki
-        .spaces_by_key(&[key])
-        .try_collect()
-        .await
-        .map_err(site_error)?;
-    if let Some(s) = found.iter().find(|s| text(s, "key") == key) {
+    if let Some(s) = space_by_key(wiki, key).await? {
         if !run.map.is_open("space", key) {
             run.map.skipped("space");
             return Ok(None);
@@ -321,16 +334,11 @@ async fn contents(
     let refs = parents_first(refs, |r| Some(r.id.clone()), |r| r.parent.clone());
 
     // Titles are unique in a space: what an earlier attempt created is found by title.
-    let mut titles: HashMap<String, String> = HashMap::new();
-    if run.map.resumed() {
-        let mut s = wiki.content_ids(kind, space_id);
-        while let Some(c) = s.try_next().await.map_err(site_error)? {
-            titles.insert(
-                text(&c, "title").to_string(),
-                id_str(&c["id"]).unwrap_or_default(),
-            );
-        }
-    }
+    let titles = if run.map.resumed() {
+        titles_of(wiki, kind, space_id).await?
+    } else {
+        HashMap::new()
+    };
     for r in &refs {
         let known = run.map.get(mkind, &r.id).map(String::from);
         if known.is_some() && !run.map.is_open(mkind, &r.id) && Some(r.id.as_str()) != source_home {
