@@ -81,7 +81,8 @@ pub struct NewRestore {
     pub page_ids: Option<Vec<String>>,
 }
 
-/// The most single items one restore may name: more is a project or space restore.
+/// The most keys one restore may name in a field (more single items is a project or space
+/// restore).
 pub const MAX_RESTORE_ITEMS: usize = 1000;
 
 const RULE_3: &str = "A backup or restore is already in progress for this site and product \
@@ -127,12 +128,11 @@ pub(crate) fn queued_job(
     }
 }
 
-/// Project and space keys: 1..255 letters, digits and underscores (Jira's and Confluence's rule),
-/// upper-cased for Jira as Jira does.
-/// What a restore request may name: project or space keys, issue keys, page ids.
+/// What a restore request may name: project or space keys, issue keys, page ids (at most 255
+/// characters).
 #[derive(Clone, Copy)]
 enum KeyShape {
-    /// `ABC`, `D_1`: letters, digits and underscores.
+    /// `ABC`, `D_1`: letters, digits and underscores (Jira's and Confluence's rule).
     Container,
     /// `ABC-12`: a project key, a dash and a number (upper-cased).
     Issue,
