@@ -380,11 +380,7 @@ fn wiki_content(w: &World, site: &str) -> Value {
 }
 
 fn without_origin(content: Value) -> Value {
-    let ignore = cairn_sitesim::digest::Ignore {
-        properties: vec![cairn_engine::origin::PROPERTY.to_string()],
-        personal_spaces: false,
-    };
-    cairn_sitesim::digest::without(content, &ignore)
+    cairn_sitesim::digest::without(content, &support::origin_ignored())
 }
 
 /// Single issues and pages deleted from a site come back from its backup into that site: the

@@ -307,6 +307,11 @@ pub struct Ignore {
     pub personal_spaces: bool,
 }
 
+/// The differences between two sites' [`canonical`] contents, without what `ignore` names.
+pub fn compare(a: Value, b: Value, ignore: &Ignore) -> Vec<Difference> {
+    diff(&without(a, ignore), &without(b, ignore))
+}
+
 /// [`canonical`] content without what `ignore` names.
 pub fn without(mut content: Value, ignore: &Ignore) -> Value {
     if ignore.personal_spaces

@@ -304,10 +304,7 @@ impl SimHandle {
     }
     /// [`SimHandle::diff`] without what `ignore` names.
     pub fn diff_ignoring(&self, a: &str, b: &str, ignore: &digest::Ignore) -> Vec<Difference> {
-        digest::diff(
-            &digest::without(self.content(a), ignore),
-            &digest::without(self.content(b), ignore),
-        )
+        digest::compare(self.content(a), self.content(b), ignore)
     }
     /// Change, add and delete about `percent`% of the site's content, stamping `updated` now.
     pub fn mutate(&self, site: &str, percent: f64) -> MutationReport {

@@ -552,9 +552,9 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
                     .collect(),
                 personal_spaces: q("ignorePersonalSpaces").as_deref() == Some("true"),
             };
-            let a = digest::without(digest::canonical(&cell.data.read().unwrap()), &ignore);
-            let b = digest::without(digest::canonical(&other.data.read().unwrap()), &ignore);
-            let d = digest::diff(&a, &b);
+            let a = digest::canonical(&cell.data.read().unwrap());
+            let b = digest::canonical(&other.data.read().unwrap());
+            let d = digest::compare(a, b, &ignore);
             ok(json!({"equal": d.is_empty(), "differences": d}))
         }
         (Method::POST, "mutate") => {

@@ -170,6 +170,19 @@ pub async fn world_with(
     }
 }
 
+/// A worker running one job at a time.
+fn worker_of(management: Arc<Management>, engine: Arc<AtlassianEngine>, lease: Duration) -> Worker {
+    Worker::new(
+        management,
+        engine,
+        WorkerSettings {
+            concurrency: 1,
+            lease,
+            poll: Duration::from_millis(50),
+        },
+    )
+}
+
 fn management_on(
     store: Arc<dyn Store>,
     secret: &ServerSecret,
@@ -187,15 +200,7 @@ fn management_on(
 
 impl World {
     pub fn worker(&self, lease: Duration) -> Worker {
-        Worker::new(
-            self.management.clone(),
-            self.engine.clone(),
-            WorkerSettings {
-                concurrency: 1,
-                lease,
-                poll: Duration::from_millis(50),
-            },
-        )
+        worker_of(self.management.clone(), self.engine.clone(), lease)
     }
 
     /// Runs every due job to its end.
@@ -313,9 +318,6 @@ impl World {
             .collect()
     }
 
-    /// Runs the next job on a runtime of its own and drops that runtime, with every task on
-    /// it, once `progress` reaches `after`: as if the node died mid-job. Returns once the dead
-    /// worker's lease has lapsed, so another worker may claim the job.
     /// Runs the next job on a node of its own (its own runtime, database connections and engine)
     /// and kills that node once `progress` reaches `after`. Its connections are closed first,
     /// then its runtime is dropped: like a killed process, it writes nothing more to the
@@ -332,14 +334,10 @@ impl World {
             self.secret.clone(),
             self.settings.clone(),
         ));
-        let worker = Worker::new(
+        let worker = worker_of(
             management_on(store.clone(), &self.secret, &self.sim),
             engine,
-            WorkerSettings {
-                concurrency: 1,
-                lease: Duration::from_secs(2),
-                poll: Duration::from_millis(50),
-            },
+            Duration::from_secs(2),
         );
         rt.spawn(async move {
             let stop = Arc::new(AtomicBool::new(false));
@@ -425,8 +423,16 @@ impl World {
 /// `cairn_engine::origin`).
 pub fn differences(sim: &SimHandle, a: &str, b: &str) -> Vec<cairn_sitesim::Difference> {
     let ignore = cairn_sitesim::digest::Ignore {
-        properties: vec![cairn_engine::origin::PROPERTY.to_string()],
         personal_spaces: true,
+        ..origin_ignored()
     };
     sim.diff_ignoring(a, b, &ignore)
+}
+
+/// Leaves out the origin property each restored item carries.
+pub fn origin_ignored() -> cairn_sitesim::digest::Ignore {
+    cairn_sitesim::digest::Ignore {
+        properties: vec![cairn_engine::origin::PROPERTY.to_string()],
+        personal_spaces: false,
+    }
 }
