@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use cairn_control::identity::Identity;
 use cairn_control::management::Management;
-use cairn_store::Store;
+use cairn_store::MetaStore;
 
 use crate::metrics::Metrics;
 use crate::web::WebSettings;
@@ -12,7 +12,8 @@ use crate::web::WebSettings;
 pub struct AppState {
     pub identity: Arc<Identity>,
     pub management: Arc<Management>,
-    pub store: Arc<dyn Store>,
+    /// Only for the readiness check: the domain reaches the store through its services.
+    pub store: Arc<dyn MetaStore>,
     pub metrics: Arc<Metrics>,
     /// How the web pages set cookies.
     pub web: WebSettings,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cairn_store::{AuditEventRecord, AuditFilter, Page, PageQuery, Store};
+use cairn_store::{AuditEventRecord, AuditFilter, AuditStore, Page, PageQuery};
 
 use crate::ControlResult;
 use crate::clock::Clock;
@@ -46,7 +46,7 @@ pub mod actions {
 
 #[derive(Clone)]
 pub struct Audit {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -57,7 +57,7 @@ impl std::fmt::Debug for Audit {
 }
 
 impl Audit {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn AuditStore>, clock: Arc<dyn Clock>) -> Self {
         Audit { store, clock }
     }
 

@@ -22,8 +22,8 @@ use cairn_control::jobs::{
     RestoreTask, Worker, WorkerSettings,
 };
 use cairn_control::management::{
-    BackupStatsView, Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError,
-    RestoreSummary, S3Target, ScheduleInput, SiteFacts, SiteProbe, StorageProbe,
+    BackupStatsView, Management, ManagementSettings, NewPolicy, NewRestore, NewSite, PolicyPatch,
+    ProbeError, RestoreSummary, S3Target, ScheduleInput, SiteFacts, SiteProbe, StorageProbe,
 };
 use cairn_control::secret::ServerSecret;
 use cairn_store::testing::TestDb;
@@ -1080,5 +1080,246 @@ dual_test!(
                 .unwrap_err(),
             "rule 5",
         );
+    }
+);
+
+/// What the lifecycle said about one run: its final moves and how many released its lock.
+fn ends_of(
+    events: &mut tokio::sync::broadcast::Receiver<cairn_control::lifecycle::RunEvent>,
+    run: &str,
+) -> (Vec<cairn_control::lifecycle::Move>, usize) {
+    use cairn_control::lifecycle::Move;
+    let (mut ends, mut releases) = (Vec::new(), 0);
+    while let Ok(e) = events.try_recv() {
+        if e.id != run {
+            continue;
+        }
+        if matches!(
+            e.moved,
+            Move::Completed | Move::Incomplete | Move::Failed | Move::Cancelled
+        ) {
+            ends.push(e.moved);
+        }
+        releases += usize::from(e.lock_released);
+    }
+    (ends, releases)
+}
+
+dual_test!(
+    a_cancel_racing_progress_and_completion_ends_the_run_once,
+    |db: TestDb| async move {
+        use cairn_control::lifecycle::{BackupEnd, Move};
+        use cairn_control::management::{Progress, ProgressPhase};
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env.policy(&site.cloud_id, None, None).await;
+        let lifecycle = env.m.lifecycle().clone();
+        let mut events = lifecycle.subscribe();
+        let progress = Progress {
+            phase: ProgressPhase::Storing,
+            items_done: 3,
+            items_total: None,
+            bytes_done: 10,
+        };
+        for round in 0..8 {
+            // A running backup: its job claimed by a worker, which reports progress and ends it
+            // (stored, or stopped by the cancel) while a user cancels it.
+            let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+            let now = env.clock.now();
+            env.store
+                .claim_job(now, now + TimeDelta::seconds(60), "worker")
+                .await
+                .unwrap()
+                .expect("the queued job");
+            assert!(lifecycle.backup_started(&b, false).await.unwrap());
+            let b = env.backup(&b.id).await;
+            let stored = BackupEnd::Stored {
+                output: BackupOutput {
+                    snapshot_id: format!("snap-{round}"),
+                    users_size: 1,
+                    data_size: 2,
+                    attachments_size: 3,
+                    stats: None,
+                },
+                stats: BackupStatsView::default(),
+                incomplete: None,
+            };
+            let stopped = BackupEnd::Cancelled("Cancelled.".into());
+            // Which end the worker reaches first varies with the round.
+            let (first, second) = if round % 2 == 0 {
+                (stored, stopped)
+            } else {
+                (stopped, stored)
+            };
+            let user = actor();
+            let (cancel, p1, end1, p2, end2) = tokio::join!(
+                env.m.cancel_backup(ORG, &user, &b.id),
+                lifecycle.backup_progress(&b.id, ORG, &progress),
+                lifecycle.backup_ended(&b, first),
+                lifecycle.backup_progress(&b.id, ORG, &progress),
+                lifecycle.backup_ended(&b, second),
+            );
+            let (_, _) = (p1.unwrap(), p2.unwrap());
+            assert_eq!(
+                u8::from(end1.unwrap()) + u8::from(end2.unwrap()),
+                1,
+                "round {round}: exactly one end is recorded"
+            );
+            let got = env.backup(&b.id).await;
+            assert!(
+                matches!(
+                    got.status,
+                    BackupStatus::Completed | BackupStatus::Cancelled
+                ),
+                "round {round}: {got:?}"
+            );
+            // A completed run is never reported cancelled, nor a cancelled one completed.
+            match got.status {
+                BackupStatus::Completed => {
+                    assert_eq!(got.snapshot_id.as_deref(), Some(&*format!("snap-{round}")));
+                    assert_eq!(got.status_message, "Completed.");
+                }
+                _ => {
+                    assert_eq!(got.snapshot_id, None, "round {round}");
+                    assert_eq!(got.status_message, "Cancelled.");
+                }
+            }
+            match cancel {
+                // It asked a run in flight to stop, or ended it itself.
+                Ok(answer) => assert!(
+                    answer.status == got.status || answer.status.in_flight(),
+                    "round {round}: the cancel answered {:?}",
+                    answer.status
+                ),
+                // It came after the end: 409, as for any ended run.
+                Err(ControlError::Conflict(_)) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+            let (ends, releases) = ends_of(&mut events, &b.id);
+            let expected = if got.status == BackupStatus::Completed {
+                Move::Completed
+            } else {
+                Move::Cancelled
+            };
+            assert_eq!(ends, vec![expected], "round {round}");
+            assert_eq!(releases, 1, "round {round}: the site lock is released once");
+            // A report after the end changes nothing.
+            assert!(
+                !lifecycle
+                    .backup_progress(&b.id, ORG, &progress)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(env.backup(&b.id).await, got);
+        }
+
+        // A queued backup cancelled while a worker claims and runs it: cancelled before it
+        // started, or run to its end; either way one end and one release.
+        for round in 0..8 {
+            let b = env.m.run_backup_now(ORG, &actor(), &p.id).await.unwrap();
+            let user = actor();
+            let (cancel, ran) = tokio::join!(
+                env.m.cancel_backup(ORG, &user, &b.id),
+                env.worker.run_one(&env.shutdown)
+            );
+            // The cancel ended the queued job before the claim, or came after the end (409).
+            assert!(
+                matches!(cancel, Ok(_) | Err(ControlError::Conflict(_))),
+                "round {round}: {cancel:?}"
+            );
+            ran.unwrap();
+            while env.run_one().await {}
+            let got = env.backup(&b.id).await;
+            assert!(
+                matches!(
+                    got.status,
+                    BackupStatus::Completed | BackupStatus::Cancelled
+                ),
+                "round {round}: {got:?}"
+            );
+            assert_eq!(
+                got.snapshot_id.is_some(),
+                got.status == BackupStatus::Completed,
+                "round {round}: {got:?}"
+            );
+            let (ends, releases) = ends_of(&mut events, &b.id);
+            assert_eq!(ends.len(), 1, "round {round}: {ends:?}");
+            assert_eq!(releases, 1, "round {round}: the site lock is released once");
+            let next = env
+                .m
+                .run_backup_now(ORG, &actor(), &p.id)
+                .await
+                .expect("the site is free again");
+            env.m.cancel_backup(ORG, &actor(), &next.id).await.unwrap();
+        }
+    }
+);
+
+dual_test!(
+    a_policy_update_racing_the_tick_runs_each_slot_once,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env
+            .policy(&site.cloud_id, Some((Interval::Daily, today())), None)
+            .await;
+        env.m.activate_policy(ORG, &actor(), &p.id).await.unwrap();
+        while env.run_one().await {}
+        let count = || async {
+            env.store
+                .list_backups(
+                    &BackupFilter {
+                        org_id: ORG.into(),
+                        policy_id: Some(p.id.clone()),
+                        ..Default::default()
+                    },
+                    PageQuery {
+                        offset: 0,
+                        limit: 1,
+                        descending: true,
+                    },
+                )
+                .await
+                .unwrap()
+                .total
+        };
+        let before = count().await;
+        let rounds = 6;
+        for round in 0..rounds {
+            // To the slot: the tick starts its run while a PUT (a rename, or the same schedule
+            // sent again) is computed from a read taken before.
+            let next = env
+                .store
+                .get_policy(ORG, &p.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .next_run_at
+                .expect("an active daily policy has a next run");
+            env.clock.advance(next - env.clock.now());
+            let patch = PolicyPatch {
+                name: Some(format!("nightly {round}")),
+                schedule: (round % 2 == 1).then_some(Some(ScheduleInput {
+                    interval: Interval::Daily,
+                    start_date: today(),
+                })),
+                ..Default::default()
+            };
+            let user = actor();
+            let (put, tick) =
+                tokio::join!(env.m.update_policy(ORG, &user, &p.id, patch), env.m.tick());
+            put.unwrap();
+            tick.unwrap();
+            while env.run_one().await {}
+            // Later the same day, the slot must not run again.
+            env.clock.advance(TimeDelta::minutes(5));
+            env.m.tick().await.unwrap();
+            while env.run_one().await {}
+            assert_eq!(
+                count().await,
+                before + round + 1,
+                "round {round}: one run per slot"
+            );
+        }
     }
 );

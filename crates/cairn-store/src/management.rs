@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use crate::Timestamp;
+use crate::{BackupStatsView, Progress, RestoreSummary, Timestamp};
 
 /// Declares a string-backed enum whose literals are stored and shown as they are.
 macro_rules! literal_enum {
@@ -186,10 +186,10 @@ pub struct BackupRecord {
     pub users_size: u64,
     pub data_size: u64,
     pub attachments_size: u64,
-    /// JSON text of the progress object (extension), as the engine last reported it.
-    pub progress: Option<String>,
-    /// JSON text of the stats object (extension).
-    pub stats: Option<String>,
+    /// As the engine last reported it (extension).
+    pub progress: Option<Progress>,
+    /// Of a finished backup (extension).
+    pub stats: Option<BackupStatsView>,
     /// The vault snapshot, once committed.
     pub snapshot_id: Option<String>,
     /// Runs that ended in failure so far.
@@ -216,9 +216,9 @@ pub struct RestoreRecord {
     /// Single items to restore alone (extension): Jira issue keys, or Confluence page and blog
     /// post ids.
     pub item_keys: Option<Vec<String>>,
-    pub progress: Option<String>,
-    /// JSON text of the result object (extension).
-    pub result: Option<String>,
+    pub progress: Option<Progress>,
+    /// What it created, skipped and failed to write (extension).
+    pub result: Option<RestoreSummary>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -288,4 +288,60 @@ pub struct RestoreFilter {
 pub struct PolicyBackupSummary {
     pub last_backup_time: Option<Timestamp>,
     pub total_available: u64,
+}
+
+/// What a backup produced, recorded when it ends well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupOutput {
+    pub snapshot_id: String,
+    pub users_size: u64,
+    pub data_size: u64,
+    pub attachments_size: u64,
+    pub stats: Option<BackupStatsView>,
+}
+
+/// One move of a backup's life: what it sets. The statuses it may come from are given beside it
+/// ([`crate::RunStore::move_backup`]), so the write is a compare-and-set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupChange {
+    /// The new status; `None` keeps it (a message only, such as "Cancelling").
+    pub status: Option<BackupStatus>,
+    pub status_message: String,
+    pub at: Timestamp,
+    /// Sets `started_at` to `at` unless it is already set.
+    pub start: bool,
+    pub attempts: Option<u32>,
+    pub progress: Option<Progress>,
+    pub output: Option<BackupOutput>,
+}
+
+/// One move of a restore's life, as [`BackupChange`] for a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreChange {
+    pub status: Option<RestoreStatus>,
+    pub status_message: String,
+    pub at: Timestamp,
+    pub progress: Option<Progress>,
+    pub result: Option<RestoreSummary>,
+}
+
+/// What a move did besides changing the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// The move ended the run and released the (site, product) lock it held, in the same
+    /// transaction.
+    pub lock_released: bool,
+}
+
+impl BackupStatus {
+    /// The run is over: its site lock is released when it gets here.
+    pub fn is_final(self) -> bool {
+        !self.in_flight()
+    }
+}
+
+impl RestoreStatus {
+    pub fn is_final(self) -> bool {
+        !self.in_flight()
+    }
 }

@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 
 use crate::{
-    AccountRecord, AuditEventRecord, AuditFilter, BackupFilter, BackupRecord, JobKind, JobRecord,
-    MembershipRecord, OrgRecord, OwnedTokenRecord, Page, PageQuery, PolicyBackupSummary,
-    PolicyFilter, PolicyRecord, Product, RestoreFilter, RestoreRecord, SiteLock, SiteRecord,
-    StorageFilter, StorageRecord, StoreResult, Timestamp, TokenRecord,
+    AccountRecord, AuditEventRecord, AuditFilter, BackupChange, BackupFilter, BackupRecord,
+    BackupStatus, JobKind, JobRecord, MembershipRecord, Moved, OrgRecord, OwnedTokenRecord, Page,
+    PageQuery, PolicyBackupSummary, PolicyFilter, PolicyRecord, Product, Progress, RestoreChange,
+    RestoreFilter, RestoreRecord, RestoreStatus, SiteLock, SiteRecord, StorageFilter,
+    StorageRecord, StoreResult, Timestamp, TokenRecord,
 };
 
 #[async_trait]
@@ -81,19 +82,23 @@ pub trait MetaStore: Send + Sync {
     async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
 }
 
-/// Sites, storages, policies, backups, restores, the per-site lock and the job queue.
-///
-/// Look-ups that take an `org_id` never find a record of another org, so the domain cannot leak
-/// one by mistake.
+// The Backup Management stores. Look-ups that take an `org_id` never find a record of another
+// org, so the domain cannot leak one by mistake.
+
+/// The sites an org registered.
 #[async_trait]
-pub trait ManagementStore: Send + Sync {
+pub trait SiteStore: Send + Sync {
     /// Fails with `Conflict("site")` when the org already has this site.
     async fn insert_site(&self, site: &SiteRecord) -> StoreResult<()>;
     async fn get_site(&self, org_id: &str, cloud_id: &str) -> StoreResult<Option<SiteRecord>>;
     async fn list_sites(&self, org_id: &str, page: PageQuery) -> StoreResult<Page<SiteRecord>>;
     /// Deletes the site unless a policy names it; `Conflict("policy")` if one does.
     async fn delete_site(&self, org_id: &str, cloud_id: &str) -> StoreResult<bool>;
+}
 
+/// Where an org's backups go.
+#[async_trait]
+pub trait StorageStore: Send + Sync {
     /// Inserts the built-in storage unless the org has one; returns the org's built-in storage.
     async fn ensure_builtin_storage(&self, candidate: &StorageRecord)
     -> StoreResult<StorageRecord>;
@@ -106,7 +111,11 @@ pub trait ManagementStore: Send + Sync {
     ) -> StoreResult<Page<StorageRecord>>;
     /// Deletes the storage unless a policy or an unexpired backup uses it (`Conflict`).
     async fn delete_storage(&self, org_id: &str, id: &str) -> StoreResult<bool>;
+}
 
+/// Policies and their schedules; the compare-and-sets that let any node tick.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
     /// `Conflict("active policy")` when it would be a second ACTIVE policy of its site, product
     /// and storage.
     async fn insert_policy(&self, policy: &PolicyRecord) -> StoreResult<()>;
@@ -119,6 +128,24 @@ pub trait ManagementStore: Send + Sync {
     /// Replaces every mutable field; `Conflict("active policy")` as for insert. Returns false when
     /// the policy is gone.
     async fn update_policy(&self, policy: &PolicyRecord) -> StoreResult<bool>;
+    /// As [`PolicyStore::update_policy`], only if `next_run_at` is still `expected_next_run`
+    /// (a compare-and-set): a scheduler's tick that started a run in between is not undone by a
+    /// write computed from an earlier read. False when it moved, or the policy is gone.
+    async fn update_policy_if(
+        &self,
+        policy: &PolicyRecord,
+        expected_next_run: Option<Timestamp>,
+    ) -> StoreResult<bool>;
+    /// Sets the next run of an ACTIVE policy to `at` if it is still `expected` (a refused
+    /// scheduled run tried again later).
+    async fn retry_policy_run(
+        &self,
+        id: &str,
+        expected: Option<Timestamp>,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Makes an ACTIVE `ONCE` policy with no run left INACTIVE (rule 9); false otherwise.
+    async fn retire_once_policy(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
     /// Deletes an INACTIVE policy with no backup in flight; `Conflict` otherwise.
     async fn delete_policy(&self, org_id: &str, id: &str) -> StoreResult<bool>;
     /// Moves `next_run_at` from `expected` to `next`, only if nobody moved it first: the one
@@ -139,7 +166,12 @@ pub trait ManagementStore: Send + Sync {
         policy_id: &str,
         now: Timestamp,
     ) -> StoreResult<PolicyBackupSummary>;
+}
 
+/// Backups and restores as records, and the (site, product) lock a run in flight holds (rule 3).
+/// Their statuses move only through `cairn_control::lifecycle`.
+#[async_trait]
+pub trait RunStore: Send + Sync {
     /// Takes the lock of (site, product), inserts the backup and its job, all or nothing.
     /// `Conflict("in-flight")` when the lock is held.
     async fn create_backup(
@@ -155,8 +187,27 @@ pub trait ManagementStore: Send + Sync {
         filter: &BackupFilter,
         page: PageQuery,
     ) -> StoreResult<Page<BackupRecord>>;
-    /// Replaces the mutable fields of a backup (status, message, sizes, progress, ...).
+    /// Replaces the mutable fields of a backup (status, message, sizes, progress, ...), whatever
+    /// its status: for tests and repairs. The service moves a backup only with
+    /// [`RunStore::move_backup`], through `cairn_control::lifecycle`.
     async fn update_backup(&self, backup: &BackupRecord) -> StoreResult<bool>;
+    /// Applies `change` if the backup's status is one of `from`, in one statement (a
+    /// compare-and-set: two writers cannot undo each other). A move to a final status also
+    /// releases the site lock the backup holds, in the same transaction. `None` when the backup
+    /// was not in `from` (or is gone).
+    async fn move_backup(
+        &self,
+        id: &str,
+        from: &[BackupStatus],
+        change: &BackupChange,
+    ) -> StoreResult<Option<Moved>>;
+    /// Records the progress of a backup IN_PROGRESS; false when it is not (any more).
+    async fn report_backup_progress(
+        &self,
+        id: &str,
+        progress: &Progress,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// When the last COMPLETED or INCOMPLETE backup of (site, product) was created.
     async fn last_complete_backup_at(
         &self,
@@ -170,8 +221,7 @@ pub trait ManagementStore: Send + Sync {
     /// Moves COMPLETED/INCOMPLETE backups whose expiry has passed to EXPIRED (skipping those a
     /// restore in flight reads) and queues a collect job for each; returns what it expired.
     async fn expire_backups(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<BackupRecord>>;
-
-    /// As [`ManagementStore::create_backup`], for a restore (locking its destination).
+    /// As [`RunStore::create_backup`], for a restore (locking its destination).
     async fn create_restore(
         &self,
         restore: &RestoreRecord,
@@ -185,11 +235,29 @@ pub trait ManagementStore: Send + Sync {
         filter: &RestoreFilter,
         page: PageQuery,
     ) -> StoreResult<Page<RestoreRecord>>;
+    /// Replaces the mutable fields of a restore: for tests and repairs, as
+    /// [`RunStore::update_backup`].
     async fn update_restore(&self, restore: &RestoreRecord) -> StoreResult<bool>;
-
+    /// As [`RunStore::move_backup`], for a restore (releasing its destination's lock).
+    async fn move_restore(
+        &self,
+        id: &str,
+        from: &[RestoreStatus],
+        change: &RestoreChange,
+    ) -> StoreResult<Option<Moved>>;
+    async fn report_restore_progress(
+        &self,
+        id: &str,
+        progress: &Progress,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Releases the lock if `holder_id` holds it.
     async fn release_site_lock(&self, lock: &SiteLock) -> StoreResult<()>;
+}
 
+/// The leased job queue that workers on every node claim from.
+#[async_trait]
+pub trait JobQueueStore: Send + Sync {
     /// Claims the job that has been available longest (due and unleased, or with a lapsed
     /// lease): marks it RUNNING under `lease_token` until `lease_until`. Two claimers never get
     /// the same job (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one writer at a time).
@@ -245,13 +313,25 @@ pub trait ManagementStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Everything the control plane persists.
-pub trait Store:
-    IdentityStore + AuditStore + MetaStore + ManagementStore + crate::SessionStore
+/// Sites, storages, policies, backups, restores, the per-site lock and the job queue: the Backup
+/// Management domain's whole persistence. Consumers that need less take the narrower traits.
+pub trait ManagementStore:
+    SiteStore + StorageStore + PolicyStore + RunStore + JobQueueStore
 {
 }
 
-impl<T: IdentityStore + AuditStore + MetaStore + ManagementStore + crate::SessionStore> Store
+impl<T: SiteStore + StorageStore + PolicyStore + RunStore + JobQueueStore + ?Sized> ManagementStore
     for T
 {
 }
+
+/// What the identity service uses: accounts, tokens, sessions, and the audit log it writes.
+pub trait AccountStores: IdentityStore + crate::SessionStore + AuditStore {}
+
+impl<T: IdentityStore + crate::SessionStore + AuditStore + ?Sized> AccountStores for T {}
+
+/// Everything the control plane persists. A consumer that needs less takes the narrower trait
+/// (an `Arc<dyn Store>` coerces to any of them).
+pub trait Store: AccountStores + MetaStore + ManagementStore {}
+
+impl<T: AccountStores + MetaStore + ManagementStore + ?Sized> Store for T {}

@@ -793,8 +793,16 @@ dual_test!(backups_update_and_lookups, |db: TestDb| async move {
     b.users_size = 3;
     b.data_size = 5_000_000_000;
     b.attachments_size = 7;
-    b.progress = Some(r#"{"phase":"DONE"}"#.into());
-    b.stats = Some(r#"{"newBytesStored":1}"#.into());
+    b.progress = Some(Progress {
+        phase: ProgressPhase::Done,
+        items_done: 4,
+        items_total: Some(4),
+        bytes_done: 9,
+    });
+    b.stats = Some(BackupStatsView {
+        new_bytes_stored: 1,
+        ..Default::default()
+    });
     b.snapshot_id = Some("snap-1".into());
     b.attempts = 2;
     b.started_at = Some(at(11));
@@ -871,8 +879,16 @@ dual_test!(
 
         r1.status = RestoreStatus::Completed;
         r1.status_message = "Completed.".into();
-        r1.progress = Some("{}".into());
-        r1.result = Some(r#"{"created":{}}"#.into());
+        r1.progress = Some(Progress {
+            phase: ProgressPhase::Storing,
+            items_done: 1,
+            items_total: None,
+            bytes_done: 0,
+        });
+        r1.result = Some(RestoreSummary {
+            created: [("issue".to_string(), 2)].into(),
+            ..Default::default()
+        });
         r1.updated_at = at(25);
         assert!(store.update_restore(&r1).await.unwrap());
         assert_eq!(store.get_restore(ORG, "r-1").await.unwrap().unwrap(), r1);

@@ -10,7 +10,7 @@
 
 mod support;
 
-use cairn_store::{ManagementStore, SqlStore};
+use cairn_store::{RunStore, SqlStore};
 use serde_json::{Value, json};
 use support::{Install, Server, Sites, curl, database_url, finish_backup_as_the_engine_would};
 

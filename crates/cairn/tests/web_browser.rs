@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use browser::Browser;
-use cairn_store::{BackupStatus, ManagementStore, SqlStore};
+use cairn_store::{BackupStatus, RunStore, SqlStore};
 use fantoccini::key::Key;
 use support::{
     Install, Server, Sites, database_url, member_with_password, source_site_with_a_policy,
@@ -326,7 +326,7 @@ async fn report_progress(database_url: &str, backup_id: &str, progress: &str) {
     let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
     b.status = BackupStatus::InProgress;
     b.status_message = "Running.".into();
-    b.progress = Some(progress.into());
+    b.progress = Some(serde_json::from_str(progress).unwrap());
     b.updated_at = chrono::Utc::now();
     store.update_backup(&b).await.unwrap();
     store.close().await;

@@ -181,7 +181,7 @@ pub async fn activity(
                 b.status.as_str(),
                 b.status.in_flight(),
                 &b.status_message,
-                b.progress.as_deref(),
+                b.progress.as_ref(),
             )
         })
         .chain(restores.iter().map(|r| {
@@ -190,7 +190,7 @@ pub async fn activity(
                 r.status.as_str(),
                 r.status.in_flight(),
                 &r.status_message,
-                r.progress.as_deref(),
+                r.progress.as_ref(),
             )
         }))
         .collect();
@@ -202,16 +202,15 @@ fn run_json(
     status: &str,
     in_flight: bool,
     message: &str,
-    progress: Option<&str>,
+    progress: Option<&Progress>,
 ) -> Value {
-    let progress = views::parse_progress(progress);
     json!({
         "id": id,
         "status": status,
         "inFlight": in_flight,
         "statusMessage": message,
-        "phase": views::progress_text(progress.as_ref()),
-        "itemsDone": progress.map(|p: Progress| p.items_done),
+        "phase": views::progress_text(progress),
+        "itemsDone": progress.map(|p| p.items_done),
         "itemsTotal": progress.and_then(|p| p.items_total),
     })
 }

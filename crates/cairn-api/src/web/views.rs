@@ -357,11 +357,6 @@ pub struct Dashboard<'a> {
     pub error: Option<&'a str>,
 }
 
-/// The `progress` JSON text the engine stores; what cannot be read is treated as absent.
-pub fn parse_progress(text: Option<&str>) -> Option<Progress> {
-    text.and_then(|t| serde_json::from_str(t).ok())
-}
-
 /// The words beside a progress bar: "Downloading: 40 of 100 items" (also sent to the script).
 pub fn progress_text(progress: Option<&Progress>) -> String {
     let Some(p) = progress else {
@@ -411,14 +406,13 @@ fn run_state(
     in_flight: bool,
     status: &str,
     message: &str,
-    progress: Option<&str>,
+    progress: Option<&Progress>,
 ) -> Markup {
-    let progress = parse_progress(progress);
     html! {
         div.run-state data-run-id=(id) {
             span.status { (status_badge(status)) }
             @if in_flight {
-                @let text = progress_text(progress.as_ref());
+                @let text = progress_text(progress);
                 div.progress-row {
                     @match progress.and_then(|p| p.items_total.map(|t| (p.items_done, t))) {
                         Some((done, total)) => {
@@ -573,7 +567,7 @@ pub fn dashboard(d: &Dashboard<'_>) -> Html<String> {
                                         td data-title="Backup" { (b.name) br; small { (b.product) } }
                                         td data-title="Created" { (when(b.created_at)) }
                                         td data-title="State" {
-                                            (run_state(&b.id, b.status.in_flight(), b.status.as_str(), &b.status_message, b.progress.as_deref()))
+                                            (run_state(&b.id, b.status.in_flight(), b.status.as_str(), &b.status_message, b.progress.as_ref()))
                                         }
                                         td data-title="Size" {
                                             (size(b.data_size + b.attachments_size + b.users_size))
@@ -605,7 +599,7 @@ pub fn dashboard(d: &Dashboard<'_>) -> Html<String> {
                                         td data-title="Restore" { (r.product) " into " code { (r.destination_cloud_id) } }
                                         td data-title="Created" { (when(r.created_at)) }
                                         td data-title="State" {
-                                            (run_state(&r.id, r.status.in_flight(), r.status.as_str(), &r.status_message, r.progress.as_deref()))
+                                            (run_state(&r.id, r.status.in_flight(), r.status.as_str(), &r.status_message, r.progress.as_ref()))
                                         }
                                     }
                                 }

@@ -3,9 +3,7 @@
 
 use std::borrow::Cow;
 
-use cairn_control::management::{
-    BackupStatsView, PolicyView, Progress, RestoreSummary, ScheduleInput,
-};
+use cairn_control::management::{BackupStatsView, PolicyView, Progress, ScheduleInput};
 use cairn_control::schedule::slot_text;
 use cairn_store::{
     BackupRecord, Product as StoreProduct, RestoreRecord, SiteRecord, StorageRecord, StorageType,
@@ -152,11 +150,6 @@ impl From<BackupStatsView> for BackupStats {
     }
 }
 
-fn progress_of(text: Option<&str>) -> Option<WorkProgress> {
-    text.and_then(|t| serde_json::from_str::<Progress>(t).ok())
-        .map(WorkProgress::from)
-}
-
 /// One backup (spec 2.1).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -191,12 +184,8 @@ impl From<BackupRecord> for PublicApiBackupV2 {
     fn from(b: BackupRecord) -> Self {
         let total = b.users_size + b.data_size + b.attachments_size;
         PublicApiBackupV2 {
-            progress: progress_of(b.progress.as_deref()),
-            stats: b
-                .stats
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<BackupStatsView>(t).ok())
-                .map(BackupStats::from),
+            progress: b.progress.map(WorkProgress::from),
+            stats: b.stats.map(BackupStats::from),
             backup_id: b.id,
             name: b.name,
             cloud_id: b.cloud_id,
@@ -445,24 +434,20 @@ pub struct RestoreFailure {
 impl From<RestoreRecord> for PublicApiRestoreV2 {
     fn from(r: RestoreRecord) -> Self {
         PublicApiRestoreV2 {
-            progress: progress_of(r.progress.as_deref()),
-            result: r
-                .result
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<RestoreSummary>(t).ok())
-                .map(|s| RestoreResultBody {
-                    created: s.created,
-                    skipped: s.skipped,
-                    failed: s
-                        .failed
-                        .into_iter()
-                        .map(|f| RestoreFailure {
-                            kind: f.kind,
-                            source_id: f.source_id,
-                            message: f.message,
-                        })
-                        .collect(),
-                }),
+            progress: r.progress.map(WorkProgress::from),
+            result: r.result.map(|s| RestoreResultBody {
+                created: s.created,
+                skipped: s.skipped,
+                failed: s
+                    .failed
+                    .into_iter()
+                    .map(|f| RestoreFailure {
+                        kind: f.kind,
+                        source_id: f.source_id,
+                        message: f.message,
+                    })
+                    .collect(),
+            }),
             restore_id: r.id,
             backup_id: r.backup_id,
             source_cloud_id: r.source_cloud_id,

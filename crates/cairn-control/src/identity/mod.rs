@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cairn_store::{
-    AccountRecord, MembershipRecord, OrgRecord, OrgRole, OwnedTokenRecord, Store, Timestamp,
-    TokenRecord,
+    AccountRecord, AccountStores, MembershipRecord, OrgRecord, OrgRole, OwnedTokenRecord,
+    Timestamp, TokenRecord,
 };
 use chrono::{DurationRound, TimeDelta};
 use subtle::ConstantTimeEq;
@@ -168,7 +168,7 @@ struct CachedAuth {
 
 /// The identity service. Cheap to share (`Arc` it).
 pub struct Identity {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AccountStores>,
     secret: ServerSecret,
     clock: Arc<dyn Clock>,
     audit: Audit,
@@ -189,7 +189,7 @@ const THROTTLE_MAX_KEYS: usize = 100_000;
 
 impl Identity {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn AccountStores>,
         secret: ServerSecret,
         clock: Arc<dyn Clock>,
         settings: IdentitySettings,

@@ -3,9 +3,10 @@
 //! engine (through [`crate::jobs`]) does the work, and probes injected by the binary talk to sites
 //! and storages.
 
+mod backups;
 mod browse;
 mod policies;
-mod runs;
+mod restores;
 mod scheduler;
 mod sites;
 mod storages;
@@ -14,11 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cairn_store::{SiteProduct, Store};
+use cairn_store::{JobKind, JobRecord, JobState, SiteProduct, Store, StoreError, Timestamp};
 
 use crate::audit::{Audit, AuditEntry};
 use crate::clock::Clock;
 use crate::identity::Actor;
+use crate::lifecycle::Lifecycle;
 use crate::secret::ServerSecret;
 use crate::{ControlError, ControlResult};
 
@@ -26,9 +28,9 @@ pub use browse::{
     BackupExport, BrowseError, ByteStream, ContentEntry, ContentKind, OpenedEntry, SnapshotBrowser,
     checked_snapshot_path,
 };
+pub use cairn_store::{BackupStatsView, FailedItem, Progress, ProgressPhase, RestoreSummary};
 pub use policies::{NewPolicy, PolicyPatch, PolicyView, ScheduleInput};
-pub use runs::{BackupStatsView, FailedItem, NewRestore, Progress, ProgressPhase, RestoreSummary};
-pub(crate) use runs::{backup_lock, restore_lock};
+pub use restores::NewRestore;
 pub use scheduler::TickReport;
 pub use sites::{NewSite, SiteAccess};
 pub use storages::{NewStorage, StorageAccess};
@@ -143,6 +145,8 @@ pub(crate) const SEAL_STORAGE_SECRET: &str = "cairn.storage-secret-key";
 pub struct Management {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// The only writer of a run's status.
+    lifecycle: Arc<Lifecycle>,
     audit: Audit,
     secret: ServerSecret,
     settings: ManagementSettings,
@@ -171,6 +175,7 @@ impl Management {
     ) -> Self {
         Management {
             audit: Audit::new(store.clone(), clock.clone()),
+            lifecycle: Arc::new(Lifecycle::new(store.clone(), clock.clone())),
             store,
             clock,
             secret,
@@ -187,6 +192,11 @@ impl Management {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// Moves runs through their statuses; subscribe to it for every move on this node.
+    pub fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.lifecycle
     }
 
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
@@ -249,4 +259,39 @@ fn checked_name(field: &str, value: &str) -> ControlResult<String> {
         ));
     }
     Ok(trimmed.to_string())
+}
+
+const RULE_3: &str = "A backup or restore is already in progress for this site and product \
+     (rule 3): wait for it to end, or cancel it.";
+
+fn rule_3(err: StoreError) -> ControlError {
+    match err {
+        StoreError::Conflict("in-flight") => ControlError::Conflict(RULE_3.into()),
+        StoreError::Conflict("expired backup") => ControlError::Conflict(
+            "This backup has expired (rule 5); expired backups cannot be restored.".into(),
+        ),
+        other => other.into(),
+    }
+}
+
+pub(crate) fn queued_job(
+    kind: JobKind,
+    subject_id: &str,
+    org_id: &str,
+    now: Timestamp,
+) -> JobRecord {
+    JobRecord {
+        id: new_id(),
+        kind,
+        subject_id: subject_id.to_string(),
+        org_id: org_id.to_string(),
+        state: JobState::Queued,
+        available_at: now,
+        lease_token: None,
+        attempts: 0,
+        checkpoint: None,
+        cancel_requested: false,
+        created_at: now,
+        updated_at: now,
+    }
 }

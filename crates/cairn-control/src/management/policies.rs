@@ -226,54 +226,84 @@ impl Management {
         id: &str,
         patch: PolicyPatch,
     ) -> ControlResult<PolicyView> {
-        let mut policy = self.get_policy_record(org_id, id).await?;
-        if let Some(name) = &patch.name {
-            policy.name = checked_name("policyName", name)?;
-        }
-        if let Some(v) = patch.include_attachments {
-            policy.include_attachments = v;
-        }
-        if let Some(v) = patch.include_users {
-            policy.include_users = v;
-        }
-        if let Some(v) = patch.include_personal_spaces {
-            policy.include_personal_spaces = v;
-        }
-        if let Some(storage_id) = &patch.storage_id {
-            policy.storage_id = self.checked_storage_id(org_id, Some(storage_id)).await?;
-        }
-        if let Some(days) = patch.retention_days {
-            policy.retention_days = checked_retention(days)?;
-        }
-        let now = self.clock.now();
-        match patch.schedule {
-            None => {}
-            Some(None) => {
-                // Rule 9: removing the schedule deactivates the policy.
-                policy.schedule = None;
-                policy.next_run_at = None;
-                policy.status = PolicyStatus::Inactive;
+        // Checks and look-ups first; then the change is applied to a fresh read and written
+        // only if the scheduler did not move the policy's next run in between.
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| checked_name("policyName", n))
+            .transpose()?;
+        let storage_id = match &patch.storage_id {
+            Some(s) => Some(self.checked_storage_id(org_id, Some(s)).await?),
+            None => None,
+        };
+        let retention_days = patch.retention_days.map(checked_retention).transpose()?;
+        let mut new_slot = None;
+        let policy = loop {
+            let mut policy = self.get_policy_record(org_id, id).await?;
+            let expected_next_run = policy.next_run_at;
+            if let Some(name) = &name {
+                policy.name = name.clone();
             }
-            Some(Some(input)) => {
-                let slot = match policy.schedule {
-                    Some(s) => s.slot_minute,
-                    None => self.new_schedule(input).await?.slot_minute,
-                };
-                let schedule = ScheduleRecord {
-                    interval: input.interval,
-                    start_date: input.start_date,
-                    slot_minute: slot,
-                };
-                policy.schedule = Some(schedule);
-                if policy.status == PolicyStatus::Active {
-                    policy.next_run_at = Some(schedule::activation_run(&schedule, now));
+            if let Some(v) = patch.include_attachments {
+                policy.include_attachments = v;
+            }
+            if let Some(v) = patch.include_users {
+                policy.include_users = v;
+            }
+            if let Some(v) = patch.include_personal_spaces {
+                policy.include_personal_spaces = v;
+            }
+            if let Some(storage_id) = &storage_id {
+                policy.storage_id = storage_id.clone();
+            }
+            if let Some(days) = retention_days {
+                policy.retention_days = days;
+            }
+            let now = self.clock.now();
+            match patch.schedule {
+                None => {}
+                Some(None) => {
+                    // Rule 9: removing the schedule deactivates the policy.
+                    policy.schedule = None;
+                    policy.next_run_at = None;
+                    policy.status = PolicyStatus::Inactive;
+                }
+                Some(Some(input)) => {
+                    let slot = match (policy.schedule, new_slot) {
+                        (Some(s), _) => s.slot_minute,
+                        (None, Some(slot)) => slot,
+                        (None, None) => {
+                            let slot = self.new_schedule(input).await?.slot_minute;
+                            new_slot = Some(slot);
+                            slot
+                        }
+                    };
+                    let schedule = ScheduleRecord {
+                        interval: input.interval,
+                        start_date: input.start_date,
+                        slot_minute: slot,
+                    };
+                    // The same schedule keeps its next run: re-sending it must not run the
+                    // slot the scheduler has just run again.
+                    let unchanged = policy.schedule == Some(schedule);
+                    policy.schedule = Some(schedule);
+                    if policy.status == PolicyStatus::Active && !unchanged {
+                        policy.next_run_at = Some(schedule::activation_run(&schedule, now));
+                    }
                 }
             }
-        }
-        policy.updated_at = now;
-        if !self.store.update_policy(&policy).await.map_err(rule_2)? {
-            return Err(Self::policy_not_found());
-        }
+            policy.updated_at = now;
+            if self
+                .store
+                .update_policy_if(&policy, expected_next_run)
+                .await
+                .map_err(rule_2)?
+            {
+                break policy;
+            }
+            // The scheduler moved the next run, or the policy is gone: read it again.
+        };
         self.record(
             org_id,
             actor,
@@ -298,6 +328,7 @@ impl Management {
         if policy.status == PolicyStatus::Active {
             return Ok(Vec::new());
         }
+        let expected_next_run = policy.next_run_at;
         let now = self.clock.now();
         policy.status = PolicyStatus::Active;
         policy.activated_by = Some(actor_id(actor));
@@ -313,8 +344,15 @@ impl Management {
                 Some(schedule::activation_run(s, now))
             }
         });
-        if !self.store.update_policy(&policy).await.map_err(rule_2)? {
-            return Err(Self::policy_not_found());
+        if !self
+            .store
+            .update_policy_if(&policy, expected_next_run)
+            .await
+            .map_err(rule_2)?
+        {
+            // Gone, or activated by another call meanwhile (which started what was due).
+            self.get_policy_record(org_id, id).await?;
+            return Ok(Vec::new());
         }
         self.record(
             org_id,
@@ -351,12 +389,19 @@ impl Management {
         id: &str,
     ) -> ControlResult<PolicyView> {
         let mut policy = self.get_policy_record(org_id, id).await?;
-        if policy.status == PolicyStatus::Active {
+        while policy.status == PolicyStatus::Active {
+            let expected_next_run = policy.next_run_at;
             policy.status = PolicyStatus::Inactive;
             policy.next_run_at = None;
             policy.updated_at = self.clock.now();
-            if !self.store.update_policy(&policy).await? {
-                return Err(Self::policy_not_found());
+            if !self
+                .store
+                .update_policy_if(&policy, expected_next_run)
+                .await?
+            {
+                // The scheduler moved its next run meanwhile: read it again.
+                policy = self.get_policy_record(org_id, id).await?;
+                continue;
             }
             self.record(
                 org_id,

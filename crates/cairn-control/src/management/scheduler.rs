@@ -50,22 +50,21 @@ impl Management {
                 Ok(backup) => report.started.push(backup.id),
                 Err(ControlError::Conflict(reason)) => {
                     tracing::info!(policy = %policy.id, %reason, "scheduled backup not started");
-                    if next.is_none() {
-                        // A ONCE policy's only run: try again later rather than never.
-                        if let Some(mut p) =
-                            self.store.get_policy(&policy.org_id, &policy.id).await?
-                            && p.status == PolicyStatus::Active
-                        {
-                            p.next_run_at = Some(now + retry_delay(self));
-                            self.store.update_policy(&p).await?;
-                        }
+                    // Whatever the interval, a refused run is tried again later, unless the
+                    // next scheduled run comes first; a PUT or another node that moved the
+                    // schedule meanwhile wins (compare-and-set on `next`).
+                    let retry_at = now + retry_delay(self);
+                    if next.is_none_or(|n| retry_at < n) {
+                        self.store
+                            .retry_policy_run(&policy.id, next, retry_at)
+                            .await?;
                     }
                     report.deferred.push((policy.id.clone(), reason));
                 }
                 Err(e) => return Err(e),
             }
         }
-        for backup in self.store.expire_backups(now, TICK_BATCH).await? {
+        for backup in self.lifecycle.expire_backups(TICK_BATCH).await? {
             tracing::info!(backup = %backup.id, "backup expired; its data is queued for collection");
             report.expired.push(backup.id);
         }

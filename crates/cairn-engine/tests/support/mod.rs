@@ -265,7 +265,7 @@ impl World {
     /// `stats` of a finished backup.
     pub async fn stats(&self, id: &str) -> Value {
         let b = self.backup_record(id).await;
-        serde_json::from_str(b.stats.as_deref().unwrap_or("null")).unwrap()
+        serde_json::to_value(&b.stats).unwrap()
     }
 
     /// The vault snapshot a finished backup wrote.
@@ -414,7 +414,7 @@ impl World {
     /// `result` of a finished restore.
     pub async fn result(&self, id: &str) -> Value {
         let r = self.restore_record(id).await;
-        serde_json::from_str(r.result.as_deref().unwrap_or("null")).unwrap()
+        serde_json::to_value(&r.result).unwrap()
     }
 }
 

@@ -487,7 +487,7 @@ pub fn member_with_password(install: &Install, email: &str, password: &str) {
 /// Plays the engine's part (a later issue) through the store: the backup ends COMPLETED, its job
 /// is dropped and its site lock released, so tests can go on to what needs a finished backup.
 pub async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &str) {
-    use cairn_store::{BackupStatus, JobKind, ManagementStore, SqlStore};
+    use cairn_store::{BackupStatus, JobKind, JobQueueStore, RunStore, SqlStore};
     let store = SqlStore::connect(database_url, 2).await.unwrap();
     let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
     assert!(b.status.in_flight());
