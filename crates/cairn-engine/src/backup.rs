@@ -32,7 +32,9 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use crate::AtlassianEngine;
+use crate::json::id_str;
 use crate::layout::{self, attr, canonical_json, meta};
+use crate::site::{SiteRole::Source, site_error};
 use crate::storage::vault_error;
 
 /// How far before the parent's start an incremental Jira backup looks for changed issues.
@@ -42,23 +44,6 @@ pub const SAFETY_MARGIN: TimeDelta = TimeDelta::days(1);
 /// concurrency bound (8 requests) and 6-7 requests per item, a few keep the bound busy; more
 /// would only hold documents in memory.
 const ITEMS_READ_AHEAD: usize = 4;
-
-/// A site error, as the job queue wants it.
-pub(crate) fn site_error(e: cairn_connectors::Error) -> EngineError {
-    if e.is_retryable() {
-        EngineError::Retryable(format!("site: {e}"))
-    } else {
-        EngineError::Permanent(format!("site: {e}"))
-    }
-}
-
-fn id_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => String::new(),
-    }
-}
 
 /// `None` writer: only between a checkpoint's commit and the next writer, which an error ends.
 fn writer_gone() -> EngineError {
@@ -194,10 +179,10 @@ impl Run<'_> {
         let writer = self.take_writer()?;
         let meta = BTreeMap::from([
             (meta::BACKUP_ID.to_string(), self.backup_id.clone()),
-            ("checkpoint".to_string(), "true".to_string()),
+            (meta::CHECKPOINT.to_string(), "true".to_string()),
         ]);
         let done = writer
-            .commit(meta, vec![format!("checkpoint:{}", self.backup_id)])
+            .commit(meta, vec![layout::checkpoint_tag(&self.backup_id)])
             .await
             .map_err(vault_error)?;
         self.segments.push(done.snapshot.to_hex());
@@ -220,7 +205,7 @@ impl Run<'_> {
         want: Want<'_>,
         parent: bool,
     ) -> Result<Option<(From, BTreeMap<String, String>)>, EngineError> {
-        let category = if path.contains("/attachments/") {
+        let category = if layout::is_attachment(path) {
             Category::Attachments
         } else {
             Category::Data
@@ -316,7 +301,7 @@ impl Run<'_> {
         }
         let dl = match download.await {
             Ok(dl) => dl,
-            Err(e) if e.is_retryable() => return Err(site_error(e)),
+            Err(e) if e.is_retryable() => return Err(site_error(Source)(e)),
             Err(e) => {
                 self.missing.push(format!("{what} ({e})"));
                 return Ok(());
@@ -362,7 +347,7 @@ pub(crate) async fn backup(
         Credentials::new(task.site.email.clone(), task.site.api_token.clone()),
         engine.settings().connector.clone(),
     )
-    .map_err(site_error)?;
+    .map_err(site_error(Source))?;
     let repo = engine.vault(&task.storage).await?;
     // A parent that cannot be read (collected, damaged) makes this a full backup.
     let parent = match task.parent.as_ref().and_then(|p| p.snapshot_id.clone()) {
@@ -389,8 +374,11 @@ pub(crate) async fn backup(
         // checkpoint, and a node may die between the backup's final commit and its record:
         // on a resume, the vault's own list of snapshots names them all. They are taken over
         // like checkpoints, then forgotten.
-        let tags = ["checkpoint", "backup"].map(|t| format!("{t}:{}", task.backup.id));
-        for id in crate::storage::tagged(&repo, tags.to_vec()).await? {
+        let tags = vec![
+            layout::checkpoint_tag(&task.backup.id),
+            layout::backup_tag(&task.backup.id),
+        ];
+        for id in crate::storage::tagged(&repo, tags).await? {
             if !ids.contains(&id) {
                 ids.push(id);
             }
@@ -459,7 +447,7 @@ pub(crate) async fn backup(
         (meta::CLOUD_ID.to_string(), task.backup.cloud_id.clone()),
         (meta::PRODUCT.to_string(), task.backup.product.to_string()),
         (meta::STARTED_AT.to_string(), started_at.to_rfc3339()),
-        ("items".to_string(), run.done().to_string()),
+        (meta::ITEMS.to_string(), run.done().to_string()),
     ]);
     // This attempt's checkpoints go into the one snapshot, unread.
     for id in run.segments.clone() {
@@ -478,7 +466,7 @@ pub(crate) async fn backup(
     let partials = run.partial_ids();
     let writer = run.take_writer()?;
     let committed = writer
-        .commit(meta, vec![format!("backup:{}", task.backup.id)])
+        .commit(meta, vec![layout::backup_tag(&task.backup.id)])
         .await
         .map_err(vault_error)?;
     // The checkpoints' data lives on in the snapshot; they are not needed any more.
@@ -560,7 +548,7 @@ fn incomplete_message(missing: &[String]) -> String {
 }
 
 async fn collect(docs: cairn_connectors::Docs) -> Result<Vec<Value>, EngineError> {
-    docs.try_collect().await.map_err(site_error)
+    docs.try_collect().await.map_err(site_error(Source))
 }
 
 /// A list the site may not serve (404) counts as empty.
@@ -568,7 +556,7 @@ async fn collect_optional(docs: cairn_connectors::Docs) -> Result<Vec<Value>, En
     match docs.try_collect().await {
         Ok(v) => Ok(v),
         Err(e) if e.is_not_found() => Ok(vec![]),
-        Err(e) => Err(site_error(e)),
+        Err(e) => Err(site_error(Source)(e)),
     }
 }
 
@@ -583,7 +571,7 @@ async fn jira(
     since: Option<DateTime<Utc>>,
 ) -> Result<(), EngineError> {
     let j = site.jira();
-    let info = j.server_info().await.map_err(site_error)?;
+    let info = j.server_info().await.map_err(site_error(Source))?;
     let site_doc = json!({"serverInfo": info, "selections": selection_names(selections)});
     run.put(
         &layout::jira_site(),
@@ -635,7 +623,7 @@ async fn jira(
     let mut schemes: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     let mut stream = j.workflows_and_schemes();
     while let Some(item) = stream.next().await {
-        let (kind, doc) = item.map_err(site_error)?;
+        let (kind, doc) = item.map_err(site_error(Source))?;
         let name = match kind {
             "workflow" => "workflows",
             "workflowScheme" => "workflowschemes",
@@ -704,13 +692,13 @@ async fn jira(
 
     // Each board's sprints, and below each group's members, read side by side.
     let sprints = futures::future::try_join_all(boards.iter().map(|b| {
-        let id = id_str(&b["id"]);
+        let id = id_str(&b["id"]).unwrap_or_default();
         let j = j_ref;
         async move { collect(j.sprints(&id)).await }
     }))
     .await?;
     for (mut board, sprints) in boards.into_iter().zip(sprints) {
-        let id = id_str(&board["id"]);
+        let id = id_str(&board["id"]).unwrap_or_default();
         board["sprints"] = Value::Array(sprints);
         run.put(
             &layout::jira_board(&id),
@@ -772,7 +760,7 @@ async fn jira_issues(
         Some(_) => collect(j.issue_ids(&jql_for(&[project], None)))
             .await?
             .iter()
-            .map(|i| id_str(&i["id"]))
+            .map(|i| id_str(&i["id"]).unwrap_or_default())
             .collect(),
         None => BTreeSet::new(),
     };
@@ -801,7 +789,9 @@ async fn jira_issues(
             let earlier = earlier.clone();
             tokio::spawn(async move {
                 let issue = issue?;
-                if earlier.get(&id_str(&issue["id"])) == Some(&issue_attrs(&issue)) {
+                if earlier.get(&id_str(&issue["id"]).unwrap_or_default())
+                    == Some(&issue_attrs(&issue))
+                {
                     return Ok((issue, None));
                 }
                 let key = issue["key"].as_str().unwrap_or_default().to_string();
@@ -814,8 +804,8 @@ async fn jira_issues(
     while let Some(read) = issues.next().await {
         let (issue, details) = read
             .map_err(|e| EngineError::Retryable(format!("reading an issue: {e}")))?
-            .map_err(site_error)?;
-        let id = id_str(&issue["id"]);
+            .map_err(site_error(Source))?;
+        let id = id_str(&issue["id"]).unwrap_or_default();
         rest.remove(&id);
         // A listing that shows an issue twice (it changed while being paged) stores it once.
         if !seen.insert(id.clone()) {
@@ -836,7 +826,7 @@ async fn jira_issues(
             None => j
                 .issue_details(issue["key"].as_str().unwrap_or_default())
                 .await
-                .map_err(site_error)?,
+                .map_err(site_error(Source))?,
         };
         jira_issue(run, j, project, issue, details, include_attachments).await?;
     }
@@ -856,9 +846,9 @@ async fn jira_issues(
             }
             None => {
                 // Not in the parent (or not reusable): read it now.
-                let issue = j.issue(&id).await.map_err(site_error)?;
+                let issue = j.issue(&id).await.map_err(site_error(Source))?;
                 let key = issue["key"].as_str().unwrap_or_default().to_string();
-                let details = j.issue_details(&key).await.map_err(site_error)?;
+                let details = j.issue_details(&key).await.map_err(site_error(Source))?;
                 jira_issue(run, j, project, issue, details, include_attachments).await?;
             }
         }
@@ -870,7 +860,11 @@ async fn jira_issues(
 fn issue_attrs(issue: &Value) -> BTreeMap<String, String> {
     let ids: Vec<String> = issue["fields"]["attachment"]
         .as_array()
-        .map(|a| a.iter().map(|a| id_str(&a["id"])).collect())
+        .map(|a| {
+            a.iter()
+                .map(|a| id_str(&a["id"]).unwrap_or_default())
+                .collect()
+        })
         .unwrap_or_default();
     BTreeMap::from([
         (
@@ -880,14 +874,14 @@ fn issue_attrs(issue: &Value) -> BTreeMap<String, String> {
                 .unwrap_or_default()
                 .to_string(),
         ),
-        ("attachments".to_string(), ids.join(",")),
+        (attr::ATTACHMENTS.to_string(), ids.join(",")),
         (
             attr::KEY.to_string(),
             issue["key"].as_str().unwrap_or_default().to_string(),
         ),
         (
             attr::PARENT.to_string(),
-            id_str(&issue["fields"]["parent"]["id"]),
+            id_str(&issue["fields"]["parent"]["id"]).unwrap_or_default(),
         ),
     ])
 }
@@ -895,7 +889,7 @@ fn issue_attrs(issue: &Value) -> BTreeMap<String, String> {
 /// The attachment ids an item's stored attributes name.
 fn attachment_ids(attrs: &BTreeMap<String, String>) -> Vec<String> {
     attrs
-        .get("attachments")
+        .get(attr::ATTACHMENTS)
         .map(|a| {
             a.split(',')
                 .filter(|a| !a.is_empty())
@@ -925,7 +919,10 @@ impl AttachmentSource<'_> {
     async fn store(&self, run: &mut Run<'_>, doc: &Value, aid: &str) -> Result<(), EngineError> {
         let find = |list: &Value| {
             list.as_array()
-                .and_then(|a| a.iter().find(|a| id_str(&a["id"]) == aid))
+                .and_then(|a| {
+                    a.iter()
+                        .find(|a| id_str(&a["id"]).unwrap_or_default() == aid)
+                })
                 .cloned()
                 .unwrap_or_default()
         };
@@ -997,7 +994,7 @@ async fn jira_issue(
     details: cairn_connectors::IssueDetails,
     include_attachments: bool,
 ) -> Result<(), EngineError> {
-    let id = id_str(&issue["id"]);
+    let id = id_str(&issue["id"]).unwrap_or_default();
     let attachments: Vec<Value> = issue["fields"]["attachment"]
         .as_array()
         .cloned()
@@ -1028,7 +1025,7 @@ async fn jira_issue(
         run.known += attachments.len() as u64;
         for a in &attachments {
             AttachmentSource::Jira(j)
-                .store(run, &doc, &id_str(&a["id"]))
+                .store(run, &doc, &id_str(&a["id"]).unwrap_or_default())
                 .await?;
         }
     }
@@ -1054,7 +1051,7 @@ async fn confluence(
     run.known = run.done() + spaces.len() as u64;
     for space in spaces {
         let key = space["key"].as_str().unwrap_or_default().to_string();
-        let space_id = id_str(&space["id"]);
+        let space_id = id_str(&space["id"]).unwrap_or_default();
         run.put(
             &layout::confluence_space(&key),
             &space,
@@ -1068,9 +1065,9 @@ async fn confluence(
             // Unchanged items are taken over from the parent now; the rest are read below.
             let mut to_read = Vec::new();
             for item in listed {
-                let id = id_str(&item["id"]);
+                let id = id_str(&item["id"]).unwrap_or_default();
                 let stamp = item["version"]["createdAt"].as_str().unwrap_or_default();
-                let parent = id_str(&item["parentId"]);
+                let parent = id_str(&item["parentId"]).unwrap_or_default();
                 let (path, listed) = match kind {
                     ContentKind::Page => (
                         layout::confluence_page(&key, &id),
@@ -1106,7 +1103,7 @@ async fn confluence(
             while let Some(read) = reads.next().await {
                 let (path, id, read) = read
                     .map_err(|e| EngineError::Retryable(format!("reading a page: {e}")))?
-                    .map_err(site_error)?;
+                    .map_err(site_error(Source))?;
                 // None: deleted between the listing and now.
                 if let Some(read) = read {
                     write_content(run, &c, kind, &path, &id, read).await?;
@@ -1116,8 +1113,6 @@ async fn confluence(
     }
     Ok(())
 }
-
-impl Run<'_> {}
 
 /// A page or blog post with both bodies, and what hangs off it, read side by side.
 struct ContentRead {
@@ -1177,7 +1172,10 @@ async fn write_content(
     let (inline, footer): (Vec<Value>, Vec<Value>) = comments
         .into_iter()
         .partition(|c| c.get("resolutionStatus").is_some());
-    let ids: Vec<String> = attachments.iter().map(|a| id_str(&a["id"])).collect();
+    let ids: Vec<String> = attachments
+        .iter()
+        .map(|a| id_str(&a["id"]).unwrap_or_default())
+        .collect();
     let stamp = content["version"]["createdAt"]
         .as_str()
         .unwrap_or_default()
@@ -1196,10 +1194,13 @@ async fn write_content(
     });
     let mut attrs = BTreeMap::from([
         (attr::UPDATED.to_string(), stamp),
-        ("attachments".to_string(), ids.join(",")),
+        (attr::ATTACHMENTS.to_string(), ids.join(",")),
     ]);
     if kind == ContentKind::Page {
-        attrs.insert(attr::PARENT.to_string(), id_str(&content["parentId"]));
+        attrs.insert(
+            attr::PARENT.to_string(),
+            id_str(&content["parentId"]).unwrap_or_default(),
+        );
     }
     run.put(path, &doc, attrs, Category::Data).await?;
     if !run.attachments {
@@ -1208,7 +1209,7 @@ async fn write_content(
     run.known += attachments.len() as u64;
     for a in &attachments {
         AttachmentSource::Confluence(c, id)
-            .store(run, &doc, &id_str(&a["id"]))
+            .store(run, &doc, &id_str(&a["id"]).unwrap_or_default())
             .await?;
     }
     Ok(())

@@ -295,24 +295,6 @@ impl Run<'_> {
     }
 }
 
-/// A string id from a JSON string or number.
-fn id_str(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn text<'v>(v: &'v Value, key: &str) -> &'v str {
-    v[key].as_str().unwrap_or_default()
-}
-
-/// An array field, or nothing.
-fn items(v: &Value) -> &[Value] {
-    v.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -342,7 +342,7 @@ async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
             assert!(!files.contains_key(&path), "{path} was not read");
         }
         // Everything else is there.
-        let attachments = files.keys().filter(|p| p.contains("/attachments/")).count();
+        let attachments = files.keys().filter(|p| layout::is_attachment(p)).count();
         let on_site = w.sim.with_site("src", |s| match product {
             Product::Jira => s.attachments.len(),
             Product::Confluence => s.cattachments.len(),

@@ -10,7 +10,9 @@ use cairn_store::Selection;
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
-use super::{Run, id_str, items, text};
+use super::Run;
+use crate::json::{id_str, items, text};
+use crate::site::{SiteRole::Destination, site_error};
 use crate::{layout, origin};
 
 /// What the restore needs to know of the destination.
@@ -22,14 +24,6 @@ struct Dest {
     me: String,
     /// Source custom field id → (destination id, schema), matched by name.
     fields: HashMap<String, (String, Value)>,
-}
-
-fn site_error(e: cairn_connectors::Error) -> EngineError {
-    if e.is_retryable() {
-        EngineError::Retryable(format!("destination site: {e}"))
-    } else {
-        EngineError::Permanent(format!("destination site: {e}"))
-    }
 }
 
 pub(super) async fn restore(
@@ -72,7 +66,7 @@ async fn destination(
     site: &Site,
 ) -> Result<(Dest, HashMap<String, String>), EngineError> {
     let jira = site.jira();
-    let me = jira.myself().await.map_err(site_error)?;
+    let me = jira.myself().await.map_err(site_error(Destination))?;
     let mut dest = Dest {
         accounts: HashSet::new(),
         me: text(&me, "accountId").to_string(),
@@ -81,7 +75,7 @@ async fn destination(
     };
     let mut by_email = HashMap::new();
     let mut users = dest.jira.users();
-    while let Some(u) = users.try_next().await.map_err(site_error)? {
+    while let Some(u) = users.try_next().await.map_err(site_error(Destination))? {
         if let Some(id) = id_str(&u["accountId"]) {
             if let Some(mail) = u["emailAddress"].as_str() {
                 by_email.insert(mail.to_lowercase(), id.clone());
@@ -148,7 +142,7 @@ pub(super) async fn restore_issues(
                 }
                 continue;
             }
-            Err(e) => return Err(site_error(e)),
+            Err(e) => return Err(site_error(Destination)(e)),
         }
         map_by_name(run, &dest, project, &source).await?;
         let mut chosen = Vec::new();
@@ -163,7 +157,7 @@ pub(super) async fn restore_issues(
                         continue;
                     }
                     Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(site_error(e)),
+                    Err(e) => return Err(site_error(Destination)(e)),
                 }
             }
             collect_links(&doc, &r.id, &mut links);
@@ -179,7 +173,7 @@ pub(super) async fn restore_issues(
             let mut s = dest.jira.issues(&format!(
                 "project = {project} AND created >= \"{since}\" ORDER BY id ASC"
             ));
-            while let Some(i) = s.try_next().await.map_err(site_error)? {
+            while let Some(i) = s.try_next().await.map_err(site_error(Destination))? {
                 let (k, summary) = (text(&i, "key"), text(&i["fields"], "summary"));
                 if !ours.contains(k) && summaries.contains(summary) {
                     orphans.push_back((k.to_string(), summary.to_string()));
@@ -203,7 +197,7 @@ pub(super) async fn restore_issues(
                         outside.insert(end.clone(), text(&found, "key").to_string());
                     }
                     Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(site_error(e)),
+                    Err(e) => return Err(site_error(Destination)(e)),
                 }
             }
         }
@@ -221,13 +215,13 @@ async fn map_by_name(
     let p = source.get("project").unwrap_or(source);
     let mut names = HashMap::new();
     let mut s = dest.jira.components(project);
-    while let Some(c) = s.try_next().await.map_err(site_error)? {
+    while let Some(c) = s.try_next().await.map_err(site_error(Destination))? {
         if let Some(id) = id_str(&c["id"]) {
             names.insert(("component", text(&c, "name").to_string()), id);
         }
     }
     let mut s = dest.jira.versions(project);
-    while let Some(v) = s.try_next().await.map_err(site_error)? {
+    while let Some(v) = s.try_next().await.map_err(site_error(Destination))? {
         if let Some(id) = id_str(&v["id"]) {
             names.insert(("version", text(&v, "name").to_string()), id);
         }
@@ -346,7 +340,7 @@ async fn field_map(
 ) -> Result<HashMap<String, (String, Value)>, EngineError> {
     let mut by_name = HashMap::new();
     let mut fields = jira.fields();
-    while let Some(f) = fields.try_next().await.map_err(site_error)? {
+    while let Some(f) = fields.try_next().await.map_err(site_error(Destination))? {
         if let Some(id) = id_str(&f["id"]) {
             by_name.insert(text(&f, "name").to_string(), (id, f["schema"].clone()));
         }
@@ -448,7 +442,7 @@ async fn project(run: &mut Run<'_>, dest: &Dest, key: &str) -> Result<bool, Engi
                 }
                 run.map.save(run.ctx).await?;
             }
-            Err(e) => return Err(site_error(e)),
+            Err(e) => return Err(site_error(Destination)(e)),
         }
     }
     if !run.map.is_open("project", key) {
@@ -459,11 +453,11 @@ async fn project(run: &mut Run<'_>, dest: &Dest, key: &str) -> Result<bool, Engi
     let mut have = HashSet::new();
     if resumed {
         let mut s = dest.jira.components(key);
-        while let Some(c) = s.try_next().await.map_err(site_error)? {
+        while let Some(c) = s.try_next().await.map_err(site_error(Destination))? {
             have.insert(format!("component:{}", text(&c, "name")));
         }
         let mut s = dest.jira.versions(key);
-        while let Some(v) = s.try_next().await.map_err(site_error)? {
+        while let Some(v) = s.try_next().await.map_err(site_error(Destination))? {
             have.insert(format!("version:{}", text(&v, "name")));
         }
     }
@@ -529,7 +523,7 @@ async fn boards(run: &mut Run<'_>, dest: &Dest, projects: &[String]) -> Result<(
     let mut found: HashMap<String, String> = HashMap::new();
     if run.map.resumed() {
         let mut s = dest.jira.boards();
-        while let Some(b) = s.try_next().await.map_err(site_error)? {
+        while let Some(b) = s.try_next().await.map_err(site_error(Destination))? {
             let k = format!(
                 "{}/{}",
                 text(&b["location"], "projectKey"),
@@ -568,7 +562,7 @@ async fn boards(run: &mut Run<'_>, dest: &Dest, projects: &[String]) -> Result<(
         let mut have = HashMap::new();
         if run.map.resumed() {
             let mut s = dest.jira.sprints(&board);
-            while let Some(sp) = s.try_next().await.map_err(site_error)? {
+            while let Some(sp) = s.try_next().await.map_err(site_error(Destination))? {
                 have.insert(
                     text(&sp, "name").to_string(),
                     id_str(&sp["id"]).unwrap_or_default(),
@@ -684,7 +678,7 @@ async fn issues(
         let mut s = dest
             .jira
             .issues(&format!("project = {key} ORDER BY id ASC"));
-        while let Some(i) = s.try_next().await.map_err(site_error)? {
+        while let Some(i) = s.try_next().await.map_err(site_error(Destination))? {
             let k = text(&i, "key").to_string();
             if !ours.contains(k.as_str()) {
                 orphans.push_back((k, text(&i["fields"], "summary").to_string()));
@@ -932,7 +926,7 @@ async fn issue_children(
     let sid = id_str(&doc["issue"]["id"]).unwrap_or_default();
     let jira = &dest.jira;
     let current = if reconcile {
-        Some(jira.issue(key).await.map_err(site_error)?)
+        Some(jira.issue(key).await.map_err(site_error(Destination))?)
     } else {
         None
     };
@@ -951,8 +945,18 @@ async fn issue_children(
     // What the destination already holds (on a resume), so it is not written twice.
     let (comments_there, worklogs_there) = if reconcile {
         (
-            count(jira.comments(key).try_collect().await.map_err(site_error)?),
-            count(jira.worklogs(key).try_collect().await.map_err(site_error)?),
+            count(
+                jira.comments(key)
+                    .try_collect()
+                    .await
+                    .map_err(site_error(Destination))?,
+            ),
+            count(
+                jira.worklogs(key)
+                    .try_collect()
+                    .await
+                    .map_err(site_error(Destination))?,
+            ),
         )
     } else {
         (0, 0)
@@ -960,12 +964,12 @@ async fn issue_children(
     let mut links_there: HashSet<String> = HashSet::new();
     if reconcile {
         let mut s = jira.remote_links(key);
-        while let Some(l) = s.try_next().await.map_err(site_error)? {
+        while let Some(l) = s.try_next().await.map_err(site_error(Destination))? {
             links_there.insert(text(&l["object"], "url").to_string());
         }
     }
     let watching: HashSet<String> = match &current {
-        Some(_) => items(&jira.watchers(key).await.map_err(site_error)?["watchers"])
+        Some(_) => items(&jira.watchers(key).await.map_err(site_error(Destination))?["watchers"])
             .iter()
             .filter_map(|w| id_str(&w["accountId"]))
             .collect(),
@@ -1146,7 +1150,7 @@ async fn set_status(
         .find(|t| text(&t["to"], "name") == status)
     else {
         // No way there, unless the issue is there already.
-        let now = jira.issue(key).await.map_err(site_error)?;
+        let now = jira.issue(key).await.map_err(site_error(Destination))?;
         if text(&now["fields"]["status"], "name") != status {
             run.map.failed(
                 "status",
@@ -1201,7 +1205,7 @@ async fn issue_links(
         };
         if run.map.resumed() {
             if !existing.contains_key(&i) {
-                let doc = dest.jira.issue(&i).await.map_err(site_error)?;
+                let doc = dest.jira.issue(&i).await.map_err(site_error(Destination))?;
                 let set = items(&doc["fields"]["issuelinks"])
                     .iter()
                     .filter_map(|l| {
