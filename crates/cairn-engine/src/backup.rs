@@ -76,7 +76,7 @@ impl Want<'_> {
 /// Where an item taken over unread came from.
 #[derive(Clone, Copy)]
 enum From {
-    /// The checkpoint of an earlier attempt (index into `Run::earlier`).
+    /// The checkpoint of an earlier attempt (index into `BackupRun::earlier`).
     Earlier(usize),
     Parent,
 }
@@ -88,7 +88,7 @@ enum Category {
     Attachments,
 }
 
-struct Run<'a> {
+struct BackupRun<'a> {
     ctx: &'a JobContext,
     repo: cairn_vault::Repository,
     backup_id: String,
@@ -118,7 +118,7 @@ struct Run<'a> {
     attachments: bool,
 }
 
-impl Run<'_> {
+impl BackupRun<'_> {
     fn done(&self) -> u64 {
         self.changed + self.unchanged
     }
@@ -391,7 +391,7 @@ pub(crate) async fn backup(
         }
     }
     let settings = engine.settings();
-    let mut run = Run {
+    let mut run = BackupRun {
         ctx,
         repo: repo.clone(),
         backup_id: task.backup.id.clone(),
@@ -475,7 +475,7 @@ pub(crate) async fn backup(
             tracing::warn!(backup = %task.backup.id, error = %e, "a checkpoint could not be forgotten; prune will pass it over");
         }
     }
-    let Run {
+    let BackupRun {
         users_size,
         data_size,
         attachments_size,
@@ -547,12 +547,13 @@ fn incomplete_message(missing: &[String]) -> String {
     text
 }
 
-async fn collect(docs: cairn_connectors::Docs) -> Result<Vec<Value>, EngineError> {
+/// Every document of a listing.
+async fn read_all(docs: cairn_connectors::Docs) -> Result<Vec<Value>, EngineError> {
     docs.try_collect().await.map_err(site_error(Source))
 }
 
 /// A list the site may not serve (404) counts as empty.
-async fn collect_optional(docs: cairn_connectors::Docs) -> Result<Vec<Value>, EngineError> {
+async fn read_all_or_empty(docs: cairn_connectors::Docs) -> Result<Vec<Value>, EngineError> {
     match docs.try_collect().await {
         Ok(v) => Ok(v),
         Err(e) if e.is_not_found() => Ok(vec![]),
@@ -565,7 +566,7 @@ fn selection_names(selections: &[Selection]) -> Vec<String> {
 }
 
 async fn jira(
-    run: &mut Run<'_>,
+    run: &mut BackupRun<'_>,
     site: &Site,
     selections: &[Selection],
     since: Option<DateTime<Utc>>,
@@ -589,19 +590,19 @@ async fn jira(
     ) = futures::try_join!(
         async {
             futures::try_join!(
-                collect(j.fields()),
-                collect(j.custom_fields()),
-                collect(j.issue_types()),
-                collect(j.statuses()),
+                read_all(j.fields()),
+                read_all(j.custom_fields()),
+                read_all(j.issue_types()),
+                read_all(j.statuses()),
             )
         },
         async {
             futures::try_join!(
-                collect(j.priorities()),
-                collect(j.resolutions()),
-                collect(j.link_types()),
-                collect(j.roles()),
-                collect_optional(j.project_categories()),
+                read_all(j.priorities()),
+                read_all(j.resolutions()),
+                read_all(j.link_types()),
+                read_all(j.roles()),
+                read_all_or_empty(j.project_categories()),
             )
         },
     )?;
@@ -650,8 +651,8 @@ async fn jira(
         .await?;
     }
 
-    let projects = collect(j.projects()).await?;
-    let boards = collect(j.boards()).await?;
+    let projects = read_all(j.projects()).await?;
+    let boards = read_all(j.boards()).await?;
     // What is known now: what was written, the projects, their issues (Jira's approximate
     // count) and the boards; attachments are added as their issues are read.
     run.known = run.done() + projects.len() as u64 + boards.len() as u64;
@@ -673,9 +674,9 @@ async fn jira(
     for mut project in projects {
         let key = project["key"].as_str().unwrap_or_default().to_string();
         let (components, versions, roles) = futures::try_join!(
-            collect(j.components(&key)),
-            collect(j.versions(&key)),
-            collect(j.project_roles(&key)),
+            read_all(j.components(&key)),
+            read_all(j.versions(&key)),
+            read_all(j.project_roles(&key)),
         )?;
         project["components"] = Value::Array(components);
         project["versions"] = Value::Array(versions);
@@ -694,7 +695,7 @@ async fn jira(
     let sprints = futures::future::try_join_all(boards.iter().map(|b| {
         let id = id_str(&b["id"]).unwrap_or_default();
         let j = j_ref;
-        async move { collect(j.sprints(&id)).await }
+        async move { read_all(j.sprints(&id)).await }
     }))
     .await?;
     for (mut board, sprints) in boards.into_iter().zip(sprints) {
@@ -710,7 +711,7 @@ async fn jira(
     }
 
     if selections.contains(&Selection::Users) {
-        let users = collect(j.users()).await?;
+        let users = read_all(j.users()).await?;
         run.known += users.len() as u64;
         for user in users {
             let id = user["accountId"].as_str().unwrap_or_default().to_string();
@@ -722,12 +723,12 @@ async fn jira(
             )
             .await?;
         }
-        let groups = collect(j.groups()).await?;
+        let groups = read_all(j.groups()).await?;
         run.known += groups.len() as u64;
         let members = futures::future::try_join_all(groups.iter().map(|g| {
             let id = g["groupId"].as_str().unwrap_or_default().to_string();
             let j = j_ref;
-            async move { collect(j.group_members(&id)).await }
+            async move { read_all(j.group_members(&id)).await }
         }))
         .await?;
         for (mut group, members) in groups.into_iter().zip(members) {
@@ -748,7 +749,7 @@ async fn jira(
 /// The issues of one project: all of them, or (incremental) those updated since `since` plus the
 /// rest taken over from the parent.
 async fn jira_issues(
-    run: &mut Run<'_>,
+    run: &mut BackupRun<'_>,
     j: &cairn_connectors::Jira,
     project: &str,
     since: Option<DateTime<Utc>>,
@@ -757,7 +758,7 @@ async fn jira_issues(
     let include_attachments = run.attachments;
     // Ids the site has now (cheap), to reuse the unchanged and leave out the deleted.
     let mut rest: BTreeSet<String> = match since {
-        Some(_) => collect(j.issue_ids(&jql_for(&[project], None)))
+        Some(_) => read_all(j.issue_ids(&jql_for(&[project], None)))
             .await?
             .iter()
             .map(|i| id_str(&i["id"]).unwrap_or_default())
@@ -916,7 +917,12 @@ impl AttachmentSource<'_> {
 
     /// Stores attachment `aid` of the item whose document is `doc`: taken over from an earlier
     /// snapshot with the same creation stamp, or downloaded (an unreadable one is noted).
-    async fn store(&self, run: &mut Run<'_>, doc: &Value, aid: &str) -> Result<(), EngineError> {
+    async fn store(
+        &self,
+        run: &mut BackupRun<'_>,
+        doc: &Value,
+        aid: &str,
+    ) -> Result<(), EngineError> {
         let find = |list: &Value| {
             list.as_array()
                 .and_then(|a| {
@@ -958,7 +964,7 @@ impl AttachmentSource<'_> {
     /// or its data is gone), downloaded with the metadata the stored document holds.
     async fn taken_over(
         &self,
-        run: &mut Run<'_>,
+        run: &mut BackupRun<'_>,
         from: From,
         doc_path: &str,
         attrs: &BTreeMap<String, String>,
@@ -987,7 +993,7 @@ impl AttachmentSource<'_> {
 }
 
 async fn jira_issue(
-    run: &mut Run<'_>,
+    run: &mut BackupRun<'_>,
     j: &cairn_connectors::Jira,
     project: &str,
     issue: Value,
@@ -1033,7 +1039,7 @@ async fn jira_issue(
 }
 
 async fn confluence(
-    run: &mut Run<'_>,
+    run: &mut BackupRun<'_>,
     site: &Site,
     selections: &[Selection],
 ) -> Result<(), EngineError> {
@@ -1047,7 +1053,7 @@ async fn confluence(
     )
     .await?;
     let personal = selections.contains(&Selection::PersonalSpaces);
-    let spaces = collect(c.spaces(personal)).await?;
+    let spaces = read_all(c.spaces(personal)).await?;
     run.known = run.done() + spaces.len() as u64;
     for space in spaces {
         let key = space["key"].as_str().unwrap_or_default().to_string();
@@ -1060,7 +1066,7 @@ async fn confluence(
         )
         .await?;
         for kind in [ContentKind::Page, ContentKind::BlogPost] {
-            let listed = collect(c.content_ids(kind, &space_id)).await?;
+            let listed = read_all(c.content_ids(kind, &space_id)).await?;
             run.known += listed.len() as u64;
             // Unchanged items are taken over from the parent now; the rest are read below.
             let mut to_read = Vec::new();
@@ -1155,7 +1161,7 @@ async fn read_content(
 
 /// Writes a page or blog post that was read, then streams its attachments.
 async fn write_content(
-    run: &mut Run<'_>,
+    run: &mut BackupRun<'_>,
     c: &cairn_connectors::Confluence,
     kind: ContentKind,
     path: &str,

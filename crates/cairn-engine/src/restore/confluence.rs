@@ -10,13 +10,13 @@ use cairn_store::Selection;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
-use super::Run;
+use super::RestoreRun;
 use crate::json::{id_str, items, text};
 use crate::site::{SiteRole::Destination, site_error};
 use crate::{layout, origin};
 
 pub(super) async fn restore(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     site: &Site,
     only: Option<&[String]>,
 ) -> Result<(), EngineError> {
@@ -74,7 +74,7 @@ pub(super) async fn restore(
 ///   by the same restore included), else at the top of the space. Its child pages are not
 ///   restored with it.
 pub(super) async fn restore_pages(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     site: &Site,
     ids: &[String],
 ) -> Result<(), EngineError> {
@@ -227,7 +227,7 @@ async fn titles_of(
 /// earlier attempt created it. `None` when the key exists and is not this restore's (skipped,
 /// rule 7) or the space could not be created.
 async fn space_target(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     key: &str,
     space: &Value,
@@ -270,7 +270,7 @@ async fn space_target(
     Ok(Some((c.id, c.homepage_id)))
 }
 
-fn remember_space(run: &mut Run<'_>, key: &str, id: &str, home: Option<&str>) {
+fn remember_space(run: &mut RestoreRun<'_>, key: &str, id: &str, home: Option<&str>) {
     run.map.insert("space", key, id);
     if let Some(h) = home {
         run.map.insert("homepage", key, h);
@@ -300,7 +300,7 @@ struct ContentRef {
 
 /// The pages (parents first) or blog posts of one space.
 async fn contents(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     key: &str,
     space_id: &str,
@@ -405,7 +405,7 @@ async fn contents(
 /// Labels, properties, attachments and comments of one page or blog post. With `reconcile`,
 /// what the destination already holds is skipped.
 async fn content_children(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     kind: ContentKind,
     dest: &str,
@@ -489,7 +489,7 @@ async fn content_children(
 }
 
 async fn comments(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     kind: ContentKind,
     dest: &str,

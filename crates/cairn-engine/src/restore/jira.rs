@@ -10,7 +10,7 @@ use cairn_store::Selection;
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
-use super::Run;
+use super::RestoreRun;
 use crate::json::{id_str, items, text};
 use crate::site::{SiteRole::Destination, site_error};
 use crate::{layout, origin};
@@ -27,7 +27,7 @@ struct Dest {
 }
 
 pub(super) async fn restore(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     site: &Site,
     only: Option<&[String]>,
 ) -> Result<(), EngineError> {
@@ -62,7 +62,7 @@ pub(super) async fn restore(
 
 /// The destination as a restore needs it, and its accounts by email (lower case).
 async fn destination(
-    run: &Run<'_>,
+    run: &RestoreRun<'_>,
     site: &Site,
 ) -> Result<(Dest, HashMap<String, String>), EngineError> {
     let jira = site.jira();
@@ -100,7 +100,7 @@ async fn destination(
 ///   of the project created since the restore began, with the same summary) instead of
 ///   creating them again.
 pub(super) async fn restore_issues(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     site: &Site,
     keys: &[String],
     same_site: bool,
@@ -207,7 +207,7 @@ pub(super) async fn restore_issues(
 
 /// Source components and versions of a project → the destination's of the same name.
 async fn map_by_name(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     dest: &Dest,
     project: &str,
     source: &Value,
@@ -242,7 +242,7 @@ async fn map_by_name(
 /// The backed-up issues of a project with these keys, with their sub-tasks, parents first,
 /// each with its document. Keys the backup lacks are failed items.
 async fn wanted_issues(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     project: &str,
     wanted: &[String],
 ) -> Result<Vec<(IssueRef, Value)>, EngineError> {
@@ -335,7 +335,7 @@ fn issue_ref(i: &Value, id: String, path: String) -> IssueRef {
 
 /// Source custom field ids → destination fields of the same name.
 async fn field_map(
-    run: &Run<'_>,
+    run: &RestoreRun<'_>,
     jira: &Jira,
 ) -> Result<HashMap<String, (String, Value)>, EngineError> {
     let mut by_name = HashMap::new();
@@ -362,7 +362,7 @@ async fn field_map(
 /// by account id, else by email; the others are counted as skipped (`unmatchedUser`) and
 /// references to them are dropped. Groups cannot be created either (`group` skipped).
 async fn map_users(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     dest: &Dest,
     by_email: &HashMap<String, String>,
 ) -> Result<(), EngineError> {
@@ -391,7 +391,7 @@ async fn map_users(
 
 impl Dest {
     /// The destination account for a source account, if the destination knows it.
-    fn account(&self, run: &Run<'_>, source: &str) -> Option<String> {
+    fn account(&self, run: &RestoreRun<'_>, source: &str) -> Option<String> {
         if let Some(d) = run.map.get("user", source) {
             return Some(d.to_string());
         }
@@ -401,7 +401,7 @@ impl Dest {
 
 /// Creates one project with its components and versions; false when it is not restored (its
 /// key exists in the destination and is not this restore's, or it could not be created).
-async fn project(run: &mut Run<'_>, dest: &Dest, key: &str) -> Result<bool, EngineError> {
+async fn project(run: &mut RestoreRun<'_>, dest: &Dest, key: &str) -> Result<bool, EngineError> {
     let Some(doc) = run.doc(&layout::jira_project(key)).await? else {
         return Ok(false);
     };
@@ -515,7 +515,11 @@ async fn project(run: &mut Run<'_>, dest: &Dest, key: &str) -> Result<bool, Engi
 }
 
 /// Boards of the restored projects, with their sprints (state and dates set after creation).
-async fn boards(run: &mut Run<'_>, dest: &Dest, projects: &[String]) -> Result<(), EngineError> {
+async fn boards(
+    run: &mut RestoreRun<'_>,
+    dest: &Dest,
+    projects: &[String],
+) -> Result<(), EngineError> {
     if run.map.phase_done("boards") {
         return Ok(());
     }
@@ -653,7 +657,7 @@ fn keys_then_parents(refs: Vec<IssueRef>) -> Vec<IssueRef> {
 
 /// The issues of one project, in key order with parents before children.
 async fn issues(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     dest: &Dest,
     key: &str,
     links: &mut BTreeMap<String, (String, String, String)>,
@@ -697,7 +701,7 @@ async fn issues(
 }
 
 async fn issue(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     dest: &Dest,
     project: &str,
     r: &IssueRef,
@@ -761,7 +765,7 @@ async fn issue(
 
 /// The newest issue of a project if this restore does not know it and it has this summary.
 async fn newest_orphan(
-    run: &Run<'_>,
+    run: &RestoreRun<'_>,
     dest: &Dest,
     project: &str,
     summary: &str,
@@ -781,7 +785,7 @@ async fn newest_orphan(
 
 /// The `fields` of a create: system fields by name, custom fields mapped by name and their
 /// options by value, accounts the destination knows, the parent and sprint mapped.
-fn create_fields(run: &Run<'_>, dest: &Dest, project: &str, f: &Value) -> Value {
+fn create_fields(run: &RestoreRun<'_>, dest: &Dest, project: &str, f: &Value) -> Value {
     let mut out = Map::new();
     out.insert("project".into(), json!({"key": project}));
     out.insert("summary".into(), f["summary"].clone());
@@ -849,7 +853,7 @@ fn sprint_of(v: &Value) -> Option<String> {
 }
 
 /// A custom field's value as a create takes it: options by value, users by account.
-fn custom_value(run: &Run<'_>, dest: &Dest, schema: &Value, v: &Value) -> Option<Value> {
+fn custom_value(run: &RestoreRun<'_>, dest: &Dest, schema: &Value, v: &Value) -> Option<Value> {
     let option = |x: &Value| {
         let mut o = json!({"value": x["value"]});
         if !x["child"].is_null() {
@@ -916,7 +920,7 @@ impl Failing {
 /// Status, comments, worklogs, remote links, watchers, properties and attachments of one
 /// created issue. With `reconcile`, what the destination already holds is skipped.
 async fn issue_children(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     dest: &Dest,
     key: &str,
     doc: &Value,
@@ -1134,7 +1138,7 @@ fn properties(v: &Value) -> Vec<(String, Value)> {
 }
 
 async fn set_status(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     jira: &Jira,
     key: &str,
     sid: &str,
@@ -1179,7 +1183,7 @@ async fn set_status(
 /// Issue links, once both ends exist: each end created by this restore, or in `outside` (source
 /// id → destination key of an issue this restore did not create).
 async fn issue_links(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     dest: &Dest,
     links: BTreeMap<String, (String, String, String)>,
     outside: &HashMap<String, String>,
