@@ -47,6 +47,22 @@ pub mod meta {
     pub const CLOUD_ID: &str = "cloudId";
     pub const PRODUCT: &str = "product";
     pub const STARTED_AT: &str = "startedAt";
+    /// Items the backup wrote or took over (its final snapshot only).
+    pub const ITEMS: &str = "items";
+    /// `"true"` on a checkpoint snapshot.
+    pub const CHECKPOINT: &str = "checkpoint";
+}
+
+/// The tag of a backup's final snapshot: a resumed attempt finds by it the snapshot of an
+/// attempt that died before its record was updated.
+pub fn backup_tag(backup_id: &str) -> String {
+    format!("backup:{backup_id}")
+}
+
+/// The tag of a backup's checkpoint snapshots: a resumed attempt finds by it the checkpoints
+/// the job checkpoint missed.
+pub fn checkpoint_tag(backup_id: &str) -> String {
+    format!("checkpoint:{backup_id}")
 }
 
 /// Entry attribute keys (the parent hint compares them).
@@ -59,6 +75,8 @@ pub mod attr {
     /// site moves its children without changing their `updated` stamp, so an item is taken
     /// over unread only if its parent is the same too.
     pub const PARENT: &str = "parent";
+    /// The ids of the item's attachments, comma-separated: taken over with the item.
+    pub const ATTACHMENTS: &str = "attachments";
 }
 
 pub fn jira_site() -> String {
@@ -150,6 +168,16 @@ pub fn confluence_attachment(attachment_id: &str) -> String {
     format!("confluence/attachments/{attachment_id}")
 }
 
+/// Whether `path` is an attachment's stream (of either product).
+pub fn is_attachment(path: &str) -> bool {
+    [jira_attachments_dir(), confluence_attachments_dir()]
+        .iter()
+        .any(|dir| {
+            path.strip_prefix(dir.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
 /// The last path component without `.json`: the id or key an entry is named by.
 pub fn entry_id(path: &str) -> &str {
     let name = path.rsplit('/').next().unwrap_or(path);
@@ -195,5 +223,14 @@ mod tests {
     fn entry_ids_come_from_the_last_component() {
         assert_eq!(entry_id(&jira_issue("PROJ", "10001")), "10001");
         assert_eq!(entry_id(&jira_attachment("42")), "42");
+    }
+
+    #[test]
+    fn attachments_are_told_by_their_directory() {
+        assert!(is_attachment(&jira_attachment("42")));
+        assert!(is_attachment(&confluence_attachment("att7")));
+        assert!(!is_attachment(&jira_issue("PROJ", "10001")));
+        assert!(!is_attachment(&confluence_page("attachments", "5")));
+        assert!(!is_attachment(&jira_attachments_dir()));
     }
 }

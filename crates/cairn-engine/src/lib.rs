@@ -14,9 +14,11 @@ use cairn_control::secret::ServerSecret;
 mod backup;
 pub mod browse;
 mod idmap;
+mod json;
 pub mod layout;
 pub mod origin;
 mod restore;
+mod site;
 pub mod storage;
 
 /// How the engine talks to sites.

@@ -13,15 +13,13 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::json::items;
+
 /// The key of the property a restore writes.
 pub const PROPERTY: &str = "cairn.origin";
 
 /// Entries kept per list (comments, worklogs, attachments) within the 32 KB cap.
 pub const MAX_LISTED: usize = 60;
-
-fn items(v: &Value) -> &[Value] {
-    v.as_array().map(Vec::as_slice).unwrap_or_default()
-}
 
 /// `{accountId, displayName}` of a Jira user object, or null.
 fn jira_user(u: &Value) -> Value {

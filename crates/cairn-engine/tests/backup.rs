@@ -6,12 +6,16 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use cairn_engine::layout;
 use cairn_sitesim::{Counts, FaultSpec};
-use cairn_store::Product;
+use cairn_store::{JobKind, Product};
 use serde_json::{Value, json};
-use support::{World, differences, small, world, world_of};
+use support::{World, differences, small, until, world, world_of};
+
+/// How long a test waits for what it expects before it fails.
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// Requests the source served on one route (`METHOD /template`).
 fn requests(w: &World, route: &str) -> u64 {
@@ -342,7 +346,7 @@ async fn unreadable_attachments_make_a_backup_incomplete_and_are_named() {
             assert!(!files.contains_key(&path), "{path} was not read");
         }
         // Everything else is there.
-        let attachments = files.keys().filter(|p| p.contains("/attachments/")).count();
+        let attachments = files.keys().filter(|p| layout::is_attachment(p)).count();
         let on_site = w.sim.with_site("src", |s| match product {
             Product::Jira => s.attachments.len(),
             Product::Confluence => s.cattachments.len(),
@@ -435,32 +439,79 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
 /// A backup cancelled mid-way leaves nothing behind in the vault: its checkpoints go with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_backup_leaves_no_checkpoint_behind() {
+    let base = support::test_settings();
     let settings = cairn_engine::EngineSettings {
         checkpoint_items: 5,
-        ..support::test_settings()
+        // The site holds the backup back with 429s below for as long as the cancel takes.
+        connector: cairn_connectors::Settings {
+            max_rate_limited: 100_000,
+            ..base.connector.clone()
+        },
+        ..base
     };
     let w = support::world_with(26, small(), &[], settings).await;
+    let w = &w;
     let policy = w.policy(Product::Jira).await;
-    let total = w.sim.with_site("src", |s| s.issues.len());
-    // Slow enough for the cancel to arrive mid-way (the worker sees it when it renews its
-    // lease, every second with a 3 s lease).
-    let slow: FaultSpec = serde_json::from_value(json!({"latencyMs": 20})).unwrap();
-    w.sim.set_faults("src", slow);
+    // The users, read last, are answered 429 (Retry-After: 1 s) until the cancel has reached the
+    // worker: the backup cannot end before it, whatever the machine's pace.
+    let hold: FaultSpec = serde_json::from_value(json!({
+        "pathContains": "/users/search",
+        "rateLimit": {"burst": 1_000_000_000u64, "every": 0, "retryAfter": 1},
+    }))
+    .unwrap();
+    w.sim.set_faults("src", hold);
     let b = w.start_backup(&policy).await;
-    let worker = w.worker(std::time::Duration::from_secs(3));
+    let worker = w.worker(Duration::from_secs(3));
     let run = tokio::spawn(async move {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         worker.run_one(&stop).await.unwrap()
     });
-    while (requests(&w, ISSUE_CHANGELOG) as usize) < total / 2 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    until(
+        MINUTE,
+        "the backup did not reach the users",
+        || async move { w.sim.request_log("src").iter().any(|e| e.fault.is_some()) },
+    )
+    .await;
     assert!(w.snapshots_of(&b.id).await > 0, "checkpoints were written");
     w.management
         .cancel_backup(&w.org, &cairn_control::identity::Actor::cli(), &b.id)
         .await
         .unwrap();
-    assert!(run.await.unwrap(), "the worker ran the job");
+    // The worker sees a cancel when it renews its lease (every second with a 3 s lease), then
+    // reads the job. Two renewals after the cancel: the read that followed the first saw it,
+    // and the second comes after that read.
+    let id = &b.id;
+    let lease = || async move {
+        w.store
+            .get_job(JobKind::Backup, id)
+            .await
+            .unwrap()
+            .expect("the backup's job")
+            .available_at
+    };
+    let (last, renewals) = (
+        &std::cell::Cell::new(lease().await),
+        &std::cell::Cell::new(0),
+    );
+    until(
+        MINUTE,
+        "the worker did not renew its lease twice",
+        || async move {
+            let now = lease().await;
+            if now != last.get() {
+                last.set(now);
+                renewals.set(renewals.get() + 1);
+            }
+            renewals.get() >= 2
+        },
+    )
+    .await;
+    // Served again, the backup stops at its next item.
+    w.sim.clear_faults("src");
+    let ran = tokio::time::timeout(MINUTE, run)
+        .await
+        .expect("the cancelled backup did not stop");
+    assert!(ran.unwrap(), "the worker ran the job");
     let done = w.backup_record(&b.id).await;
     assert_eq!(
         done.status.to_string(),
@@ -502,14 +553,21 @@ async fn a_backup_failing_its_last_attempt_leaves_no_checkpoint_behind() {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         worker.run_one(&stop).await.unwrap()
     });
-    while (requests(&w, ISSUE_CHANGELOG) as usize) < total / 2 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let at = &w;
+    until(
+        MINUTE,
+        "the backup did not read half the issues",
+        || async move { requests(at, ISSUE_CHANGELOG) as usize >= total / 2 },
+    )
+    .await;
     assert!(w.snapshots_of(&b.id).await > 0, "checkpoints were written");
     let down: FaultSpec =
         serde_json::from_value(json!({"error": {"burst": 1_000_000, "status": 503}})).unwrap();
     w.sim.set_faults("src", down);
-    assert!(run.await.unwrap(), "the worker ran the job");
+    let ran = tokio::time::timeout(MINUTE, run)
+        .await
+        .expect("the failing backup did not stop");
+    assert!(ran.unwrap(), "the worker ran the job");
     let done = w.backup_record(&b.id).await;
     assert_eq!(done.status.to_string(), "FAILED", "{}", done.status_message);
     assert_eq!(done.attempts, 3);

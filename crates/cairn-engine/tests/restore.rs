@@ -30,6 +30,17 @@ fn pages(w: &World, site: &str) -> (usize, usize) {
     })
 }
 
+/// Pages and blog posts outside personal spaces (no API makes those): what a whole restore
+/// creates.
+fn restorable_pages(w: &World, site: &str) -> usize {
+    w.sim.with_site(site, |s| {
+        s.pages
+            .values()
+            .filter(|p| s.spaces.get(&p.space_id).is_some_and(|sp| !sp.personal))
+            .count()
+    })
+}
+
 /// Jira attachments, and Confluence attachments outside personal spaces (no API makes those).
 fn attachments(w: &World, site: &str) -> (usize, usize) {
     w.sim.with_site(site, |s| {
@@ -191,6 +202,10 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
     let (src_pages, _) = pages(&w, "src");
     let r = w.start_restore(&wiki, "dst", None, None).await;
     w.kill_job_after(src_pages / 2, |w| pages(w, "dst").0).await;
+    let (half, dups) = pages(&w, "dst");
+    let whole = restorable_pages(&w, "src");
+    assert!(half < whole, "killed before the end ({half} of {whole})");
+    assert_eq!(dups, 0);
     w.drain().await;
     assert_completed(&w, &r.id).await;
 

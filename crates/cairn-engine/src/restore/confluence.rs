@@ -10,19 +10,13 @@ use cairn_store::Selection;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
-use super::{Run, id_str, items, text};
+use super::RestoreRun;
+use crate::json::{id_str, items, text};
+use crate::site::{SiteRole::Destination, site_error};
 use crate::{layout, origin};
 
-fn site_error(e: cairn_connectors::Error) -> EngineError {
-    if e.is_retryable() {
-        EngineError::Retryable(format!("destination site: {e}"))
-    } else {
-        EngineError::Permanent(format!("destination site: {e}"))
-    }
-}
-
 pub(super) async fn restore(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     site: &Site,
     only: Option<&[String]>,
 ) -> Result<(), EngineError> {
@@ -80,7 +74,7 @@ pub(super) async fn restore(
 ///   by the same restore included), else at the top of the space. Its child pages are not
 ///   restored with it.
 pub(super) async fn restore_pages(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     site: &Site,
     ids: &[String],
 ) -> Result<(), EngineError> {
@@ -208,7 +202,7 @@ async fn space_by_key(wiki: &Confluence, key: &str) -> Result<Option<Value>, Eng
         .spaces_by_key(&[key])
         .try_collect()
         .await
-        .map_err(site_error)?;
+        .map_err(site_error(Destination))?;
     Ok(found.into_iter().find(|s| text(s, "key") == key))
 }
 
@@ -220,7 +214,7 @@ async fn titles_of(
 ) -> Result<HashMap<String, String>, EngineError> {
     let mut titles = HashMap::new();
     let mut s = wiki.content_ids(kind, space_id);
-    while let Some(c) = s.try_next().await.map_err(site_error)? {
+    while let Some(c) = s.try_next().await.map_err(site_error(Destination))? {
         titles.insert(
             text(&c, "title").to_string(),
             id_str(&c["id"]).unwrap_or_default(),
@@ -233,7 +227,7 @@ async fn titles_of(
 /// earlier attempt created it. `None` when the key exists and is not this restore's (skipped,
 /// rule 7) or the space could not be created.
 async fn space_target(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     key: &str,
     space: &Value,
@@ -276,7 +270,7 @@ async fn space_target(
     Ok(Some((c.id, c.homepage_id)))
 }
 
-fn remember_space(run: &mut Run<'_>, key: &str, id: &str, home: Option<&str>) {
+fn remember_space(run: &mut RestoreRun<'_>, key: &str, id: &str, home: Option<&str>) {
     run.map.insert("space", key, id);
     if let Some(h) = home {
         run.map.insert("homepage", key, h);
@@ -306,7 +300,7 @@ struct ContentRef {
 
 /// The pages (parents first) or blog posts of one space.
 async fn contents(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     key: &str,
     space_id: &str,
@@ -361,7 +355,7 @@ async fn contents(
             let current = wiki
                 .content(kind, &h, "storage")
                 .await
-                .map_err(site_error)?;
+                .map_err(site_error(Destination))?;
             let reconcile = text(&current, "title") == title;
             if !reconcile {
                 let version = current["version"]["number"].as_u64().unwrap_or(1) + 1;
@@ -411,7 +405,7 @@ async fn contents(
 /// Labels, properties, attachments and comments of one page or blog post. With `reconcile`,
 /// what the destination already holds is skipped.
 async fn content_children(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     kind: ContentKind,
     dest: &str,
@@ -438,7 +432,7 @@ async fn content_children(
     let mut have_props = Vec::new();
     if reconcile {
         let mut s = wiki.properties(kind, dest);
-        while let Some(p) = s.try_next().await.map_err(site_error)? {
+        while let Some(p) = s.try_next().await.map_err(site_error(Destination))? {
             have_props.push(text(&p, "key").to_string());
         }
     }
@@ -461,7 +455,7 @@ async fn content_children(
         let mut have = Vec::new();
         if reconcile {
             let mut s = wiki.attachments_v1(dest);
-            while let Some(a) = s.try_next().await.map_err(site_error)? {
+            while let Some(a) = s.try_next().await.map_err(site_error(Destination))? {
                 have.push(text(&a, "title").to_string());
             }
         }
@@ -495,7 +489,7 @@ async fn content_children(
 }
 
 async fn comments(
-    run: &mut Run<'_>,
+    run: &mut RestoreRun<'_>,
     wiki: &Confluence,
     kind: ContentKind,
     dest: &str,
@@ -507,7 +501,7 @@ async fn comments(
     let (mut footer_have, mut inline_have) = (Vec::new(), 0usize);
     if reconcile {
         let mut s = wiki.comments(kind, dest);
-        while let Some(c) = s.try_next().await.map_err(site_error)? {
+        while let Some(c) = s.try_next().await.map_err(site_error(Destination))? {
             if c.get("resolutionStatus").is_some() {
                 inline_have += 1;
             } else {

@@ -343,14 +343,13 @@ impl World {
             let stop = Arc::new(AtomicBool::new(false));
             let _ = worker.run_one(&stop).await;
         });
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        while progress(self) < after {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the job did not get going"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let progress = &progress;
+        until(
+            Duration::from_secs(120),
+            "the job did not get going",
+            || async move { progress(self) >= after },
+        )
+        .await;
         store.close().await;
         rt.shutdown_background();
         tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -415,6 +414,23 @@ impl World {
     pub async fn result(&self, id: &str) -> Value {
         let r = self.restore_record(id).await;
         serde_json::to_value(&r.result).unwrap()
+    }
+}
+
+/// Waits until `ready` says so, asking every 10 ms; fails with `what` once `within` has passed, so
+/// that what never comes fails the test instead of hanging it.
+pub async fn until<F, Fut>(within: Duration, what: &str, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !ready().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} (waited {within:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -72,7 +72,7 @@ pub(crate) async fn restore(
         engine.settings().connector.clone(),
     )
     .map_err(|e| EngineError::Permanent(format!("destination site: {e}")))?;
-    let mut run = Run {
+    let mut run = RestoreRun {
         snap: Arc::new(snap),
         ctx,
         map: IdMap::from_checkpoint(ctx.checkpoint())?,
@@ -132,7 +132,7 @@ fn incomplete_message(failed: &[cairn_control::management::FailedItem]) -> Strin
 }
 
 /// The state of one restore run, shared by the Jira and Confluence writers.
-pub(crate) struct Run<'a> {
+pub(crate) struct RestoreRun<'a> {
     snap: Arc<SnapshotReader>,
     ctx: &'a JobContext,
     map: IdMap,
@@ -144,7 +144,7 @@ pub(crate) struct Run<'a> {
     retryable_in_a_row: u32,
 }
 
-impl Run<'_> {
+impl RestoreRun<'_> {
     fn selected(&self, s: Selection) -> bool {
         self.selections.contains(&s)
     }
@@ -264,7 +264,7 @@ impl Run<'_> {
         }
     }
 
-    /// A failed write (see [`Run::outcome`]).
+    /// A failed write (see [`RestoreRun::outcome`]).
     fn refused(
         &mut self,
         kind: &str,
@@ -293,24 +293,6 @@ impl Run<'_> {
             }
         }
     }
-}
-
-/// A string id from a JSON string or number.
-fn id_str(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn text<'v>(v: &'v Value, key: &str) -> &'v str {
-    v[key].as_str().unwrap_or_default()
-}
-
-/// An array field, or nothing.
-fn items(v: &Value) -> &[Value] {
-    v.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
 #[cfg(test)]

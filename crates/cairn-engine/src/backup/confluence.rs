@@ -1,0 +1,201 @@
+//! The Confluence side of a backup: spaces, pages and blog posts with both bodies, labels,
+//! properties, comments and attachments (read ahead, or taken over unread when unchanged).
+
+use std::collections::BTreeMap;
+
+use cairn_connectors::{ContentKind, Site};
+use cairn_control::jobs::EngineError;
+use cairn_store::Selection;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+
+use super::run::{AttachmentSource, BackupRun, Category, Want};
+use super::{ITEMS_READ_AHEAD, read_all, selection_names};
+use crate::json::id_str;
+use crate::layout::{self, attr};
+use crate::site::{SiteRole::Source, site_error};
+
+/// Backs up a Confluence site: its spaces (personal ones with `PERSONAL_SPACES`) with their
+/// pages and blog posts, each with what hangs off it and its attachments.
+pub(super) async fn backup(
+    run: &mut BackupRun<'_>,
+    site: &Site,
+    selections: &[Selection],
+) -> Result<(), EngineError> {
+    let c = site.confluence();
+    let site_doc = json!({"selections": selection_names(selections)});
+    run.put(
+        &layout::confluence_site(),
+        &site_doc,
+        BTreeMap::new(),
+        Category::Data,
+    )
+    .await?;
+    let personal = selections.contains(&Selection::PersonalSpaces);
+    let spaces = read_all(c.spaces(personal)).await?;
+    run.known = run.done() + spaces.len() as u64;
+    for space in spaces {
+        let key = space["key"].as_str().unwrap_or_default().to_string();
+        let space_id = id_str(&space["id"]).unwrap_or_default();
+        run.put(
+            &layout::confluence_space(&key),
+            &space,
+            BTreeMap::new(),
+            Category::Data,
+        )
+        .await?;
+        for kind in [ContentKind::Page, ContentKind::BlogPost] {
+            let listed = read_all(c.content_ids(kind, &space_id)).await?;
+            run.known += listed.len() as u64;
+            // Unchanged items are taken over from the parent now; the rest are read below.
+            let mut to_read = Vec::new();
+            for item in listed {
+                let id = id_str(&item["id"]).unwrap_or_default();
+                let stamp = item["version"]["createdAt"].as_str().unwrap_or_default();
+                let parent = id_str(&item["parentId"]).unwrap_or_default();
+                let (path, listed) = match kind {
+                    ContentKind::Page => (
+                        layout::confluence_page(&key, &id),
+                        vec![(attr::UPDATED, stamp), (attr::PARENT, parent.as_str())],
+                    ),
+                    ContentKind::BlogPost => (
+                        layout::confluence_blogpost(&key, &id),
+                        vec![(attr::UPDATED, stamp)],
+                    ),
+                };
+                if !stamp.is_empty()
+                    && let Some((from, attrs)) =
+                        run.take_over(&path, Want::Listed(&listed), true).await?
+                {
+                    AttachmentSource::Confluence(&c, &id)
+                        .taken_over(run, from, &path, &attrs)
+                        .await?;
+                    continue;
+                }
+                to_read.push((path, id));
+            }
+            // As for Jira issues: the next few items are read (each in a task of its own) while
+            // one is written.
+            let mut reads = futures::stream::iter(to_read)
+                .map(|(path, id)| {
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        let read = read_content(&c, kind, &id).await?;
+                        Ok::<_, cairn_connectors::Error>((path, id, read))
+                    })
+                })
+                .buffered(ITEMS_READ_AHEAD);
+            while let Some(read) = reads.next().await {
+                let (path, id, read) = read
+                    .map_err(|e| EngineError::Retryable(format!("reading a page: {e}")))?
+                    .map_err(site_error(Source))?;
+                // None: deleted between the listing and now.
+                if let Some(read) = read {
+                    write_content(run, &c, kind, &path, &id, read).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A page or blog post with both bodies, and what hangs off it, read side by side.
+struct ContentRead {
+    content: Value,
+    labels: Vec<Value>,
+    properties: Vec<Value>,
+    comments: Vec<Value>,
+    attachments: Vec<Value>,
+}
+
+/// Reads one page or blog post; `None` if it was deleted since it was listed.
+async fn read_content(
+    c: &cairn_connectors::Confluence,
+    kind: ContentKind,
+    id: &str,
+) -> cairn_connectors::Result<Option<ContentRead>> {
+    let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
+    let read = futures::try_join!(
+        c.content(kind, id, "storage"),
+        c.content(kind, id, "atlas_doc_format"),
+        all(c.labels(kind, id)),
+        all(c.properties(kind, id)),
+        all(c.comments(kind, id)),
+        all(c.attachments(kind, id)),
+    );
+    let (mut content, adf, labels, properties, comments, attachments) = match read {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    content["body"]["atlas_doc_format"] = adf["body"]["atlas_doc_format"].clone();
+    Ok(Some(ContentRead {
+        content,
+        labels,
+        properties,
+        comments,
+        attachments,
+    }))
+}
+
+/// Writes a page or blog post that was read, then streams its attachments.
+async fn write_content(
+    run: &mut BackupRun<'_>,
+    c: &cairn_connectors::Confluence,
+    kind: ContentKind,
+    path: &str,
+    id: &str,
+    read: ContentRead,
+) -> Result<(), EngineError> {
+    let ContentRead {
+        content,
+        labels,
+        properties,
+        comments,
+        attachments,
+    } = read;
+    let (inline, footer): (Vec<Value>, Vec<Value>) = comments
+        .into_iter()
+        .partition(|c| c.get("resolutionStatus").is_some());
+    let ids: Vec<String> = attachments
+        .iter()
+        .map(|a| id_str(&a["id"]).unwrap_or_default())
+        .collect();
+    let stamp = content["version"]["createdAt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let name = match kind {
+        ContentKind::Page => "page",
+        ContentKind::BlogPost => "blogpost",
+    };
+    let doc = json!({
+        name: content,
+        "labels": labels,
+        "properties": properties,
+        "footerComments": footer,
+        "inlineComments": inline,
+        "attachments": attachments,
+    });
+    let mut attrs = BTreeMap::from([
+        (attr::UPDATED.to_string(), stamp),
+        (attr::ATTACHMENTS.to_string(), ids.join(",")),
+    ]);
+    if kind == ContentKind::Page {
+        attrs.insert(
+            attr::PARENT.to_string(),
+            id_str(&content["parentId"]).unwrap_or_default(),
+        );
+    }
+    run.put(path, &doc, attrs, Category::Data).await?;
+    if !run.attachments {
+        return Ok(());
+    }
+    run.known += attachments.len() as u64;
+    for a in &attachments {
+        AttachmentSource::Confluence(c, id)
+            .store(run, &doc, &id_str(&a["id"]).unwrap_or_default())
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! Jira: users (mapped), projects with components and versions, boards and sprints, issues
+//! (parents first, with status, comments, worklogs, remote links, watchers, properties and
+//! attachments), then issue links.
+//!
+//! This file holds the two restores (a whole product or projects, and single issues), what
+//! they learn of the destination, and the issue links; `project.rs` the projects and boards,
+//! `issues.rs` the issues, `children.rs` what hangs off each issue.
+
+mod children;
+mod issues;
+mod project;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use cairn_connectors::{Jira, Site};
+use cairn_control::jobs::EngineError;
+use cairn_store::Selection;
+use futures::TryStreamExt;
+use serde_json::Value;
+
+use super::RestoreRun;
+use crate::json::{id_str, items, text};
+use crate::layout;
+use crate::site::{SiteRole::Destination, site_error};
+use issues::{collect_links, issue, issues, wanted_issues};
+use project::{boards, project};
+
+/// Issue links by link id: (type, inward issue id, outward issue id).
+type Links = BTreeMap<String, (String, String, String)>;
+
+/// What the restore needs to know of the destination.
+struct Dest {
+    jira: Jira,
+    /// Account ids of the destination's directory.
+    accounts: HashSet<String>,
+    /// The restoring account: lead of a project whose lead is unknown to the destination.
+    me: String,
+    /// Source custom field id → (destination id, schema), matched by name.
+    fields: HashMap<String, (String, Value)>,
+}
+
+impl Dest {
+    /// The destination account for a source account, if the destination knows it.
+    fn account(&self, run: &RestoreRun<'_>, source: &str) -> Option<String> {
+        if let Some(d) = run.map.get("user", source) {
+            return Some(d.to_string());
+        }
+        self.accounts.contains(source).then(|| source.to_string())
+    }
+}
+
+pub(super) async fn restore(
+    run: &mut RestoreRun<'_>,
+    site: &Site,
+    only: Option<&[String]>,
+) -> Result<(), EngineError> {
+    let (dest, by_email) = destination(run, site).await?;
+    if run.selected(Selection::Users) && !run.map.phase_done("users") {
+        map_users(run, &dest, &by_email).await?;
+        run.map.finish_phase("users", run.ctx).await?;
+    }
+
+    let mut projects = Vec::new();
+    for dir in run.list(&layout::jira_projects_dir()).await? {
+        let key = layout::entry_id(&dir).to_string();
+        if only.is_none_or(|keys| keys.contains(&key)) {
+            projects.push(key);
+        }
+    }
+    let mut restored = Vec::new();
+    for key in &projects {
+        if project(run, &dest, key).await? {
+            restored.push(key.clone());
+        }
+    }
+    boards(run, &dest, &restored).await?;
+
+    let mut links = Links::new();
+    for key in &restored {
+        issues(run, &dest, key, &mut links).await?;
+    }
+    issue_links(run, &dest, links, &HashMap::new()).await?;
+    Ok(())
+}
+
+/// The destination as a restore needs it, and its accounts by email (lower case).
+async fn destination(
+    run: &RestoreRun<'_>,
+    site: &Site,
+) -> Result<(Dest, HashMap<String, String>), EngineError> {
+    let jira = site.jira();
+    let me = jira.myself().await.map_err(site_error(Destination))?;
+    let mut dest = Dest {
+        accounts: HashSet::new(),
+        me: text(&me, "accountId").to_string(),
+        fields: HashMap::new(),
+        jira,
+    };
+    let mut by_email = HashMap::new();
+    let mut users = dest.jira.users();
+    while let Some(u) = users.try_next().await.map_err(site_error(Destination))? {
+        if let Some(id) = id_str(&u["accountId"]) {
+            if let Some(mail) = u["emailAddress"].as_str() {
+                by_email.insert(mail.to_lowercase(), id.clone());
+            }
+            dest.accounts.insert(id);
+        }
+    }
+    dest.fields = field_map(run, &dest.jira).await?;
+    Ok((dest, by_email))
+}
+
+/// Single issues (`issueKeys`), each with its sub-tasks, into the projects of the same keys,
+/// which must exist in the destination; then the links among them, and (into the site they
+/// were backed up from) the links to issues that are still there.
+///
+/// - Into the site they came from, an issue whose key still resolves is skipped (rule 8).
+/// - Components and versions are matched by name in the destination project. Sprint
+///   membership is not restored (sprints are restored with whole projects only).
+/// - Users are not mapped by email here: accounts the destination knows are kept, others are
+///   dropped from the issue.
+/// - A restore that resumes after a kill takes the issues its earlier attempt created (issues
+///   of the project created since the restore began, with the same summary) instead of
+///   creating them again.
+pub(super) async fn restore_issues(
+    run: &mut RestoreRun<'_>,
+    site: &Site,
+    keys: &[String],
+    same_site: bool,
+    started: chrono::DateTime<chrono::Utc>,
+) -> Result<(), EngineError> {
+    let (dest, _) = destination(run, site).await?;
+    let mut by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in keys {
+        let project = key.rsplit_once('-').map_or(key.as_str(), |(p, _)| p);
+        by_project
+            .entry(project.to_string())
+            .or_default()
+            .push(key.clone());
+    }
+    let mut links = Links::new();
+    let mut outside: HashMap<String, String> = HashMap::new();
+    for (project, wanted) in &by_project {
+        let phase = format!("items:{project}");
+        if run.map.phase_done(&phase) {
+            continue;
+        }
+        let Some(source) = run.doc(&layout::jira_project(project)).await? else {
+            for k in wanted {
+                run.map.failed("issue", k, "not in this backup");
+            }
+            continue;
+        };
+        match dest.jira.project(project).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                for k in wanted {
+                    run.map.failed(
+                        "issue",
+                        k,
+                        format!(
+                            "the destination has no project {project}: restore the project with projectKeys"
+                        ),
+                    );
+                }
+                continue;
+            }
+            Err(e) => return Err(site_error(Destination)(e)),
+        }
+        map_by_name(run, &dest, project, &source).await?;
+        let mut chosen = Vec::new();
+        let mut summaries = HashSet::new();
+        for (r, doc) in wanted_issues(run, project, wanted).await? {
+            let key = text(&doc["issue"], "key").to_string();
+            if same_site && run.map.get("issue", &r.id).is_none() {
+                match dest.jira.issue(&key).await {
+                    Ok(_) => {
+                        // Rule 8: it is still there.
+                        run.map.skipped("issue");
+                        continue;
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(site_error(Destination)(e)),
+                }
+            }
+            collect_links(&doc, &r.id, &mut links);
+            summaries.insert(text(&doc["issue"]["fields"], "summary").to_string());
+            chosen.push(r);
+        }
+        // Issues an earlier attempt created, oldest first, kept only if this restore names
+        // their summary.
+        let mut orphans = VecDeque::new();
+        if run.map.resumed() {
+            let since = (started - chrono::TimeDelta::minutes(2)).format("%Y/%m/%d %H:%M");
+            let ours = run.map.destinations("issue");
+            let mut s = dest.jira.issues(&format!(
+                "project = {project} AND created >= \"{since}\" ORDER BY id ASC"
+            ));
+            while let Some(i) = s.try_next().await.map_err(site_error(Destination))? {
+                let (k, summary) = (text(&i, "key"), text(&i["fields"], "summary"));
+                if !ours.contains(k) && summaries.contains(summary) {
+                    orphans.push_back((k.to_string(), summary.to_string()));
+                }
+            }
+        }
+        for r in &chosen {
+            issue(run, &dest, project, r, &mut orphans).await?;
+        }
+        run.map.finish_phase(&phase, run.ctx).await?;
+    }
+    // Into the same site, a link's other end may still be there: same id.
+    if same_site {
+        for (inward, outward) in links.values().map(|(_, i, o)| (i, o)) {
+            for end in [inward, outward] {
+                if run.map.get("issue", end).is_some() || outside.contains_key(end.as_str()) {
+                    continue;
+                }
+                match dest.jira.issue(end).await {
+                    Ok(found) => {
+                        outside.insert(end.clone(), text(&found, "key").to_string());
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(site_error(Destination)(e)),
+                }
+            }
+        }
+    }
+    issue_links(run, &dest, links, &outside).await
+}
+
+/// Source components and versions of a project → the destination's of the same name.
+async fn map_by_name(
+    run: &mut RestoreRun<'_>,
+    dest: &Dest,
+    project: &str,
+    source: &Value,
+) -> Result<(), EngineError> {
+    let p = source.get("project").unwrap_or(source);
+    let mut names = HashMap::new();
+    let mut s = dest.jira.components(project);
+    while let Some(c) = s.try_next().await.map_err(site_error(Destination))? {
+        if let Some(id) = id_str(&c["id"]) {
+            names.insert(("component", text(&c, "name").to_string()), id);
+        }
+    }
+    let mut s = dest.jira.versions(project);
+    while let Some(v) = s.try_next().await.map_err(site_error(Destination))? {
+        if let Some(id) = id_str(&v["id"]) {
+            names.insert(("version", text(&v, "name").to_string()), id);
+        }
+    }
+    for (kind, list) in [("component", &p["components"]), ("version", &p["versions"])] {
+        for x in items(list) {
+            if let (Some(sid), Some(did)) = (
+                id_str(&x["id"]),
+                names.get(&(kind, text(x, "name").to_string())),
+            ) {
+                run.map.insert(kind, &sid, did);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Source custom field ids → destination fields of the same name.
+async fn field_map(
+    run: &RestoreRun<'_>,
+    jira: &Jira,
+) -> Result<HashMap<String, (String, Value)>, EngineError> {
+    let mut by_name = HashMap::new();
+    let mut fields = jira.fields();
+    while let Some(f) = fields.try_next().await.map_err(site_error(Destination))? {
+        if let Some(id) = id_str(&f["id"]) {
+            by_name.insert(text(&f, "name").to_string(), (id, f["schema"].clone()));
+        }
+    }
+    let mut out = HashMap::new();
+    let source = run
+        .doc(&layout::jira_config("fields"))
+        .await?
+        .unwrap_or_default();
+    for f in items(&source) {
+        if let (Some(id), Some(dest)) = (id_str(&f["id"]), by_name.get(text(f, "name"))) {
+            out.insert(id, dest.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Users cannot be created through the API: each backed-up user is matched in the destination
+/// by account id, else by email; the others are counted as skipped (`unmatchedUser`) and
+/// references to them are dropped. Groups cannot be created either (`group` skipped).
+async fn map_users(
+    run: &mut RestoreRun<'_>,
+    dest: &Dest,
+    by_email: &HashMap<String, String>,
+) -> Result<(), EngineError> {
+    for path in run.list(&layout::jira_users_dir()).await? {
+        let Some(u) = run.doc(&path).await? else {
+            continue;
+        };
+        let Some(id) = id_str(&u["accountId"]) else {
+            continue;
+        };
+        let mail = text(&u, "emailAddress").to_lowercase();
+        if dest.accounts.contains(&id) {
+            run.map.skipped("user");
+        } else if let Some(other) = by_email.get(&mail).filter(|_| !mail.is_empty()) {
+            run.map.insert("user", &id, other);
+            run.map.skipped("user");
+        } else {
+            run.map.skipped("unmatchedUser");
+        }
+    }
+    for _ in run.list(&layout::jira_groups_dir()).await? {
+        run.map.skipped("group");
+    }
+    Ok(())
+}
+
+/// Issue links, once both ends exist: each end created by this restore, or in `outside` (source
+/// id → destination key of an issue this restore did not create).
+async fn issue_links(
+    run: &mut RestoreRun<'_>,
+    dest: &Dest,
+    links: Links,
+    outside: &HashMap<String, String>,
+) -> Result<(), EngineError> {
+    if run.map.phase_done("links") {
+        return Ok(());
+    }
+    let mut existing: HashMap<String, HashSet<(String, String)>> = HashMap::new();
+    for (lid, (ty, inward, outward)) in links {
+        if run.map.get("issueLink", &lid).is_some() || run.map.has_failed("issueLink", &lid) {
+            continue;
+        }
+        let end = |source: &str| {
+            run.map
+                .get("issue", source)
+                .or_else(|| outside.get(source).map(String::as_str))
+                .map(String::from)
+        };
+        let (Some(i), Some(o)) = (end(&inward), end(&outward)) else {
+            // The other end is not part of this restore.
+            run.map.skipped("issueLink");
+            continue;
+        };
+        if run.map.resumed() {
+            if !existing.contains_key(&i) {
+                let doc = dest.jira.issue(&i).await.map_err(site_error(Destination))?;
+                let set = items(&doc["fields"]["issuelinks"])
+                    .iter()
+                    .filter_map(|l| {
+                        Some((
+                            text(&l["type"], "name").to_string(),
+                            l["outwardIssue"]["key"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                existing.insert(i.clone(), set);
+            }
+            if existing[&i].contains(&(ty.clone(), o.clone())) {
+                run.map.insert("issueLink", &lid, "");
+                continue;
+            }
+        }
+        let r = dest.jira.create_issue_link(&ty, &i, &o).await;
+        if let Some(d) = run.outcome("issueLink", &lid, r)? {
+            run.map.insert("issueLink", &lid, &d.unwrap_or_default());
+        }
+        run.step().await?;
+    }
+    run.map.finish_phase("links", run.ctx).await
+}
