@@ -265,7 +265,7 @@ impl World {
     /// `stats` of a finished backup.
     pub async fn stats(&self, id: &str) -> Value {
         let b = self.backup_record(id).await;
-        serde_json::to_value(&b.stats).unwrap()
+        serde_json::to_value(b.stats).unwrap()
     }
 
     /// The vault snapshot a finished backup wrote.
@@ -413,7 +413,7 @@ impl World {
     /// `result` of a finished restore.
     pub async fn result(&self, id: &str) -> Value {
         let r = self.restore_record(id).await;
-        serde_json::to_value(&r.result).unwrap()
+        serde_json::to_value(r.result).unwrap()
     }
 }
 
