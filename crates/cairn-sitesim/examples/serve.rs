@@ -6,13 +6,9 @@ use std::time::Instant;
 use cairn_sitesim::{Scale, Sim, SimConfig, SiteSpec};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let scale: Scale = args
-        .next()
-        .unwrap_or_else(|| "small".into())
-        .parse()
-        .map_err(anyhow::Error::msg)?;
+    let scale: Scale = args.next().unwrap_or_else(|| "small".into()).parse()?;
     let seed: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(42);
     let t0 = Instant::now();
     let sim = Sim::start(SimConfig {

@@ -12,6 +12,7 @@ pub mod adf;
 pub mod confluence;
 pub mod content;
 pub mod digest;
+mod error;
 pub mod faults;
 pub mod generate;
 pub mod http;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 pub use digest::Difference;
+pub use error::SimError;
 pub use faults::FaultSpec;
 pub use generate::{Counts, Scale};
 pub use model::Site;
@@ -62,7 +64,7 @@ impl Account {
 
     /// Accounts from a TOML file: `[[account]]` tables with `email`, `api_token`, `access`
     /// (`"read-only"` or `"read-write"`).
-    pub fn load_toml(text: &str) -> anyhow::Result<Vec<Account>> {
+    pub fn load_toml(text: &str) -> Result<Vec<Account>, SimError> {
         #[derive(Deserialize)]
         struct File {
             #[serde(alias = "accounts")]
@@ -241,7 +243,7 @@ impl SiteCell {
 pub struct Sim;
 
 impl Sim {
-    pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+    pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         server::start(config).await
     }
 }

@@ -23,11 +23,11 @@ use crate::upload::{self, UploadError};
 const JSON_BODY_LIMIT: usize = 64 << 20;
 use crate::routes::{Handler, Route, routes};
 use crate::{
-    Access, Account, FaultSpec, LogEntry, SimConfig, SimHandle, SiteCell, SiteInfo, digest,
-    generate, model, mutate,
+    Access, Account, FaultSpec, LogEntry, SimConfig, SimError, SimHandle, SiteCell, SiteInfo,
+    digest, generate, model, mutate,
 };
 
-pub(crate) async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     let counts = config
         .counts
         .clone()

@@ -1,0 +1,262 @@
+//! The Confluence half of a generated site: spaces (and one personal space), page trees
+//! several levels deep, blog posts, and each page's labels, properties, comments (footer with
+//! replies, inline) and attachments.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::Duration;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::{Ctx, EXT, hex_id, lognormal, poisson, ts_between};
+use crate::adf;
+use crate::model::*;
+
+/// The spaces, then a homepage per space, the page trees, and the blog posts.
+pub(super) fn generate(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx) {
+    let space_ids = spaces(site, rng, ctx);
+    let nspaces = ctx.counts.spaces.max(1);
+    let mut pages = Pages {
+        ctx,
+        titles: HashSet::new(),
+    };
+    // Page trees: a homepage per space, then each page's parent is a random earlier page of the
+    // same space, biased to recent ones (which gives trees several levels deep).
+    let mut by_space: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for &sid in &space_ids {
+        let home = pages.make(site, rng, PageKind::Page, sid, None, 0);
+        site.spaces.get_mut(&sid).unwrap().homepage_id = Some(home);
+        by_space.entry(sid).or_default().push(home);
+    }
+    let npages = ctx.counts.pages.saturating_sub(space_ids.len());
+    for i in 0..npages {
+        let sid = space_ids[if i % 10 == 9 {
+            space_ids.len() - 1
+        } else {
+            i % nspaces
+        }];
+        let existing = by_space[&sid].clone();
+        let lo = existing.len().saturating_sub(6);
+        let parent = existing[rng.random_range(lo..existing.len())];
+        let parent = if rng.random_bool(0.25) {
+            existing[0]
+        } else {
+            parent
+        };
+        let pos = existing.len() as i64;
+        let id = pages.make(site, rng, PageKind::Page, sid, Some(parent), pos);
+        by_space.get_mut(&sid).unwrap().push(id);
+    }
+    for i in 0..ctx.counts.blogposts {
+        let sid = space_ids[i % space_ids.len()];
+        pages.make(site, rng, PageKind::BlogPost, sid, None, 0);
+    }
+}
+
+/// `counts.spaces` team spaces and one personal space, last.
+fn spaces(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx) -> Vec<u64> {
+    let nspaces = ctx.counts.spaces.max(1);
+    let mut space_ids = vec![];
+    for si in 0..nspaces + 1 {
+        let personal = si == nspaces;
+        let sid = site.alloc_id();
+        let owner = ctx.pick(rng);
+        let key = if personal {
+            format!("~{owner}")
+        } else {
+            format!(
+                "{}{}",
+                ["ENG", "HR", "OPS", "KB", "DOC", "PM"][si % 6],
+                if si >= 6 {
+                    si.to_string()
+                } else {
+                    String::new()
+                }
+            )
+        };
+        site.spaces.insert(
+            sid,
+            Space {
+                id: sid,
+                key,
+                name: if personal {
+                    format!(
+                        "{} (personal)",
+                        site.user(&owner)
+                            .map(|u| u.display_name.clone())
+                            .unwrap_or_default()
+                    )
+                } else {
+                    format!("{} space", adf::words(rng, 2))
+                },
+                personal,
+                author: owner,
+                created: ts_between(rng, ctx.start, ctx.start + Duration::days(30)),
+                homepage_id: None,
+                description: adf::sentence(rng),
+            },
+        );
+        space_ids.push(sid);
+    }
+    space_ids
+}
+
+/// Makes pages, keeping their titles unique within a space (as Confluence does).
+struct Pages<'a> {
+    ctx: &'a Ctx<'a>,
+    titles: HashSet<(u64, String)>,
+}
+
+impl Pages<'_> {
+    /// A page or blog post with its labels, properties, comments and attachments.
+    fn make(
+        &mut self,
+        site: &mut Site,
+        rng: &mut ChaCha8Rng,
+        kind: PageKind,
+        space_id: u64,
+        parent: Option<u64>,
+        position: i64,
+    ) -> u64 {
+        let (ctx, titles) = (self.ctx, &mut self.titles);
+        let id = site.alloc_id();
+        let created = ts_between(rng, ctx.start, ctx.end - Duration::days(30));
+        let nver = 1 + poisson(rng, 1.5) as u64;
+        let mut title = adf::sentence(rng).trim_end_matches('.').to_string();
+        while !titles.insert((space_id, title.clone())) {
+            title.push_str(&format!(" {}", rng.random_range(0..1000)));
+        }
+        let adf_body = adf::doc(rng, 2..9, &ctx.mentionables);
+        let author = ctx.pick(rng);
+        let modified = ts_between(rng, created, created + Duration::days(25));
+        let mut labels: Vec<String> = (0..poisson(rng, 1.0)).map(|_| adf::words(rng, 1)).collect();
+        labels.sort();
+        labels.dedup();
+        let mut properties = vec![];
+        if rng.random_bool(0.2) {
+            let pid = site.alloc_id();
+            properties.push(CProperty {
+                id: pid,
+                key: "cairn-sim-meta".into(),
+                value: json!({"reviewed": rng.random_bool(0.5), "score": rng.random_range(0..10)}),
+                version: 1,
+            });
+        }
+        site.pages.insert(
+            id,
+            Page {
+                id,
+                kind,
+                space_id,
+                parent_id: parent,
+                position,
+                title,
+                author: author.clone(),
+                created,
+                version: CVersion {
+                    number: nver,
+                    author: ctx.pick(rng),
+                    created: if nver > 1 { modified } else { created },
+                    message: String::new(),
+                },
+                storage: adf::to_storage(&adf_body),
+                adf: adf_body,
+                labels,
+                properties,
+            },
+        );
+        comments(site, rng, ctx, id, created);
+        attachments(site, rng, ctx, id, created);
+        id
+    }
+}
+
+/// Footer comments (some replies to an earlier one) and inline comments (some resolved).
+fn comments(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx, id: u64, created: Ts) {
+    for _ in 0..poisson(rng, 1.2) {
+        let cid = site.alloc_id();
+        let inline = rng.random_bool(0.3);
+        let body = adf::doc(rng, 1..2, &ctx.mentionables);
+        let t = ts_between(rng, created, created + Duration::days(20));
+        let parent_comment = if !inline && rng.random_bool(0.3) {
+            site.ccomments
+                .values()
+                .rev()
+                .find(|c| {
+                    c.container == id && c.kind == CommentKind::Footer && c.parent_comment.is_none()
+                })
+                .map(|c| c.id)
+        } else {
+            None
+        };
+        site.ccomments.insert(
+            cid,
+            CComment {
+                id: cid,
+                kind: if inline {
+                    CommentKind::Inline
+                } else {
+                    CommentKind::Footer
+                },
+                container: id,
+                parent_comment,
+                author: ctx.pick(rng),
+                created: t,
+                version: 1,
+                storage: adf::to_storage(&body),
+                adf: body,
+                resolved: inline && rng.random_bool(0.3),
+                inline_ref: if inline {
+                    hex_id(rng, 32)
+                } else {
+                    String::new()
+                },
+                inline_text: if inline {
+                    adf::words(rng, 2)
+                } else {
+                    String::new()
+                },
+            },
+        );
+    }
+}
+
+/// The page's attachments, sizes log-normal, content generated from a per-attachment seed.
+fn attachments(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx, id: u64, created: Ts) {
+    for _ in 0..poisson(rng, ctx.counts.attachment_percent as f64 / 100.0) {
+        let aid = site.alloc_id();
+        let (ext, mime) = EXT[rng.random_range(0..EXT.len())];
+        let size = (lognormal(
+            rng,
+            ctx.counts.attachment_median as f64,
+            ctx.counts.attachment_sigma,
+        ) as u64)
+            .clamp(1, ctx.counts.attachment_max);
+        site.cattachments.insert(
+            aid,
+            CAttachment {
+                id: aid,
+                container: id,
+                title: format!("{}-{}.{ext}", adf::words(rng, 1), aid % 1000),
+                media_type: mime.into(),
+                comment: String::new(),
+                author: ctx.pick(rng),
+                created: ts_between(rng, created, created + Duration::days(20)),
+                version: 1,
+                file_id: format!(
+                    "{}-{}-{}-{}-{}",
+                    hex_id(rng, 8),
+                    hex_id(rng, 4),
+                    hex_id(rng, 4),
+                    hex_id(rng, 4),
+                    hex_id(rng, 12)
+                ),
+                blob: Blob::Gen {
+                    seed: ctx.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ aid,
+                    size,
+                },
+            },
+        );
+    }
+}
