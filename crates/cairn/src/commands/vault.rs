@@ -367,17 +367,31 @@ fn human(n: u64) -> String {
     }
 }
 
-/// Fault injection for crash tests: `CAIRN_VAULT_CRASH_AT=after-packs|after-index` makes the process announce the
-/// commit point on stderr and stop there until killed. Read only by this binary.
-fn crash_hook() -> Option<cairn_vault::CommitHook> {
-    let at = std::env::var("CAIRN_VAULT_CRASH_AT").ok()?;
+/// Fault injection for tests, read only by this binary: `CAIRN_VAULT_CRASH_AT=after-packs|after-index` makes
+/// the process announce the commit point on stderr and stop there until killed;
+/// `CAIRN_VAULT_PAUSE_AT=after-packs|after-index` makes it announce the point and wait there for a line on
+/// standard input (or its end), so a test can run a prune in between.
+fn commit_hook() -> Option<cairn_vault::CommitHook> {
+    let crash = std::env::var("CAIRN_VAULT_CRASH_AT").ok();
+    let pause = std::env::var("CAIRN_VAULT_PAUSE_AT").ok();
+    if crash.is_none() && pause.is_none() {
+        return None;
+    }
     Some(Arc::new(move |p: cairn_vault::CommitPoint| {
-        if p.name() == at {
+        let at = p.name();
+        if crash.as_deref() == Some(at) {
             eprintln!("cairn-vault: reached commit point {at}; waiting to be killed");
             let _ = std::io::stderr().flush();
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
             }
+        }
+        if pause.as_deref() == Some(at) {
+            eprintln!(
+                "cairn-vault: paused at commit point {at}; waiting for a line on standard input"
+            );
+            let _ = std::io::stderr().flush();
+            let _ = std::io::stdin().read_line(&mut String::new());
         }
     }))
 }
@@ -770,7 +784,7 @@ async fn backup_dir(
         tags,
         meta: meta.into_iter().collect(),
         zstd_level,
-        hook: crash_hook(),
+        hook: commit_hook(),
     };
     let bar = DirBar::new(
         args,
