@@ -76,6 +76,17 @@ pub enum Error {
     /// Storage failed (after retries).
     #[error("storage error: {0}")]
     Storage(#[from] object_store::Error),
+    /// A local file or directory could not be read or written (directory backup and restore); the
+    /// message says what was done to which path, the source says why.
+    #[error("{context}")]
+    LocalFile {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory restore refused an entry whose path would leave the target directory.
+    #[error("refusing to restore entry {0:?}: it would leave the target directory")]
+    OutsideTarget(String),
     /// Local I/O failed (reading a stream to back up).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

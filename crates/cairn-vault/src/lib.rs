@@ -21,6 +21,7 @@
 mod backend;
 mod chunker;
 mod crypto;
+pub mod dir;
 mod error;
 mod format;
 mod id;

@@ -1,7 +1,8 @@
 //! `cairn vault` as a real process: SIGKILL at commit points, concurrent writers with prune.
 //! Each scenario runs on a local directory and, when `CAIRN_TEST_S3_ENDPOINT` is set, on S3.
 
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -60,7 +61,8 @@ impl Vault {
         c.args(args);
         c.arg("--repo").arg(&self.repo);
         c.env("CAIRN_VAULT_PASSPHRASE", "test passphrase")
-            .env_remove("CAIRN_VAULT_CRASH_AT");
+            .env_remove("CAIRN_VAULT_CRASH_AT")
+            .env_remove("CAIRN_VAULT_PAUSE_AT");
         if let Some((endpoint, region, id, secret)) = &self.s3 {
             c.arg("--s3-endpoint")
                 .arg(endpoint)
@@ -216,8 +218,68 @@ fn sigkill_after_index_s3() {
     }
 }
 
-/// Two writer processes and prune running together. Data of a forgotten snapshot is reused by the
-/// writers while prune marks it: the repository must never lose a committed snapshot's data.
+/// The outcome of a `backup-dir --json`: its JSON, or its standard error if it failed.
+fn backup_result(out: &Output) -> Result<serde_json::Value, String> {
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A `backup-dir --json` of `dir` held at its commit point `after-index` (`CAIRN_VAULT_PAUSE_AT`: its
+/// packs and index are stored, its snapshot not yet) while `meanwhile` runs, then let go.
+fn backup_held(v: &Vault, dir: &Path, meanwhile: impl FnOnce()) -> Output {
+    let mut child = v
+        .cmd(&["backup-dir", dir.to_str().unwrap(), "--json"])
+        .env("CAIRN_VAULT_PAUSE_AT", "after-index")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("paused at commit point after-index") {
+        let n = err.read_line(&mut seen).unwrap();
+        assert!(n > 0, "the writer ended before its commit point:\n{seen}");
+    }
+    meanwhile();
+    // A line lets it go on (and closing standard input would too).
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    err.read_to_string(&mut seen).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Output {
+        stderr: seen.into_bytes(),
+        ..out
+    }
+}
+
+/// The files below `dir` by relative path, with their bytes.
+fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Writers racing prune on data of a forgotten snapshot that they reuse while prune marks it: the
+/// repository never loses a committed snapshot's data. Both outcomes of a race are first staged, a writer
+/// held between storing its index and its snapshot while a prune runs: a mark still pending (and younger
+/// than half its grace) lets the writer commit, and the mark's deletion keeps the packs the snapshot uses;
+/// a mark already carried out (its packs deleted) makes the commit fail, and the backup run again succeeds.
+/// Then two writer processes and prune run freely, each writer running a backup again when it fails that
+/// way. Every snapshot is restored at the end.
 fn concurrent(v: &Vault) {
     v.init();
     let old = v.work.join("old");
@@ -227,85 +289,130 @@ fn concurrent(v: &Vault) {
     let (a, b) = (v.work.join("a"), v.work.join("b"));
     make_source(&a, 5, 60); // shares data with the forgotten snapshot
     make_source(&b, 6, 60);
-    let writer = |dir: PathBuf, rounds: u64| {
-        let mut ok = 0;
+    // Every snapshot taken: (id, source, how many round documents it holds).
+    let mut taken: Vec<(String, PathBuf, u64)> = Vec::new();
+
+    // Pending mark: `a` reuses the forgotten snapshot's packs, a prune condemns them while `a` is held.
+    let mut marked = serde_json::Value::Null;
+    let out = backup_held(v, &a, || {
+        marked = v.json(&["prune", "--grace", "10m"]);
+    });
+    assert!(
+        marked["packs_condemned"].as_u64().unwrap() > 0,
+        "{marked:#}"
+    );
+    let done = backup_result(&out).expect("a writer commits while the prune mark is pending");
+    assert!(
+        done["stats"]["blobs_reused"].as_u64().unwrap() > 0,
+        "{done:#}"
+    );
+    taken.push((done["snapshot"].as_str().unwrap().into(), a.clone(), 0));
+
+    // Carried-out mark: `b` is held while a prune with no grace marks and deletes its packs (its snapshot
+    // is not stored yet). The same prune carries out the mark above and keeps the packs `a` uses.
+    let mut swept = serde_json::Value::Null;
+    let out = backup_held(v, &b, || {
+        swept = v.json(&["prune", "--grace", "0s"]);
+    });
+    assert!(
+        swept["packs_rescued"].as_u64().unwrap() > 0
+            && swept["packs_deleted"].as_u64().unwrap() > 0,
+        "{swept:#}"
+    );
+    let err =
+        backup_result(&out).expect_err("a writer whose packs a prune deleted must not commit");
+    assert!(err.contains("concurrent prune"), "{err}");
+    let done = backup_result(&v.run(&["backup-dir", b.to_str().unwrap(), "--json"]))
+        .expect("the backup run again succeeds");
+    taken.push((done["snapshot"].as_str().unwrap().into(), b.clone(), 0));
+    v.verify_clean();
+
+    // Free running: each writer adds a round document and backs up, three times.
+    let writer = |dir: &Path| {
+        let mut made = Vec::new();
         let mut raced = 0;
-        for r in 0..rounds {
+        for r in 0..3u64 {
             std::fs::write(
                 dir.join(format!("docs/round-{r}.json")),
                 format!("{{\"round\":{r}}}"),
             )
             .unwrap();
             loop {
-                let out = v.run(&["backup-dir", dir.to_str().unwrap()]);
-                if out.status.success() {
-                    ok += 1;
-                    break;
+                match backup_result(&v.run(&["backup-dir", dir.to_str().unwrap(), "--json"])) {
+                    Ok(done) => {
+                        let id = done["snapshot"].as_str().unwrap().to_owned();
+                        made.push((id, dir.to_path_buf(), r + 1));
+                        break;
+                    }
+                    Err(err) => {
+                        assert!(err.contains("concurrent prune"), "writer failed: {err}");
+                        raced += 1;
+                    }
                 }
-                let err = String::from_utf8_lossy(&out.stderr).to_string();
-                assert!(err.contains("concurrent prune"), "writer failed: {err}");
-                raced += 1;
             }
         }
-        (ok, raced)
+        (made, raced)
     };
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let (ra, rb, prunes) = std::thread::scope(|s| {
+    let (ra, rb, prunes, rescued) = std::thread::scope(|s| {
         let ha = s.spawn(|| {
-            let r = writer(a.clone(), 3);
+            let r = writer(&a);
             done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             r
         });
         let hb = s.spawn(|| {
-            let r = writer(b.clone(), 3);
+            let r = writer(&b);
             done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             r
         });
-        let mut n = 0;
+        let (mut n, mut rescued) = (0, 0);
         while n < 4 || done.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-            let out = v.run(&["prune", "--grace", "2s", "--repack-threshold", "0.01"]);
-            assert!(
-                out.status.success(),
-                "prune failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let report = v.json(&["prune", "--grace", "2s", "--repack-threshold", "0.01"]);
+            rescued += report["packs_rescued"].as_u64().unwrap();
             n += 1;
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
-        (ha.join().unwrap(), hb.join().unwrap(), n)
+        (ha.join().unwrap(), hb.join().unwrap(), n, rescued)
     });
-    eprintln!("writers: a={ra:?} b={rb:?}, prunes: {prunes}");
-    assert_eq!(ra.0 + rb.0, 6);
+    eprintln!(
+        "free running: runs again a={} b={}, prunes {prunes}, packs rescued {rescued}",
+        ra.1, rb.1
+    );
+    taken.extend(ra.0);
+    taken.extend(rb.0);
     std::thread::sleep(std::time::Duration::from_millis(2100));
     v.ok(&["prune", "--grace", "2s"]);
     v.verify_clean();
     let snaps = v.json(&["snapshots"]);
-    assert_eq!(snaps.as_array().unwrap().len(), 6, "{snaps:#}");
-    // Every snapshot restores byte for byte what its source held at the end (docs of the last round differ).
-    let out = v.work.join("restore-a");
-    let latest_a = snaps
+    let mut listed: Vec<&str> = snaps
         .as_array()
         .unwrap()
         .iter()
-        .rev()
-        .find(|s| s["meta"]["source"].as_str().unwrap().ends_with("/a"))
-        .unwrap();
-    v.ok(&[
-        "restore-dir",
-        latest_a["id"].as_str().unwrap(),
-        out.to_str().unwrap(),
-    ]);
-    for f in [
-        "bin/0.bin",
-        "bin/1.bin",
-        "docs/P-10.json",
-        "docs/round-2.json",
-    ] {
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let mut ids: Vec<&str> = taken.iter().map(|t| t.0.as_str()).collect();
+    listed.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(listed, ids, "{snaps:#}");
+    assert_eq!(listed.len(), 8, "{snaps:#}");
+    // Every snapshot restores byte for byte what its source held when it was taken: the source's files
+    // at the end, less the round documents written after it.
+    for (i, (id, src, rounds)) in taken.iter().enumerate() {
+        let out = v.work.join(format!("restore-{i}"));
+        v.ok(&["restore-dir", id, out.to_str().unwrap()]);
+        let mut want = files_of(src);
+        for r in *rounds..3 {
+            want.remove(&format!("docs/round-{r}.json"));
+        }
+        let got = files_of(&out);
         assert_eq!(
-            std::fs::read(out.join(f)).unwrap(),
-            std::fs::read(a.join(f)).unwrap(),
-            "{f}"
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "snapshot {id}"
         );
+        for (path, bytes) in &want {
+            assert!(got[path] == *bytes, "snapshot {id}: {path} differs");
+        }
     }
 }
 
