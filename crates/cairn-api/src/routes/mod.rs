@@ -16,9 +16,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::layers;
+use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
 
 /// Request bodies over this size get 413 (spec section 1).
@@ -33,15 +36,29 @@ async fn not_found() -> ApiError {
     ApiError::for_status(StatusCode::NOT_FOUND)
 }
 
+/// The operations of the OpenAPI document (health and v2), each mounted at the path its
+/// annotation names, with the document of what is mounted.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .nest(V2_BASE, v2::routes())
+}
+
 /// The whole HTTP surface of one node.
 pub fn router(state: AppState) -> Router {
-    let v1 = v2::shared_routes()
+    let (documented, doc) = documented().split_for_parts();
+    // v1 is the same handlers under its own base; the document describes v2 only.
+    let (shared, _) = v2::shared_routes().split_for_parts();
+    let v1 = shared
         .fallback(not_found)
         .layer(middleware::from_fn(layers::deprecation_headers));
     Router::new()
-        .merge(health::routes())
+        .merge(documented)
+        .route(
+            &format!("{V2_BASE}/openapi.json"),
+            openapi::serve(openapi::finish(doc)),
+        )
         .merge(crate::web::routes())
-        .nest(V2_BASE, v2::routes())
         .nest(V1_BASE, v1)
         .fallback(not_found)
         .route_layer(middleware::from_fn(layers::note_route))

@@ -28,7 +28,7 @@ fn time_param(q: &QueryParams, name: &str) -> ApiResult<Option<DateTime<Utc>>> {
 
 #[utoipa::path(
     get,
-    path = "/public/backup-management/v2/orgs/{orgId}/audit-events",
+    path = "/orgs/{orgId}/audit-events",
     tag = "audit",
     operation_id = "listAuditEvents",
     params(

@@ -17,7 +17,7 @@ use crate::wire::management::{
 };
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/storages/regions", tag = "storages",
+    post, path = "/orgs/{orgId}/storages/regions", tag = "storages",
     operation_id = "listStorageRegions",
     params(("orgId" = String, Path)),
     responses((status = 200, body = PublicApiStorageRegionsResponse), (status = 401, body = ErrorBody),
@@ -34,7 +34,7 @@ pub async fn regions(
 }
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/storages", tag = "storages",
+    post, path = "/orgs/{orgId}/storages", tag = "storages",
     operation_id = "connectStorage",
     params(("orgId" = String, Path)),
     request_body = PublicApiCreateStorageV2Request,
@@ -85,7 +85,7 @@ pub async fn connect(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/storages", tag = "storages",
+    get, path = "/orgs/{orgId}/storages", tag = "storages",
     operation_id = "listStorages",
     params(("orgId" = String, Path), ("cloudId" = Option<String>, Query), ("product" = Option<String>, Query),
            ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query),
@@ -121,7 +121,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/storages/{storageId}", tag = "storages",
+    get, path = "/orgs/{orgId}/storages/{storageId}", tag = "storages",
     operation_id = "getStorage",
     params(("orgId" = String, Path), ("storageId" = String, Path)),
     responses((status = 200, body = PublicApiStorageV2), (status = 401, body = ErrorBody),
@@ -142,7 +142,7 @@ pub async fn get(
 }
 
 #[utoipa::path(
-    delete, path = "/public/backup-management/v2/orgs/{orgId}/storages/{storageId}", tag = "storages",
+    delete, path = "/orgs/{orgId}/storages/{storageId}", tag = "storages",
     operation_id = "disconnectStorage",
     params(("orgId" = String, Path), ("storageId" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
