@@ -1,6 +1,6 @@
 //! Cairn's HTTP surface: parse, authenticate, authorize, call `control`, answer in the spec's
-//! shapes. No SQL and no business rule lives here; one table ([`error`]) maps domain errors to
-//! statuses, and only this crate defines wire types.
+//! shapes. No SQL and no business rule lives here; one file ([`error`]) decides every error's
+//! status and message, and only this crate defines wire types.
 
 mod body;
 pub mod error;

@@ -1,7 +1,7 @@
 //! `/healthz` (the process answers), `/readyz` (the store answers), `/metrics` (Prometheus).
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,10 +33,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<HealthRe
         Ok(()) => Ok(axum::Json(HealthResponse { status: "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The metadata store is unavailable.",
-            ))
+            Err(ApiError::not_ready())
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{HeaderName, Request};
 use axum::middleware;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::ApiError;
+use crate::error::{self, ApiError, RequestError};
 use crate::layers;
 use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
@@ -33,7 +33,7 @@ pub const V2_BASE: &str = "/public/backup-management/v2";
 pub const V1_BASE: &str = "/public/backup-management/v1";
 
 async fn not_found() -> ApiError {
-    ApiError::for_status(StatusCode::NOT_FOUND)
+    RequestError::NoSuchPath.into()
 }
 
 /// The operations of the OpenAPI document (health and v2), each mounted at the path its
@@ -94,7 +94,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(middleware::from_fn(layers::require_json_body))
                 .layer(CatchPanicLayer::custom(layers::panic_response))
                 .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
+                    error::TIMED_OUT,
                     REQUEST_TIMEOUT,
                 ))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use cairn_store::{BackupFilter, BackupStatus, Product};
 use futures::TryStreamExt;
 
-use crate::error::{ApiError, ApiResult, ErrorBody, JSON_UTF8};
+use crate::error::{ApiResult, ErrorBody, JSON_UTF8, RequestError};
 use crate::extract::{OrgAdmin, QueryParams};
 use crate::pagination::PageRequest;
 use crate::state::AppState;
@@ -131,10 +131,7 @@ pub async fn contents(
     page.descending = query.get("sortOrder") == Some("DESC");
     let (dir, found) = match (query.get("kind"), query.get(PATH_PARAM)) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
-                "kind",
-                "give either path or kind (with key), not both",
-            ));
+            return Err(RequestError::PathAndKind.into());
         }
         (Some(kind), None) => {
             state
@@ -188,9 +185,7 @@ pub async fn read_content(
     Path((_, backup_id)): Path<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Response> {
-    let path = query
-        .get(PATH_PARAM)
-        .ok_or_else(|| ApiError::invalid(PATH_PARAM, "is required: the file to read"))?;
+    let path = query.get(PATH_PARAM).ok_or(RequestError::NoFilePath)?;
     let opened = state
         .management
         .read_backup_entry(&admin.org_id, &backup_id, path)

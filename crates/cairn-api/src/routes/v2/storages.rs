@@ -7,7 +7,7 @@ use cairn_control::management::NewStorage;
 use cairn_store::{Product, StorageFilter};
 
 use crate::body::JsonBody;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody, RequestError};
 use crate::extract::{ApiVersion, OrgAdmin, QueryParams};
 use crate::pagination::PageRequest;
 use crate::state::AppState;
@@ -52,10 +52,7 @@ pub async fn connect(
     match body.storage_type.as_deref() {
         None | Some("S3") | Some("aws") => {}
         Some(other) => {
-            return Err(ApiError::invalid(
-                "storageType",
-                format!("{other:?} is not a storage type Cairn can connect: use S3 (or aws)"),
-            ));
+            return Err(RequestError::UnknownStorageType(other.to_string()).into());
         }
     }
     let storage = state
