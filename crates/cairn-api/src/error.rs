@@ -348,6 +348,27 @@ pub type ApiResult<T> = Result<T, ApiError>;
 mod tests {
     use std::path::Path;
 
+    use super::*;
+
+    /// The detail goes to the log only; the body is the generic 500.
+    #[test]
+    fn an_unknown_error_is_a_500_that_says_nothing_internal() {
+        let detail = "connection to 10.0.0.7:5432 refused (user cairn_admin)";
+        let err = ApiError::from(ControlError::Internal(detail.into()));
+        assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            err.body.message,
+            ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+                .body
+                .message
+        );
+        let body = serde_json::to_string(&err.body).unwrap();
+        assert!(
+            !body.contains("10.0.0.7") && !body.contains("cairn_admin"),
+            "{body}"
+        );
+    }
+
     /// `StatusCode`'s 4xx constants: naming one is deciding a 4xx.
     const CLIENT_ERRORS: &[&str] = &[
         "BAD_REQUEST",

@@ -31,3 +31,16 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    /// No SQL here: the crate reaches data only through `cairn-control` (and `cairn-store`'s
+    /// records), never a database driver of its own.
+    #[test]
+    fn no_sql_driver_in_the_manifest() {
+        let manifest = include_str!("../Cargo.toml");
+        for driver in ["sqlx", "rusqlite", "postgres", "diesel", "sea-orm"] {
+            assert!(!manifest.contains(driver), "cairn-api depends on {driver}");
+        }
+    }
+}
