@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, RequestError};
 use crate::state::AppState;
 
 pub struct JsonBody<T>(pub T);
@@ -18,7 +18,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|_| ApiError::for_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE))?;
+            .map_err(|_| RequestError::BodyTooLarge)?;
         parse(&bytes).map(JsonBody)
     }
 }
@@ -26,32 +26,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 /// Parses `bytes` as `T`, naming the field at fault.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid(
-            "body",
-            "a JSON object is required; the body is empty",
-        ));
+        return Err(RequestError::EmptyBody.into());
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize::<_, T>(&mut de);
     if parsed.is_ok() && de.end().is_err() {
-        return Err(ApiError::invalid(
-            "body",
-            "has trailing characters after the JSON value",
-        ));
+        return Err(RequestError::TrailingCharacters.into());
     }
     match parsed {
         Ok(v) => Ok(v),
         Err(err) => {
             let inner = err.inner();
             if inner.is_syntax() || inner.is_eof() {
-                return Err(ApiError::invalid(
-                    "body",
-                    format!(
-                        "is not valid JSON (line {}, column {})",
-                        inner.line(),
-                        inner.column()
-                    ),
-                ));
+                return Err(RequestError::MalformedJson {
+                    line: inner.line(),
+                    column: inner.column(),
+                }
+                .into());
             }
             let message = without_position(&inner.to_string());
             let path = err.path().to_string();
@@ -60,7 +51,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
             } else {
                 path
             };
-            Err(ApiError::invalid(&field, message))
+            Err(RequestError::BadField { field, message }.into())
         }
     }
 }

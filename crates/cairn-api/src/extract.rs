@@ -4,13 +4,13 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
+use axum::http::HeaderName;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderName, StatusCode};
 use cairn_control::ControlError;
 use cairn_control::identity::Principal;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RequestError};
 use crate::state::AppState;
 
 /// Atlassian's caller header: when present it must name the authenticated account.
@@ -39,9 +39,7 @@ impl FromRequestParts<AppState> for Authenticated {
         let first = values.next();
         if values.next().is_some() {
             state.metrics.auth_failure("repeated_header");
-            return Err(ApiError::unauthorized(
-                "Send exactly one Authorization header.",
-            ));
+            return Err(RequestError::RepeatedAuthorization.into());
         }
         let principal = match state
             .identity
@@ -62,10 +60,7 @@ impl FromRequestParts<AppState> for Authenticated {
         if let Some(claimed) = parts.headers.get(X_ATL_ACCOUNT_ID)
             && claimed.as_bytes() != principal.account_id.as_bytes()
         {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "The X-Atl-Account-Id header names another account than the one whose credentials were sent.",
-            ));
+            return Err(RequestError::OtherAccountId.into());
         }
         Ok(Authenticated {
             principal,
@@ -91,12 +86,12 @@ impl FromRequestParts<AppState> for OrgAdmin {
         } = Authenticated::from_request_parts(parts, state).await?;
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::for_status(StatusCode::NOT_FOUND))?;
+            .map_err(|_| RequestError::NoSuchPath)?;
         let org_id = params
             .iter()
             .find(|(name, _)| *name == "orgId")
             .map(|(_, value)| value.to_string())
-            .ok_or_else(|| ApiError::for_status(StatusCode::NOT_FOUND))?;
+            .ok_or(RequestError::NoSuchPath)?;
         state.identity.require_org_admin(&principal, &org_id)?;
         Ok(OrgAdmin {
             principal,
@@ -160,25 +155,30 @@ impl QueryParams {
     /// An optional enum filter, parsed exactly; a bad literal is a 400 naming the parameter.
     pub fn literal<T>(
         &self,
-        name: &str,
+        name: &'static str,
         parse: fn(&str) -> Option<T>,
         literals: fn() -> String,
     ) -> Result<Option<T>, ApiError> {
         self.get(name)
             .map(|v| {
                 parse(v).ok_or_else(|| {
-                    ApiError::invalid(name, format!("{v:?} is not one of {}", literals()))
+                    RequestError::UnknownLiteral {
+                        name,
+                        value: v.to_string(),
+                        literals: literals(),
+                    }
+                    .into()
                 })
             })
             .transpose()
     }
 
     /// An optional boolean (`true`/`false`).
-    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    pub fn flag(&self, name: &'static str) -> Result<bool, ApiError> {
         match self.get(name) {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
-            Some(_) => Err(ApiError::invalid(name, "must be true or false")),
+            Some(_) => Err(RequestError::NotABoolean(name).into()),
         }
     }
 

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{ApiError, JSON_UTF8};
+use crate::error::{ApiError, JSON_UTF8, RequestError};
 use crate::state::AppState;
 
 /// The route template of the request, carried on the response for the metrics layer.
@@ -113,7 +113,7 @@ pub async fn require_json_body(request: Request, next: Next) -> Response {
         .and_then(|v| v.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
     if under_api && has_body && !is_json {
-        return ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).into_response();
+        return ApiError::from(RequestError::BodyNotJson).into_response();
     }
     next.run(request).await
 }

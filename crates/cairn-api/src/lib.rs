@@ -1,6 +1,6 @@
 //! Cairn's HTTP surface: parse, authenticate, authorize, call `control`, answer in the spec's
-//! shapes. No SQL and no business rule lives here; one table ([`error`]) maps domain errors to
-//! statuses, and only this crate defines wire types.
+//! shapes. No SQL and no business rule lives here; one file ([`error`]) decides every error's
+//! status and message, and only this crate defines wire types.
 
 mod body;
 pub mod error;
@@ -30,4 +30,17 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    /// No SQL here: the crate reaches data only through `cairn-control` (and `cairn-store`'s
+    /// records), never a database driver of its own.
+    #[test]
+    fn no_sql_driver_in_the_manifest() {
+        let manifest = include_str!("../Cargo.toml");
+        for driver in ["sqlx", "rusqlite", "postgres", "diesel", "sea-orm"] {
+            assert!(!manifest.contains(driver), "cairn-api depends on {driver}");
+        }
+    }
 }

@@ -1,9 +1,13 @@
-//! The OpenAPI 3.1 document of what the service serves, built from the handlers' annotations and
-//! served without authentication at `.../v2/openapi.json`.
+//! The OpenAPI 3.1 document of what the service serves, built from the handlers' annotations as
+//! the router mounts them (`routes::documented`) and served without authentication at
+//! `.../v2/openapi.json`.
 
 use axum::Json;
+use axum::routing::{MethodRouter, get};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use crate::state::AppState;
 
 struct BasicAuth;
 
@@ -18,7 +22,8 @@ impl Modify for BasicAuth {
 }
 
 /// OpenAPI requires a description on every response; the annotations give one only where it
-/// says more than the status does, so the rest get the status's meaning here.
+/// says more than the status does, so the rest get the status's meaning here. Applied by
+/// [`finish`], once the router has added the paths.
 struct ResponseDescriptions;
 
 impl Modify for ResponseDescriptions {
@@ -62,6 +67,7 @@ fn status_meaning(status: &str) -> &'static str {
     }
 }
 
+/// What the document says besides its paths, which the router adds (`routes::documented`).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -69,41 +75,8 @@ fn status_meaning(status: &str) -> &'static str {
         description = "Atlassian's Backup Management API (v2), served by Cairn, plus Cairn's extensions.",
         version = "2.0.0-cairn"
     ),
-    paths(
-        crate::routes::health::healthz,
-        crate::routes::health::readyz,
-        crate::routes::v2::audit_events::list,
-        crate::routes::v2::sites::list,
-        crate::routes::v2::sites::register,
-        crate::routes::v2::sites::get,
-        crate::routes::v2::sites::remove,
-        crate::routes::v2::storages::regions,
-        crate::routes::v2::storages::connect,
-        crate::routes::v2::storages::list,
-        crate::routes::v2::storages::get,
-        crate::routes::v2::storages::disconnect,
-        crate::routes::v2::policies::create,
-        crate::routes::v2::policies::list,
-        crate::routes::v2::policies::get,
-        crate::routes::v2::policies::update,
-        crate::routes::v2::policies::activate,
-        crate::routes::v2::policies::deactivate,
-        crate::routes::v2::policies::delete,
-        crate::routes::v2::policies::run_backup,
-        crate::routes::v2::policies::list_backups,
-        crate::routes::v2::backups::list,
-        crate::routes::v2::backups::get,
-        crate::routes::v2::backups::cancel,
-        crate::routes::v2::backups::contents,
-        crate::routes::v2::backups::read_content,
-        crate::routes::v2::backups::export,
-        crate::routes::v2::restores::create,
-        crate::routes::v2::restores::list,
-        crate::routes::v2::restores::get,
-        crate::routes::v2::restores::cancel,
-    ),
     components(schemas(crate::error::ErrorBody, crate::error::FieldErrorBody)),
-    modifiers(&BasicAuth, &ResponseDescriptions),
+    modifiers(&BasicAuth),
     tags(
         (name = "sites", description = "Sites to back up and restore into (extension)"),
         (name = "storages", description = "Where backups are kept"),
@@ -114,9 +87,18 @@ fn status_meaning(status: &str) -> &'static str {
         (name = "operations", description = "Health and readiness"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
+
+/// The document as served, from the router's: every response with a description.
+pub(crate) fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    ResponseDescriptions.modify(&mut doc);
+    doc
+}
 
 /// `GET .../openapi.json`
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(crate) fn serve(doc: utoipa::openapi::OpenApi) -> MethodRouter<AppState> {
+    get(move || {
+        let doc = doc.clone();
+        async move { Json(doc) }
+    })
 }

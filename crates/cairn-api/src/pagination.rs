@@ -2,7 +2,7 @@
 
 use cairn_store::PageQuery;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiResult, RequestError};
 use crate::extract::QueryParams;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -23,44 +23,27 @@ impl PageRequest {
         let start = match q.get("start") {
             None => 0,
             Some(s) => match s.trim().parse::<i64>() {
-                Ok(n) if n < 0 => {
-                    return Err(ApiError::invalid(
-                        "start",
-                        "must be 0 or more (the page index)",
-                    ));
-                }
+                Ok(n) if n < 0 => return Err(RequestError::NegativeStart.into()),
                 Ok(n) => (n as u64).min(MAX_START),
-                Err(_) => {
-                    return Err(ApiError::invalid(
-                        "start",
-                        "must be a whole number (the page index)",
-                    ));
-                }
+                Err(_) => return Err(RequestError::StartNotANumber.into()),
             },
         };
         let page_size = match q.get("pageSize") {
             None => DEFAULT_PAGE_SIZE,
             Some(s) => match s.trim().parse::<i64>() {
-                Ok(n) if n <= 0 => {
-                    return Err(ApiError::invalid("pageSize", "must be between 1 and 100"));
-                }
+                Ok(n) if n <= 0 => return Err(RequestError::PageSizeOutOfRange.into()),
                 Ok(n) => n.min(i64::from(MAX_PAGE_SIZE)) as u32,
-                Err(_) => {
-                    return Err(ApiError::invalid(
-                        "pageSize",
-                        "must be a whole number between 1 and 100",
-                    ));
-                }
+                Err(_) => return Err(RequestError::PageSizeNotANumber.into()),
             },
         };
         let descending = match q.get("sortOrder") {
             None | Some("DESC") => true,
             Some("ASC") => false,
-            Some(_) => return Err(ApiError::invalid("sortOrder", "must be ASC or DESC")),
+            Some(_) => return Err(RequestError::UnknownSortOrder.into()),
         };
         match q.get("sortBy") {
             None | Some("createdAt") => {}
-            Some(_) => return Err(ApiError::invalid("sortBy", "only createdAt is supported")),
+            Some(_) => return Err(RequestError::UnknownSortBy.into()),
         }
         Ok(PageRequest {
             start,

@@ -1,19 +1,21 @@
 //! `/healthz` (the process answers), `/readyz` (the store answers), `/metrics` (Prometheus).
 
-use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire::HealthResponse;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+/// `/metrics` is not an operation of the API, so the document leaves it out.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .route("/metrics", get(metrics))
 }
 
@@ -31,10 +33,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<HealthRe
         Ok(()) => Ok(axum::Json(HealthResponse { status: "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The metadata store is unavailable.",
-            ))
+            Err(ApiError::not_ready())
         }
     }
 }

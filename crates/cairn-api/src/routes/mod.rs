@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{HeaderName, Request};
 use axum::middleware;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -16,9 +16,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::ApiError;
+use crate::error::{self, ApiError, RequestError};
 use crate::layers;
+use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
 
 /// Request bodies over this size get 413 (spec section 1).
@@ -30,18 +33,32 @@ pub const V2_BASE: &str = "/public/backup-management/v2";
 pub const V1_BASE: &str = "/public/backup-management/v1";
 
 async fn not_found() -> ApiError {
-    ApiError::for_status(StatusCode::NOT_FOUND)
+    RequestError::NoSuchPath.into()
+}
+
+/// The operations of the OpenAPI document (health and v2), each mounted at the path its
+/// annotation names, with the document of what is mounted.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .nest(V2_BASE, v2::routes())
 }
 
 /// The whole HTTP surface of one node.
 pub fn router(state: AppState) -> Router {
-    let v1 = v2::shared_routes()
+    let (documented, doc) = documented().split_for_parts();
+    // v1 is the same handlers under its own base; the document describes v2 only.
+    let (shared, _) = v2::shared_routes().split_for_parts();
+    let v1 = shared
         .fallback(not_found)
         .layer(middleware::from_fn(layers::deprecation_headers));
     Router::new()
-        .merge(health::routes())
+        .merge(documented)
+        .route(
+            &format!("{V2_BASE}/openapi.json"),
+            openapi::serve(openapi::finish(doc)),
+        )
         .merge(crate::web::routes())
-        .nest(V2_BASE, v2::routes())
         .nest(V1_BASE, v1)
         .fallback(not_found)
         .route_layer(middleware::from_fn(layers::note_route))
@@ -77,7 +94,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(middleware::from_fn(layers::require_json_body))
                 .layer(CatchPanicLayer::custom(layers::panic_response))
                 .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
+                    error::TIMED_OUT,
                     REQUEST_TIMEOUT,
                 ))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

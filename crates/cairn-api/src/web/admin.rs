@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::WebResult;
 use super::cookies::{FormFields, WebUser};
 use super::views::{self, AdminTokensPage, Dashboard, Nav, Section};
+use crate::error::{ApiError, RequestError};
 use crate::extract::QueryParams;
 use crate::state::AppState;
 
@@ -44,11 +45,7 @@ async fn chosen_org(state: &AppState, user: &WebUser, org: Option<&str>) -> WebR
         }
         None => orgs.into_iter().next(),
     };
-    chosen.ok_or_else(|| not_admin().into())
-}
-
-fn not_admin() -> ControlError {
-    ControlError::Forbidden("Only organization admins may open the admin pages.".into())
+    chosen.ok_or_else(|| RequestError::NotAnOrgAdmin.into())
 }
 
 fn page(n: u32) -> PageQuery {
@@ -148,15 +145,16 @@ pub async fn run_backup(
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/admin?org={}&done=started", org.id)).into_response()),
-        // A rule (3 or 4) said no: the page again, with the rule's message.
-        Err(ControlError::Conflict(message)) => {
+        // A rule (3 or 4) said no: the page again, with the rule's status and message.
+        Err(err @ ControlError::Conflict(_)) => {
+            let refused = ApiError::from(err);
             render(
                 &state,
                 &user,
                 &org,
-                StatusCode::CONFLICT,
+                refused.status,
                 None,
-                Some(&message),
+                Some(&refused.body.message),
             )
             .await
         }

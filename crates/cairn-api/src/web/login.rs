@@ -8,6 +8,7 @@ use cairn_control::ControlError;
 use super::cookies::{FormFields, LOGIN_COOKIE, SESSION_COOKIE, WebUser, cookie};
 use super::views::{self, LoginForm, Nav, Section};
 use super::{LOGIN_PATH, TOKENS_PATH, WebResult};
+use crate::error::ApiError;
 use crate::extract::QueryParams;
 use crate::state::AppState;
 
@@ -92,13 +93,15 @@ pub async fn submit(
         Ok(new) => new,
         Err(ControlError::Unauthenticated(failure)) => {
             state.metrics.auth_failure(failure.reason);
+            // The form again, with the refusal's status and message.
+            let refused = ApiError::from(ControlError::Unauthenticated(failure));
             return login_form(
                 &state,
                 &headers,
-                StatusCode::UNAUTHORIZED,
+                refused.status,
                 next,
                 email,
-                Some(failure.message),
+                Some(&refused.body.message),
             );
         }
         Err(err) => {

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use cairn_control::ControlError;
 
-use crate::error::ApiError;
+use crate::error::{self, ApiError, RequestError};
 use crate::state::AppState;
 
 pub use cookies::WebSettings;
@@ -97,6 +97,12 @@ impl From<ControlError> for WebError {
     }
 }
 
+impl From<RequestError> for WebError {
+    fn from(err: RequestError) -> Self {
+        WebError(err.into())
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let WebError(err) = self;
@@ -126,14 +132,5 @@ pub fn error_page(status: StatusCode, message: &str, headers: &HeaderMap) -> Res
 
 /// The generic message of a status the framework made by itself, for a person using the pages.
 pub fn framework_error_page(status: StatusCode, headers: &HeaderMap) -> Response {
-    let message = match status {
-        StatusCode::NOT_FOUND => "There is no such page.",
-        StatusCode::METHOD_NOT_ALLOWED => "This page does not accept that kind of request.",
-        StatusCode::PAYLOAD_TOO_LARGE => "The form sent too much data.",
-        s if s.is_server_error() => {
-            "Something went wrong on the server. The server log has the detail under this response's X-Request-Id."
-        }
-        _ => "The request could not be served.",
-    };
-    error_page(status, message, headers)
+    error_page(status, error::page_message(status), headers)
 }

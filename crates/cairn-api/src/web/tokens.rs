@@ -13,6 +13,7 @@ use cairn_control::identity::session::FLASH_TTL;
 use super::cookies::{FormFields, NEW_TOKEN_COOKIE, WebUser, cookie};
 use super::views::{self, CreateForm, Nav, Section, TokensPage};
 use super::{TOKENS_PATH, WebResult};
+use crate::error::{ApiError, RequestError};
 use crate::extract::QueryParams;
 use crate::state::AppState;
 
@@ -101,7 +102,7 @@ pub async fn create(
     user.session.check_csrf(form.get("csrf"))?;
     let label = form.get("label").unwrap_or("").to_string();
     let days_text = form.get("expiresInDays").unwrap_or("").trim().to_string();
-    let mut sent = CreateForm {
+    let sent = CreateForm {
         open: true,
         label: label.clone(),
         days: days_text.clone(),
@@ -113,17 +114,7 @@ pub async fn create(
         match days_text.parse::<u32>() {
             Ok(days) => Some(days),
             Err(_) => {
-                sent.days_error = Some("Enter a whole number of days, from 1 to 365.".into());
-                return render(
-                    &state,
-                    &user,
-                    StatusCode::BAD_REQUEST,
-                    sent,
-                    None,
-                    None,
-                    None,
-                )
-                .await;
+                return refused(&state, &user, sent, RequestError::DaysNotANumber.into()).await;
             }
         }
     };
@@ -138,29 +129,8 @@ pub async fn create(
         .await
     {
         Ok(created) => created,
-        Err(ControlError::Invalid { errors, .. }) => {
-            for error in errors {
-                let message = Some(capitalised(&error.message));
-                match error.field.as_str() {
-                    "label" => sent.label_error = message,
-                    "expiresInDays" => sent.days_error = message,
-                    _ => sent.form_error = message,
-                }
-            }
-            return render(
-                &state,
-                &user,
-                StatusCode::BAD_REQUEST,
-                sent,
-                None,
-                None,
-                None,
-            )
-            .await;
-        }
-        Err(ControlError::Conflict(message)) => {
-            sent.form_error = Some(message);
-            return render(&state, &user, StatusCode::CONFLICT, sent, None, None, None).await;
+        Err(err @ (ControlError::Invalid { .. } | ControlError::Conflict(_))) => {
+            return refused(&state, &user, sent, err.into()).await;
         }
         Err(other) => return Err(other.into()),
     };
@@ -179,6 +149,30 @@ pub async fn create(
         ),
     );
     Ok(response)
+}
+
+/// The dialog again, with the refusal's status (from the one table, `error.rs`) and its messages
+/// beside the fields they name (or above the form).
+async fn refused(
+    state: &AppState,
+    user: &WebUser,
+    mut sent: CreateForm,
+    refusal: ApiError,
+) -> WebResult<Response> {
+    match &refusal.body.errors {
+        Some(errors) => {
+            for error in errors {
+                let message = Some(capitalised(&error.message));
+                match error.field.as_str() {
+                    "label" => sent.label_error = message,
+                    "expiresInDays" => sent.days_error = message,
+                    _ => sent.form_error = message,
+                }
+            }
+        }
+        None => sent.form_error = Some(refusal.body.message),
+    }
+    render(state, user, refusal.status, sent, None, None, None).await
 }
 
 pub async fn revoke(

@@ -5,30 +5,25 @@ use axum::extract::State;
 use cairn_store::AuditFilter;
 use chrono::{DateTime, Utc};
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody, RequestError};
 use crate::extract::{OrgAdmin, QueryParams};
 use crate::pagination::PageRequest;
 use crate::state::AppState;
 use crate::wire::{AuditEvent, AuditEventsResponse};
 
-fn time_param(q: &QueryParams, name: &str) -> ApiResult<Option<DateTime<Utc>>> {
+fn time_param(q: &QueryParams, name: &'static str) -> ApiResult<Option<DateTime<Utc>>> {
     q.get(name)
         .map(|v| {
             DateTime::parse_from_rfc3339(v)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::invalid(
-                        name,
-                        "must be an RFC 3339 time, e.g. 2026-11-27T17:31:35.123Z",
-                    )
-                })
+                .map_err(|_| RequestError::NotATime(name).into())
         })
         .transpose()
 }
 
 #[utoipa::path(
     get,
-    path = "/public/backup-management/v2/orgs/{orgId}/audit-events",
+    path = "/orgs/{orgId}/audit-events",
     tag = "audit",
     operation_id = "listAuditEvents",
     params(

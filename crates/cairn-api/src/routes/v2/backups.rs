@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use cairn_store::{BackupFilter, BackupStatus, Product};
 use futures::TryStreamExt;
 
-use crate::error::{ApiError, ApiResult, ErrorBody, JSON_UTF8};
+use crate::error::{ApiResult, ErrorBody, JSON_UTF8, RequestError};
 use crate::extract::{OrgAdmin, QueryParams};
 use crate::pagination::PageRequest;
 use crate::state::AppState;
@@ -36,7 +36,7 @@ pub(super) async fn page_of(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/backups", tag = "backups",
+    get, path = "/orgs/{orgId}/backups", tag = "backups",
     operation_id = "listBackups",
     params(("orgId" = String, Path), ("cloudId" = Option<String>, Query), ("product" = Option<String>, Query),
            ("status" = Option<String>, Query), ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query),
@@ -62,7 +62,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}", tag = "backups",
+    get, path = "/orgs/{orgId}/backups/{backupId}", tag = "backups",
     operation_id = "getBackup",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
     responses((status = 200, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
@@ -82,7 +82,7 @@ pub async fn get(
 }
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/cancel", tag = "backups",
+    post, path = "/orgs/{orgId}/backups/{backupId}/cancel", tag = "backups",
     operation_id = "cancelBackup",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
     responses((status = 200, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
@@ -105,7 +105,7 @@ pub async fn cancel(
 const PATH_PARAM: &str = "path";
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/contents", tag = "backups",
+    get, path = "/orgs/{orgId}/backups/{backupId}/contents", tag = "backups",
     operation_id = "listBackupContents",
     description = "(extension) The entries directly inside one directory of a COMPLETED or INCOMPLETE \
                    backup's snapshot, in name order (`sortOrder=DESC` reverses it), paginated. The \
@@ -131,10 +131,7 @@ pub async fn contents(
     page.descending = query.get("sortOrder") == Some("DESC");
     let (dir, found) = match (query.get("kind"), query.get(PATH_PARAM)) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
-                "kind",
-                "give either path or kind (with key), not both",
-            ));
+            return Err(RequestError::PathAndKind.into());
         }
         (Some(kind), None) => {
             state
@@ -169,7 +166,7 @@ pub async fn contents(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/contents/raw", tag = "backups",
+    get, path = "/orgs/{orgId}/backups/{backupId}/contents/raw", tag = "backups",
     operation_id = "readBackupContent",
     description = "(extension) The bytes of one file of a backup's snapshot, streamed: \
                    `application/json` for a `.json` document, `application/octet-stream` otherwise.",
@@ -188,9 +185,7 @@ pub async fn read_content(
     Path((_, backup_id)): Path<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Response> {
-    let path = query
-        .get(PATH_PARAM)
-        .ok_or_else(|| ApiError::invalid(PATH_PARAM, "is required: the file to read"))?;
+    let path = query.get(PATH_PARAM).ok_or(RequestError::NoFilePath)?;
     let opened = state
         .management
         .read_backup_entry(&admin.org_id, &backup_id, path)
@@ -208,7 +203,7 @@ pub async fn read_content(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/backups/{backupId}/export", tag = "backups",
+    get, path = "/orgs/{orgId}/backups/{backupId}/export", tag = "backups",
     operation_id = "exportBackup",
     description = "(extension) A COMPLETED or INCOMPLETE backup as a tar archive, streamed: every \
                    directory and file of its snapshot at its path, then the manifest \

@@ -1,5 +1,9 @@
 //! `/public/backup-management/v2/...` (and v1, which serves the same operations under its own
 //! base path with v1's shapes where they differ): one module per resource.
+//!
+//! A handler's path and method are written once, in its `#[utoipa::path]` attribute (relative to
+//! the base path it is nested under); `routes!` mounts it there and adds it to the OpenAPI
+//! document. One handler per `routes!`: given several, it mounts each on every path among them.
 
 pub mod audit_events;
 pub mod backups;
@@ -8,84 +12,46 @@ pub mod restores;
 pub mod sites;
 pub mod storages;
 
-use axum::Router;
-use axum::routing::{get, post, put};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
 /// The operations v1 and v2 share (spec section 6).
-pub fn shared_routes() -> Router<AppState> {
-    Router::new()
-        .route("/orgs/{orgId}/storages/regions", post(storages::regions))
-        .route(
-            "/orgs/{orgId}/storages",
-            get(storages::list).post(storages::connect),
-        )
-        .route(
-            "/orgs/{orgId}/storages/{storageId}",
-            get(storages::get).delete(storages::disconnect),
-        )
-        .route(
-            "/orgs/{orgId}/policies",
-            get(policies::list).post(policies::create),
-        )
-        .route(
-            "/orgs/{orgId}/policies/{policyId}",
-            get(policies::get)
-                .put(policies::update)
-                .delete(policies::delete),
-        )
-        .route(
-            "/orgs/{orgId}/policies/{policyId}/activate",
-            put(policies::activate),
-        )
-        .route(
-            "/orgs/{orgId}/policies/{policyId}/deactivate",
-            put(policies::deactivate),
-        )
-        .route(
-            "/orgs/{orgId}/policies/{policyId}/backups",
-            get(policies::list_backups).post(policies::run_backup),
-        )
-        .route("/orgs/{orgId}/backups", get(backups::list))
-        .route("/orgs/{orgId}/backups/{backupId}", get(backups::get))
-        .route(
-            "/orgs/{orgId}/backups/{backupId}/cancel",
-            post(backups::cancel),
-        )
-        .route(
-            "/orgs/{orgId}/restores",
-            get(restores::list).post(restores::create),
-        )
-        .route("/orgs/{orgId}/restores/{restoreId}", get(restores::get))
-        .route(
-            "/orgs/{orgId}/restores/{restoreId}/cancel",
-            post(restores::cancel),
-        )
+pub fn shared_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(storages::regions))
+        .routes(routes!(storages::list))
+        .routes(routes!(storages::connect))
+        .routes(routes!(storages::get))
+        .routes(routes!(storages::disconnect))
+        .routes(routes!(policies::list))
+        .routes(routes!(policies::create))
+        .routes(routes!(policies::get))
+        .routes(routes!(policies::update))
+        .routes(routes!(policies::delete))
+        .routes(routes!(policies::activate))
+        .routes(routes!(policies::deactivate))
+        .routes(routes!(policies::list_backups))
+        .routes(routes!(policies::run_backup))
+        .routes(routes!(backups::list))
+        .routes(routes!(backups::get))
+        .routes(routes!(backups::cancel))
+        .routes(routes!(restores::list))
+        .routes(routes!(restores::create))
+        .routes(routes!(restores::get))
+        .routes(routes!(restores::cancel))
 }
 
-pub fn routes() -> Router<AppState> {
+/// v2: the shared operations and v2's own (the extensions).
+pub fn routes() -> OpenApiRouter<AppState> {
     shared_routes()
-        .route("/openapi.json", get(crate::openapi::serve))
-        .route("/orgs/{orgId}/audit-events", get(audit_events::list))
-        .route(
-            "/orgs/{orgId}/backups/{backupId}/contents",
-            get(backups::contents),
-        )
-        .route(
-            "/orgs/{orgId}/backups/{backupId}/contents/raw",
-            get(backups::read_content),
-        )
-        .route(
-            "/orgs/{orgId}/backups/{backupId}/export",
-            get(backups::export),
-        )
-        .route(
-            "/orgs/{orgId}/sites",
-            get(sites::list).post(sites::register),
-        )
-        .route(
-            "/orgs/{orgId}/sites/{cloudId}",
-            get(sites::get).delete(sites::remove),
-        )
+        .routes(routes!(audit_events::list))
+        .routes(routes!(backups::contents))
+        .routes(routes!(backups::read_content))
+        .routes(routes!(backups::export))
+        .routes(routes!(sites::list))
+        .routes(routes!(sites::register))
+        .routes(routes!(sites::get))
+        .routes(routes!(sites::remove))
 }

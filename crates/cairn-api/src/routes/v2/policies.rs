@@ -20,7 +20,7 @@ use crate::wire::management::{
 type PolicyPath = Path<(String, String)>;
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/policies", tag = "policies",
+    post, path = "/orgs/{orgId}/policies", tag = "policies",
     operation_id = "createPolicy",
     params(("orgId" = String, Path)),
     request_body = PublicApiCreateBackupPolicyV2Request,
@@ -60,7 +60,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/policies", tag = "policies",
+    get, path = "/orgs/{orgId}/policies", tag = "policies",
     operation_id = "listPolicies",
     params(("orgId" = String, Path), ("cloudId" = Option<String>, Query), ("productType" = Option<String>, Query),
            ("status" = Option<String>, Query), ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query),
@@ -96,7 +96,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/policies/{policyId}", tag = "policies",
+    get, path = "/orgs/{orgId}/policies/{policyId}", tag = "policies",
     operation_id = "getPolicy",
     params(("orgId" = String, Path), ("policyId" = String, Path),
            ("storageDetails" = Option<bool>, Query, description = "Include details.storageId"),
@@ -124,7 +124,7 @@ pub async fn get(
 }
 
 #[utoipa::path(
-    put, path = "/public/backup-management/v2/orgs/{orgId}/policies/{policyId}", tag = "policies",
+    put, path = "/orgs/{orgId}/policies/{policyId}", tag = "policies",
     operation_id = "updatePolicy",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
     request_body = PublicApiUpdateBackupPolicyV2Request,
@@ -162,7 +162,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    put, path = "/public/backup-management/v2/orgs/{orgId}/policies/{policyId}/activate", tag = "policies",
+    put, path = "/orgs/{orgId}/policies/{policyId}/activate", tag = "policies",
     operation_id = "activatePolicy",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
     responses((status = 200, description = "The backups the activation started: one when a run is due now, else none",
@@ -187,7 +187,7 @@ pub async fn activate(
 }
 
 #[utoipa::path(
-    put, path = "/public/backup-management/v2/orgs/{orgId}/policies/{policyId}/deactivate", tag = "policies",
+    put, path = "/orgs/{orgId}/policies/{policyId}/deactivate", tag = "policies",
     operation_id = "deactivatePolicy",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
     responses((status = 200, body = PublicApiGetBackupPolicyV2Response), (status = 401, body = ErrorBody),
@@ -209,7 +209,7 @@ pub async fn deactivate(
 }
 
 #[utoipa::path(
-    delete, path = "/public/backup-management/v2/orgs/{orgId}/policies/{policyId}", tag = "policies",
+    delete, path = "/orgs/{orgId}/policies/{policyId}", tag = "policies",
     operation_id = "deletePolicy",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -229,7 +229,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/policies/{policyId}/backups", tag = "backups",
+    post, path = "/orgs/{orgId}/policies/{policyId}/backups", tag = "backups",
     operation_id = "runBackup",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
     responses((status = 202, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
@@ -249,7 +249,7 @@ pub async fn run_backup(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/policies/{policyId}/backups", tag = "backups",
+    get, path = "/orgs/{orgId}/policies/{policyId}/backups", tag = "backups",
     operation_id = "listPolicyBackups",
     params(("orgId" = String, Path), ("policyId" = String, Path), ("status" = Option<String>, Query),
            ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query),

@@ -16,7 +16,7 @@ use crate::wire::management::{
 };
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/restores", tag = "restores",
+    post, path = "/orgs/{orgId}/restores", tag = "restores",
     operation_id = "createRestore",
     params(("orgId" = String, Path)),
     request_body = PublicApiCreateRestoreV2Request,
@@ -52,7 +52,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/restores", tag = "restores",
+    get, path = "/orgs/{orgId}/restores", tag = "restores",
     operation_id = "listRestores",
     params(("orgId" = String, Path), ("destinationCloudId" = Option<String>, Query), ("status" = Option<String>, Query),
            ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query),
@@ -87,7 +87,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/restores/{restoreId}", tag = "restores",
+    get, path = "/orgs/{orgId}/restores/{restoreId}", tag = "restores",
     operation_id = "getRestore",
     params(("orgId" = String, Path), ("restoreId" = String, Path)),
     responses((status = 200, body = PublicApiRestoreV2), (status = 401, body = ErrorBody),
@@ -107,7 +107,7 @@ pub async fn get(
 }
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/restores/{restoreId}/cancel", tag = "restores",
+    post, path = "/orgs/{orgId}/restores/{restoreId}/cancel", tag = "restores",
     operation_id = "cancelRestore",
     params(("orgId" = String, Path), ("restoreId" = String, Path)),
     responses((status = 200, body = PublicApiRestoreV2), (status = 401, body = ErrorBody),

@@ -15,7 +15,7 @@ use crate::wire::management::{
 };
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/sites", tag = "sites",
+    get, path = "/orgs/{orgId}/sites", tag = "sites",
     operation_id = "listSites",
     params(("orgId" = String, Path), ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query),
            ("sortOrder" = Option<String>, Query), ("sortBy" = Option<String>, Query)),
@@ -40,7 +40,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/sites", tag = "sites",
+    post, path = "/orgs/{orgId}/sites", tag = "sites",
     operation_id = "registerSite",
     params(("orgId" = String, Path)),
     request_body = PublicApiRegisterSiteV2Request,
@@ -71,7 +71,7 @@ pub async fn register(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/sites/{cloudId}", tag = "sites",
+    get, path = "/orgs/{orgId}/sites/{cloudId}", tag = "sites",
     operation_id = "getSite",
     params(("orgId" = String, Path), ("cloudId" = String, Path)),
     responses((status = 200, body = PublicApiSiteV2), (status = 401, body = ErrorBody),
@@ -88,7 +88,7 @@ pub async fn get(
 }
 
 #[utoipa::path(
-    delete, path = "/public/backup-management/v2/orgs/{orgId}/sites/{cloudId}", tag = "sites",
+    delete, path = "/orgs/{orgId}/sites/{cloudId}", tag = "sites",
     operation_id = "removeSite",
     params(("orgId" = String, Path), ("cloudId" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

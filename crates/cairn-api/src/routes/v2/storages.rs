@@ -7,7 +7,7 @@ use cairn_control::management::NewStorage;
 use cairn_store::{Product, StorageFilter};
 
 use crate::body::JsonBody;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody, RequestError};
 use crate::extract::{ApiVersion, OrgAdmin, QueryParams};
 use crate::pagination::PageRequest;
 use crate::state::AppState;
@@ -17,7 +17,7 @@ use crate::wire::management::{
 };
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/storages/regions", tag = "storages",
+    post, path = "/orgs/{orgId}/storages/regions", tag = "storages",
     operation_id = "listStorageRegions",
     params(("orgId" = String, Path)),
     responses((status = 200, body = PublicApiStorageRegionsResponse), (status = 401, body = ErrorBody),
@@ -34,7 +34,7 @@ pub async fn regions(
 }
 
 #[utoipa::path(
-    post, path = "/public/backup-management/v2/orgs/{orgId}/storages", tag = "storages",
+    post, path = "/orgs/{orgId}/storages", tag = "storages",
     operation_id = "connectStorage",
     params(("orgId" = String, Path)),
     request_body = PublicApiCreateStorageV2Request,
@@ -52,10 +52,7 @@ pub async fn connect(
     match body.storage_type.as_deref() {
         None | Some("S3") | Some("aws") => {}
         Some(other) => {
-            return Err(ApiError::invalid(
-                "storageType",
-                format!("{other:?} is not a storage type Cairn can connect: use S3 (or aws)"),
-            ));
+            return Err(RequestError::UnknownStorageType(other.to_string()).into());
         }
     }
     let storage = state
@@ -85,7 +82,7 @@ pub async fn connect(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/storages", tag = "storages",
+    get, path = "/orgs/{orgId}/storages", tag = "storages",
     operation_id = "listStorages",
     params(("orgId" = String, Path), ("cloudId" = Option<String>, Query), ("product" = Option<String>, Query),
            ("start" = Option<i64>, Query), ("pageSize" = Option<i64>, Query),
@@ -121,7 +118,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/public/backup-management/v2/orgs/{orgId}/storages/{storageId}", tag = "storages",
+    get, path = "/orgs/{orgId}/storages/{storageId}", tag = "storages",
     operation_id = "getStorage",
     params(("orgId" = String, Path), ("storageId" = String, Path)),
     responses((status = 200, body = PublicApiStorageV2), (status = 401, body = ErrorBody),
@@ -142,7 +139,7 @@ pub async fn get(
 }
 
 #[utoipa::path(
-    delete, path = "/public/backup-management/v2/orgs/{orgId}/storages/{storageId}", tag = "storages",
+    delete, path = "/orgs/{orgId}/storages/{storageId}", tag = "storages",
     operation_id = "disconnectStorage",
     params(("orgId" = String, Path), ("storageId" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
