@@ -2,7 +2,7 @@
 //! every paging style walked to its end, for page sizes 1, 7 and each API's maximum; attachments
 //! stream (303, Range); incremental listings find what changed.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -325,19 +325,19 @@ async fn read_all(site: &Site) -> Counts {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_read_matches_the_sites_counts_for_every_page_size() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
     let want = expected(&sim);
     assert!(
         want.values().all(|&n| n > 0),
         "the seeded site has some of everything: {want:?}"
     );
     for page_size in [None, Some(7), Some(1)] {
-        let site = common::site(
+        let site = support::site(
             &sim,
             "s",
             Settings {
                 page_size,
-                ..common::quick()
+                ..support::quick()
             },
         );
         let got = read_all(&site).await;
@@ -348,8 +348,8 @@ async fn full_read_matches_the_sites_counts_for_every_page_size() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_search_bulk_changelogs_and_children_walk_to_the_end() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
-    let jql = common::jql_all(&sim, "s");
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let jql = support::jql_all(&sim, "s");
     let (histories, children): (u64, BTreeMap<String, usize>) = sim.with_site("s", |s| {
         (
             s.issues.values().map(|i| i.histories.len() as u64).sum(),
@@ -369,12 +369,12 @@ async fn get_search_bulk_changelogs_and_children_walk_to_the_end() {
         )
     });
     for page_size in [None, Some(7), Some(1)] {
-        let site = common::site(
+        let site = support::site(
             &sim,
             "s",
             Settings {
                 page_size,
-                ..common::quick()
+                ..support::quick()
             },
         );
         let j = site.jira();
@@ -409,10 +409,10 @@ async fn get_search_bulk_changelogs_and_children_walk_to_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachments_stream_through_the_redirect_and_from_an_offset() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
-    let site = common::site(&sim, "s", common::quick());
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let site = support::site(&sim, "s", support::quick());
     let j = site.jira();
-    let jira_att = common::largest_attachment(&sim, "s");
+    let jira_att = support::largest_attachment(&sim, "s");
     let conf_att = sim.with_site("s", |s| {
         let c = s.cattachments.values().next().unwrap();
         (
@@ -434,16 +434,16 @@ async fn attachments_stream_through_the_redirect_and_from_an_offset() {
     let whole: Vec<u8> = chunks.concat();
     assert_eq!(whole.len() as u64, jira_att.1);
     assert_eq!(
-        common::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}"),
+        support::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}"),
         [303, 200],
         "the 303 was followed, with the credential (same origin)"
     );
     // From an offset: a Range request, 206, the tail only.
     let from = jira_att.1 / 3;
-    let tail = common::bytes_of(j.attachment_content(&jira_att.0, from).await.unwrap()).await;
+    let tail = support::bytes_of(j.attachment_content(&jira_att.0, from).await.unwrap()).await;
     assert_eq!(tail, whole[from as usize..]);
     assert_eq!(
-        common::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}")[2..],
+        support::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}")[2..],
         [303, 206]
     );
 
@@ -452,7 +452,7 @@ async fn attachments_stream_through_the_redirect_and_from_an_offset() {
         .attachment_content(&conf_att.0, &conf_att.1, 0)
         .await
         .unwrap();
-    assert_eq!(common::bytes_of(d).await.len() as u64, conf_att.2);
+    assert_eq!(support::bytes_of(d).await.len() as u64, conf_att.2);
     // A missing attachment is an error before any byte, so a backup can record it as missing.
     sim.set_faults(
         "s",
@@ -471,8 +471,8 @@ async fn attachments_stream_through_the_redirect_and_from_an_offset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_listings_find_what_changed_and_what_was_deleted() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
-    let site = common::site(&sim, "s", common::quick());
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let site = support::site(&sim, "s", support::quick());
     let since = chrono::Utc::now() - chrono::Duration::minutes(1);
     let report = sim.mutate("s", 10.0);
     assert!(report.issues_changed + report.issues_added > 0 && report.pages_changed > 0);
@@ -536,15 +536,15 @@ async fn incremental_listings_find_what_changed_and_what_was_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflows_and_schemes_are_read_as_documents() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
     let statuses = sim.with_site("s", |s| s.statuses.len());
     for page_size in [None, Some(1)] {
-        let site = common::site(
+        let site = support::site(
             &sim,
             "s",
             Settings {
                 page_size,
-                ..common::quick()
+                ..support::quick()
             },
         );
         let docs: Vec<(&str, Value)> = site

@@ -4,7 +4,7 @@
 //! creates). This is the engine's job in miniature, so the API shape is proven before the
 //! engine is built on it.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 
@@ -48,9 +48,9 @@ async fn read_then_write_reproduces_the_site() {
         attachment_max: 200_000,
         ..Scale::Small.counts()
     };
-    let sim = common::start_with(counts, vec![SiteSpec::new("src"), SiteSpec::empty("dst")]).await;
-    let src = common::site(&sim, "src", common::quick());
-    let dst = common::site(&sim, "dst", common::quick());
+    let sim = support::start_with(counts, vec![SiteSpec::new("src"), SiteSpec::empty("dst")]).await;
+    let src = support::site(&sim, "src", support::quick());
+    let dst = support::site(&sim, "dst", support::quick());
     let (sj, dj) = (src.jira(), dst.jira());
 
     // ------------------------------------------------------------------ Jira
@@ -178,7 +178,7 @@ async fn read_then_write_reproduces_the_site() {
         }
         for a in f["attachment"].as_array().into_iter().flatten() {
             let data =
-                common::bytes_of(sj.attachment_content(&s(&a["id"]), 0).await.unwrap()).await;
+                support::bytes_of(sj.attachment_content(&s(&a["id"]), 0).await.unwrap()).await;
             let up = Upload::from_bytes(
                 a["filename"].as_str().unwrap(),
                 a["mimeType"].as_str().unwrap(),
@@ -263,7 +263,7 @@ async fn read_then_write_reproduces_the_site() {
                     .await
                     .unwrap()
                 {
-                    let data = common::bytes_of(
+                    let data = support::bytes_of(
                         sc.attachment_content(&sid, &s(&a["id"]), 0).await.unwrap(),
                     )
                     .await;

@@ -3,7 +3,7 @@
 //! `Range`), writes not repeated when the site may have acted, the concurrency bound, the
 //! `User-Agent`, and no credential in logs, errors or `Debug`.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,18 +21,18 @@ const MYSELF: &str = "GET /rest/api/3/myself";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_waited_out_as_retry_after_says() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
-    let site = common::site(&sim, "s", common::quick());
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let site = support::site(&sim, "s", support::quick());
     sim.set_faults(
         "s",
         FaultSpec {
-            rate_limit: common::rate_limits(3, 0, 1),
-            ..common::faults_on("/myself")
+            rate_limit: support::rate_limits(3, 0, 1),
+            ..support::faults_on("/myself")
         },
     );
     let me = site.jira().myself().await.unwrap();
     assert_eq!(me["emailAddress"], "admin@example.com");
-    assert_eq!(common::statuses(&sim, "s", MYSELF), [429, 429, 429, 200]);
+    assert_eq!(support::statuses(&sim, "s", MYSELF), [429, 429, 429, 200]);
     let stats = site.stats();
     assert_eq!(stats.rate_limited, 3);
     // The waits the client chose: each at least the site's Retry-After of one second.
@@ -43,17 +43,17 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
     sim.set_faults(
         "s",
         FaultSpec {
-            rate_limit: common::rate_limits(0, 2, 0),
+            rate_limit: support::rate_limits(0, 2, 0),
             ..Default::default()
         },
     );
-    let jql = common::jql_all(&sim, "s");
-    let site = common::site(
+    let jql = support::jql_all(&sim, "s");
+    let site = support::site(
         &sim,
         "s",
         Settings {
             page_size: Some(10),
-            ..common::quick()
+            ..support::quick()
         },
     );
     let n = site
@@ -70,31 +70,31 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_then_surfaced() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
-    let site = common::site(
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let site = support::site(
         &sim,
         "s",
         Settings {
             max_retries: 3,
-            ..common::quick()
+            ..support::quick()
         },
     );
     sim.set_faults(
         "s",
         FaultSpec {
-            error: common::server_errors(2, 0, 503),
-            ..common::faults_on("/myself")
+            error: support::server_errors(2, 0, 503),
+            ..support::faults_on("/myself")
         },
     );
     site.jira().myself().await.unwrap();
-    assert_eq!(common::statuses(&sim, "s", MYSELF), [503, 503, 200]);
+    assert_eq!(support::statuses(&sim, "s", MYSELF), [503, 503, 200]);
 
     sim.clear_log("s");
     sim.set_faults(
         "s",
         FaultSpec {
-            error: common::server_errors(0, 1, 500),
-            ..common::faults_on("/myself")
+            error: support::server_errors(0, 1, 500),
+            ..support::faults_on("/myself")
         },
     );
     let e = site.jira().myself().await.unwrap_err();
@@ -103,7 +103,7 @@ async fn server_errors_are_retried_then_surfaced() {
     assert_eq!(e.call(), "GET /rest/api/3/myself");
     assert!(e.to_string().contains("gave up after 4 attempt(s)"), "{e}");
     assert_eq!(
-        common::statuses(&sim, "s", MYSELF),
+        support::statuses(&sim, "s", MYSELF),
         [500; 4],
         "one try and max_retries more"
     );
@@ -113,8 +113,8 @@ async fn server_errors_are_retried_then_surfaced() {
     sim.set_faults(
         "s",
         FaultSpec {
-            error: common::server_errors(0, 1, 500),
-            ..common::faults_on("/rest/api/3/version")
+            error: support::server_errors(0, 1, 500),
+            ..support::faults_on("/rest/api/3/version")
         },
     );
     let e = site
@@ -124,7 +124,7 @@ async fn server_errors_are_retried_then_surfaced() {
         .unwrap_err();
     assert!(e.is_retryable(), "{e}");
     assert_eq!(
-        common::statuses(&sim, "s", "POST /rest/api/3/version"),
+        support::statuses(&sim, "s", "POST /rest/api/3/version"),
         [500]
     );
     // 4xx is permanent, with Atlassian's message.
@@ -140,9 +140,9 @@ async fn server_errors_are_retried_then_surfaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
-    let sim = common::start(vec![SiteSpec::new("s")]).await;
-    let site = common::site(&sim, "s", common::quick());
-    let jql = common::jql_all(&sim, "s");
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let site = support::site(&sim, "s", support::quick());
+    let jql = support::jql_all(&sim, "s");
     sim.set_faults(
         "s",
         FaultSpec {
@@ -150,7 +150,7 @@ async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
                 trigger: Trigger { burst: 2, every: 0 },
                 after_bytes: 500,
             }),
-            ..common::faults_on("/search/jql")
+            ..support::faults_on("/search/jql")
         },
     );
     let n = site
@@ -163,8 +163,8 @@ async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
     assert_eq!(n, sim.with_site("s", |s| s.issues.len()));
     assert!(site.stats().dropped >= 2, "{:?}", site.stats());
 
-    let (att, size) = common::largest_attachment(&sim, "s");
-    let whole = common::bytes_of(site.jira().attachment_content(&att, 0).await.unwrap()).await;
+    let (att, size) = support::largest_attachment(&sim, "s");
+    let whole = support::bytes_of(site.jira().attachment_content(&att, 0).await.unwrap()).await;
     sim.clear_log("s");
     sim.set_faults(
         "s",
@@ -175,18 +175,18 @@ async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
                 trigger: Trigger { burst: 4, every: 0 },
                 after_bytes: size / 4,
             }),
-            ..common::faults_on("/attachment/content")
+            ..support::faults_on("/attachment/content")
         },
     );
     let before = site.stats().dropped;
-    let again = common::bytes_of(site.jira().attachment_content(&att, 0).await.unwrap()).await;
+    let again = support::bytes_of(site.jira().attachment_content(&att, 0).await.unwrap()).await;
     assert_eq!(
         blake3::hash(&again),
         blake3::hash(&whole),
         "the same bytes after two drops"
     );
     assert_eq!(site.stats().dropped - before, 2);
-    let st = common::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}");
+    let st = support::statuses(&sim, "s", "GET /rest/api/3/attachment/content/{id}");
     assert!(
         st.iter().filter(|&&s| s == 206).count() >= 2,
         "resumed with Range: {st:?}"
@@ -200,7 +200,7 @@ async fn concurrency_is_bounded_per_site() {
     let (addr, max_seen) = counting_server().await;
     let settings = Settings {
         max_concurrency: 3,
-        ..common::quick()
+        ..support::quick()
     };
     let site = Site::new(
         &format!("http://{addr}"),
@@ -329,21 +329,21 @@ fn no_credential_in_logs_errors_or_debug() {
         .build()
         .unwrap();
     let (secrets, texts) = rt.block_on(async {
-        let sim = common::start(vec![SiteSpec::new("s")]).await;
+        let sim = support::start(vec![SiteSpec::new("s")]).await;
         let account = sim.account(Access::ReadWrite).clone();
-        let site = common::site(
+        let site = support::site(
             &sim,
             "s",
             Settings {
                 max_retries: 1,
-                ..common::quick()
+                ..support::quick()
             },
         );
         sim.set_faults(
             "s",
             FaultSpec {
-                rate_limit: common::rate_limits(1, 0, 0),
-                error: common::server_errors(0, 1, 502),
+                rate_limit: support::rate_limits(1, 0, 0),
+                error: support::server_errors(0, 1, 502),
                 path_contains: Some("/myself".into()),
                 ..Default::default()
             },
@@ -359,7 +359,7 @@ fn no_credential_in_logs_errors_or_debug() {
         let wrong = Site::new(
             &sim.base_url("s"),
             Credentials::new(&account.email, "ATATTwrong-token-123"),
-            common::quick(),
+            support::quick(),
         )
         .unwrap();
         let e = wrong.jira().myself().await.unwrap_err();
@@ -429,11 +429,11 @@ async fn a_redirect_to_another_host_gets_no_credential() {
     let site = Site::new(
         &format!("http://{site_addr}"),
         Credentials::new("a@b.c", "s3cret"),
-        common::quick(),
+        support::quick(),
     )
     .unwrap();
     let d = site.jira().attachment_content("1", 0).await.unwrap();
-    assert_eq!(common::bytes_of(d).await, b"bytes");
+    assert_eq!(support::bytes_of(d).await, b"bytes");
     let site_head = site_task.await.unwrap().to_lowercase();
     let media_head = media_task.await.unwrap().to_lowercase();
     assert!(

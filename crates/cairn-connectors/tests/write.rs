@@ -1,7 +1,7 @@
 //! The write side creates into an empty stand-in site and gives back the destination ids (the
 //! restore's source→destination map), and `probe` reports products and emptiness.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 
@@ -28,8 +28,8 @@ fn streamed_upload(name: &str) -> (Upload, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jira_writes_into_an_empty_site_and_ids_come_back() {
-    let sim = common::start(vec![SiteSpec::empty("d")]).await;
-    let site = common::site(&sim, "d", common::quick());
+    let sim = support::start(vec![SiteSpec::empty("d")]).await;
+    let site = support::site(&sim, "d", support::quick());
     let j = site.jira();
     let me = sim.account(Access::ReadWrite).account_id();
     let p = j
@@ -122,7 +122,7 @@ async fn jira_writes_into_an_empty_site_and_ids_come_back() {
     assert_eq!(d.watchers["watchers"][0]["accountId"], json!(me));
     assert_eq!(d.properties, [("cairn.test".to_string(), json!({"n": 1}))]);
     assert_eq!(
-        common::bytes_of(j.attachment_content(&att_id, 0).await.unwrap()).await,
+        support::bytes_of(j.attachment_content(&att_id, 0).await.unwrap()).await,
         data
     );
 
@@ -155,8 +155,8 @@ async fn jira_writes_into_an_empty_site_and_ids_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluence_writes_into_an_empty_site_and_ids_come_back() {
-    let sim = common::start(vec![SiteSpec::empty("d")]).await;
-    let site = common::site(&sim, "d", common::quick());
+    let sim = support::start(vec![SiteSpec::empty("d")]).await;
+    let site = support::site(&sim, "d", support::quick());
     let c = site.confluence();
     let space = c.create_space("DOCS", "Docs", "About").await.unwrap();
     let home = space
@@ -271,7 +271,7 @@ async fn confluence_writes_into_an_empty_site_and_ids_come_back() {
         .unwrap();
     assert_eq!(props[0]["id"].as_str(), Some(prop.as_str()));
     assert_eq!(
-        common::bytes_of(c.attachment_content(&child, &att_id, 0).await.unwrap()).await,
+        support::bytes_of(c.attachment_content(&child, &att_id, 0).await.unwrap()).await,
         data
     );
     // A second space with the same key is refused (a restore skips it and reports it).
@@ -283,7 +283,7 @@ async fn confluence_writes_into_an_empty_site_and_ids_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_reports_products_and_emptiness() {
-    let sim = common::start(vec![SiteSpec::new("full"), SiteSpec::empty("empty")]).await;
+    let sim = support::start(vec![SiteSpec::new("full"), SiteSpec::empty("empty")]).await;
     let a = sim.account(Access::ReadOnly).clone();
     let full = probe(&sim.base_url("full"), &a.email, &a.api_token)
         .await

@@ -1,7 +1,7 @@
 //! Authentication, fault injection, attachments (303, Range, XSRF upload), writes, digest,
 //! diff and mutate.
 
-mod common;
+mod support;
 
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn authentication_and_error_bodies() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     // tenant_info needs no credentials
     let v: Value = t
         .http
@@ -96,7 +96,7 @@ async fn authentication_and_error_bodies() {
 
 #[tokio::test]
 async fn fault_injection_does_what_it_says() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     // A burst of exactly 3 429s with Retry-After: 0, then success; only on the matching path.
     t.sim.set_faults(
         "s",
@@ -276,7 +276,7 @@ async fn fault_injection_does_what_it_says() {
 
 #[tokio::test]
 async fn attachments_redirect_range_and_upload() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let (att, size, key) = t.sim.with_site("s", |s| {
         let a = s
             .attachments
@@ -423,7 +423,7 @@ async fn attachments_redirect_range_and_upload() {
 
 #[tokio::test]
 async fn writes_follow_jira_rules() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let (pkey, counter) = t.sim.with_site("s", |s| {
         let p = s.projects.values().next().unwrap();
         (p.key.clone(), p.issue_counter)
@@ -599,7 +599,7 @@ async fn uploads_go_to_disk_are_bounded_and_serve_ranges() {
     })
     .await
     .unwrap();
-    let t = common::T {
+    let t = support::T {
         sim,
         http: reqwest::Client::new(),
     };
@@ -701,7 +701,7 @@ async fn uploads_go_to_disk_are_bounded_and_serve_ranges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jql_errors_are_jira_shaped_and_readable() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let search = |jql: &str| {
         let body = json!({"jql": jql, "maxResults": 5});
         t.send("s", Method::POST, "/rest/api/3/search/jql", Some(body))
@@ -764,7 +764,7 @@ async fn jql_errors_are_jira_shaped_and_readable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_tokens_survive_changes_between_pages() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let (project, keys) = t.sim.with_site("s", |s| {
         let p = s.projects.values().next().unwrap();
         let mut keys: Vec<(u64, String)> = s
@@ -856,7 +856,7 @@ async fn search_tokens_survive_changes_between_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_sort_by_modification_time() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let rep = t.sim.mutate("s", 20.0);
     assert!(rep.pages_changed > 0, "{rep:?}");
     let (st, _, v) = t
@@ -882,7 +882,7 @@ async fn pages_sort_by_modification_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_can_create_fields_options_groups_members_and_link_types() {
-    let t = common::start(Scale::Small, vec![SiteSpec::empty("e")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::empty("e")]).await;
     let post = |path: &'static str, body: Value| t.send("e", Method::POST, path, Some(body));
     // Custom field, then options in its default context.
     let (st, f) = post(

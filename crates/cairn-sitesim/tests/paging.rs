@@ -1,13 +1,13 @@
 //! Walking every list operation to its end visits every item exactly once, for page sizes 1, 7
 //! and the maximum, and in the same order whatever the page size.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 
 use cairn_sitesim::model::{CommentKind, PageKind};
 use cairn_sitesim::{Scale, SiteSpec};
-use common::T;
+use support::T;
 use serde_json::{Value, json};
 
 fn id_of(v: &Value) -> String {
@@ -150,7 +150,7 @@ async fn walk_v1(t: &T, path: &str, size: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_list_visits_every_item_once() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let (
         projects,
         issues,
@@ -456,7 +456,7 @@ fn adf_storage(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_sprints_and_confluence_sublists_visit_every_item_once() {
-    let t = common::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let (project, board, page, blog, space, comment) = t.sim.with_site("s", |s| {
         let project = s.projects.values().next().unwrap().key.clone();
         let board = s.boards.values().find(|b| b.kind == "scrum").unwrap().id;

@@ -2,13 +2,13 @@
 //! does), then check the digest says they are equal: the write operations are complete enough
 //! and the digest ignores exactly what a restore cannot preserve.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 
 use cairn_sitesim::model::{CfKind, CommentKind, PageKind};
 use cairn_sitesim::{Counts, Scale, Sim, SimConfig, SiteSpec};
-use common::T;
+use support::T;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! validate against the response schemas of Atlassian's reference OpenAPI documents.
 //! OpenAPI 3.0 `nullable` is turned into JSON Schema; `x-` extensions are dropped.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -188,7 +188,7 @@ const NO_JSON_BODY: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_validate_against_reference_schemas() {
-    let t = common::start(Scale::Medium, vec![SiteSpec::new("s")]).await;
+    let t = support::start(Scale::Medium, vec![SiteSpec::new("s")]).await;
     let ids = t.sim.with_site("s", |s| {
         let issue = s.issues.values().max_by_key(|i| i.comments.len() + i.worklogs.len() + i.remote_links.len() * 3 + i.properties.len() * 5 + s.links.values().filter(|l| l.inward == i.id || l.outward == i.id).count() * 2).unwrap();
         let with_props = s.issues.values().find(|i| !i.properties.is_empty()).unwrap();

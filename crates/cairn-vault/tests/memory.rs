@@ -2,7 +2,7 @@
 //! snapshot in memory"). Measured as the growth of this process's peak resident set (`VmHWM`, reset through
 //! `/proc/self/clear_refs`); nextest runs each test in its own process. Linux only.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -50,7 +50,7 @@ async fn peak_growth_mib(repo: &Repository, n: u64) -> f64 {
 async fn writer_memory_does_not_grow_with_entries() {
     let dir = tempfile::tempdir().unwrap();
     let b = Backend::open(&Location::Local(dir.path().join("repo"))).unwrap();
-    let repo = Repository::init(b, &common::key(), common::small_opts())
+    let repo = Repository::init(b, &support::key(), support::small_opts())
         .await
         .unwrap();
     let small = peak_growth_mib(&repo, 50_000).await;

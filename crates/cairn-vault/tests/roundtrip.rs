@@ -1,6 +1,6 @@
 //! Property: any tree of documents and streams round-trips byte for byte (in-memory backend).
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,7 @@ impl Content {
             Content::Doc(b) => b.clone(),
             Content::Stream(len, seed, noisy) => {
                 if *noisy {
-                    common::noise(*seed, *len)
+                    support::noise(*seed, *len)
                 } else {
                     (0..*len).map(|i| ((i as u64 % 251) ^ seed) as u8).collect()
                 }
@@ -57,7 +57,7 @@ fn tree() -> impl Strategy<Value = BTreeMap<String, Content>> {
 }
 
 async fn add(w: &mut cairn_vault::SnapshotWriter, p: &str, c: &Content) {
-    let attrs = common::attrs(&[("p", p)]);
+    let attrs = support::attrs(&[("p", p)]);
     match c {
         Content::Doc(b) => w.add_document(p, b, attrs).await.unwrap(),
         Content::Stream(..) => w.add_stream(p, &mut &c.bytes()[..], attrs).await.unwrap(),
@@ -67,8 +67,8 @@ async fn add(w: &mut cairn_vault::SnapshotWriter, p: &str, c: &Content) {
 async fn roundtrip(entries: BTreeMap<String, Content>) {
     let repo = Repository::init(
         Backend::open(&Location::Memory).unwrap(),
-        &common::key(),
-        common::small_opts(),
+        &support::key(),
+        support::small_opts(),
     )
     .await
     .unwrap();
@@ -111,7 +111,7 @@ async fn roundtrip(entries: BTreeMap<String, Content>) {
         assert!(got[..] == c.bytes()[..], "{p} differs");
         assert_eq!(
             r.entry(p).await.unwrap().unwrap().attrs,
-            common::attrs(&[("p", p)])
+            support::attrs(&[("p", p)])
         );
     }
 }
@@ -130,8 +130,8 @@ proptest! {
 async fn large_directory_is_paged_and_random_access() {
     let repo = Repository::init(
         Backend::open(&Location::Memory).unwrap(),
-        &common::key(),
-        common::small_opts(),
+        &support::key(),
+        support::small_opts(),
     )
     .await
     .unwrap();
@@ -186,8 +186,8 @@ async fn large_directory_is_paged_and_random_access() {
 async fn duplicate_and_conflicting_paths_fail_at_commit() {
     let repo = Repository::init(
         Backend::open(&Location::Memory).unwrap(),
-        &common::key(),
-        common::small_opts(),
+        &support::key(),
+        support::small_opts(),
     )
     .await
     .unwrap();

@@ -1,6 +1,6 @@
 //! Storage-level behaviour, on the local directory and on S3.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use cairn_vault::{
     Backend, Error, ForgetPolicy, KdfParams, KeySource, PruneOptions, Repository, VerifyOptions,
     WriterOptions,
 };
-use common::{attrs, init, key, noise};
+use support::{attrs, init, key, noise};
 
 on_backends!(
     keys_and_wrong_key,
@@ -26,7 +26,7 @@ on_backends!(
 async fn keys_and_wrong_key(b: Backend) {
     let repo = init(b.clone()).await;
     assert!(matches!(
-        Repository::init(b.clone(), &key(), common::small_opts()).await,
+        Repository::init(b.clone(), &key(), support::small_opts()).await,
         Err(Error::AlreadyExists(_))
     ));
     let err = Repository::open(b.clone(), &KeySource::Passphrase("nope".into()))
@@ -691,7 +691,7 @@ async fn enormous_durations_mean_forever() {
 #[tokio::test]
 async fn bad_chunk_sizes_are_refused() {
     let b = Backend::open(&cairn_vault::Location::Memory).unwrap();
-    let mut opts = common::small_opts();
+    let mut opts = support::small_opts();
     opts.chunker.avg_size = 64 * 1024 * 1024;
     let err = Repository::init(b.clone(), &key(), opts).await.unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
