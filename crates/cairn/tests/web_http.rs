@@ -396,7 +396,8 @@ async fn a_revocation_on_one_node_reaches_another_within_auth_cache_ms() {
         401,
         "the revoking node at once"
     );
-    let bound = Duration::from_millis(CACHE_MS + 500);
+    // The setting, and a second for the requests themselves on a busy machine.
+    let bound = Duration::from_millis(CACHE_MS + 1000);
     while status(&b).await.unwrap().status() != 401 {
         assert!(
             at.elapsed() < bound,
