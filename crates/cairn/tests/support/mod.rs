@@ -135,8 +135,12 @@ impl Install {
     }
 
     /// Runs `cairn serve` (with `env`) expecting it to refuse to start: waits for it to exit
-    /// and returns its output; a node that starts serving instead fails the test.
-    pub fn serve_refused(&self, env: &[(&str, &str)]) -> Output {
+    /// and returns its stdout, stderr and exit status; a node that starts serving instead fails
+    /// the test at once.
+    pub fn serve_refused(
+        &self,
+        env: &[(&str, &str)],
+    ) -> (String, String, std::process::ExitStatus) {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(self.store_args())
@@ -147,19 +151,27 @@ impl Install {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cairn serve");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let mut out = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            out.push_str(&line);
+            out.push('\n');
+            if line.starts_with("Cairn is serving on ") {
                 let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "cairn serve did not refuse to start; stdout:\n{}",
-                    String::from_utf8_lossy(&out.stdout)
-                );
+                let _ = child.wait();
+                panic!("cairn serve did not refuse to start; stdout:\n{out}");
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        child.wait_with_output().unwrap()
+        // Its stdout closed: it is exiting.
+        let status = child.wait().unwrap();
+        (out, err.join().unwrap(), status)
     }
 
     /// Starts `cairn serve` on a free loopback port and waits until it answers.
