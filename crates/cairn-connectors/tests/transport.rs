@@ -40,6 +40,7 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
 
     // A storm of 429s with Retry-After: 0 on every other request slows a full listing down but
     // it still ends with every issue.
+    sim.clear_log("s");
     sim.set_faults(
         "s",
         FaultSpec {
@@ -65,6 +66,24 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
         .len();
     assert_eq!(n, sim.with_site("s", |s| s.issues.len()));
     assert!(site.stats().rate_limited >= 5, "{:?}", site.stats());
+    // The storm was what it says: every other request a 429 with Retry-After: 0 and no other
+    // fault, each seen by the client as a rate limit.
+    let log = sim.request_log("s");
+    let kinds: std::collections::BTreeSet<&str> =
+        log.iter().filter_map(|e| e.fault.as_deref()).collect();
+    assert_eq!(kinds, ["429 Retry-After 0"].into(), "{kinds:?}");
+    let limited = log.iter().filter(|e| e.fault.is_some()).count();
+    assert!(
+        log.iter().all(|e| (e.status == 429) == e.fault.is_some()),
+        "only the injected requests were 429s"
+    );
+    assert_eq!(limited, log.len() / 2, "every other request");
+    assert_eq!(
+        site.stats().rate_limited,
+        limited as u64,
+        "{:?}",
+        site.stats()
+    );
     sim.shutdown().await;
 }
 

@@ -292,6 +292,10 @@ async fn rate_limits_errors_and_dropped_connections_slow_a_backup_without_failin
     let injected: BTreeSet<&str> = log.iter().filter_map(|e| e.fault.as_deref()).collect();
     let count = log.iter().filter(|e| e.fault.is_some()).count();
     assert!(count > 20, "faults were injected: {count} ({injected:?})");
+    // Each of the three kinds, as the sim names them.
+    for kind in ["429 Retry-After 1", "503", "closed after 10 bytes"] {
+        assert!(injected.contains(kind), "no {kind:?} among {injected:?}");
+    }
     w.sim.clear_faults("src");
     restore_into(&w, &jira, "dst").await;
     restore_into(&w, &wiki, "dst").await;

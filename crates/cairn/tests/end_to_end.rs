@@ -463,3 +463,104 @@ fn the_cli_waits_for_a_backup_and_a_restore_and_prints_how_they_ended() {
     assert!(d.is_empty(), "{} differences", d.len());
     assert!(server.terminate());
 }
+
+/// The ids of the snapshots in the built-in vault of `org_id`'s storage `storage_id`, read with
+/// `cairn vault snapshots` and the key the engine derives from the server secret.
+fn vault_snapshot_ids(install: &Install, secret: &str, org_id: &str, storage_id: &str) -> String {
+    let secret = cairn_control::secret::ServerSecret::from_hex(secret).unwrap();
+    let cairn_vault::KeySource::Raw(key) = cairn_engine::storage::vault_key(&secret, storage_id)
+    else {
+        panic!("the engine's vault key is a raw key");
+    };
+    let key_file = install.data_dir.with_file_name("vault-key");
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&key_file, hex).unwrap();
+    let repo = install.data_dir.join("vaults").join(org_id);
+    let out = std::process::Command::new(support::BIN)
+        .args(["vault", "snapshots", "--json", "--repo"])
+        .arg(&repo)
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cairn vault snapshots: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// ARCHITECTURE.md (cairn-engine): a collect forgets an expired backup's snapshot. A real backup
+/// of a stand-in, expired by the scheduler, then collected by a worker: its snapshot is gone from
+/// the vault.
+#[test]
+fn an_expired_backups_snapshot_is_collected_by_the_engine() {
+    const SECRET: &str = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3";
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path())
+        .with_config("[management]\nscheduler_tick_secs = 1\njob_lease_secs = 10\n");
+    let sites = Sites::tiny();
+    let server = install.serve(&[("CAIRN_SECRET", SECRET)]);
+    let first = server.first_start.clone().unwrap();
+    let api = Caller::new(&server, &first);
+    let (source, _) = register_sites(&api, &sites);
+    let (status, policy) = api.call(
+        "POST",
+        "/policies",
+        Some(json!({ "policyName": "Expiring", "cloudId": source, "productType": "JIRA" })),
+    );
+    assert_eq!(status, 201, "{policy}");
+    let policy_id = policy["policyId"].as_str().unwrap();
+    let (status, started) = api.call("PUT", &format!("/policies/{policy_id}/activate"), None);
+    assert_eq!(status, 200, "{started}");
+    let backup_id = started["backups"][0]["backupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let backup = api.wait_until_done(&format!("/backups/{backup_id}"));
+    assert_eq!(backup["status"], "COMPLETED", "{backup}\n{}", server.log());
+    let storage_id = backup["storageId"].as_str().unwrap().to_string();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = support::database_url(&install);
+    let snapshot = rt.block_on(async {
+        use cairn_store::ManagementStore;
+        let store = cairn_store::SqlStore::connect(&db, 2).await.unwrap();
+        let b = store.get_backup_by_id(&backup_id).await.unwrap().unwrap();
+        store.close().await;
+        b.snapshot_id.expect("a completed backup has a snapshot")
+    });
+    let listed = vault_snapshot_ids(&install, SECRET, &first.org_id, &storage_id);
+    assert!(
+        listed.contains(&snapshot),
+        "{snapshot} not in the vault: {listed}"
+    );
+
+    // Its retention ends now (through the store: a policy's retention is whole days).
+    rt.block_on(async {
+        use cairn_store::ManagementStore;
+        let store = cairn_store::SqlStore::connect(&db, 2).await.unwrap();
+        let mut b = store.get_backup_by_id(&backup_id).await.unwrap().unwrap();
+        b.expiry_at = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
+        store.update_backup(&b).await.unwrap();
+        store.close().await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, b) = api.call("GET", &format!("/backups/{backup_id}"), None);
+        assert_eq!(status, 200, "{b}");
+        let listed = vault_snapshot_ids(&install, SECRET, &first.org_id, &storage_id);
+        if b["status"] == "EXPIRED" && !listed.contains(&snapshot) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the snapshot of an expired backup is still in the vault ({}): {listed}\n{}",
+            b["status"],
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(server.terminate());
+}

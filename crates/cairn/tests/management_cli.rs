@@ -2,17 +2,16 @@
 //! and `cairn sim` stand-ins for the sites. Their `--json` is compared with what the server's HTTP
 //! API answers for the same records, so the two shapes cannot drift apart.
 //!
-//! The engine that runs backups is a later issue: where a restore needs a COMPLETED backup, the
-//! test plays the engine's part through the store (`finish_backup_as_the_engine_would`).
+//! The server under test runs no jobs, so runs stay as the commands leave them; where a restore
+//! needs a COMPLETED backup, a second node with workers runs it with the real engine
+//! (`support::complete_backup`).
 
 mod support;
 
 use std::process::Output;
 
 use serde_json::Value;
-use support::{
-    FirstStart, Install, Server, Sites, curl, database_url, finish_backup_as_the_engine_would,
-};
+use support::{FirstStart, Install, Server, Sites, complete_backup, curl};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -79,10 +78,10 @@ async fn cli_flow_against_a_running_server_on_postgres() {
 /// Sites, policies, backups and restores through the CLI, beside a running server on the same
 /// store; every `--json` compared with the server's answer for the same record.
 async fn cli_flow(install: Install) {
-    // This node runs no jobs: the test plays the engine's part through the store.
+    // This node runs no jobs: runs stay as the commands leave them until a worker node runs one.
     let install = install.with_config("[management]\nworker_concurrency = 0\n");
     let dir = install.data_dir.parent().unwrap().to_path_buf();
-    let sites = Sites::start();
+    let sites = Sites::tiny();
     let (email, token) = sites.account();
     let (source_url, source_id) = sites.site("source");
     let (target_url, target_id) = sites.site("target");
@@ -290,8 +289,7 @@ async fn cli_flow(install: Install) {
         "{err}"
     );
 
-    // A backup that has not completed cannot be restored (409 in the API): the engine that
-    // completes backups is not built yet, so this is as far as a restore gets here.
+    // A backup that has not completed cannot be restored (409 in the API).
     let err = one_line_error(&install.cli(&[
         "restore",
         "create",
@@ -315,12 +313,17 @@ async fn cli_flow(install: Install) {
     );
     assert!(one_line_error(&install.cli(&["backup", "cancel", &backup_id])).contains("CANCELLED"));
 
-    // With a backup finished (the engine's part played through the store), a restore into the
-    // empty target site is created; list, show and cancel agree with the API.
+    // With a backup finished (by the real engine on a worker node), a restore into the empty
+    // target site is created; list, show and cancel agree with the API.
     let run = install.cli_json(&["backup", "run", "--policy", &policy_id]);
     assert_eq!(run["status"], "CREATED");
     let done_id = run["backupId"].as_str().unwrap().to_string();
-    finish_backup_as_the_engine_would(&database_url(&install), &done_id).await;
+    complete_backup(
+        &install,
+        &format!("{}:{}", first.email, first.token),
+        &first.org_id,
+        &done_id,
+    );
     assert_eq!(
         install.cli_json(&["backup", "show", &done_id])["status"],
         "COMPLETED"

@@ -1,5 +1,5 @@
 //! Tidy checks over the workspace itself: dependencies between Cairn's crates point one way
-//! (ARCHITECTURE.md), and every crate says what it is.
+//! (ARCHITECTURE.md), only `cairn` uses anyhow, and every crate says what it is.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +37,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The manifest of every crate under `crates/`, by package name. Fails unless it finds every
+/// crate of [`ALLOWED`], so a moved directory cannot make the checks pass on nothing.
 fn manifests() -> BTreeMap<String, toml::Table> {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut out = BTreeMap::new();
@@ -48,7 +50,27 @@ fn manifests() -> BTreeMap<String, toml::Table> {
             out.insert(name, table);
         }
     }
+    for (name, _) in ALLOWED {
+        assert!(
+            out.contains_key(*name),
+            "no manifest of {name} under {}",
+            crates.display()
+        );
+    }
     out
+}
+
+/// A manifest's normal dependencies: `(name in the manifest, package)`.
+fn dependencies(manifest: &toml::Table) -> Vec<(String, String)> {
+    let Some(deps) = manifest.get("dependencies").and_then(|d| d.as_table()) else {
+        return Vec::new();
+    };
+    deps.iter()
+        .map(|(name, spec)| {
+            let package = spec.get("package").and_then(|p| p.as_str()).unwrap_or(name);
+            (name.clone(), package.to_string())
+        })
+        .collect()
 }
 
 #[test]
@@ -62,18 +84,31 @@ fn crate_dependencies_point_one_way() {
                 panic!("{name} is a new crate: add it to ALLOWED here and to ARCHITECTURE.md")
             })
             .1;
-        let deps = manifest
-            .get("dependencies")
-            .and_then(|d| d.as_table())
-            .cloned()
-            .unwrap_or_default();
-        for dep in deps.keys().filter(|d| d.starts_with("cairn")) {
-            assert!(
-                allowed.contains(&dep.as_str()),
-                "{name} must not depend on {dep} (see ARCHITECTURE.md)"
-            );
+        for (_, dep) in dependencies(manifest) {
+            if dep.starts_with("cairn") {
+                assert!(
+                    allowed.contains(&dep.as_str()),
+                    "{name} must not depend on {dep} (see ARCHITECTURE.md)"
+                );
+            }
         }
     }
+}
+
+/// ARCHITECTURE.md: `cairn` is the only crate that uses anyhow; the libraries return their own
+/// error types.
+#[test]
+fn only_the_binary_depends_on_anyhow() {
+    let users: Vec<String> = manifests()
+        .iter()
+        .filter(|(name, _)| name.as_str() != "cairn")
+        .filter(|(_, manifest)| dependencies(manifest).iter().any(|(_, p)| p == "anyhow"))
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert!(
+        users.is_empty(),
+        "only cairn may depend on anyhow (see ARCHITECTURE.md): {users:?}"
+    );
 }
 
 #[test]

@@ -9,11 +9,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use browser::Browser;
-use cairn_store::{BackupStatus, RunStore, SqlStore};
 use fantoccini::key::Key;
-use support::{
-    Install, Server, Sites, database_url, member_with_password, source_site_with_a_policy,
-};
+use support::{Install, Server, Sites, member_with_password, source_site_with_a_policy};
 
 const TOKENS: &str = "/manage-profile/security/api-tokens";
 
@@ -319,17 +316,41 @@ async fn an_org_admin_revokes_several_members_tokens_at_once() {
     browser.close().await;
 }
 
-/// The engine's part (a later issue), played through the store: the backup starts and reports
-/// a phase and a count.
-async fn report_progress(database_url: &str, backup_id: &str, progress: &str) {
-    let store = SqlStore::connect(database_url, 2).await.unwrap();
-    let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
-    b.status = BackupStatus::InProgress;
-    b.status_message = "Running.".into();
-    b.progress = Some(serde_json::from_str(progress).unwrap());
-    b.updated_at = chrono::Utc::now();
-    store.update_backup(&b).await.unwrap();
-    store.close().await;
+/// "Phase: N of M items" as (phase, N, M).
+fn counted(text: &str) -> Option<(&str, u64, u64)> {
+    let (phase, counts) = text.split_once(": ")?;
+    let (done, total) = counts.strip_suffix(" items")?.split_once(" of ")?;
+    Some((phase, done.parse().ok()?, total.parse().ok()?))
+}
+
+/// Waits until the dashboard, not reloaded, shows the run in flight part of the way through a
+/// count of items (N of M, N < M), and returns what the page shows then:
+/// `[phase text, bar value, bar max, not reloaded, badge]`.
+async fn wait_for_counted_progress(browser: &Browser, run_id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let shown = browser
+            .client
+            .execute(
+                "const cell = document.querySelector(`[data-run-id='${arguments[0]}']`);
+                 const bar = cell.querySelector('progress');
+                 return [cell.querySelector('.phase').textContent, bar && bar.value,
+                         bar && bar.max, document.body.dataset.notReloaded,
+                         cell.querySelector('.status').textContent.trim()];",
+                vec![serde_json::json!(run_id)],
+            )
+            .await
+            .unwrap();
+        let text = shown[0].as_str().unwrap_or_default();
+        if counted(text).is_some_and(|(_, done, total)| done < total) && shown[4] == "IN_PROGRESS" {
+            return shown;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page shows no progress with a count: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,8 +359,7 @@ async fn the_backup_dashboard_runs_a_backup_and_its_progress_bar_follows_without
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // No workers on this node: the test sets the backup's progress itself, and a running engine
-    // would move the backup on under it.
+    // No workers on this node: the backup waits, queued, until a worker node runs it.
     let install = Install::new(dir.path()).with_config("[management]\nworker_concurrency = 0\n");
     let sites = Sites::start();
     let server = install.serve(&[]);
@@ -369,27 +389,31 @@ async fn the_backup_dashboard_runs_a_backup_and_its_progress_bar_follows_without
     assert_eq!(browser.text(&phase).await, "Waiting to start");
     assert_accessible(&browser, "the dashboard with a backup in flight").await;
 
-    // The engine reports progress; the page, not reloaded, follows within a poll or two.
+    // The engine runs the backup on a worker node (slowly: every request to the site waits) and
+    // reports progress; the page, not reloaded, follows within a poll or two.
     browser
         .js("document.body.dataset.notReloaded = 'yes';")
         .await;
-    let db = database_url(&install);
-    report_progress(
-        &db,
-        &backup_id,
-        r#"{"phase":"DOWNLOADING","itemsDone":40,"itemsTotal":100,"bytesDone":123456}"#,
-    )
-    .await;
-    wait_for_text(&browser, &phase, "Downloading: 40 of 100 items").await;
-    let bar = browser
-        .js(&format!(
-            "const bar = document.querySelector(\"[data-run-id='{backup_id}'] progress\");
-             return [bar.value, bar.max, document.body.dataset.notReloaded];"
-        ))
-        .await;
-    assert_eq!(bar, serde_json::json!([40, 100, "yes"]));
-    let badge = format!("[data-run-id='{backup_id}'] .status");
-    assert_eq!(browser.text(&badge).await, "IN_PROGRESS");
+    sites.set_latency(100);
+    let _worker = install.worker_node();
+    let shown = wait_for_counted_progress(&browser, &backup_id).await;
+    // "Phase: N of M items" (one of the engine's phases), and the bar at N of M.
+    let text = shown[0].as_str().unwrap();
+    let (phase_name, done, total) = counted(text).unwrap();
+    assert!(
+        ["Listing", "Downloading", "Storing", "Committing"].contains(&phase_name),
+        "{text:?}"
+    );
+    assert_eq!(
+        shown.as_array().unwrap()[1..4],
+        [
+            serde_json::json!(done),
+            serde_json::json!(total),
+            serde_json::json!("yes")
+        ],
+        "{shown}"
+    );
+    assert_eq!(shown[4], "IN_PROGRESS");
     browser.screenshot("dashboard").await;
     browser.close().await;
 }

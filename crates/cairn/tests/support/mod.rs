@@ -49,11 +49,29 @@ impl Install {
     }
 
     /// Writes a settings file with `toml` and uses it from now on.
-    pub fn with_config(mut self, toml: &str) -> Self {
-        let path = self.data_dir.with_file_name("cairn.toml");
+    pub fn with_config(self, toml: &str) -> Self {
+        self.with_config_file("cairn.toml", toml)
+    }
+
+    /// Like [`Install::with_config`], in a settings file of this name beside the data directory
+    /// (so two nodes of one installation can have different settings).
+    pub fn with_config_file(mut self, name: &str, toml: &str) -> Self {
+        let path = self.data_dir.with_file_name(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, toml).unwrap();
         self.config = Some(path);
         self
+    }
+
+    /// Starts another node of this installation (same store and data directory) that runs
+    /// jobs: the real engine, for tests whose own node runs none (`worker_concurrency = 0`).
+    pub fn worker_node(&self) -> Server {
+        self.clone()
+            .with_config_file(
+                "worker.toml",
+                "[management]\nscheduler_tick_secs = 1\njob_lease_secs = 10\n",
+            )
+            .serve(&[])
     }
 
     fn store_args(&self) -> Vec<String> {
@@ -114,6 +132,46 @@ impl Install {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
+    }
+
+    /// Runs `cairn serve` (with `env`) expecting it to refuse to start: waits for it to exit
+    /// and returns its stdout, stderr and exit status; a node that starts serving instead fails
+    /// the test at once.
+    pub fn serve_refused(
+        &self,
+        env: &[(&str, &str)],
+    ) -> (String, String, std::process::ExitStatus) {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(self.store_args())
+            .env_remove("CAIRN_SECRET")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cairn serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let mut out = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            out.push_str(&line);
+            out.push('\n');
+            if line.starts_with("Cairn is serving on ") {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("cairn serve did not refuse to start; stdout:\n{out}");
+            }
+        }
+        // Its stdout closed: it is exiting.
+        let status = child.wait().unwrap();
+        (out, err.join().unwrap(), status)
     }
 
     /// Starts `cairn serve` on a free loopback port and waits until it answers.
@@ -362,6 +420,17 @@ impl Drop for Sites {
 
 impl Sites {
     pub fn start() -> Sites {
+        Sites::start_with(&[])
+    }
+
+    /// Fewer issues and pages than the small scale: for tests that need real backups of a site,
+    /// not its size.
+    pub fn tiny() -> Sites {
+        Sites::start_with(&["--projects", "2", "--issues", "16", "--pages", "6"])
+    }
+
+    /// `cairn sim` (seed 11, small scale) with `extra` arguments.
+    pub fn start_with(extra: &[&str]) -> Sites {
         let mut child = Command::new(BIN)
             .args([
                 "sim",
@@ -375,6 +444,7 @@ impl Sites {
                 "127.0.0.1:0",
                 "--json",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start cairn sim");
@@ -398,6 +468,21 @@ impl Sites {
             s["baseUrl"].as_str().unwrap().to_string(),
             s["cloudId"].as_str().unwrap().to_string(),
         )
+    }
+
+    /// Every request to the sites waits `ms` milliseconds from now on (the stand-in's faults).
+    pub fn set_latency(&self, ms: u64) {
+        let (email, token) = self.account();
+        let user = format!("{email}:{token}");
+        for site in ["source", "target"] {
+            let (url, _) = self.site(site);
+            let body = serde_json::json!({ "latencyMs": ms }).to_string();
+            let (status, out) = curl(
+                &["--request", "PUT", "--user", &user, "--data", &body],
+                &format!("{url}/__sim/faults"),
+            );
+            assert_eq!(status, 200, "PUT /__sim/faults: {out}");
+        }
     }
 
     /// The read-write account of the stand-in: (email, apiToken).
@@ -484,35 +569,24 @@ pub fn member_with_password(install: &Install, email: &str, password: &str) {
     assert!(child.wait().unwrap().success());
 }
 
-/// Plays the engine's part (a later issue) through the store: the backup ends COMPLETED, its job
-/// is dropped and its site lock released, so tests can go on to what needs a finished backup.
-pub async fn finish_backup_as_the_engine_would(database_url: &str, backup_id: &str) {
-    use cairn_store::{BackupStatus, JobKind, JobQueueStore, RunStore, SqlStore};
-    let store = SqlStore::connect(database_url, 2).await.unwrap();
-    let mut b = store.get_backup_by_id(backup_id).await.unwrap().unwrap();
-    assert!(b.status.in_flight());
-    b.status = BackupStatus::Completed;
-    b.status_message = "Completed.".into();
-    b.snapshot_id = Some("0".repeat(64));
-    b.data_size = 1_500_000_000;
-    b.attachments_size = 10;
-    b.updated_at = chrono::Utc::now();
-    store.update_backup(&b).await.unwrap();
-    store
-        .cancel_queued_job(JobKind::Backup, backup_id, chrono::Utc::now())
-        .await
-        .unwrap();
-    store
-        .release_site_lock(&cairn_store::SiteLock {
-            org_id: b.org_id.clone(),
-            cloud_id: b.cloud_id.clone(),
-            product: b.product,
-            holder_kind: JobKind::Backup,
-            holder_id: b.id.clone(),
-        })
-        .await
-        .unwrap();
-    store.close().await;
+/// Runs the queued backup `backup_id` to its end on a worker node of `install` (the real engine
+/// against the stand-in site), asserts it COMPLETED and stops the node; returns the backup as the
+/// API shows it. `user` is `email:token` of an admin of `org_id`.
+pub fn complete_backup(
+    install: &Install,
+    user: &str,
+    org_id: &str,
+    backup_id: &str,
+) -> serde_json::Value {
+    let worker = install.worker_node();
+    let api = Caller {
+        user: user.to_string(),
+        base: worker.url(&format!("/public/backup-management/v2/orgs/{org_id}")),
+    };
+    let done = api.wait_until_done(&format!("/backups/{backup_id}"));
+    assert_eq!(done["status"], "COMPLETED", "{done}\n{}", worker.log());
+    assert!(worker.terminate(), "the worker node did not stop cleanly");
+    done
 }
 
 /// How a stand-in site's Jira differs from another site's of the same simulation, by the
