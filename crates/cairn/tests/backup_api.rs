@@ -348,6 +348,16 @@ async fn scripted_flow(install: Install) {
     assert_eq!(first_backup["status"], "CREATED");
     assert_eq!(first_backup["product"], "CONFLUENCE");
     assert_eq!(first_backup["policyId"], on_demand_id.as_str());
+    // The worker nodes below run only the backups this test finishes.
+    let first_backup_id = first_backup["backupId"].as_str().unwrap();
+    let cancelled = api.expect(
+        "POST",
+        &format!("/backups/{first_backup_id}/cancel"),
+        None,
+        200,
+        "PublicApiBackupV2",
+    );
+    assert_eq!(cancelled["status"], "CANCELLED");
 
     // The daily policy's next run is not due yet (slot later today or tomorrow): activation
     // starts nothing unless the slot has just passed.
