@@ -139,4 +139,23 @@ mod tests {
         assert!(secret.open("site-token", "v1.").is_err());
         assert!(secret.open("site-token", "plaintext").is_err());
     }
+
+    /// ARCHITECTURE.md: secrets never appear in `Debug` output.
+    #[test]
+    fn debug_shows_neither_the_secret_nor_a_sealed_credential_key() {
+        let secret = ServerSecret::generate().unwrap();
+        let shown = format!("{secret:?}");
+        assert!(!shown.contains(&secret.to_hex()), "{shown}");
+        assert!(!shown.contains(&secret.to_hex()[..16]), "{shown}");
+        let target = crate::management::S3Target {
+            endpoint: None,
+            region: "eu-west-1".into(),
+            bucket: "b".into(),
+            prefix: None,
+            access_key_id: Some("AKIA-visible".into()),
+            secret_access_key: Some("s3cr3t-key-value".into()),
+        };
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("s3cr3t-key-value"), "{shown}");
+    }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use cairn_sitesim::model::{CommentKind, PageKind};
 use cairn_sitesim::{Scale, SiteSpec};
-use support::T;
 use serde_json::{Value, json};
+use support::T;
 
 fn id_of(v: &Value) -> String {
     for k in ["key", "accountId", "id"] {

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use cairn_sitesim::model::{CfKind, CommentKind, PageKind};
 use cairn_sitesim::{Counts, Scale, Sim, SimConfig, SiteSpec};
-use support::T;
 use reqwest::Method;
 use serde_json::{Value, json};
+use support::T;
 
 async fn ok(t: &T, m: Method, path: &str, body: Value) -> Value {
     let (st, v) = t.send("dst", m.clone(), path, Some(body.clone())).await;

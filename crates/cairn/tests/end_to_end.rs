@@ -525,7 +525,7 @@ fn an_expired_backups_snapshot_is_collected_by_the_engine() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = support::database_url(&install);
     let snapshot = rt.block_on(async {
-        use cairn_store::ManagementStore;
+        use cairn_store::RunStore;
         let store = cairn_store::SqlStore::connect(&db, 2).await.unwrap();
         let b = store.get_backup_by_id(&backup_id).await.unwrap().unwrap();
         store.close().await;
@@ -539,7 +539,7 @@ fn an_expired_backups_snapshot_is_collected_by_the_engine() {
 
     // Its retention ends now (through the store: a policy's retention is whole days).
     rt.block_on(async {
-        use cairn_store::ManagementStore;
+        use cairn_store::RunStore;
         let store = cairn_store::SqlStore::connect(&db, 2).await.unwrap();
         let mut b = store.get_backup_by_id(&backup_id).await.unwrap().unwrap();
         b.expiry_at = chrono::Utc::now() - chrono::TimeDelta::seconds(1);

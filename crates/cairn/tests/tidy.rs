@@ -128,3 +128,68 @@ fn every_crate_has_a_description_and_is_documented_in_architecture_md() {
         );
     }
 }
+
+/// Each crate's layer, as ARCHITECTURE.md states it, by the outside crates it may not use:
+/// the domain never speaks HTTP or touches backup bytes; the store knows SQL and nothing of HTTP.
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    (
+        "cairn-control",
+        &["axum", "hyper", "http", "reqwest", "object_store", "sqlx"],
+    ),
+    (
+        "cairn-store",
+        &["axum", "hyper", "http", "reqwest", "object_store"],
+    ),
+];
+
+#[test]
+fn crates_keep_to_their_layer() {
+    let manifests = manifests();
+    for (name, forbidden) in FORBIDDEN {
+        let manifest = manifests
+            .get(*name)
+            .unwrap_or_else(|| panic!("{name} has no manifest"));
+        for (_, dep) in dependencies(manifest) {
+            assert!(
+                !forbidden.contains(&dep.as_str()),
+                "{name} must not depend on {dep} (see ARCHITECTURE.md)"
+            );
+        }
+    }
+}
+
+/// ARCHITECTURE.md: `cairn` is the only crate that prints; the libraries log through `tracing`
+/// (throw-away test databases behind the store's `testing` feature excepted).
+#[test]
+fn only_the_binary_prints() {
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut printing = Vec::new();
+    for name in manifests().keys().filter(|n| n.as_str() != "cairn") {
+        let mut files = Vec::new();
+        rust_files(&crates.join(name).join("src"), &mut files);
+        assert!(!files.is_empty(), "{name} has no sources under src/");
+        for file in files.iter().filter(|f| !f.ends_with("testing.rs")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            if ["println!(", "eprintln!(", "print!(", "eprint!(", "dbg!("]
+                .iter()
+                .any(|m| text.contains(m))
+            {
+                printing.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(
+        printing.is_empty(),
+        "only cairn prints (see ARCHITECTURE.md): {printing:?}"
+    );
+}

@@ -103,12 +103,12 @@ macro_rules! on_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn local() {
-                let (b, _guard) = $crate::common::local();
+                let (b, _guard) = $crate::support::local();
                 super::$name(b).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn s3() {
-                if let Some(b) = $crate::common::s3(stringify!($name)) {
+                if let Some(b) = $crate::support::s3(stringify!($name)) {
                     super::$name(b).await;
                 }
             }
