@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cairn_store::{
     BackupChange, BackupOutput, BackupRecord, BackupStatus, JobRecord, Moved, RestoreChange,
-    RestoreRecord, RestoreStatus, SiteLock, Store, StoreResult, Timestamp,
+    RestoreRecord, RestoreStatus, RunStore, SiteLock, StoreResult, Timestamp,
 };
 use tokio::sync::broadcast;
 
@@ -97,7 +97,7 @@ const EVENT_BACKLOG: usize = 1024;
 
 /// Moves runs through their statuses. One per node, shared by the service and its workers.
 pub struct Lifecycle {
-    store: Arc<dyn Store>,
+    store: Arc<dyn RunStore>,
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<RunEvent>,
 }
@@ -109,7 +109,7 @@ impl std::fmt::Debug for Lifecycle {
 }
 
 impl Lifecycle {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn RunStore>, clock: Arc<dyn Clock>) -> Self {
         Lifecycle {
             store,
             clock,

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cairn_store::{JobKind, JobRecord, JobState, SiteProduct, Store, StoreError, Timestamp};
+use cairn_store::{
+    JobKind, JobRecord, JobState, ManagementStore, SiteProduct, Store, StoreError, Timestamp,
+};
 
 use crate::audit::{Audit, AuditEntry};
 use crate::clock::Clock;
@@ -143,7 +145,8 @@ pub(crate) const SEAL_STORAGE_SECRET: &str = "cairn.storage-secret-key";
 /// The Backup Management service. One per node; every method is safe to call concurrently and
 /// from several nodes at once (the store arbitrates).
 pub struct Management {
-    store: Arc<dyn Store>,
+    /// The Backup Management stores only; the audit log is written through `audit`.
+    store: Arc<dyn ManagementStore>,
     clock: Arc<dyn Clock>,
     /// The only writer of a run's status.
     lifecycle: Arc<Lifecycle>,
@@ -199,7 +202,7 @@ impl Management {
         &self.lifecycle
     }
 
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn ManagementStore> {
         &self.store
     }
 
