@@ -94,9 +94,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         web: file.web.web_settings(),
     };
+    // Listening for signals before saying "serving": a SIGTERM right after it stops cleanly.
+    let shutdown = shutdown_signal();
     tracing::info!(url = %base_url, database = instance.store.dialect().name(), data_dir = %store_settings.data_dir.display(), "serving");
     println!("Cairn is serving on {base_url}");
-    cairn_api::serve(listener, cairn_api::router(state), shutdown_signal()).await?;
+    cairn_api::serve(listener, cairn_api::router(state), shutdown).await?;
     tracing::info!("stopped: requests in flight have finished");
     // Running jobs stop at their next item and leave their lease to lapse (they resume).
     stopping.store(true, Ordering::SeqCst);
@@ -287,19 +289,27 @@ fn print_first_start(first: &FirstStart, base_url: &str) {
     );
 }
 
-pub(crate) async fn shutdown_signal() {
+/// Waits for SIGTERM or SIGINT. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal that arrives just after the server says it is serving
+/// still stops it cleanly instead of killing the process.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            }
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

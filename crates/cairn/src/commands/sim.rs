@@ -100,6 +100,9 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         ..SimConfig::default()
     })
     .await?;
+    // SIGTERM or SIGINT: stop accepting, finish requests in flight, remove upload files. Listened
+    // for before the sites are announced, so a signal right after it still stops cleanly.
+    let shutdown = super::serve::shutdown_signal();
     if args.json {
         println!("{}", sim.ready_json());
     } else {
@@ -116,8 +119,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             println!("account\t{}\t{}\t{:?}", a.email, a.api_token, a.access);
         }
     }
-    // SIGTERM or SIGINT: stop accepting, finish requests in flight, remove upload files.
-    super::serve::shutdown_signal().await;
+    shutdown.await;
     sim.shutdown().await;
     Ok(())
 }
