@@ -109,7 +109,8 @@ enum Bind {
     Int(i64),
 }
 
-/// Builds `WHERE` clauses with numbered placeholders, keeping values apart from the SQL text.
+/// Builds `WHERE` clauses (or a `SET` list) with numbered placeholders, keeping values apart from
+/// the SQL text.
 #[derive(Default)]
 struct Conditions {
     clauses: Vec<String>,
@@ -130,6 +131,11 @@ impl Conditions {
         } else {
             format!(" WHERE {}", self.clauses.join(" AND "))
         }
+    }
+
+    /// The clauses as a `SET` list: `a = $1, b = $2`.
+    fn set_sql(&self) -> String {
+        self.clauses.join(", ")
     }
 
     fn bind_all<'q>(

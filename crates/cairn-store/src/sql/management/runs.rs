@@ -11,26 +11,6 @@ fn sql_list<'a>(literals: impl Iterator<Item = &'a str>) -> String {
         .join(", ")
 }
 
-/// `SET` assignments built at run time, with numbered placeholders, values kept apart.
-#[derive(Default)]
-struct Assignments {
-    sql: Vec<String>,
-    binds: Vec<Bind>,
-}
-
-impl Assignments {
-    fn push(&mut self, column: &str, value: Bind) {
-        self.push_expr(&format!("{column} = $?"), value);
-    }
-
-    fn push_expr(&mut self, assignment_with_placeholder: &str, value: Bind) {
-        self.binds.push(value);
-        let n = self.binds.len();
-        self.sql
-            .push(assignment_with_placeholder.replace("$?", &format!("${n}")));
-    }
-}
-
 impl SqlStore {
     /// The one compare-and-set of a run's status (backups and restores): `set` applies only if
     /// the status is in `from` (an SQL list of literals); when `releases_lock`, the run's site
@@ -41,7 +21,7 @@ impl SqlStore {
         holder_kind: &str,
         id: &str,
         from: &str,
-        set: Assignments,
+        set: Conditions,
         releases_lock: bool,
     ) -> StoreResult<Option<Moved>> {
         if from.is_empty() {
@@ -50,17 +30,11 @@ impl SqlStore {
         let id_n = set.binds.len() + 1;
         let sql = format!(
             "UPDATE {table} SET {} WHERE id = ${id_n} AND status IN ({from})",
-            set.sql.join(", ")
+            set.set_sql()
         );
         let mut tx = self.pool.begin_with(self.dialect.begin_write_sql()).await?;
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for b in &set.binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.as_str()),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        if q.bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+        let q = set.bind_all(sqlx::query(AssertSqlSafe(sql))).bind(id);
+        if q.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(None);
         }
         let mut lock_released = false;
@@ -202,31 +176,34 @@ impl RunStore for SqlStore {
         from: &[BackupStatus],
         c: &BackupChange,
     ) -> StoreResult<Option<Moved>> {
-        let mut set = Assignments::default();
+        let mut set = Conditions::default();
         if let Some(status) = c.status {
-            set.push("status", Bind::Text(status.as_str().into()));
+            set.push("status = $?", Bind::Text(status.as_str().into()));
         }
-        set.push("status_message", Bind::Text(c.status_message.clone()));
-        set.push("updated_at", Bind::Int(millis(c.at)));
+        set.push("status_message = $?", Bind::Text(c.status_message.clone()));
+        set.push("updated_at = $?", Bind::Int(millis(c.at)));
         if c.start {
-            set.push_expr(
+            set.push(
                 "started_at = COALESCE(started_at, $?)",
                 Bind::Int(millis(c.at)),
             );
         }
         if let Some(attempts) = c.attempts {
-            set.push("attempts", Bind::Int(i64::from(attempts)));
+            set.push("attempts = $?", Bind::Int(i64::from(attempts)));
         }
         if let Some(progress) = &c.progress {
-            set.push("progress", Bind::Text(json_text(progress)?));
+            set.push("progress = $?", Bind::Text(json_text(progress)?));
         }
         if let Some(out) = &c.output {
-            set.push("snapshot_id", Bind::Text(out.snapshot_id.clone()));
-            set.push("users_size", Bind::Int(int(out.users_size)));
-            set.push("data_size", Bind::Int(int(out.data_size)));
-            set.push("attachments_size", Bind::Int(int(out.attachments_size)));
+            set.push("snapshot_id = $?", Bind::Text(out.snapshot_id.clone()));
+            set.push("users_size = $?", Bind::Int(int(out.users_size)));
+            set.push("data_size = $?", Bind::Int(int(out.data_size)));
+            set.push(
+                "attachments_size = $?",
+                Bind::Int(int(out.attachments_size)),
+            );
             if let Some(stats) = &out.stats {
-                set.push("stats", Bind::Text(json_text(stats)?));
+                set.push("stats = $?", Bind::Text(json_text(stats)?));
             }
         }
         let from = sql_list(from.iter().map(|s| s.as_str()));
@@ -440,17 +417,17 @@ impl RunStore for SqlStore {
         from: &[RestoreStatus],
         c: &RestoreChange,
     ) -> StoreResult<Option<Moved>> {
-        let mut set = Assignments::default();
+        let mut set = Conditions::default();
         if let Some(status) = c.status {
-            set.push("status", Bind::Text(status.as_str().into()));
+            set.push("status = $?", Bind::Text(status.as_str().into()));
         }
-        set.push("status_message", Bind::Text(c.status_message.clone()));
-        set.push("updated_at", Bind::Int(millis(c.at)));
+        set.push("status_message = $?", Bind::Text(c.status_message.clone()));
+        set.push("updated_at = $?", Bind::Int(millis(c.at)));
         if let Some(progress) = &c.progress {
-            set.push("progress", Bind::Text(json_text(progress)?));
+            set.push("progress = $?", Bind::Text(json_text(progress)?));
         }
         if let Some(result) = &c.result {
-            set.push("result", Bind::Text(json_text(result)?));
+            set.push("result = $?", Bind::Text(json_text(result)?));
         }
         let from = sql_list(from.iter().map(|s| s.as_str()));
         let releases = c.status.is_some_and(RestoreStatus::is_final);
