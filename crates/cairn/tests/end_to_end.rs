@@ -74,19 +74,11 @@ fn a_jira_backup_completes_and_restores_into_an_empty_site() {
         assert_eq!(status, 201, "{site}");
         cloud_ids.push(site["cloudId"].as_str().unwrap().to_string());
     }
-    let (status, policy) = api.call(
-        "POST",
-        "/policies",
-        Some(json!({ "policyName": "E2E", "cloudId": cloud_ids[0], "productType": "JIRA" })),
+    let backup_id = start_policy_backup(
+        &api,
+        &api,
+        json!({ "policyName": "E2E", "cloudId": cloud_ids[0], "productType": "JIRA" }),
     );
-    assert_eq!(status, 201, "{policy}");
-    let policy_id = policy["policyId"].as_str().unwrap();
-    let (status, started) = api.call("PUT", &format!("/policies/{policy_id}/activate"), None);
-    assert_eq!(status, 200, "{started}");
-    let backup_id = started["backups"][0]["backupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
 
     let backup = api.wait_until_done(&format!("/backups/{backup_id}"));
     assert_eq!(backup["status"], "COMPLETED", "{backup}\n{}", server.log());
@@ -150,6 +142,20 @@ fn jira_differences(sites: &Sites) -> Vec<Value> {
     support::jira_differences(&sites.site("source").0, &site_user(sites), "target")
 }
 
+/// Creates a policy from `body` with `creator`, activates it with `activator` (another node, or
+/// the same), and returns the id of the backup the activation started.
+fn start_policy_backup(creator: &Caller, activator: &Caller, body: serde_json::Value) -> String {
+    let (status, policy) = creator.call("POST", "/policies", Some(body));
+    assert_eq!(status, 201, "{policy}");
+    let policy_id = policy["policyId"].as_str().unwrap();
+    let (status, started) = activator.call("PUT", &format!("/policies/{policy_id}/activate"), None);
+    assert_eq!(status, 200, "{started}");
+    started["backups"][0]["backupId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Registers the source and the target; returns their cloud ids.
 fn register_sites(api: &Caller, sites: &Sites) -> (String, String) {
     let (email, token) = sites.account();
@@ -210,19 +216,11 @@ fn serve_killed_mid_backup_and_mid_restore_finishes_both_without_loss_or_duplica
     let first = server.first_start.clone().unwrap();
     let api = Caller::new(&server, &first);
     let (source, target) = register_sites(&api, &sites);
-    let (status, policy) = api.call(
-        "POST",
-        "/policies",
-        Some(json!({ "policyName": "Killed", "cloudId": source, "productType": "JIRA" })),
+    let backup_id = start_policy_backup(
+        &api,
+        &api,
+        json!({ "policyName": "Killed", "cloudId": source, "productType": "JIRA" }),
     );
-    assert_eq!(status, 201, "{policy}");
-    let policy_id = policy["policyId"].as_str().unwrap();
-    let (status, started) = api.call("PUT", &format!("/policies/{policy_id}/activate"), None);
-    assert_eq!(status, 200, "{started}");
-    let backup_id = started["backups"][0]["backupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let backup_path = format!("/backups/{backup_id}");
 
     let mid = wait_for_progress(&api, &backup_path, 40);
@@ -356,22 +354,14 @@ fn two_nodes_over_postgres_and_s3_share_the_jobs_and_one_finishes_what_the_other
     );
     assert_eq!(status, 201, "{storage}");
     let (source, target) = register_sites(&api_b, &sites);
-    let (status, policy) = api_b.call(
-        "POST",
-        "/policies",
-        Some(json!({
+    let backup_id = start_policy_backup(
+        &api_b,
+        &api_a,
+        json!({
             "policyName": "Two nodes", "cloudId": source, "productType": "JIRA",
             "storageId": storage["storageId"],
-        })),
+        }),
     );
-    assert_eq!(status, 201, "{policy}");
-    let policy_id = policy["policyId"].as_str().unwrap();
-    let (status, started) = api_a.call("PUT", &format!("/policies/{policy_id}/activate"), None);
-    assert_eq!(status, 200, "{started}");
-    let backup_id = started["backups"][0]["backupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let backup_path = format!("/backups/{backup_id}");
 
     wait_for_progress(&api_a, &backup_path, 40);
@@ -505,19 +495,11 @@ fn an_expired_backups_snapshot_is_collected_by_the_engine() {
     let first = server.first_start.clone().unwrap();
     let api = Caller::new(&server, &first);
     let (source, _) = register_sites(&api, &sites);
-    let (status, policy) = api.call(
-        "POST",
-        "/policies",
-        Some(json!({ "policyName": "Expiring", "cloudId": source, "productType": "JIRA" })),
+    let backup_id = start_policy_backup(
+        &api,
+        &api,
+        json!({ "policyName": "Expiring", "cloudId": source, "productType": "JIRA" }),
     );
-    assert_eq!(status, 201, "{policy}");
-    let policy_id = policy["policyId"].as_str().unwrap();
-    let (status, started) = api.call("PUT", &format!("/policies/{policy_id}/activate"), None);
-    assert_eq!(status, 200, "{started}");
-    let backup_id = started["backups"][0]["backupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let backup = api.wait_until_done(&format!("/backups/{backup_id}"));
     assert_eq!(backup["status"], "COMPLETED", "{backup}\n{}", server.log());
     let storage_id = backup["storageId"].as_str().unwrap().to_string();
