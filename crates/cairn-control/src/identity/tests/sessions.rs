@@ -144,10 +144,22 @@ async fn wrong_password_and_unknown_email_fail_alike_and_bursts_are_throttled() 
     assert_eq!(wrong.to_string(), unknown.to_string());
     assert!(matches!(wrong, ControlError::Unauthenticated(_)));
 
-    // Eight more wrong passwords from another address make ten against this email.
+    // Nine more wrong passwords from another address bring the failures against this email to
+    // the limit; each is refused.
     let other: IpAddr = "198.51.100.9".parse().unwrap();
     for _ in 0..9 {
-        let _ = f.identity.login("web@example.com", "guess", other).await;
+        let refused = f
+            .identity
+            .login("web@example.com", "guess", other)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                ControlError::Unauthenticated(_) | ControlError::Throttled { .. }
+            ),
+            "{refused:?}"
+        );
     }
     let locked = f
         .identity
