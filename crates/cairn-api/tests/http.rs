@@ -4,85 +4,29 @@
 use std::sync::Arc;
 
 use cairn_api::{AppState, metrics::Metrics};
-use cairn_control::clock::SystemClock;
-use cairn_control::identity::{Actor, Identity, IdentitySettings, NewAccount};
-use cairn_control::management::{
-    Management, ManagementSettings, ProbeError, S3Target, SiteFacts, SiteProbe, StorageProbe,
-};
-use cairn_control::secret::ServerSecret;
-use cairn_store::Store;
+use cairn_control::identity::{Actor, Identity};
+use cairn_control::testing::TestInstallation;
 use cairn_store::testing::TestDb;
 
 /// These tests do not reach sites or storages (the binary's tests do, against the site stand-in
-/// and SeaweedFS); every probe answers that nothing is there.
-struct Unreachable;
-
-#[async_trait::async_trait]
-impl SiteProbe for Unreachable {
-    async fn probe(&self, _: &str, _: &str, _: &str) -> Result<SiteFacts, ProbeError> {
-        Err(ProbeError::Unreachable("no sites in these tests".into()))
-    }
-}
-
-#[async_trait::async_trait]
-impl StorageProbe for Unreachable {
-    async fn probe(&self, _: &S3Target) -> Result<(), String> {
-        Err("no storages in these tests".into())
-    }
-}
-
+/// and SeaweedFS): the test installation's probes find nothing anywhere.
 struct TestServer {
     base: String,
     org_id: String,
     email: String,
     token: String,
     identity: Arc<Identity>,
-    _db: TestDb,
+    _install: TestInstallation,
 }
 
 async fn start() -> TestServer {
-    let db = TestDb::sqlite().await;
-    let store: Arc<dyn Store> = Arc::new(db.connect().await);
-    let secret = ServerSecret::generate().unwrap();
-    let management = Arc::new(Management::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        secret.clone(),
-        ManagementSettings::default(),
-        Arc::new(Unreachable),
-        Arc::new(Unreachable),
-    ));
-    let identity = Arc::new(
-        Identity::new(
-            store.clone(),
-            secret,
-            Arc::new(SystemClock),
-            IdentitySettings::default(),
-        )
-        .unwrap(),
-    );
-    let org = identity.create_org("Acme", &Actor::cli()).await.unwrap();
-    let admin = identity
-        .create_account(
-            NewAccount {
-                email: "admin@example.com".into(),
-                display_name: None,
-                password: None,
-                org_id: Some(org.id.clone()),
-                org_admin: true,
-            },
-            &Actor::cli(),
-        )
-        .await
-        .unwrap();
-    let token = identity
-        .create_token(&admin.id, "test", None, &Actor::cli())
-        .await
-        .unwrap();
+    let install = TestInstallation::builder(TestDb::sqlite().await)
+        .build()
+        .await;
     let state = AppState {
-        identity: identity.clone(),
-        management,
-        store,
+        identity: install.identity.clone(),
+        management: install.management.clone(),
+        store: install.store.clone(),
         metrics: Arc::new(Metrics::default()),
         web: Default::default(),
     };
@@ -95,11 +39,11 @@ async fn start() -> TestServer {
     ));
     TestServer {
         base,
-        org_id: org.id,
-        email: admin.email,
-        token: token.secret.expose().to_string(),
-        identity,
-        _db: db,
+        org_id: install.org.id.clone(),
+        email: install.admin.email.clone(),
+        token: install.token.clone(),
+        identity: install.identity.clone(),
+        _install: install,
     }
 }
 

@@ -15,5 +15,7 @@ pub mod lifecycle;
 pub mod management;
 pub mod schedule;
 pub mod secret;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{AuthFailure, ControlError, ControlResult, FieldError};

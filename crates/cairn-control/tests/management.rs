@@ -8,7 +8,7 @@
 //! probes answer from a fixed table (the real HTTP site probe and S3 storage probe are tested end
 //! to end, against the site stand-in and SeaweedFS, in `crates/cairn/tests`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -23,9 +23,9 @@ use cairn_control::jobs::{
 };
 use cairn_control::management::{
     BackupStatsView, Management, ManagementSettings, NewPolicy, NewRestore, NewSite, PolicyPatch,
-    ProbeError, RestoreSummary, S3Target, ScheduleInput, SiteFacts, SiteProbe, StorageProbe,
+    RestoreSummary, ScheduleInput,
 };
-use cairn_control::secret::ServerSecret;
+use cairn_control::testing::{AnyStorage, FixedSites, TestInstallation, site_facts};
 use cairn_store::testing::TestDb;
 use cairn_store::*;
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
@@ -41,54 +41,6 @@ fn actor() -> Actor {
     Actor {
         account_id: Some("acc-1".into()),
         client_addr: Some("127.0.0.1".into()),
-    }
-}
-
-/// Sites by URL, with whether their Jira is empty (changeable mid-test).
-#[derive(Default)]
-struct FixedSites(Mutex<HashMap<String, SiteFacts>>);
-
-impl FixedSites {
-    fn add(&self, url: &str, cloud_id: &str, jira_empty: bool) {
-        let facts = SiteFacts {
-            cloud_id: cloud_id.into(),
-            cloud_name: None,
-            products: vec![
-                SiteProduct {
-                    product: Product::Jira,
-                    is_empty: jira_empty,
-                },
-                SiteProduct {
-                    product: Product::Confluence,
-                    is_empty: true,
-                },
-            ],
-        };
-        self.0.lock().unwrap().insert(url.into(), facts);
-    }
-}
-
-#[async_trait]
-impl SiteProbe for FixedSites {
-    async fn probe(&self, url: &str, _email: &str, token: &str) -> Result<SiteFacts, ProbeError> {
-        if token != "site-token" {
-            return Err(ProbeError::Unauthorized);
-        }
-        self.0
-            .lock()
-            .unwrap()
-            .get(url)
-            .cloned()
-            .ok_or_else(|| ProbeError::NotASite(url.into()))
-    }
-}
-
-struct AlwaysReachable;
-
-#[async_trait]
-impl StorageProbe for AlwaysReachable {
-    async fn probe(&self, _target: &S3Target) -> Result<(), String> {
-        Ok(())
     }
 }
 
@@ -111,7 +63,7 @@ struct ScriptedEngine {
     /// (checkpoint seen, attempt) of each backup run.
     seen: Mutex<Vec<(Option<String>, u32)>>,
     collected: Mutex<Vec<String>>,
-    store: Arc<SqlStore>,
+    store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     management: OnceLock<Arc<Management>>,
 }
@@ -197,8 +149,8 @@ impl Engine for ScriptedEngine {
 }
 
 struct Env {
-    _db: TestDb,
-    store: Arc<SqlStore>,
+    install: TestInstallation,
+    store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     sites: Arc<FixedSites>,
     m: Arc<Management>,
@@ -207,37 +159,20 @@ struct Env {
     shutdown: Arc<AtomicBool>,
 }
 
-fn management(
-    env_store: &Arc<SqlStore>,
-    clock: &Arc<ManualClock>,
-    sites: &Arc<FixedSites>,
-    settings: ManagementSettings,
-) -> Arc<Management> {
-    Arc::new(Management::new(
-        env_store.clone(),
-        clock.clone(),
-        ServerSecret::generate().unwrap(),
-        settings,
-        sites.clone(),
-        Arc::new(AlwaysReachable),
-    ))
-}
-
+/// Two organizations, a clock that moves only when told, sites the test adds, storages that all
+/// answer, and a scripted engine behind a worker.
 async fn env_with(db: TestDb, settings: ManagementSettings) -> Env {
-    let store = Arc::new(db.connect().await);
-    for id in [ORG, OTHER] {
-        store
-            .insert_org(&OrgRecord {
-                id: id.into(),
-                name: id.into(),
-                created_at: start(),
-            })
-            .await
-            .unwrap();
-    }
     let clock = Arc::new(ManualClock::new(start()));
     let sites = Arc::new(FixedSites::default());
-    let m = management(&store, &clock, &sites, settings);
+    let install = TestInstallation::builder(db)
+        .org_ids(&[ORG, OTHER])
+        .clock(clock.clone())
+        .sites(sites.clone())
+        .storages(Arc::new(AnyStorage))
+        .management_settings(settings)
+        .build()
+        .await;
+    let (store, m) = (install.store.clone(), install.management.clone());
     let engine = Arc::new(ScriptedEngine {
         steps: Mutex::default(),
         seen: Mutex::default(),
@@ -249,7 +184,7 @@ async fn env_with(db: TestDb, settings: ManagementSettings) -> Env {
     engine.management.set(m.clone()).ok();
     let worker = Worker::new(m.clone(), engine.clone(), worker_settings());
     Env {
-        _db: db,
+        install,
         store,
         clock,
         sites,
@@ -275,7 +210,8 @@ async fn env(db: TestDb) -> Env {
 impl Env {
     async fn site(&self, org: &str, name: &str, jira_empty: bool) -> SiteRecord {
         let url = format!("https://{name}.example.net");
-        self.sites.add(&url, &format!("cloud-{name}"), jira_empty);
+        let facts = site_facts(&format!("cloud-{name}"), None, jira_empty, true);
+        self.sites.add(&url, "site-token", facts);
         self.m
             .register_site(
                 org,
@@ -750,12 +686,7 @@ dual_test!(racing_ticks_start_each_run_once, |db: TestDb| async move {
         descending: true,
     };
     let before = env.store.list_backups(&all, one).await.unwrap().total;
-    let other_node = management(
-        &env.store,
-        &env.clock,
-        &env.sites,
-        ManagementSettings::default(),
-    );
+    let other_node = env.install.node().await.management;
     for round in 0..3 {
         env.clock.advance(TimeDelta::hours(1));
         let (a, b) = tokio::join!(env.m.tick(), other_node.tick());

@@ -1,5 +1,6 @@
-//! A Cairn management service on a real SQLite store, with the engine behind a real worker, and
-//! a site stand-in with a seeded source and empty destinations: what the restore tests share.
+//! A test installation (`cairn_control::testing`) on a real SQLite store, with the engine behind
+//! a real worker, and a site stand-in with a seeded source and empty destinations: what the
+//! backup and restore tests share.
 
 #![allow(dead_code)]
 
@@ -8,56 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use cairn_control::clock::SystemClock;
-use cairn_control::identity::{Actor, Identity, IdentitySettings};
+use cairn_control::identity::Actor;
 use cairn_control::jobs::{Worker, WorkerSettings};
-use cairn_control::management::{
-    Management, ManagementSettings, NewPolicy, NewRestore, NewSite, ProbeError, S3Target,
-    SiteFacts, SiteProbe, StorageProbe,
-};
-use cairn_control::secret::ServerSecret;
+use cairn_control::management::{Management, NewPolicy, NewRestore, NewSite};
+use cairn_control::testing::{FixedSites, TestInstallation, site_facts};
 use cairn_engine::{AtlassianEngine, EngineSettings};
 use cairn_sitesim::{Access, Counts, Scale, Sim, SimConfig, SimHandle, SiteSpec};
 use cairn_store::testing::TestDb;
 use cairn_store::{BackupRecord, Product, RestoreRecord, Store};
 use serde_json::Value;
-
-/// Registration asks the stand-in itself what a site is (the binary's probe goes through the
-/// connectors; these tests are about the engine).
-struct SimProbe(Arc<SimHandle>);
-
-#[async_trait]
-impl SiteProbe for SimProbe {
-    async fn probe(&self, base: &str, _: &str, _: &str) -> Result<SiteFacts, ProbeError> {
-        let info = self
-            .0
-            .sites()
-            .into_iter()
-            .find(|s| s.base_url.trim_end_matches('/') == base.trim_end_matches('/'))
-            .ok_or_else(|| ProbeError::NotASite(base.to_string()))?;
-        Ok(SiteFacts {
-            cloud_id: info.cloud_id,
-            cloud_name: Some(info.name),
-            products: [Product::Jira, Product::Confluence]
-                .into_iter()
-                .map(|product| cairn_store::SiteProduct {
-                    product,
-                    is_empty: info.empty,
-                })
-                .collect(),
-        })
-    }
-}
-
-struct NoStorage;
-
-#[async_trait]
-impl StorageProbe for NoStorage {
-    async fn probe(&self, _: &S3Target) -> Result<(), String> {
-        Err("the built-in storage only".into())
-    }
-}
 
 pub struct World {
     pub sim: Arc<SimHandle>,
@@ -65,9 +25,8 @@ pub struct World {
     pub store: Arc<dyn Store>,
     pub org: String,
     engine: Arc<AtlassianEngine>,
-    secret: ServerSecret,
     settings: EngineSettings,
-    db: TestDb,
+    install: TestInstallation,
     data: tempfile::TempDir,
 }
 
@@ -123,19 +82,18 @@ pub async fn world_with(
         .await
         .unwrap(),
     );
-    let db = TestDb::sqlite().await;
-    let store: Arc<dyn Store> = Arc::new(db.connect().await);
-    let secret = ServerSecret::generate().unwrap();
-    let management = management_on(store.clone(), &secret, &sim);
-    let identity = Identity::new(
-        store.clone(),
-        secret.clone(),
-        Arc::new(SystemClock),
-        IdentitySettings::default(),
-    )
-    .unwrap();
-    let org = identity.create_org("Acme", &Actor::cli()).await.unwrap().id;
+    // Registration finds each of the stand-in's sites at its URL, as the binary's probe would.
     let account = sim.account(Access::ReadWrite).clone();
+    let sites = Arc::new(FixedSites::default());
+    for s in sim.sites() {
+        let facts = site_facts(&s.cloud_id, Some(&s.name), s.empty, s.empty);
+        sites.add(&s.base_url, &account.api_token, facts);
+    }
+    let install = TestInstallation::builder(TestDb::sqlite().await)
+        .sites(sites)
+        .build()
+        .await;
+    let (management, org) = (install.management.clone(), install.org.id.clone());
     for s in sim.sites() {
         management
             .register_site(
@@ -154,18 +112,17 @@ pub async fn world_with(
     let data = tempfile::tempdir().unwrap();
     let engine = Arc::new(AtlassianEngine::new(
         data.path().to_path_buf(),
-        secret.clone(),
+        install.secret.clone(),
         settings.clone(),
     ));
     World {
         sim,
         management,
-        store,
+        store: install.store.clone(),
         org,
         engine,
-        secret,
         settings,
-        db,
+        install,
         data,
     }
 }
@@ -181,21 +138,6 @@ fn worker_of(management: Arc<Management>, engine: Arc<AtlassianEngine>, lease: D
             poll: Duration::from_millis(50),
         },
     )
-}
-
-fn management_on(
-    store: Arc<dyn Store>,
-    secret: &ServerSecret,
-    sim: &Arc<SimHandle>,
-) -> Arc<Management> {
-    Arc::new(Management::new(
-        store,
-        Arc::new(SystemClock),
-        secret.clone(),
-        ManagementSettings::default(),
-        Arc::new(SimProbe(sim.clone())),
-        Arc::new(NoStorage),
-    ))
 }
 
 impl World {
@@ -328,17 +270,14 @@ impl World {
             .enable_all()
             .build()
             .unwrap();
-        let store = Arc::new(self.db.connect().await);
+        let node = self.install.node().await;
+        let store = node.store.clone();
         let engine = Arc::new(AtlassianEngine::new(
             self.data.path().to_path_buf(),
-            self.secret.clone(),
+            self.install.secret.clone(),
             self.settings.clone(),
         ));
-        let worker = worker_of(
-            management_on(store.clone(), &self.secret, &self.sim),
-            engine,
-            Duration::from_secs(2),
-        );
+        let worker = worker_of(node.management, engine, Duration::from_secs(2));
         rt.spawn(async move {
             let stop = Arc::new(AtomicBool::new(false));
             let _ = worker.run_one(&stop).await;
