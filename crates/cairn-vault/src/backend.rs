@@ -247,6 +247,45 @@ impl Backend {
         Ok(())
     }
 
+    /// Create an object that must be written by exactly one of several racing writers (a
+    /// repository's config): `true` when this call's bytes are the ones stored, `false` when
+    /// another writer's are. Unlike [`Backend::put_new`], an existing object is not success: it
+    /// is read back, and it is ours only when it holds our bytes (a retry after a lost answer).
+    /// Stores without conditional writes get a check before and a read back after the write,
+    /// which narrows the race to the write itself.
+    pub async fn create_once(&self, name: &str, data: Bytes) -> Result<bool> {
+        let path = self.path(name);
+        let created = self
+            .retrying(|| async {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                match self
+                    .store
+                    .put_opts(&path, PutPayload::from(data.clone()), opts)
+                    .await
+                {
+                    Ok(_) => Ok(Some(true)),
+                    Err(object_store::Error::AlreadyExists { .. }) => Ok(Some(false)),
+                    Err(object_store::Error::NotImplemented { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        match created {
+            Some(true) => Ok(true),
+            Some(false) => Ok(self.get(name).await?.as_ref() == Some(&data)),
+            None => {
+                if self.get(name).await?.is_some_and(|stored| stored != data) {
+                    return Ok(false);
+                }
+                self.put(name, data.clone()).await?;
+                Ok(self.get(name).await?.as_ref() == Some(&data))
+            }
+        }
+    }
+
     /// Write (or replace) a mutable object.
     pub async fn put(&self, name: &str, data: Bytes) -> Result<()> {
         let path = self.path(name);

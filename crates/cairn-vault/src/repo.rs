@@ -167,13 +167,20 @@ impl Repository {
                 Bytes::from(serde_json::to_vec_pretty(&slot).unwrap_or_default()),
             )
             .await?;
-        // The config last: a repository exists once its config does.
-        backend
-            .put_new(
+        // The config last: a repository exists once its config does. Two first backups may
+        // create it at once; the one whose config is not stored must not go on with its own
+        // master key (what it wrote could not be read with the stored one), so it takes its slot
+        // back and answers AlreadyExists, and the caller opens the repository that won.
+        let created = backend
+            .create_once(
                 "config",
                 Bytes::from(serde_json::to_vec_pretty(&config).unwrap_or_default()),
             )
             .await?;
+        if !created {
+            backend.delete(&format!("keys/{slot_id}")).await?;
+            return Err(Error::AlreadyExists(backend.description().into()));
+        }
         Ok(Repository(Arc::new(Inner {
             backend,
             config,

@@ -3,6 +3,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use cairn_vault::{
     Backend, Error, ForgetPolicy, KdfParams, KeySource, PruneOptions, Repository, VerifyOptions,
@@ -21,7 +22,65 @@ on_backends!(
     forget_and_prune_reclaim,
     writer_reusing_condemned_blobs,
     damaged_snapshot_is_listed_apart,
+    racing_first_inits_make_one_repository,
 );
+
+/// Four first backups create one repository at once (the engine opens a storage's repository, or
+/// creates it when there is none): exactly one creation wins, the others answer AlreadyExists and
+/// open the winner's repository, and a fresh open reads every snapshot each of them then writes.
+/// (A lost race used to go on with its own master key, and its index files did not decrypt.)
+async fn racing_first_inits_make_one_repository(b: Backend) {
+    let key = KeySource::Raw([7; 32]);
+    let start = Arc::new(tokio::sync::Barrier::new(4));
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let (b, key, start) = (b.clone(), key.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let (won, repo) =
+                    match Repository::init(b.clone(), &key, support::small_opts()).await {
+                        Ok(repo) => (true, repo),
+                        Err(Error::AlreadyExists(_)) => {
+                            (false, Repository::open(b, &key).await.unwrap())
+                        }
+                        Err(e) => panic!("writer {i}: {e}"),
+                    };
+                let mut w = repo.writer(WriterOptions::default()).await.unwrap();
+                let doc = format!("{{\"writer\":{i}}}");
+                w.add_document("doc.json", doc.as_bytes(), BTreeMap::new())
+                    .await
+                    .unwrap();
+                let snap = w.commit(BTreeMap::new(), vec![]).await.unwrap().snapshot;
+                (won, snap.to_hex(), doc)
+            })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for w in writers {
+        written.push(w.await.unwrap());
+    }
+    let winners = written.iter().filter(|(won, ..)| *won).count();
+    assert_eq!(winners, 1, "exactly one creation wins: {written:?}");
+    let repo = Repository::open(b, &key).await.unwrap();
+    assert_eq!(
+        repo.list_keys().await.unwrap().len(),
+        1,
+        "the losers took their key slots back"
+    );
+    let list = repo.snapshots().await.unwrap();
+    assert!(list.damaged.is_empty(), "damaged: {:?}", list.damaged);
+    assert_eq!(list.snapshots.len(), 4);
+    for (_, snap, doc) in &written {
+        let got = repo
+            .reader(snap)
+            .await
+            .unwrap()
+            .get("doc.json")
+            .await
+            .unwrap();
+        assert_eq!(&got[..], doc.as_bytes(), "snapshot {snap}");
+    }
+}
 
 async fn keys_and_wrong_key(b: Backend) {
     let repo = init(b.clone()).await;
