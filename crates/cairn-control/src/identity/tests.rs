@@ -158,6 +158,10 @@ impl SessionStore for RecordingStore {
         self.note("delete_expired_sessions");
         self.inner.delete_expired_sessions(n).await
     }
+    async fn spend_nonce(&self, nonce: &str, e: Timestamp, n: Timestamp) -> StoreResult<bool> {
+        self.note("spend_nonce");
+        self.inner.spend_nonce(nonce, e, n).await
+    }
 }
 
 struct Fixture {
