@@ -35,7 +35,11 @@ pub(crate) fn secure(url: &str) -> StoreResult<()> {
     if url.contains("mode=rwc") {
         create_private(&path)?;
     }
-    for file in [path.clone(), suffixed(&path, "-wal"), suffixed(&path, "-shm")] {
+    for file in [
+        path.clone(),
+        suffixed(&path, "-wal"),
+        suffixed(&path, "-shm"),
+    ] {
         narrow_mode(&file)?;
     }
     Ok(())

@@ -79,7 +79,11 @@ fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
             .create(dir)
             .with_context(context)?;
     }
-    let mode = std::fs::metadata(dir).with_context(context)?.permissions().mode() & 0o777;
+    let mode = std::fs::metadata(dir)
+        .with_context(context)?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode != 0o700 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("setting the mode of {}", dir.display()))?;

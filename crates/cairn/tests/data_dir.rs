@@ -74,7 +74,11 @@ fn the_data_directory_is_0700_and_the_database_files_0600_whatever_the_umask() {
         .env_remove("CAIRN_SECRET")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode(data), 0o700, "the data directory");
     for name in ["cairn.db", "secret"] {
         assert_eq!(mode(&data.join(name)), 0o600, "{name}");

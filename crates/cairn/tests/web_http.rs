@@ -206,6 +206,7 @@ async fn without_javascript_a_token_is_created_shown_once_listed_and_revoked_and
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER);
     assert_eq!(created.location.as_deref(), Some(TOKENS));
+    let sealed = web.cookies["cairn_new_token"].clone();
     let shown = web.get(TOKENS).await;
     let at = shown.body.find("cairn_").unwrap();
     let token = shown.body[at..at + 55].to_string();
@@ -221,6 +222,15 @@ async fn without_javascript_a_token_is_created_shown_once_listed_and_revoked_and
         "the page that shows the token deletes its cookie"
     );
     assert!(!web.get(TOKENS).await.body.contains(&token), "shown once");
+    // The sealed cookie sent again within its two minutes, in the same session: nothing.
+    web.cookies.insert("cairn_new_token".into(), sealed);
+    let replayed = web.get(TOKENS).await;
+    assert_eq!(replayed.status, 200);
+    assert!(
+        !replayed.body.contains(&token),
+        "a replayed seal shows nothing"
+    );
+    assert!(!replayed.body.contains("will not be shown again"));
 
     let api = |token: String| {
         let url = server.audit_url(&first.org_id);

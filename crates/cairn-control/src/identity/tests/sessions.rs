@@ -1,7 +1,7 @@
 //! Web login, sessions, CSRF tokens and the sealed one-time token display.
 
 use super::*;
-use crate::identity::session::FLASH_TTL;
+use crate::identity::session::{FLASH_TTL, WebSession};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -263,28 +263,40 @@ async fn a_sealed_token_opens_once_in_time_and_only_for_its_session() {
         .login("web@example.com", PASSWORD, CLIENT)
         .await
         .unwrap();
+    let open = |session: &WebSession, sealed: String| {
+        let identity = &f.identity;
+        let session = session.clone();
+        async move { identity.open_once(&session, &sealed).await.unwrap() }
+    };
     let now = f.clock.now();
     let sealed = a.session.seal_once("cairn_secret", now).unwrap();
     assert!(!sealed.contains("cairn_secret"));
     assert_eq!(
-        a.session.open_once(&sealed, now).as_deref(),
-        Some("cairn_secret")
-    );
-    assert_eq!(b.session.open_once(&sealed, now), None, "another session");
-    assert_eq!(
-        a.session.open_once(&sealed, now + FLASH_TTL),
+        open(&b.session, sealed.clone()).await,
         None,
-        "too late"
+        "another session"
     );
     let mut tampered = sealed.clone().into_bytes();
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
     assert_eq!(
-        a.session
-            .open_once(&String::from_utf8(tampered).unwrap(), now),
+        open(&a.session, String::from_utf8(tampered).unwrap()).await,
         None
     );
-    assert_eq!(a.session.open_once("zz", now), None);
+    assert_eq!(open(&a.session, "zz".into()).await, None);
+    assert_eq!(
+        open(&a.session, sealed.clone()).await.as_deref(),
+        Some("cairn_secret")
+    );
+    assert_eq!(
+        open(&a.session, sealed.clone()).await,
+        None,
+        "a replay of the same seal, in time and in the same session, opens nothing"
+    );
+
+    let later = a.session.seal_once("cairn_later", f.clock.now()).unwrap();
+    f.clock.advance(FLASH_TTL);
+    assert_eq!(open(&a.session, later).await, None, "too late");
 }
 
 #[tokio::test]
