@@ -148,6 +148,9 @@ pub struct AuthFileSettings {
     pub failure_limit: Option<u32>,
     /// The window of `failure_limit`, in seconds (default 60).
     pub failure_window_secs: Option<u64>,
+    /// Failed web passwords against one email from all addresses in the window before its logins
+    /// get 429 (default 100); past `failure_limit` they are only slowed down.
+    pub password_ceiling: Option<u32>,
     /// Successful calls per account per second (default 100) and burst (default 200).
     pub rate_per_second: Option<u32>,
     pub rate_burst: Option<u32>,
@@ -245,6 +248,7 @@ impl AuthFileSettings {
                 .failure_window_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.failure_window),
+            password_ceiling: self.password_ceiling.unwrap_or(d.password_ceiling),
             rate_per_second: self.rate_per_second.unwrap_or(d.rate_per_second),
             rate_burst: self.rate_burst.unwrap_or(d.rate_burst),
             auth_cache_ttl: self

@@ -441,15 +441,14 @@ async fn login_is_throttled_after_ten_failures() {
     assert!(locked.body.contains("Too many failed attempts"));
     assert!(!web.cookies.contains_key("cairn_session"));
 
-    // One throttle per client address: its API calls wait too, even with a valid token.
+    // Passwords and API tokens are counted apart: the address's valid token still works.
     let api = reqwest::Client::new()
         .get(server.audit_url(&first.org_id))
         .basic_auth(&first.email, Some(&first.token))
         .send()
         .await
         .unwrap();
-    assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(api.headers().contains_key("retry-after"));
+    assert_eq!(api.status(), StatusCode::OK);
     let metrics = web.get("/metrics").await.body;
     assert!(
         metrics.contains(r#"cairn_auth_failures_total{reason="wrong_login"} 10"#),

@@ -198,41 +198,27 @@ impl Identity {
         }
     }
 
-    /// Logs in with email and web password. Throttled like the API's Basic check, per client
-    /// address and per email; unlike there, a locked email is refused before the password is
-    /// checked, since a password (unlike a token) can be guessed.
+    /// Logs in with email and web password, under the password locks of `lockout.rs`: per
+    /// client address, and for the email from every address together a higher ceiling with
+    /// growing delays before it, so that nobody elsewhere can lock the account's owner out.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         client: IpAddr,
     ) -> ControlResult<NewSession> {
-        let now = self.clock.now();
         let addr_key = client.to_string();
-        let email_key = email.trim().to_lowercase();
-        for (throttle, key) in [
-            (&self.failures_by_addr, &addr_key),
-            (&self.failures_by_account, &email_key),
-        ] {
-            if let Some(retry_after) = throttle.locked(key, now) {
-                return Err(ControlError::Throttled { retry_after });
-            }
-        }
-        let principal = match self.check_password(email.trim(), password).await {
+        let principal = match self
+            .password_attempt(email.trim(), password, client, actions::LOGIN_FAILED_BURST)
+            .await
+        {
             Ok(principal) => principal,
             Err(ControlError::Unauthenticated(_)) => {
-                self.note_failure(
-                    actions::LOGIN_FAILED_BURST,
-                    &addr_key,
-                    Some(&email_key),
-                    now,
-                    client,
-                )
-                .await;
                 return Err(unauthenticated(WRONG_LOGIN, "wrong_login"));
             }
             Err(other) => return Err(other),
         };
+        let now = self.clock.now();
         let cookie = CookieSecret::generate()?;
         let expires_at =
             now + TimeDelta::from_std(self.settings.session_ttl).unwrap_or(TimeDelta::hours(12));
