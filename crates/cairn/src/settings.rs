@@ -48,6 +48,8 @@ pub struct FileSettings {
     pub web: WebFileSettings,
     #[serde(default)]
     pub engine: EngineFileSettings,
+    #[serde(default)]
+    pub server: ServerFileSettings,
 }
 
 /// `[engine]`: how backups and restores talk to sites.
@@ -176,6 +178,27 @@ impl WebFileSettings {
             secure_cookies: self.secure_cookies.unwrap_or(false),
             trust_forwarded_proto: self.trust_forwarded_proto.unwrap_or(false),
         }
+    }
+}
+
+/// `[server]`: how the server sees its clients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFileSettings {
+    /// Reverse proxies (address ranges) whose `X-Forwarded-For` names the client; the
+    /// `CAIRN_TRUSTED_PROXIES` variable (comma-separated) overrides it. Default: none.
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+impl ServerFileSettings {
+    pub fn trusted_proxies(&self) -> anyhow::Result<cairn_api::TrustedProxies> {
+        let parsed = match std::env::var("CAIRN_TRUSTED_PROXIES") {
+            Ok(list) => cairn_api::TrustedProxies::parse([list.as_str()]),
+            Err(_) => cairn_api::TrustedProxies::parse(
+                self.trusted_proxies.iter().flatten().map(String::as_str),
+            ),
+        };
+        parsed.map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
     }
 }
 
