@@ -6,6 +6,8 @@
 //! else, so no other file decides a 4xx or its message. Anything unexpected is a 500 whose detail
 //! goes to the log (under the request id), never to the body.
 
+use std::time::Duration;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_control::ControlError;
@@ -261,6 +263,29 @@ pub fn page_message(status: StatusCode) -> &'static str {
     }
 }
 
+/// A 429 with the spec's headers (section 6): `Retry-After` and `X-RateLimit-*`, for a failure
+/// lock (its limit is the failures allowed in the window, none remaining) as for the rate limit.
+fn too_many(message: String, limit: u32, remaining: u32, reset_after: Duration) -> ApiError {
+    let reset = chrono::Utc::now() + chrono::TimeDelta::from_std(reset_after).unwrap_or_default();
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
+        .with_header(
+            header::RETRY_AFTER,
+            reset_after.as_secs().max(1).to_string(),
+        )
+        .with_header(
+            HeaderName::from_static("x-ratelimit-limit"),
+            limit.to_string(),
+        )
+        .with_header(
+            HeaderName::from_static("x-ratelimit-remaining"),
+            remaining.to_string(),
+        )
+        .with_header(
+            HeaderName::from_static("x-ratelimit-reset"),
+            reset.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+}
+
 impl From<ControlError> for ApiError {
     fn from(err: ControlError) -> Self {
         match err {
@@ -281,37 +306,14 @@ impl From<ControlError> for ApiError {
             ControlError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             ControlError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
             ControlError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-            ref e @ ControlError::Throttled { retry_after } => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()).with_header(
-                    header::RETRY_AFTER,
-                    retry_after.as_secs().max(1).to_string(),
-                )
+            ref e @ ControlError::Throttled { retry_after, limit } => {
+                too_many(e.to_string(), limit, 0, retry_after)
             }
             ref e @ ControlError::RateLimited {
                 limit,
                 remaining,
                 reset_after,
-            } => {
-                let reset = chrono::Utc::now()
-                    + chrono::TimeDelta::from_std(reset_after).unwrap_or_default();
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
-                    .with_header(
-                        header::RETRY_AFTER,
-                        reset_after.as_secs().max(1).to_string(),
-                    )
-                    .with_header(
-                        HeaderName::from_static("x-ratelimit-limit"),
-                        limit.to_string(),
-                    )
-                    .with_header(
-                        HeaderName::from_static("x-ratelimit-remaining"),
-                        remaining.to_string(),
-                    )
-                    .with_header(
-                        HeaderName::from_static("x-ratelimit-reset"),
-                        reset.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    )
-            }
+            } => too_many(e.to_string(), limit, remaining, reset_after),
             ControlError::Unavailable(detail) => {
                 tracing::error!(detail = %detail, "metadata store unavailable");
                 ApiError::new(

@@ -1,28 +1,21 @@
 //! Extractors: who is calling ([`Authenticated`], [`OrgAdmin`]) and the query string
 //! ([`QueryParams`]). Authorization shows in a handler's signature.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::HeaderName;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use cairn_control::ControlError;
 use cairn_control::identity::Principal;
 
+use crate::client::client_addr;
 use crate::error::{ApiError, RequestError};
 use crate::state::AppState;
 
 /// Atlassian's caller header: when present it must name the authenticated account.
 pub const X_ATL_ACCOUNT_ID: HeaderName = HeaderName::from_static("x-atl-account-id");
-
-pub(crate) fn client_addr(parts: &Parts) -> IpAddr {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
 
 /// A caller who passed the Basic check.
 pub struct Authenticated {
@@ -34,7 +27,7 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let client_addr = client_addr(parts);
+        let client_addr = client_addr(parts, &state.trusted_proxies);
         let mut values = parts.headers.get_all(AUTHORIZATION).iter();
         let first = values.next();
         if values.next().is_some() {

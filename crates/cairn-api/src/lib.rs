@@ -3,6 +3,7 @@
 //! status and message, and only this crate defines wire types.
 
 mod body;
+pub mod client;
 pub mod error;
 mod extract;
 mod layers;
@@ -14,6 +15,7 @@ mod state;
 pub mod web;
 pub mod wire;
 
+pub use client::TrustedProxies;
 pub use routes::router;
 pub use state::AppState;
 pub use web::WebSettings;

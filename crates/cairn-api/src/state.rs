@@ -4,6 +4,7 @@ use cairn_control::identity::Identity;
 use cairn_control::management::Management;
 use cairn_store::MetaStore;
 
+use crate::client::TrustedProxies;
 use crate::metrics::Metrics;
 use crate::web::WebSettings;
 
@@ -17,4 +18,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How the web pages set cookies.
     pub web: WebSettings,
+    /// Whose `X-Forwarded-For` names the client (see `client.rs`).
+    pub trusted_proxies: TrustedProxies,
 }

@@ -29,6 +29,7 @@ async fn start() -> TestServer {
         store: install.store.clone(),
         metrics: Arc::new(Metrics::default()),
         web: Default::default(),
+        trusted_proxies: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

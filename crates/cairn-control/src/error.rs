@@ -44,9 +44,9 @@ pub enum ControlError {
     /// 409: a rule forbids the action now; the message names the rule.
     #[error("{0}")]
     Conflict(String),
-    /// 429 after too many failed authentications.
+    /// 429 after too many failed authentications; `limit` is the failures allowed in the window.
     #[error("Too many failed attempts. Try again in {} seconds.", .retry_after.as_secs().max(1))]
-    Throttled { retry_after: Duration },
+    Throttled { retry_after: Duration, limit: u32 },
     /// 429 when an account exceeds its request rate.
     #[error("Rate limit exceeded. Slow down and retry after the time in Retry-After.")]
     RateLimited {

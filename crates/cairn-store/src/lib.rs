@@ -16,6 +16,7 @@ mod records;
 mod run_reports;
 mod sessions;
 mod sql;
+mod sqlite_files;
 mod traits;
 
 #[cfg(feature = "testing")]

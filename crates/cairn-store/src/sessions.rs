@@ -27,4 +27,12 @@ pub trait SessionStore: Send + Sync {
     async fn delete_account_sessions(&self, account_id: &str) -> StoreResult<u64>;
     /// Deletes sessions that expired at or before `now`; returns how many.
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Spends a one-time nonce that is good until `expires_at`: true for the one call (on any
+    /// node) that spends it first, false for every later one. Forgets nonces expired by `now`.
+    async fn spend_nonce(
+        &self,
+        nonce: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }

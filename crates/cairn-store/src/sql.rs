@@ -42,6 +42,9 @@ impl SqlStore {
                 "unsupported database URL: use sqlite:PATH or postgres://USER@HOST/DB".into(),
             )
         })?;
+        if dialect == Dialect::Sqlite {
+            crate::sqlite_files::secure(url)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -63,12 +66,7 @@ impl SqlStore {
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let migrator = match dialect {
-            Dialect::Sqlite => &SQLITE_MIGRATIONS,
-            Dialect::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&pool)
+        migrate(&pool, dialect)
             .await
             .map_err(|e| StoreError::Setup(format!("applying migrations: {e}")))?;
         Ok(SqlStore { pool, dialect })
@@ -82,6 +80,26 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Applies the embedded migrations, one process at a time: processes opening a fresh store
+/// together (a server and a CLI command) would otherwise both create the same tables.
+///
+/// - PostgreSQL: sqlx's migrator holds `pg_advisory_lock` (keyed by the database name) while it
+///   runs (`Migrator::locking`, on by default and never turned off here).
+/// - SQLite: the whole run is one `BEGIN EXCLUSIVE` transaction (each migration a savepoint in
+///   it); another process waits on the busy timeout, then finds every migration applied.
+async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::migrate::MigrateError> {
+    match dialect {
+        Dialect::Postgres => POSTGRES_MIGRATIONS.run(pool).await?,
+        Dialect::Sqlite => {
+            let mut conn = pool.acquire().await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN EXCLUSIVE").await?;
+            SQLITE_MIGRATIONS.run(&mut *tx).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
 }
 
 fn millis(t: Timestamp) -> i64 {

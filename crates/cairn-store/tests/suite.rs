@@ -509,3 +509,24 @@ dual_test!(
         );
     }
 );
+
+dual_test!(
+    a_nonce_is_spent_once_even_by_racing_spenders,
+    |db: TestDb| async move {
+        let store = std::sync::Arc::new(db.connect().await);
+        let spends = (0..8).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.spend_nonce("n-1", at(100), at(0)).await.unwrap() })
+        });
+        let won = futures::future::join_all(spends)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().unwrap())
+            .count();
+        assert_eq!(won, 1, "one spender wins");
+        assert!(!store.spend_nonce("n-1", at(100), at(50)).await.unwrap());
+        assert!(store.spend_nonce("n-2", at(100), at(50)).await.unwrap());
+        // Once expired it is forgotten: the value it guarded has expired with it.
+        assert!(store.spend_nonce("n-1", at(300), at(200)).await.unwrap());
+    }
+);

@@ -28,12 +28,7 @@ const FINGERPRINT_KEY: &str = "secret_fingerprint";
 
 impl Instance {
     pub async fn open(settings: &StoreSettings, file: &FileSettings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "creating the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
+        private_data_dir(&settings.data_dir)?;
         let secret = load_or_create_secret(&settings.data_dir)?;
         let store = Arc::new(
             SqlStore::connect(&settings.database_url, settings.max_connections)
@@ -70,6 +65,33 @@ impl Instance {
             engine,
         })
     }
+}
+
+/// The data directory holds the secret, the SQLite database and the built-in vaults: it is made
+/// with mode 0700 (whatever the umask), and one left more open is narrowed to 0700, with a log line.
+fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let context = || format!("creating the data directory {}", dir.display());
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(context)?;
+    }
+    let mode = std::fs::metadata(dir)
+        .with_context(context)?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting the mode of {}", dir.display()))?;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %dir.display(), was = format!("{mode:o}"), "narrowed the data directory's mode to 700: it holds the server secret and the database");
+        }
+    }
+    Ok(())
 }
 
 /// `CAIRN_SECRET` (hex) wins; otherwise the data directory's secret file, made on first use with

@@ -48,6 +48,8 @@ pub struct FileSettings {
     pub web: WebFileSettings,
     #[serde(default)]
     pub engine: EngineFileSettings,
+    #[serde(default)]
+    pub server: ServerFileSettings,
 }
 
 /// `[engine]`: how backups and restores talk to sites.
@@ -148,6 +150,9 @@ pub struct AuthFileSettings {
     pub failure_limit: Option<u32>,
     /// The window of `failure_limit`, in seconds (default 60).
     pub failure_window_secs: Option<u64>,
+    /// Failed web passwords against one email from all addresses in the window before its logins
+    /// get 429 (default 100); past `failure_limit` they are only slowed down.
+    pub password_ceiling: Option<u32>,
     /// Successful calls per account per second (default 100) and burst (default 200).
     pub rate_per_second: Option<u32>,
     pub rate_burst: Option<u32>,
@@ -173,6 +178,27 @@ impl WebFileSettings {
             secure_cookies: self.secure_cookies.unwrap_or(false),
             trust_forwarded_proto: self.trust_forwarded_proto.unwrap_or(false),
         }
+    }
+}
+
+/// `[server]`: how the server sees its clients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFileSettings {
+    /// Reverse proxies (address ranges) whose `X-Forwarded-For` names the client; the
+    /// `CAIRN_TRUSTED_PROXIES` variable (comma-separated) overrides it. Default: none.
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+impl ServerFileSettings {
+    pub fn trusted_proxies(&self) -> anyhow::Result<cairn_api::TrustedProxies> {
+        let parsed = match std::env::var("CAIRN_TRUSTED_PROXIES") {
+            Ok(list) => cairn_api::TrustedProxies::parse([list.as_str()]),
+            Err(_) => cairn_api::TrustedProxies::parse(
+                self.trusted_proxies.iter().flatten().map(String::as_str),
+            ),
+        };
+        parsed.map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
     }
 }
 
@@ -245,6 +271,7 @@ impl AuthFileSettings {
                 .failure_window_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.failure_window),
+            password_ceiling: self.password_ceiling.unwrap_or(d.password_ceiling),
             rate_per_second: self.rate_per_second.unwrap_or(d.rate_per_second),
             rate_burst: self.rate_burst.unwrap_or(d.rate_burst),
             auth_cache_ttl: self

@@ -11,7 +11,8 @@ use cairn_control::identity::Actor;
 use cairn_control::identity::session::WebSession;
 
 use super::{LOGIN_PATH, WebError};
-use crate::extract::{QueryParams, client_addr};
+use crate::client::client_addr;
+use crate::extract::QueryParams;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "cairn_session";
@@ -118,7 +119,7 @@ impl FromRequestParts<AppState> for WebUser {
         match session {
             Some(session) => Ok(WebUser {
                 session,
-                client_addr: client_addr(parts),
+                client_addr: client_addr(parts, &state.trusted_proxies),
             }),
             None => {
                 let target = if parts.method == Method::GET {

@@ -1,6 +1,6 @@
 //! `/login` and `/logout`.
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cairn_control::ControlError;
@@ -8,6 +8,7 @@ use cairn_control::ControlError;
 use super::cookies::{FormFields, LOGIN_COOKIE, SESSION_COOKIE, WebUser, cookie};
 use super::views::{self, LoginForm, Nav, Section};
 use super::{LOGIN_PATH, TOKENS_PATH, WebResult};
+use crate::client::ClientAddr;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
 use crate::state::AppState;
@@ -76,7 +77,7 @@ pub async fn page(
 
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     FormFields(form): FormFields,
 ) -> WebResult<Response> {
@@ -87,7 +88,7 @@ pub async fn submit(
         .check_login_csrf(cookie(&headers, LOGIN_COOKIE).as_deref(), form.get("csrf"))?;
     let new = match state
         .identity
-        .login(email, form.get("password").unwrap_or(""), client.ip())
+        .login(email, form.get("password").unwrap_or(""), client)
         .await
     {
         Ok(new) => new,

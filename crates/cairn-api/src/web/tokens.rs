@@ -1,8 +1,9 @@
 //! `/manage-profile/security/api-tokens`: the account's own tokens.
 //!
 //! Create posts, then redirects; the new token rides the redirect sealed in a short-lived cookie
-//! (see `cairn_control::identity::session`) and the page that shows it deletes the cookie, so it
-//! is shown exactly once and a reload shows the list only.
+//! (see `cairn_control::identity::session`) and the page that shows it deletes the cookie. The
+//! seal opens once (its nonce is spent in the store), so a reload, or the cookie sent again,
+//! shows the list only.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -59,11 +60,11 @@ pub async fn page(
     headers: HeaderMap,
     query: QueryParams,
 ) -> WebResult<Response> {
-    let now = state.identity.clock().now();
     let sealed = cookie(&headers, NEW_TOKEN_COOKIE).filter(|v| !v.is_empty());
-    let new_token = sealed
-        .as_deref()
-        .and_then(|sealed| user.session.open_once(sealed, now));
+    let new_token = match sealed.as_deref() {
+        Some(sealed) => state.identity.open_once(&user.session, sealed).await?,
+        None => None,
+    };
     let notice = match query.get("done") {
         Some("revoked") => Some("The token was revoked."),
         _ => None,

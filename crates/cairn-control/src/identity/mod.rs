@@ -2,13 +2,14 @@
 //! (`shared/spec/authentication.md`).
 
 pub mod basic;
+mod check;
+mod lockout;
 pub mod password;
 pub mod session;
 pub mod throttle;
 pub mod token;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -23,8 +24,7 @@ use crate::audit::{Audit, AuditEntry, actions};
 use crate::clock::Clock;
 use crate::secret::ServerSecret;
 use crate::{AuthFailure, ControlError, ControlResult};
-use basic::{BasicError, parse_authorization};
-use token::{NewTokenSecret, TokenShape};
+use token::NewTokenSecret;
 
 /// Limits and switches of identity, each a setting (defaults from the spec).
 #[derive(Debug, Clone)]
@@ -33,9 +33,12 @@ pub struct IdentitySettings {
     pub token_limit: u32,
     /// Accept an account's web password as the Basic password (Atlassian retired this; off).
     pub allow_password_basic: bool,
-    /// Failed authentications per client address or account before 429.
+    /// Failed authentications per client address or account before 429 (see `lockout.rs`).
     pub failure_limit: u32,
     pub failure_window: Duration,
+    /// Failed web passwords against one email, from every address together, before that email's
+    /// logins are refused; from `failure_limit` on they are only slowed down.
+    pub password_ceiling: u32,
     /// Successful calls per account: sustained rate and burst.
     pub rate_per_second: u32,
     pub rate_burst: u32,
@@ -53,6 +56,7 @@ impl Default for IdentitySettings {
             allow_password_basic: false,
             failure_limit: 10,
             failure_window: Duration::from_secs(60),
+            password_ceiling: 100,
             rate_per_second: 100,
             rate_burst: 200,
             auth_cache_ttl: Duration::from_secs(2),
@@ -173,9 +177,7 @@ pub struct Identity {
     clock: Arc<dyn Clock>,
     audit: Audit,
     settings: IdentitySettings,
-    failures_by_addr: throttle::FailureThrottle,
-    failures_by_account: throttle::FailureThrottle,
-    rate: throttle::RateLimiter,
+    lockouts: lockout::Lockouts,
     /// Verified credentials by `email_lower \0 token_hmac` (the hash is keyed already).
     cache: Mutex<HashMap<String, CachedAuth>>,
     last_use_written: Mutex<HashMap<String, Timestamp>>,
@@ -185,7 +187,6 @@ pub struct Identity {
 }
 
 const CACHE_MAX_ENTRIES: usize = 10_000;
-const THROTTLE_MAX_KEYS: usize = 100_000;
 
 impl Identity {
     pub fn new(
@@ -196,21 +197,7 @@ impl Identity {
     ) -> ControlResult<Self> {
         Ok(Identity {
             audit: Audit::new(store.clone(), clock.clone()),
-            failures_by_addr: throttle::FailureThrottle::new(
-                settings.failure_limit,
-                settings.failure_window,
-                THROTTLE_MAX_KEYS,
-            ),
-            failures_by_account: throttle::FailureThrottle::new(
-                settings.failure_limit,
-                settings.failure_window,
-                THROTTLE_MAX_KEYS,
-            ),
-            rate: throttle::RateLimiter::new(
-                settings.rate_per_second,
-                settings.rate_burst,
-                THROTTLE_MAX_KEYS,
-            ),
+            lockouts: lockout::Lockouts::new(&settings),
             store,
             secret,
             clock,
@@ -587,120 +574,6 @@ impl Identity {
     fn forget_cached(&self, matches: impl Fn(&CachedAuth) -> bool) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|_, entry| !matches(entry));
-    }
-
-    // ----- the Basic check --------------------------------------------------------------------
-
-    /// Authenticates one API request from its `Authorization` header value.
-    ///
-    /// Every credential failure is [`ControlError::Unauthenticated`] with a message that never
-    /// depends on whether the email exists; the work done (one keyed hash, one indexed look-up)
-    /// is the same either way.
-    pub async fn authenticate(
-        &self,
-        authorization: Option<&[u8]>,
-        client: IpAddr,
-    ) -> ControlResult<Principal> {
-        let now = self.clock.now();
-        let addr_key = client.to_string();
-        if let Some(retry_after) = self.failures_by_addr.locked(&addr_key, now) {
-            return Err(ControlError::Throttled { retry_after });
-        }
-        let creds = match parse_authorization(authorization) {
-            Ok(creds) => creds,
-            Err(BasicError::Missing) => {
-                // Not an attempt: clients send no credentials first and retry after the 401.
-                return Err(unauthenticated(BasicError::Missing.message(), "missing"));
-            }
-            Err(err) => {
-                self.note_failure(actions::AUTH_FAILED_BURST, &addr_key, None, now, client)
-                    .await;
-                return Err(unauthenticated(err.message(), err.reason()));
-            }
-        };
-        let email_key = creds.user.to_lowercase();
-        let result = self
-            .check_credentials(&creds.user, &creds.password, now)
-            .await;
-        match result {
-            Ok(principal) => {
-                let decision = self.rate.take(&principal.account_id, now);
-                if !decision.allowed {
-                    return Err(ControlError::RateLimited {
-                        limit: decision.limit,
-                        remaining: decision.remaining,
-                        reset_after: decision.reset_after,
-                    });
-                }
-                Ok(principal)
-            }
-            Err(ControlError::Unauthenticated(failure)) => {
-                if let Some(retry_after) = self.failures_by_account.locked(&email_key, now) {
-                    return Err(ControlError::Throttled { retry_after });
-                }
-                self.note_failure(
-                    actions::AUTH_FAILED_BURST,
-                    &addr_key,
-                    Some(&email_key),
-                    now,
-                    client,
-                )
-                .await;
-                Err(ControlError::Unauthenticated(failure))
-            }
-            Err(other) => Err(other),
-        }
-    }
-
-    /// Counts a failure against the address (and email); the failure that locks either writes
-    /// one `action` audit event for the burst.
-    async fn note_failure(
-        &self,
-        action: &'static str,
-        addr_key: &str,
-        email_key: Option<&str>,
-        now: Timestamp,
-        client: IpAddr,
-    ) {
-        let addr_locked = self.failures_by_addr.record_failure(addr_key, now);
-        let account_locked =
-            email_key.is_some_and(|key| self.failures_by_account.record_failure(key, now));
-        if addr_locked || account_locked {
-            // One event per burst; the email is recorded as given (it may name no account).
-            let entry = AuditEntry {
-                org_id: None,
-                account_id: None,
-                action,
-                target: email_key.map(|e| format!("email:{e}")),
-                client_addr: Some(client.to_string()),
-                details: Some(serde_json::json!({ "failures": self.settings.failure_limit })),
-            };
-            if let Err(err) = self.audit.record(entry).await {
-                tracing::warn!(error = %err, "could not record an authentication failure burst");
-            }
-        }
-    }
-
-    async fn check_credentials(
-        &self,
-        email: &str,
-        password: &str,
-        now: Timestamp,
-    ) -> ControlResult<Principal> {
-        match token::shape(password) {
-            TokenShape::WellFormed => self.check_token(email, password, now).await,
-            TokenShape::Damaged => Err(unauthenticated(
-                "The API token is malformed: it may be truncated or mistyped. Copy it again, or create a new one.",
-                "damaged_token",
-            )),
-            TokenShape::Foreign if self.settings.allow_password_basic => {
-                self.check_password(email, password).await
-            }
-            TokenShape::Foreign => Err(unauthenticated(
-                "These APIs accept an API token as the password, not an account password. Create a token at /manage-profile/security/api-tokens.",
-                "not_a_token",
-            )),
-        }
     }
 
     async fn check_token(

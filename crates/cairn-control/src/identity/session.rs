@@ -9,7 +9,8 @@
 //!   that the browser holds in a short-lived cookie (double submit, keyed).
 //! - A new API token is shown once after a redirect: it travels sealed (XChaCha20-Poly1305 under a
 //!   key derived from the session id) in a short-lived cookie that the next page view consumes.
-//!   It is never written to the store.
+//!   The token is never written to the store; the seal's random nonce is, when the seal is opened
+//!   (`spent_nonces`), so a replayed cookie opens nothing, on any node.
 
 use std::net::IpAddr;
 
@@ -108,8 +109,9 @@ impl WebSession {
         Ok(hex::encode(out))
     }
 
-    /// Opens what [`WebSession::seal_once`] sealed for this session, if still in time.
-    pub fn open_once(&self, sealed: &str, now: Timestamp) -> Option<String> {
+    /// Opens what [`WebSession::seal_once`] sealed for this session, if still in time: the seal's
+    /// nonce, its deadline and the secret. [`Identity::open_once`] makes it one-time.
+    fn open_sealed(&self, sealed: &str, now: Timestamp) -> Option<(String, Timestamp, String)> {
         let bytes = hex::decode(sealed).ok()?;
         if bytes.len() <= NONCE_LEN {
             return None;
@@ -119,7 +121,8 @@ impl WebSession {
         let cipher = XChaCha20Poly1305::new((&self.flash_key).into());
         let plain = String::from_utf8(cipher.decrypt(&nonce.into(), ciphertext).ok()?).ok()?;
         let (until, secret) = plain.split_once(':')?;
-        (until.parse::<i64>().ok()? > now.timestamp_millis()).then(|| secret.to_string())
+        let until = chrono::DateTime::from_timestamp_millis(until.parse().ok()?)?;
+        (until > now).then(|| (hex::encode(nonce), until, secret.to_string()))
     }
 }
 
@@ -195,41 +198,27 @@ impl Identity {
         }
     }
 
-    /// Logs in with email and web password. Throttled like the API's Basic check, per client
-    /// address and per email; unlike there, a locked email is refused before the password is
-    /// checked, since a password (unlike a token) can be guessed.
+    /// Logs in with email and web password, under the password locks of `lockout.rs`: per
+    /// client address, and for the email from every address together a higher ceiling with
+    /// growing delays before it, so that nobody elsewhere can lock the account's owner out.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         client: IpAddr,
     ) -> ControlResult<NewSession> {
-        let now = self.clock.now();
         let addr_key = client.to_string();
-        let email_key = email.trim().to_lowercase();
-        for (throttle, key) in [
-            (&self.failures_by_addr, &addr_key),
-            (&self.failures_by_account, &email_key),
-        ] {
-            if let Some(retry_after) = throttle.locked(key, now) {
-                return Err(ControlError::Throttled { retry_after });
-            }
-        }
-        let principal = match self.check_password(email.trim(), password).await {
+        let principal = match self
+            .password_attempt(email.trim(), password, client, actions::LOGIN_FAILED_BURST)
+            .await
+        {
             Ok(principal) => principal,
             Err(ControlError::Unauthenticated(_)) => {
-                self.note_failure(
-                    actions::LOGIN_FAILED_BURST,
-                    &addr_key,
-                    Some(&email_key),
-                    now,
-                    client,
-                )
-                .await;
                 return Err(unauthenticated(WRONG_LOGIN, "wrong_login"));
             }
             Err(other) => return Err(other),
         };
+        let now = self.clock.now();
         let cookie = CookieSecret::generate()?;
         let expires_at =
             now + TimeDelta::from_std(self.settings.session_ttl).unwrap_or(TimeDelta::hours(12));
@@ -258,6 +247,25 @@ impl Identity {
             .await?;
         let session = self.web_session(cookie.expose(), principal, expires_at);
         Ok(NewSession { cookie, session })
+    }
+
+    /// The secret sealed for `session` by [`WebSession::seal_once`], the first time it is opened
+    /// in time (on any node sharing the store); `None` for a replay, another session's seal, a
+    /// late or a damaged one.
+    pub async fn open_once(
+        &self,
+        session: &WebSession,
+        sealed: &str,
+    ) -> ControlResult<Option<String>> {
+        let now = self.clock.now();
+        let Some((nonce, until, secret)) = session.open_sealed(sealed, now) else {
+            return Ok(None);
+        };
+        let first = self
+            .store
+            .spend_nonce(&format!("{FLASH_KEY_PURPOSE}:{nonce}"), until, now)
+            .await?;
+        Ok(first.then_some(secret))
     }
 
     /// The live session behind a cookie value, if any: `None` for an unknown, expired or

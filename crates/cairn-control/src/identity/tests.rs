@@ -158,6 +158,10 @@ impl SessionStore for RecordingStore {
         self.note("delete_expired_sessions");
         self.inner.delete_expired_sessions(n).await
     }
+    async fn spend_nonce(&self, nonce: &str, e: Timestamp, n: Timestamp) -> StoreResult<bool> {
+        self.note("spend_nonce");
+        self.inner.spend_nonce(nonce, e, n).await
+    }
 }
 
 struct Fixture {
@@ -435,27 +439,36 @@ async fn the_eleventh_failure_in_a_minute_is_throttled_and_it_lifts() {
         );
         f.clock.advance(TimeDelta::seconds(1));
     }
-    let good = basic("ada@example.com", t.secret.expose());
     match f
         .identity
-        .authenticate(Some(&good), CLIENT)
+        .authenticate(Some(&wrong), CLIENT)
         .await
         .unwrap_err()
     {
-        ControlError::Throttled { retry_after } => assert_eq!(retry_after.as_secs(), 50),
+        ControlError::Throttled { retry_after, limit } => {
+            assert_eq!((retry_after.as_secs(), limit), (50, 10));
+        }
         other => panic!("expected 429, got {other:?}"),
     }
+    let good = basic("ada@example.com", t.secret.expose());
+    assert!(
+        f.identity.authenticate(Some(&good), CLIENT).await.is_ok(),
+        "a valid token is never refused by the lock: it is checked first"
+    );
     let other_client = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
     assert!(
-        f.identity
-            .authenticate(Some(&good), other_client)
-            .await
-            .is_ok(),
-        "a valid token from elsewhere still works"
+        matches!(
+            f.identity.authenticate(Some(&wrong), other_client).await,
+            Err(ControlError::Throttled { .. })
+        ),
+        "the email is locked too, for failing attempts from anywhere"
     );
     f.clock.advance(TimeDelta::seconds(51));
     assert!(
-        f.identity.authenticate(Some(&good), CLIENT).await.is_ok(),
+        matches!(
+            f.identity.authenticate(Some(&wrong), CLIENT).await,
+            Err(ControlError::Unauthenticated(_))
+        ),
         "the lock lifts by itself"
     );
     let page = f

@@ -58,6 +58,14 @@ impl FailureThrottle {
         )
     }
 
+    /// Failures of `key` within the window (at most `limit`).
+    pub fn recent(&self, key: &str, now: Instant) -> usize {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let start = self.window_start(now);
+        map.get(key)
+            .map_or(0, |times| times.iter().filter(|t| **t > start).count())
+    }
+
     /// Records a failure; returns true when this failure is the one that locks `key` (so the
     /// caller can write one audit event per burst, not one per attempt).
     pub fn record_failure(&self, key: &str, now: Instant) -> bool {

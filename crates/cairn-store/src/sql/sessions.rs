@@ -69,4 +69,26 @@ impl SessionStore for SqlStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn spend_nonce(
+        &self,
+        nonce: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM spent_nonces WHERE expires_at <= $1")
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
+        // The primary key decides between racing spenders: one insert wins.
+        let inserted = sqlx::query(
+            "INSERT INTO spent_nonces (nonce, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (nonce) DO NOTHING",
+        )
+        .bind(nonce)
+        .bind(millis(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
 }

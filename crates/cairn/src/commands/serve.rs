@@ -40,6 +40,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .or(file.log_format)
             .unwrap_or(LogFormat::Text),
     );
+    let trusted_proxies = file.server.trusted_proxies()?;
     let store_settings = args.store.resolve(&file);
     let instance = Instance::open(&store_settings, &file).await?;
     let listen = args
@@ -93,6 +94,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store,
         metrics: Arc::new(Metrics::default()),
         web: file.web.web_settings(),
+        trusted_proxies,
     };
     // Listening for signals before saying "serving": a SIGTERM right after it stops cleanly.
     let shutdown = shutdown_signal();

@@ -1,7 +1,7 @@
 //! Web login, sessions, CSRF tokens and the sealed one-time token display.
 
 use super::*;
-use crate::identity::session::FLASH_TTL;
+use crate::identity::session::{FLASH_TTL, WebSession};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -144,20 +144,16 @@ async fn wrong_password_and_unknown_email_fail_alike_and_bursts_are_throttled() 
     assert_eq!(wrong.to_string(), unknown.to_string());
     assert!(matches!(wrong, ControlError::Unauthenticated(_)));
 
-    // Nine more wrong passwords from another address bring the failures against this email to
-    // the limit; each is refused.
+    // Ten wrong passwords from one address lock that address, even for the right password.
     let other: IpAddr = "198.51.100.9".parse().unwrap();
-    for _ in 0..9 {
+    for _ in 0..10 {
         let refused = f
             .identity
             .login("web@example.com", "guess", other)
             .await
             .unwrap_err();
         assert!(
-            matches!(
-                refused,
-                ControlError::Unauthenticated(_) | ControlError::Throttled { .. }
-            ),
+            matches!(refused, ControlError::Unauthenticated(_)),
             "{refused:?}"
         );
     }
@@ -168,18 +164,48 @@ async fn wrong_password_and_unknown_email_fail_alike_and_bursts_are_throttled() 
         .unwrap_err();
     assert!(
         matches!(locked, ControlError::Throttled { .. }),
-        "a locked email is refused even with the right password: {locked:?}"
+        "a locked address is refused even with the right password: {locked:?}"
     );
     assert!(
         actions_recorded(&f)
             .await
             .contains(&actions::LOGIN_FAILED_BURST.to_string())
     );
+    // The owner elsewhere logs in (eleven failures against the email only slow it down).
+    let owner: IpAddr = "203.0.113.5".parse().unwrap();
+    f.identity
+        .login("web@example.com", PASSWORD, owner)
+        .await
+        .expect("an email is not locked by another address's failures");
     f.clock.advance(TimeDelta::seconds(61));
     f.identity
         .login("web@example.com", PASSWORD, other)
         .await
         .expect("the lock lifts by itself");
+}
+
+#[tokio::test]
+async fn failed_api_tokens_never_lock_the_web_login() {
+    let f = fixture().await;
+    with_password(&f, "web@example.com", false).await;
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "web@example.com:{}",
+            token::NewTokenSecret::generate().unwrap().expose()
+        ))
+    );
+    for i in 0..11u8 {
+        let client = IpAddr::V4(Ipv4Addr::new(198, 51, 100, i));
+        let _ = f
+            .identity
+            .authenticate(Some(wrong.as_bytes()), client)
+            .await;
+    }
+    f.identity
+        .login("web@example.com", PASSWORD, CLIENT)
+        .await
+        .expect("the web password still logs in");
 }
 
 #[tokio::test]
@@ -263,28 +289,40 @@ async fn a_sealed_token_opens_once_in_time_and_only_for_its_session() {
         .login("web@example.com", PASSWORD, CLIENT)
         .await
         .unwrap();
+    let open = |session: &WebSession, sealed: String| {
+        let identity = &f.identity;
+        let session = session.clone();
+        async move { identity.open_once(&session, &sealed).await.unwrap() }
+    };
     let now = f.clock.now();
     let sealed = a.session.seal_once("cairn_secret", now).unwrap();
     assert!(!sealed.contains("cairn_secret"));
     assert_eq!(
-        a.session.open_once(&sealed, now).as_deref(),
-        Some("cairn_secret")
-    );
-    assert_eq!(b.session.open_once(&sealed, now), None, "another session");
-    assert_eq!(
-        a.session.open_once(&sealed, now + FLASH_TTL),
+        open(&b.session, sealed.clone()).await,
         None,
-        "too late"
+        "another session"
     );
     let mut tampered = sealed.clone().into_bytes();
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
     assert_eq!(
-        a.session
-            .open_once(&String::from_utf8(tampered).unwrap(), now),
+        open(&a.session, String::from_utf8(tampered).unwrap()).await,
         None
     );
-    assert_eq!(a.session.open_once("zz", now), None);
+    assert_eq!(open(&a.session, "zz".into()).await, None);
+    assert_eq!(
+        open(&a.session, sealed.clone()).await.as_deref(),
+        Some("cairn_secret")
+    );
+    assert_eq!(
+        open(&a.session, sealed.clone()).await,
+        None,
+        "a replay of the same seal, in time and in the same session, opens nothing"
+    );
+
+    let later = a.session.seal_once("cairn_later", f.clock.now()).unwrap();
+    f.clock.advance(FLASH_TTL);
+    assert_eq!(open(&a.session, later).await, None, "too late");
 }
 
 #[tokio::test]
