@@ -30,9 +30,7 @@ impl SiteProbe for ConnectorSiteProbe {
             ErrorKind::Retryable => ProbeError::Unreachable(e.to_string()),
             ErrorKind::Permanent => ProbeError::NotASite(e.to_string()),
         })?;
-        let cloud_id = report
-            .cloud_id
-            .ok_or_else(|| ProbeError::NotASite("/_edge/tenant_info gave no cloudId".into()))?;
+        let cloud_id = report.cloud_id;
         let mut products = Vec::new();
         if let Some(jira) = report.jira {
             products.push(SiteProduct {
