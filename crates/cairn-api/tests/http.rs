@@ -26,8 +26,8 @@ impl SiteProbe for Unreachable {
 
 #[async_trait::async_trait]
 impl StorageProbe for Unreachable {
-    async fn probe(&self, _: &S3Target) -> Result<(), String> {
-        Err("no storages in these tests".into())
+    async fn probe(&self, _: &S3Target) -> Result<(), ProbeError> {
+        Err(ProbeError::Unreachable("no storages in these tests".into()))
     }
 }
 

@@ -254,17 +254,28 @@ impl reqwest::dns::Resolve for Outbound {
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed = policy.filter(&host, addrs)?;
+            // As PermissionDenied, so clients that retry connection failures (the vault's S3
+            // client) see a refusal as final.
+            let allowed = policy
+                .filter(&host, addrs)
+                .map_err(|r| std::io::Error::new(std::io::ErrorKind::PermissionDenied, r))?;
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
 
-/// The first [`Refused`] in an error's chain of sources.
-pub(crate) fn refused_in(e: &(dyn std::error::Error + 'static)) -> Option<Refused> {
+/// The first [`Refused`] in an error's chain of sources (the resolver's, inside an I/O error).
+pub fn refused_in(e: &(dyn std::error::Error + 'static)) -> Option<Refused> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if let Some(r) = c.downcast_ref::<Refused>() {
+            return Some(r.clone());
+        }
+        if let Some(r) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Refused>())
+        {
             return Some(r.clone());
         }
         cause = c.source();

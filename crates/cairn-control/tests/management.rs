@@ -87,7 +87,7 @@ struct AlwaysReachable;
 
 #[async_trait]
 impl StorageProbe for AlwaysReachable {
-    async fn probe(&self, _target: &S3Target) -> Result<(), String> {
+    async fn probe(&self, _target: &S3Target) -> Result<(), ProbeError> {
         Ok(())
     }
 }

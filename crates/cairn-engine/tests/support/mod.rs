@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -27,6 +29,9 @@ use serde_json::Value;
 /// connectors; these tests are about the engine).
 struct SimProbe(Arc<SimHandle>);
 
+/// Other URLs of the stand-in's sites (a proxy in front of one): URL, site name.
+static ALIASES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
 #[async_trait]
 impl SiteProbe for SimProbe {
     async fn probe(&self, base: &str, _: &str, _: &str) -> Result<SiteFacts, ProbeError> {
@@ -34,7 +39,14 @@ impl SiteProbe for SimProbe {
             .0
             .sites()
             .into_iter()
-            .find(|s| s.base_url.trim_end_matches('/') == base.trim_end_matches('/'))
+            .find(|s| {
+                s.base_url.trim_end_matches('/') == base.trim_end_matches('/')
+                    || ALIASES
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .any(|(url, name)| url == base && *name == s.name)
+            })
             .ok_or_else(|| ProbeError::NotASite(base.to_string()))?;
         Ok(SiteFacts {
             cloud_id: info.cloud_id,
@@ -54,8 +66,8 @@ struct NoStorage;
 
 #[async_trait]
 impl StorageProbe for NoStorage {
-    async fn probe(&self, _: &S3Target) -> Result<(), String> {
-        Err("the built-in storage only".into())
+    async fn probe(&self, _: &S3Target) -> Result<(), ProbeError> {
+        Err(ProbeError::Unreachable("the built-in storage only".into()))
     }
 }
 
@@ -100,6 +112,15 @@ pub async fn world_of(seed: u64, counts: Counts, empty: &[&str]) -> World {
 pub fn test_settings() -> EngineSettings {
     EngineSettings {
         checkpoint_items: 25,
+        connector: loopback(),
+        ..Default::default()
+    }
+}
+
+/// Connector settings allowed to reach the stand-ins on loopback.
+pub fn loopback() -> cairn_connectors::Settings {
+    cairn_connectors::Settings {
+        outbound: cairn_connectors::Outbound::loopback(),
         ..Default::default()
     }
 }
@@ -199,6 +220,33 @@ fn management_on(
 }
 
 impl World {
+    /// Registers site `name` again at `url` (a proxy in front of it); it has no policy yet.
+    pub async fn register_at(&self, name: &str, url: &str) {
+        ALIASES
+            .lock()
+            .unwrap()
+            .push((url.to_string(), name.to_string()));
+        let cloud_id = self.sim.cloud_id(name);
+        self.management
+            .remove_site(&self.org, &Actor::cli(), &cloud_id)
+            .await
+            .unwrap();
+        let account = self.sim.account(Access::ReadWrite).clone();
+        self.management
+            .register_site(
+                &self.org,
+                &Actor::cli(),
+                NewSite {
+                    cloud_url: url.to_string(),
+                    email: account.email,
+                    api_token: account.api_token,
+                    cloud_name: Some(name.to_string()),
+                },
+            )
+            .await
+            .unwrap();
+    }
+
     pub fn worker(&self, lease: Duration) -> Worker {
         worker_of(self.management.clone(), self.engine.clone(), lease)
     }
