@@ -165,7 +165,8 @@ fn s3_storages_need_keys_allowed_endpoints_and_fail_generically() {
     let dir = tempfile::tempdir().unwrap();
     let install = Install::new(dir.path());
     let server = install.serve(&[]);
-    let api = Caller::new(&server, server.first_start.as_ref().unwrap());
+    let first = server.first_start.clone().unwrap();
+    let api = Caller::new(&server, &first);
     let (status, no_keys) = api.call("POST", "/storages", body(&endpoint, None));
     assert_eq!(status, 400, "{no_keys}");
     assert_eq!(no_keys["errors"][0]["field"], "accessKeyId", "{no_keys}");
@@ -187,7 +188,7 @@ fn s3_storages_need_keys_allowed_endpoints_and_fail_generically() {
 
     // The allow-list off: the loopback endpoint is refused, as an address and by a name.
     let server = install.serve(&[("CAIRN_OUTBOUND_ALLOW", "")]);
-    let api = Caller::new(&server, server.first_start.as_ref().unwrap());
+    let api = Caller::new(&server, &first);
     let port = endpoint.rsplit(':').next().unwrap().trim_end_matches('/');
     for e in [endpoint.clone(), format!("http://localhost:{port}")] {
         let (status, refused) = api.call("POST", "/storages", body(&e, Some((&key, "x"))));
