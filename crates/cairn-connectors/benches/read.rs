@@ -57,6 +57,7 @@ async fn main() {
     let a = sim.account(Access::ReadOnly);
     let settings = Settings {
         max_concurrency: width,
+        outbound: cairn_connectors::Outbound::loopback(),
         ..Settings::default()
     };
     let site = Site::new(

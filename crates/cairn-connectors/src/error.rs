@@ -46,22 +46,36 @@ pub enum Error {
     Protocol { call: String, message: String },
     #[error("invalid site URL {url:?}: {message}")]
     Config { url: String, message: String },
+    /// The outbound guard refused the address (`crate::outbound`); nothing was sent.
+    #[error("{call}: refused to connect to {message}")]
+    Refused { call: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::outbound::Refused> for Error {
+    fn from(why: crate::outbound::Refused) -> Error {
+        Error::refused("site URL", why)
+    }
+}
 
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Auth { .. } => ErrorKind::Auth,
             Error::Retryable { .. } => ErrorKind::Retryable,
-            Error::Permanent { .. } | Error::Protocol { .. } | Error::Config { .. } => {
-                ErrorKind::Permanent
-            }
+            Error::Permanent { .. }
+            | Error::Protocol { .. }
+            | Error::Config { .. }
+            | Error::Refused { .. } => ErrorKind::Permanent,
         }
     }
     pub fn is_retryable(&self) -> bool {
         self.kind() == ErrorKind::Retryable
+    }
+    /// The outbound guard refused the address: no connection was made.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Error::Refused { .. })
     }
     /// `METHOD /path` of the call that failed.
     pub fn call(&self) -> &str {
@@ -69,7 +83,8 @@ impl Error {
             Error::Auth { call, .. }
             | Error::Permanent { call, .. }
             | Error::Retryable { call, .. }
-            | Error::Protocol { call, .. } => call,
+            | Error::Protocol { call, .. }
+            | Error::Refused { call, .. } => call,
             Error::Config { .. } => "",
         }
     }
@@ -88,6 +103,13 @@ impl Error {
         Error::Protocol {
             call: call.to_string(),
             message: message.into(),
+        }
+    }
+
+    pub(crate) fn refused(call: &str, why: crate::outbound::Refused) -> Error {
+        Error::Refused {
+            call: call.to_string(),
+            message: why.to_string(),
         }
     }
 

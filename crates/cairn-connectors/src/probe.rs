@@ -20,7 +20,7 @@ pub struct Product {
 pub struct ProbeReport {
     /// The site's base URL as used.
     pub site_url: String,
-    pub cloud_id: Option<String>,
+    pub cloud_id: String,
     /// The account the credentials belong to (Jira `myself`).
     pub account_id: Option<String>,
     pub display_name: Option<String>,
@@ -30,8 +30,9 @@ pub struct ProbeReport {
     pub confluence: Option<Product>,
 }
 
-/// Probes a site with default settings. Wrong credentials give `Err` of kind `Auth`; a product
-/// the site does not have is `None`.
+/// Probes a site with default settings (public addresses only). An address that does not give
+/// a cloudId is `Err` before any credential is sent; wrong credentials give `Err` of kind `Auth`;
+/// a product the site does not have is `None`.
 pub async fn probe(site_url: &str, email: &str, api_token: &str) -> Result<ProbeReport> {
     let settings = Settings {
         max_retries: 2,
@@ -55,11 +56,13 @@ pub async fn probe_with(
     settings: Settings,
 ) -> Result<ProbeReport> {
     let site = Site::new(site_url, credentials, settings)?;
-    let cloud_id = match site.cloud_id().await {
-        Ok(id) => Some(id),
-        Err(e) if absent(&e) => None,
-        Err(e) => return Err(e),
-    };
+    // First the cloudId, which Atlassian gives anyone: an address that is not an Atlassian site
+    // stops here, whatever it is, so its answer to the credential never tells services apart.
+    let cloud_id = site.cloud_id().await.map_err(|e| match e {
+        // Atlassian answers it to anyone: a 401/403 here is some other service.
+        Error::Auth { call, .. } => Error::protocol(&call, "not an Atlassian Cloud site"),
+        e => e,
+    })?;
     let jira = site.jira();
     let (mut account_id, mut display_name) = (None, None);
     let jira_product = match jira.server_info().await {

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
+use crate::outbound::{Outbound, refused_in};
 
 /// A stream of bytes (attachment content, both ways).
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -83,6 +84,8 @@ pub struct Settings {
     pub read_timeout: Duration,
     /// Cap every page size below each API's maximum (tests walk pages of 1 and 7).
     pub page_size: Option<usize>,
+    /// Which addresses may be connected to (public ones only by default).
+    pub outbound: Outbound,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(120),
             page_size: None,
+            outbound: Outbound::default(),
         }
     }
 }
@@ -266,6 +270,17 @@ impl Transport {
                 message: "expected http(s)://host".into(),
             });
         }
+        settings.outbound.check_url(&url)?;
+        if url.scheme() == "http" && !settings.outbound.allows(&url) {
+            // The Basic credential must not cross the network in clear.
+            return Err(Error::Refused {
+                call: "site URL".into(),
+                message: format!(
+                    "{}: plain http is only for hosts the operator allows; use https",
+                    url.host_str().unwrap_or_default()
+                ),
+            });
+        }
         if !url.username().is_empty() || url.password().is_some() {
             // Credentials never travel in URLs (they would end up in logs and errors).
             return Err(Error::Config {
@@ -278,6 +293,7 @@ impl Transport {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(settings.outbound.clone())
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout)
             .build()
@@ -414,6 +430,18 @@ impl Transport {
             let same_origin =
                 url.starts_with(&self.origin) && url[self.origin.len()..].starts_with(['/', '?']);
             let full = with_query(&url, &query);
+            // Every hop: an IP-literal host skips the resolver, so it is checked here.
+            let checked = reqwest::Url::parse(&full)
+                .map_err(|e| Error::protocol(&req.name(), format!("bad URL: {e}")))
+                .and_then(|u| {
+                    self.settings
+                        .outbound
+                        .check_url(&u)
+                        .map_err(|r| Error::refused(&req.name(), r))
+                });
+            if let Err(e) = checked {
+                return Attempt::Fail(e);
+            }
             let mut rb = self.http.request(req.method.clone(), &full);
             if same_origin {
                 rb = rb.header(header::AUTHORIZATION, self.auth.clone());
@@ -447,6 +475,9 @@ impl Transport {
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    if let Some(r) = refused_in(&e) {
+                        return Attempt::Fail(Error::refused(&req.name(), r));
+                    }
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                     return Attempt::Transient {
                         status: None,

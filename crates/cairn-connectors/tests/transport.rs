@@ -304,7 +304,7 @@ async fn user_agent_names_cairn_and_its_version() {
     let site = Site::new(
         &format!("http://{addr}"),
         Credentials::new("a@b.c", "t"),
-        Settings::default(),
+        support::quick(),
     )
     .unwrap();
     assert_eq!(site.cloud_id().await.unwrap(), "x");
@@ -467,5 +467,113 @@ async fn a_redirect_to_another_host_gets_no_credential() {
     assert!(
         !media_head.contains("authorization"),
         "the credential stays with the site: {media_head}"
+    );
+}
+
+/// Counts the connections a listener accepts (and drops them), for "nothing connected" checks.
+async fn counting_listener() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(sock);
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_an_address_not_allowed_is_refused_without_connecting() {
+    use cairn_connectors::{Allow, Outbound};
+    let (internal, accepted) = counting_listener().await;
+    // The site is allowed by its address and port only; the redirect targets are other loopback
+    // ports, as an IP literal, in an odd spelling, and by a name that resolves to loopback.
+    for target in [
+        format!("http://{internal}/latest/meta-data/iam/security-credentials/prod"),
+        format!("http://127.1:{}/latest/meta-data/", internal.port()),
+        format!("http://localhost:{}/latest/meta-data/", internal.port()),
+        format!("http://[::ffff:127.0.0.1]:{}/x", internal.port()),
+    ] {
+        let site_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let site_addr = site_l.local_addr().unwrap();
+        let site_task = tokio::spawn(answer_once(
+            site_l,
+            format!(
+                "HTTP/1.1 302 Found\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            ),
+        ));
+        let settings = cairn_connectors::Settings {
+            outbound: Outbound::new([Allow::Addr(site_addr)]),
+            ..support::quick()
+        };
+        let site = Site::new(
+            &format!("http://{site_addr}"),
+            Credentials::new("a@b.c", "s3cret"),
+            settings,
+        )
+        .unwrap();
+        let e = site.jira().attachment_content("1", 0).await.unwrap_err();
+        assert!(e.is_refused(), "{target}: {e}");
+        assert!(!e.is_retryable(), "{target}: a refusal is final: {e}");
+        assert!(e.to_string().contains("not a public address"), "{e}");
+        site_task.await.unwrap();
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no redirect reached the internal listener"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_site_urls_and_plain_http_are_refused_without_connecting() {
+    use cairn_connectors::{Outbound, Settings};
+    let (addr, accepted) = counting_listener().await;
+    let port = addr.port();
+    let strict = Settings {
+        outbound: Outbound::default(),
+        ..support::quick()
+    };
+    for url in [
+        format!("https://127.0.0.1:{port}"),
+        format!("https://127.1:{port}"),
+        format!("https://2130706433:{port}"),
+        format!("https://0.0.0.0:{port}"),
+        format!("https://[::1]:{port}"),
+        format!("https://localhost:{port}"),
+        "https://169.254.169.254".to_string(),
+        "https://10.1.2.3".to_string(),
+        "http://acme.atlassian.net".to_string(),
+    ] {
+        let refused = match Site::new(&url, Credentials::new("a@b.c", "t"), strict.clone()) {
+            Err(e) => e,
+            Ok(site) => site.cloud_id().await.unwrap_err(),
+        };
+        assert!(refused.is_refused(), "{url}: {refused}");
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Allowed by name and port: plain http too.
+    let named = Settings {
+        outbound: Outbound::parse(&[format!("localhost:{port}")]).unwrap(),
+        ..support::quick()
+    };
+    assert!(
+        Site::new(
+            &format!("http://localhost:{port}"),
+            Credentials::new("a", "t"),
+            named.clone()
+        )
+        .is_ok()
+    );
+    assert!(
+        Site::new(
+            &format!("http://localhost:{}", port + 1),
+            Credentials::new("a", "t"),
+            named
+        )
+        .is_err()
     );
 }

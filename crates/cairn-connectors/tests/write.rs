@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_connectors::{ContentKind, ErrorKind, Upload, probe};
+use cairn_connectors::{ContentKind, Credentials, ErrorKind, Upload, probe, probe_with};
 use cairn_sitesim::{Access, SiteSpec};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
@@ -285,32 +285,27 @@ async fn confluence_writes_into_an_empty_site_and_ids_come_back() {
 async fn probe_reports_products_and_emptiness() {
     let sim = support::start(vec![SiteSpec::new("full"), SiteSpec::empty("empty")]).await;
     let a = sim.account(Access::ReadOnly).clone();
-    let full = probe(&sim.base_url("full"), &a.email, &a.api_token)
+    let creds = |token: &str| Credentials::new(&a.email, token);
+    let full = probe_with(&sim.base_url("full"), creds(&a.api_token), support::quick())
         .await
         .unwrap();
-    assert_eq!(
-        full.cloud_id.as_deref(),
-        Some(sim.cloud_id("full").as_str())
-    );
+    assert_eq!(full.cloud_id, sim.cloud_id("full"));
     assert_eq!(full.account_id, Some(a.account_id()));
     assert_eq!(full.jira.map(|p| p.empty), Some(false));
     assert_eq!(full.confluence.map(|p| p.empty), Some(false));
-    let empty = probe(
+    let empty = probe_with(
         &format!("{}/", sim.base_url("empty")),
-        &a.email,
-        &a.api_token,
+        creds(&a.api_token),
+        support::quick(),
     )
     .await
     .unwrap();
-    assert_eq!(
-        empty.cloud_id.as_deref(),
-        Some(sim.cloud_id("empty").as_str())
-    );
+    assert_eq!(empty.cloud_id, sim.cloud_id("empty"));
     assert_eq!(empty.jira.map(|p| p.empty), Some(true));
     assert_eq!(empty.confluence.map(|p| p.empty), Some(true));
     assert_eq!(empty.site_url, sim.base_url("empty"));
 
-    let e = probe(&sim.base_url("full"), &a.email, "wrong")
+    let e = probe_with(&sim.base_url("full"), creds("wrong"), support::quick())
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
@@ -324,9 +319,25 @@ async fn probe_reports_products_and_emptiness() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let e = probe(&format!("http://{closed}"), &a.email, &a.api_token)
+    let e = probe_with(
+        &format!("http://{closed}"),
+        creds(&a.api_token),
+        support::quick(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Retryable, "{e}");
+    // With the default policy (public addresses only) the stand-in on loopback is refused
+    // before anything is sent.
+    let before = sim.request_log("full").len();
+    let e = probe(&sim.base_url("full"), &a.email, &a.api_token)
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Retryable, "{e}");
+    assert!(e.is_refused(), "{e}");
+    assert_eq!(
+        sim.request_log("full").len(),
+        before,
+        "no request reached the site"
+    );
     sim.shutdown().await;
 }

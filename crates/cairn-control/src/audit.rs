@@ -30,8 +30,12 @@ pub mod actions {
     pub const LOGIN_FAILED_BURST: &str = "login.failure_burst";
     pub const AUTH_FAILED_BURST: &str = "auth.failure_burst";
     pub const SITE_REGISTER: &str = "site.register";
+    /// A registration whose probe failed (nothing saved).
+    pub const SITE_REGISTER_FAILED: &str = "site.register_failed";
     pub const SITE_REMOVE: &str = "site.remove";
     pub const STORAGE_CONNECT: &str = "storage.connect";
+    /// A connection whose probe failed (nothing saved).
+    pub const STORAGE_CONNECT_FAILED: &str = "storage.connect_failed";
     pub const STORAGE_DISCONNECT: &str = "storage.disconnect";
     pub const POLICY_CREATE: &str = "policy.create";
     pub const POLICY_UPDATE: &str = "policy.update";

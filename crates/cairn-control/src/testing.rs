@@ -268,8 +268,8 @@ impl SiteProbe for Unreachable {
 
 #[async_trait]
 impl StorageProbe for Unreachable {
-    async fn probe(&self, _: &S3Target) -> Result<(), String> {
-        Err("no storages in this test".into())
+    async fn probe(&self, _: &S3Target) -> Result<(), ProbeError> {
+        Err(ProbeError::Unreachable("no storages in this test".into()))
     }
 }
 
@@ -278,7 +278,7 @@ pub struct AnyStorage;
 
 #[async_trait]
 impl StorageProbe for AnyStorage {
-    async fn probe(&self, _: &S3Target) -> Result<(), String> {
+    async fn probe(&self, _: &S3Target) -> Result<(), ProbeError> {
         Ok(())
     }
 }

@@ -34,6 +34,8 @@ pub struct EngineSettings {
     /// ... or this many bytes, whichever comes first; a resumed attempt takes over what the
     /// checkpoints hold instead of reading it from the site again.
     pub checkpoint_bytes: u64,
+    /// An S3 storage without keys signs in with the host's ambient credentials (off: refused).
+    pub s3_ambient_credentials: bool,
 }
 
 impl Default for EngineSettings {
@@ -43,6 +45,7 @@ impl Default for EngineSettings {
             record_origin: true,
             checkpoint_items: 5_000,
             checkpoint_bytes: 1 << 30,
+            s3_ambient_credentials: false,
         }
     }
 }
@@ -85,7 +88,7 @@ impl AtlassianEngine {
         &self,
         storage: &cairn_control::management::StorageAccess,
     ) -> Result<cairn_vault::Repository, EngineError> {
-        storage::open_vault(&self.data_dir, &self.secret, storage).await
+        storage::open_vault(&self.data_dir, &self.secret, &self.settings, storage).await
     }
 }
 

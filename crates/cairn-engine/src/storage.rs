@@ -3,7 +3,10 @@
 //! - The built-in storage (`StorageAccess.s3 == None`) keeps one local vault per organization
 //!   under `DATA_DIR/vaults/<orgId>`.
 //! - An S3 storage keeps its vault in its bucket under its prefix (plain HTTP is allowed only
-//!   when the endpoint says `http://`, as for a loopback SeaweedFS or MinIO).
+//!   when the endpoint says `http://`, as for a loopback SeaweedFS or MinIO). Its client connects
+//!   only where the outbound guard allows (`EngineSettings::connector.outbound`, the same policy
+//!   as for sites) and signs in with the storage's keys: the host's ambient credentials only when
+//!   the operator allows them (`EngineSettings::s3_ambient_credentials`).
 //!
 //! The vault key (`SERVICE_MANAGED`) is derived from the server secret and the storage id with a
 //! keyed hash, not kept in a file: every node of a cluster holds the same server secret, so every
@@ -16,25 +19,44 @@
 use std::path::Path;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
+use cairn_connectors::Refused;
 use cairn_control::jobs::EngineError;
 use cairn_control::management::{S3Target, StorageAccess};
 use cairn_control::secret::ServerSecret;
 use cairn_vault::{Backend, InitOptions, KeySource, Location, Repository, S3Config};
 
+use crate::EngineSettings;
+
 /// The purpose label of the vault-key derivation (never reuse it for anything else).
 const VAULT_KEY_PURPOSE: &str = "cairn-engine vault key v1";
 
 /// Where a storage's vault lives.
-pub fn location(data_dir: &Path, storage: &StorageAccess) -> Location {
-    match &storage.s3 {
+pub fn location(
+    data_dir: &Path,
+    settings: &EngineSettings,
+    storage: &StorageAccess,
+) -> Result<Location, Refused> {
+    Ok(match &storage.s3 {
         None => Location::Local(data_dir.join("vaults").join(&storage.storage.org_id)),
-        Some(s3) => Location::S3(s3_config(s3)),
-    }
+        Some(s3) => Location::S3(s3_config(s3, settings)?),
+    })
 }
 
-/// The vault's S3 settings for a storage; plain HTTP only when its endpoint says so.
-pub fn s3_config(s3: &S3Target) -> S3Config {
-    S3Config {
+/// The vault's S3 settings for a storage; plain HTTP only when its endpoint says so. An
+/// endpoint whose host is an address the guard refuses is refused here (a name is checked
+/// where it is resolved, on every connection).
+pub fn s3_config(s3: &S3Target, settings: &EngineSettings) -> Result<S3Config, Refused> {
+    let outbound = &settings.connector.outbound;
+    if let Some(endpoint) = &s3.endpoint {
+        let url = url::Url::parse(endpoint).map_err(|_| Refused {
+            host: endpoint.clone(),
+            reason: "not a URL".into(),
+        })?;
+        outbound.check_url(&url)?;
+    }
+    Ok(S3Config {
         allow_http: s3
             .endpoint
             .as_deref()
@@ -45,7 +67,9 @@ pub fn s3_config(s3: &S3Target) -> S3Config {
         prefix: s3.prefix.clone().unwrap_or_default(),
         access_key_id: s3.access_key_id.clone(),
         secret_access_key: s3.secret_access_key.clone(),
-    }
+        ambient_credentials: settings.s3_ambient_credentials,
+        resolver: Some(Arc::new(outbound.clone())),
+    })
 }
 
 /// The vault key of a storage.
@@ -61,11 +85,13 @@ pub type SendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>>
 pub fn open_vault<'a>(
     data_dir: &'a Path,
     secret: &'a ServerSecret,
+    settings: &'a EngineSettings,
     storage: &'a StorageAccess,
 ) -> SendFuture<'a, Repository> {
     Box::pin(open_vault_inner(
         data_dir.to_path_buf(),
         secret.clone(),
+        settings.clone(),
         storage.clone(),
     ))
 }
@@ -73,10 +99,13 @@ pub fn open_vault<'a>(
 async fn open_vault_inner(
     data_dir: std::path::PathBuf,
     secret: ServerSecret,
+    settings: EngineSettings,
     storage: StorageAccess,
 ) -> Result<Repository, EngineError> {
     let (data_dir, secret, storage) = (&data_dir, &secret, &storage);
-    let backend = Backend::open(&location(data_dir, storage)).map_err(vault_error)?;
+    let location = location(data_dir, &settings, storage)
+        .map_err(|r| EngineError::Permanent(format!("storage: refused to connect to {r}")))?;
+    let backend = Backend::open(&location).map_err(vault_error)?;
     let key = vault_key(secret, &storage.storage.id);
     match Repository::open(backend.clone(), &key).await {
         Ok(repo) => return Ok(repo),

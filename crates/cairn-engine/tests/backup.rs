@@ -577,3 +577,71 @@ async fn a_backup_failing_its_last_attempt_leaves_no_checkpoint_behind() {
     assert_eq!(done.attempts, 3);
     assert_eq!(w.snapshots_of(&b.id).await, 0);
 }
+
+/// A site (a proxy in front of the stand-in) answers one attachment download with a redirect to
+/// an internal address, and another with one byte more than its metadata says. The operator
+/// allows the site's address and port only: the redirect is refused without any connection,
+/// the wrong-sized bytes are not stored, and the backup is INCOMPLETE, naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_an_internal_address_and_a_wrong_size_fail_their_attachments() {
+    use cairn_connectors::{Allow, Outbound};
+    use support::proxy::{Proxy, Twist};
+    let (internal, accepted) = support::proxy::internal_service().await;
+    let proxy = Proxy::start().await;
+    let mut settings = support::test_settings();
+    settings.connector.outbound = Outbound::new([Allow::Addr(proxy.addr)]);
+    let w = support::world_with(61, small(), &[], settings).await;
+    let ids: Vec<String> = w.sim.with_site("src", |s| {
+        s.attachments.keys().take(2).map(u64::to_string).collect()
+    });
+    assert_eq!(ids.len(), 2, "the site has attachments");
+    proxy.forward_to(
+        &w.sim.base_url("src"),
+        BTreeMap::from([
+            (
+                ids[0].clone(),
+                Twist::RedirectTo(format!(
+                    "http://{internal}/latest/meta-data/iam/security-credentials/prod"
+                )),
+            ),
+            (ids[1].clone(), Twist::OneByteMore),
+        ]),
+    );
+    w.register_at("src", &proxy.base).await;
+    let policy = w.policy(Product::Jira).await;
+    let b = w.run_backup(&policy).await;
+    assert_eq!(b.status.to_string(), "INCOMPLETE", "{}", b.status_message);
+    for id in &ids {
+        assert!(
+            b.status_message.contains(&format!("attachment {id} ")),
+            "{id} is named: {}",
+            b.status_message
+        );
+    }
+    assert!(
+        b.status_message.contains("not a public address"),
+        "{}",
+        b.status_message
+    );
+    assert!(
+        b.status_message.contains("metadata says"),
+        "{}",
+        b.status_message
+    );
+    let files = w.files(&b.id).await;
+    for id in &ids {
+        assert!(
+            !files.contains_key(&layout::jira_attachment(id)),
+            "attachment {id} is not stored"
+        );
+    }
+    assert!(
+        files.keys().any(|p| layout::is_attachment(p)),
+        "the other attachments are stored through the allowed site"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the internal address was never connected to"
+    );
+}

@@ -35,6 +35,14 @@ pub struct S3Config {
     pub secret_access_key: Option<String>,
     /// Permit plain HTTP (for loopback test servers).
     pub allow_http: bool,
+    /// Without keys, sign in with the host's ambient credentials (the instance metadata
+    /// service). Off: a config without keys is refused, so no caller borrows the host's role
+    /// by leaving the keys out.
+    pub ambient_credentials: bool,
+    /// Resolves every host the client connects to (a guard that refuses addresses); with it the
+    /// client follows no redirects, so every connection goes through it or to the endpoint
+    /// itself.
+    pub resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
 }
 
 /// The secret key never reaches logs or error messages.
@@ -51,7 +59,46 @@ impl std::fmt::Debug for S3Config {
                 &self.secret_access_key.as_ref().map(|_| ".."),
             )
             .field("allow_http", &self.allow_http)
+            .field("ambient_credentials", &self.ambient_credentials)
+            .field("resolver", &self.resolver.as_ref().map(|_| ".."))
             .finish()
+    }
+}
+
+/// The S3 client through a resolver of the caller's, following no redirects (a redirect to an
+/// IP literal would skip the resolver).
+struct GuardedConnector(Arc<dyn reqwest::dns::Resolve>);
+
+impl std::fmt::Debug for GuardedConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuardedConnector")
+    }
+}
+
+impl object_store::client::HttpConnector for GuardedConnector {
+    fn connect(
+        &self,
+        options: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        use object_store::ClientConfigKey as K;
+        let allow_http = options.get_config_value(&K::AllowHttp).as_deref() == Some("true");
+        let client = reqwest::Client::builder()
+            .dns_resolver(self.0.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .http1_only()
+            .no_gzip()
+            .no_brotli()
+            .no_zstd()
+            .no_deflate()
+            .https_only(!allow_http)
+            .build()
+            .map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })?;
+        Ok(object_store::client::HttpClient::new(client))
     }
 }
 
@@ -77,11 +124,21 @@ fn default_retry() -> ExponentialBuilder {
 }
 
 /// Whether a failed storage call may succeed if tried again: I/O and connection failures, timeouts, and the
-/// HTTP statuses 408, 429 and 5xx. Not found, already exists, permission and malformed requests are final.
+/// HTTP statuses 408, 429 and 5xx. Not found, already exists, permission and malformed requests are final,
+/// and so is a connection the resolver refused (an I/O error of kind `PermissionDenied` in the chain).
 pub(crate) fn is_transient(e: &object_store::Error) -> bool {
     let object_store::Error::Generic { source, .. } = e else {
         return false;
     };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+        {
+            return false;
+        }
+        cause = c.source();
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
     while let Some(c) = cause {
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
@@ -160,6 +217,16 @@ impl Backend {
                 }
                 if let Some(s) = &c.secret_access_key {
                     b = b.with_secret_access_key(s);
+                }
+                if c.access_key_id.is_none() && !c.ambient_credentials {
+                    return Err(crate::error::Error::InvalidArgument(
+                        "an S3 storage without an access key, and ambient credentials are not \
+                         allowed"
+                            .into(),
+                    ));
+                }
+                if let Some(resolver) = &c.resolver {
+                    b = b.with_http_connector(GuardedConnector(resolver.clone()));
                 }
                 let store = b.build()?;
                 let prefix = c.prefix.trim_matches('/').to_owned();

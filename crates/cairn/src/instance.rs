@@ -28,6 +28,18 @@ const FINGERPRINT_KEY: &str = "secret_fingerprint";
 
 impl Instance {
     pub async fn open(settings: &StoreSettings, file: &FileSettings) -> anyhow::Result<Self> {
+        Self::open_allowing(settings, file, Vec::new()).await
+    }
+
+    /// [`Instance::open`], with `also` allowed beyond the settings' outbound policy (the
+    /// demo's own stand-in sites).
+    pub async fn open_allowing(
+        settings: &StoreSettings,
+        file: &FileSettings,
+        also: Vec<cairn_connectors::Allow>,
+    ) -> anyhow::Result<Self> {
+        let outbound = file.outbound.policy()?.with(also);
+        let ambient = file.outbound.s3_ambient_credentials();
         private_data_dir(&settings.data_dir)?;
         let secret = load_or_create_secret(&settings.data_dir)?;
         let store = Arc::new(
@@ -44,18 +56,25 @@ impl Instance {
             file.identity_settings(),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut engine_settings = file.engine.engine_settings();
+        engine_settings.connector.outbound = outbound.clone();
+        engine_settings.s3_ambient_credentials = ambient;
+        let mut management_settings = file.management.management_settings();
+        management_settings.s3_ambient_credentials = ambient;
         let engine = Arc::new(cairn_engine::AtlassianEngine::new(
             settings.data_dir.clone(),
             secret.clone(),
-            file.engine.engine_settings(),
+            engine_settings.clone(),
         ));
         let management = Management::new(
             store_dyn,
             Arc::new(SystemClock),
             secret.clone(),
-            file.management.management_settings(),
-            Arc::new(ConnectorSiteProbe),
-            Arc::new(VaultStorageProbe),
+            management_settings,
+            Arc::new(ConnectorSiteProbe { outbound }),
+            Arc::new(VaultStorageProbe {
+                engine: engine_settings,
+            }),
         )
         .with_browser(engine.clone());
         Ok(Instance {

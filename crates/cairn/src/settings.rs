@@ -50,6 +50,7 @@ pub struct FileSettings {
     pub engine: EngineFileSettings,
     #[serde(default)]
     pub server: ServerFileSettings,
+    pub outbound: OutboundFileSettings,
 }
 
 /// `[engine]`: how backups and restores talk to sites.
@@ -119,6 +120,7 @@ impl ManagementFileSettings {
             default_retention_days: self
                 .default_retention_days
                 .unwrap_or(d.default_retention_days),
+            ..d
         }
     }
 
@@ -280,5 +282,43 @@ impl AuthFileSettings {
                 .unwrap_or(d.auth_cache_ttl),
             session_ttl: d.session_ttl,
         }
+    }
+}
+
+/// `[outbound]`: where Cairn connects on an org admin's behalf (sites, their redirects, S3
+/// endpoints). Only public addresses, unless allowed here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundFileSettings {
+    /// Addresses, CIDR ranges, host names, and either with `:PORT`, that may be connected to
+    /// although they are not public (and reached over plain http). `CAIRN_OUTBOUND_ALLOW`
+    /// (comma-separated) replaces this list.
+    pub allow: Option<Vec<String>>,
+    /// S3 storages may be connected without keys, signing in with this host's ambient cloud
+    /// credentials (default false).
+    pub s3_ambient_credentials: Option<bool>,
+}
+
+/// The environment variable that replaces `[outbound] allow`.
+pub const OUTBOUND_ALLOW_ENV: &str = "CAIRN_OUTBOUND_ALLOW";
+
+impl OutboundFileSettings {
+    /// The guard's policy: `CAIRN_OUTBOUND_ALLOW` when set (even empty), else the file's list.
+    pub fn policy(&self) -> anyhow::Result<cairn_connectors::Outbound> {
+        let entries: Vec<String> = match std::env::var(OUTBOUND_ALLOW_ENV) {
+            Ok(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(String::from)
+                .collect(),
+            Err(_) => self.allow.clone().unwrap_or_default(),
+        };
+        cairn_connectors::Outbound::parse(&entries)
+            .map_err(|e| anyhow::anyhow!("[outbound] allow ({OUTBOUND_ALLOW_ENV}): {e}"))
+    }
+
+    pub fn s3_ambient_credentials(&self) -> bool {
+        self.s3_ambient_credentials.unwrap_or(false)
     }
 }

@@ -7,7 +7,8 @@ use support::Install;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_a_source_and_an_empty_target_site_beside_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Install::new(dir.path()).serve(&[("CAIRN_DEMO", "true")]);
+    let server =
+        Install::new(dir.path()).serve(&[("CAIRN_DEMO", "true"), ("CAIRN_OUTBOUND_ALLOW", "")]);
     let site_line = |name: &str| {
         server
             .stdout
@@ -67,7 +68,8 @@ async fn demo_serves_a_source_and_an_empty_target_site_beside_the_api() {
 #[test]
 fn the_printed_demo_script_backs_up_and_restores_when_pasted_into_a_shell() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Install::new(dir.path()).serve(&[("CAIRN_DEMO", "true")]);
+    let server =
+        Install::new(dir.path()).serve(&[("CAIRN_DEMO", "true"), ("CAIRN_OUTBOUND_ALLOW", "")]);
     let script: String = server
         .stdout
         .lines()

@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
-use cairn_connectors::{Credentials, Settings, Site};
+use cairn_connectors::{Credentials, Outbound, Settings, Site};
 use cairn_sitesim::faults::{RateLimit, ServerError, Trigger};
 use cairn_sitesim::{Access, Counts, FaultSpec, Scale, Sim, SimConfig, SimHandle, SiteSpec};
 
-/// Settings that keep retries quick in tests (the policy is the same, the waits are short).
+/// Settings that keep retries quick in tests (the policy is the same, the waits are short),
+/// allowed to reach the stand-ins on loopback.
 pub fn quick() -> Settings {
     Settings {
         min_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(50),
+        outbound: Outbound::loopback(),
         ..Settings::default()
     }
 }

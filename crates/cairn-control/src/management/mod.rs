@@ -49,6 +49,9 @@ pub struct ManagementSettings {
     /// ...until it has run this many times in all.
     pub max_attempts: u32,
     pub default_retention_days: u32,
+    /// An S3 storage may be connected without keys, signing in with the host's ambient cloud
+    /// credentials (default false: an org admin must not borrow the server's cloud role).
+    pub s3_ambient_credentials: bool,
 }
 
 impl Default for ManagementSettings {
@@ -67,6 +70,7 @@ impl Default for ManagementSettings {
             retry_interval: Duration::from_secs(30 * 60),
             max_attempts: 3,
             default_retention_days: 30,
+            s3_ambient_credentials: false,
         }
     }
 }
@@ -83,15 +87,32 @@ pub struct SiteFacts {
     pub products: Vec<SiteProduct>,
 }
 
-/// Why a site could not be used, in words fit for the caller.
+/// Why a site or a storage could not be used. The caller is told only which of these it was
+/// (an `Unreachable` or `NotASite` detail says what an address answered, which must not reach
+/// whoever named the address: it goes to the log).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProbeError {
+    /// The outbound guard refused the address before any connection; the text names only the
+    /// host and the rule.
+    #[error("refused to connect to {0}")]
+    Refused(String),
     #[error("the site could not be reached: {0}")]
     Unreachable(String),
     #[error("the site refused the email and API token")]
     Unauthorized,
     #[error("the address does not answer like a Jira or Confluence Cloud site: {0}")]
     NotASite(String),
+}
+
+impl ProbeError {
+    /// The outcome in one word, for the audit log (no detail of the answer).
+    fn outcome(&self) -> &'static str {
+        match self {
+            ProbeError::Refused(_) => "refused",
+            ProbeError::Unauthorized => "unauthorized",
+            ProbeError::Unreachable(_) | ProbeError::NotASite(_) => "failed",
+        }
+    }
 }
 
 /// Connects to a site to learn its `cloudId`, its products and whether they are empty.
@@ -135,7 +156,7 @@ impl std::fmt::Debug for S3Target {
 /// Writes, reads back and deletes a probe object, so a storage is connected only if it works.
 #[async_trait]
 pub trait StorageProbe: Send + Sync {
-    async fn probe(&self, target: &S3Target) -> Result<(), String>;
+    async fn probe(&self, target: &S3Target) -> Result<(), ProbeError>;
 }
 
 /// Purposes of sealed values (bound into the ciphertext).

@@ -66,13 +66,22 @@ pub(crate) fn normalised_site_url(raw: &str) -> ControlResult<String> {
     Ok(raw.to_string())
 }
 
-fn probe_error(err: ProbeError) -> ControlError {
+/// What the caller is told: nothing of what the address answered (see [`ProbeError`]).
+fn probe_error(err: &ProbeError) -> ControlError {
     match err {
         ProbeError::Unauthorized => ControlError::invalid_field(
             "apiToken",
             "the site refused this email and API token; check both and that the account may read the site",
         ),
-        other => ControlError::invalid_field("cloudUrl", other.to_string()),
+        ProbeError::Refused(why) => ControlError::invalid_field(
+            "cloudUrl",
+            format!("Cairn does not connect to this address: {why}"),
+        ),
+        ProbeError::Unreachable(_) | ProbeError::NotASite(_) => ControlError::invalid_field(
+            "cloudUrl",
+            "the site did not answer as a Jira or Confluence Cloud site: check the URL \
+             (https://YOUR-SITE.atlassian.net)",
+        ),
     }
 }
 
@@ -100,11 +109,21 @@ impl Management {
             .as_deref()
             .map(|n| checked_name("cloudName", n))
             .transpose()?;
-        let facts = self
-            .site_probe
-            .probe(&url, &email, token)
-            .await
-            .map_err(probe_error)?;
+        let facts = match self.site_probe.probe(&url, &email, token).await {
+            Ok(facts) => facts,
+            Err(err) => {
+                tracing::warn!(org_id, cloud_url = %url, error = %err, "site registration refused: the probe failed");
+                self.record(
+                    org_id,
+                    actor,
+                    actions::SITE_REGISTER_FAILED,
+                    format!("site-url:{url}"),
+                    Some(serde_json::json!({ "cloudUrl": url, "outcome": err.outcome() })),
+                )
+                .await?;
+                return Err(probe_error(&err));
+            }
+        };
         // `acme` for https://acme.atlassian.net, the whole host (and port) otherwise.
         let host = url.split("://").nth(1).unwrap_or(&url);
         let default_name = host
@@ -217,7 +236,10 @@ impl Management {
             .probe(&access.url, &access.email, &access.api_token)
             .await
             .map_err(|e| {
-                ControlError::Conflict(format!("The destination site cannot be checked now: {e}."))
+                tracing::warn!(cloud_id = %access.cloud_id, error = %e, "the destination site could not be probed");
+                ControlError::Conflict(
+                    "The destination site cannot be checked now; try again later.".into(),
+                )
             })?;
         Ok(facts
             .products

@@ -5,7 +5,7 @@ use cairn_store::{
     Page, PageQuery, Product, StorageFilter, StorageRecord, StorageStatus, StorageType, StoreError,
 };
 
-use super::{Management, S3Target, SEAL_STORAGE_SECRET, new_id};
+use super::{Management, ProbeError, S3Target, SEAL_STORAGE_SECRET, new_id};
 use crate::audit::actions;
 use crate::identity::Actor;
 use crate::{ControlError, ControlResult};
@@ -128,6 +128,13 @@ impl Management {
                 "accessKeyId and secretAccessKey go together",
             ));
         }
+        if new.access_key_id.is_none() && !self.settings.s3_ambient_credentials {
+            // Without keys the S3 client would sign in as the server's own cloud role.
+            return Err(ControlError::invalid_field(
+                "accessKeyId",
+                "is required: this server does not let storages use its own cloud credentials",
+            ));
+        }
         if let Some(cloud_id) = &new.cloud_id {
             self.get_site(org_id, cloud_id).await?;
         }
@@ -143,12 +150,31 @@ impl Management {
             access_key_id: new.access_key_id.clone(),
             secret_access_key: new.secret_access_key.clone(),
         };
-        self.storage_probe.probe(&target).await.map_err(|why| {
-            ControlError::invalid_field(
-                "storageName",
-                format!("Cairn could not write, read and delete a probe object there: {why}"),
+        if let Err(err) = self.storage_probe.probe(&target).await {
+            tracing::warn!(org_id, bucket = %bucket, endpoint = ?new.endpoint, error = %err, "storage connection refused: the probe failed");
+            self.record(
+                org_id,
+                actor,
+                actions::STORAGE_CONNECT_FAILED,
+                format!("bucket:{bucket}"),
+                Some(serde_json::json!({
+                    "bucket": bucket, "endpoint": new.endpoint, "outcome": err.outcome(),
+                })),
             )
-        })?;
+            .await?;
+            // Nothing of what the endpoint answered goes back (see `ProbeError`).
+            return Err(match err {
+                ProbeError::Refused(why) => ControlError::invalid_field(
+                    "endpoint",
+                    format!("Cairn does not connect to this address: {why}"),
+                ),
+                _ => ControlError::invalid_field(
+                    "storageName",
+                    "Cairn could not write, read and delete a probe object in this bucket: \
+                     check the bucket, region, endpoint and keys",
+                ),
+            });
+        }
         let storage = StorageRecord {
             id: new_id(),
             org_id: org_id.to_string(),

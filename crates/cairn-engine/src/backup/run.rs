@@ -256,12 +256,15 @@ impl BackupRun<'_> {
         self.maybe_checkpoint(1, bytes.len() as u64).await
     }
 
-    /// Streams an attachment into the vault; an unreadable one is noted, not fatal.
+    /// Streams an attachment into the vault; an unreadable one is noted, not fatal, and so is
+    /// one whose byte count differs from `size`, the size the site's metadata gives (it is not
+    /// stored: a backup with the wrong bytes must not read as complete).
     async fn attachment(
         &mut self,
         path: &str,
         what: &str,
         created: &str,
+        size: Option<u64>,
         download: impl Future<Output = cairn_connectors::Result<cairn_connectors::Download>>,
     ) -> Result<(), EngineError> {
         let attrs = BTreeMap::from([(attr::UPDATED.to_string(), created.to_string())]);
@@ -283,7 +286,7 @@ impl BackupRun<'_> {
         };
         let failure: Arc<Mutex<Option<String>>> = Arc::default();
         let seen = failure.clone();
-        let stream = dl.stream.inspect_err(move |e| {
+        let stream = sized(dl.stream, size).inspect_err(move |e| {
             if let Ok(mut f) = seen.lock() {
                 *f = Some(e.to_string());
             }
@@ -497,7 +500,8 @@ impl AttachmentSource<'_> {
                 let key = doc["issue"]["key"].as_str().unwrap_or_default();
                 let what = format!("attachment {aid} \"{name}\" of {key}");
                 let created = meta["created"].as_str().unwrap_or_default();
-                run.attachment(&path, &what, created, j.attachment_content(aid, 0))
+                let size = meta["size"].as_u64();
+                run.attachment(&path, &what, created, size, j.attachment_content(aid, 0))
                     .await
             }
             AttachmentSource::Confluence(c, container) => {
@@ -510,8 +514,9 @@ impl AttachmentSource<'_> {
                 let title = item["title"].as_str().unwrap_or_default();
                 let what = format!("attachment {aid} \"{file}\" of {kind} \"{title}\"");
                 let created = meta["version"]["createdAt"].as_str().unwrap_or_default();
+                let size = meta["fileSize"].as_u64();
                 let download = c.attachment_content(container, aid, 0);
-                run.attachment(&path, &what, created, download).await
+                run.attachment(&path, &what, created, size, download).await
             }
         }
     }
@@ -547,4 +552,42 @@ impl AttachmentSource<'_> {
         }
         Ok(())
     }
+}
+
+/// `stream`, failing when it holds more or fewer bytes than `size` (when known).
+fn sized(stream: cairn_connectors::ByteStream, size: Option<u64>) -> cairn_connectors::ByteStream {
+    use futures::StreamExt;
+    let Some(size) = size else {
+        return stream;
+    };
+    let wrong = move |got: u64| {
+        std::io::Error::other(format!("{got} bytes where the site's metadata says {size}"))
+    };
+    let mut seen = 0u64;
+    let mut failed = false;
+    stream
+        .map(Some)
+        .chain(futures::stream::once(async { None }))
+        .filter_map(move |item| {
+            let out = match item {
+                _ if failed => None,
+                Some(Ok(bytes)) => {
+                    seen += bytes.len() as u64;
+                    if seen > size {
+                        failed = true;
+                        Some(Err(wrong(seen)))
+                    } else {
+                        Some(Ok(bytes))
+                    }
+                }
+                Some(Err(e)) => {
+                    failed = true;
+                    Some(Err(e))
+                }
+                None if seen != size => Some(Err(wrong(seen))),
+                None => None,
+            };
+            futures::future::ready(out)
+        })
+        .boxed()
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -26,6 +28,7 @@ pub struct World {
     pub org: String,
     engine: Arc<AtlassianEngine>,
     settings: EngineSettings,
+    sites: Arc<FixedSites>,
     install: TestInstallation,
     data: tempfile::TempDir,
 }
@@ -59,6 +62,15 @@ pub async fn world_of(seed: u64, counts: Counts, empty: &[&str]) -> World {
 pub fn test_settings() -> EngineSettings {
     EngineSettings {
         checkpoint_items: 25,
+        connector: loopback(),
+        ..Default::default()
+    }
+}
+
+/// Connector settings allowed to reach the stand-ins on loopback.
+pub fn loopback() -> cairn_connectors::Settings {
+    cairn_connectors::Settings {
+        outbound: cairn_connectors::Outbound::loopback(),
         ..Default::default()
     }
 }
@@ -90,7 +102,7 @@ pub async fn world_with(
         sites.add(&s.base_url, &account.api_token, facts);
     }
     let install = TestInstallation::builder(TestDb::sqlite().await)
-        .sites(sites)
+        .sites(sites.clone())
         .build()
         .await;
     let (management, org) = (install.management.clone(), install.org.id.clone());
@@ -122,6 +134,7 @@ pub async fn world_with(
         org,
         engine,
         settings,
+        sites,
         install,
         data,
     }
@@ -141,6 +154,37 @@ fn worker_of(management: Arc<Management>, engine: Arc<AtlassianEngine>, lease: D
 }
 
 impl World {
+    /// Registers site `name` again at `url` (a proxy in front of it); it has no policy yet.
+    pub async fn register_at(&self, name: &str, url: &str) {
+        let account = self.sim.account(Access::ReadWrite).clone();
+        let site = self
+            .sim
+            .sites()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap();
+        let facts = site_facts(&site.cloud_id, Some(&site.name), site.empty, site.empty);
+        self.sites.add(url, &account.api_token, facts);
+        let cloud_id = self.sim.cloud_id(name);
+        self.management
+            .remove_site(&self.org, &Actor::cli(), &cloud_id)
+            .await
+            .unwrap();
+        self.management
+            .register_site(
+                &self.org,
+                &Actor::cli(),
+                NewSite {
+                    cloud_url: url.to_string(),
+                    email: account.email,
+                    api_token: account.api_token,
+                    cloud_name: Some(name.to_string()),
+                },
+            )
+            .await
+            .unwrap();
+    }
+
     pub fn worker(&self, lease: Duration) -> Worker {
         worker_of(self.management.clone(), self.engine.clone(), lease)
     }

@@ -39,6 +39,7 @@ pub fn s3(test: &str) -> Option<Backend> {
         access_key_id: Some(var("CAIRN_TEST_S3_ACCESS_KEY_ID")),
         secret_access_key: Some(var("CAIRN_TEST_S3_SECRET_ACCESS_KEY")),
         allow_http: true,
+        ..Default::default()
     };
     Some(Backend::open(&Location::S3(cfg)).expect("s3 backend"))
 }

@@ -42,7 +42,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let trusted_proxies = file.server.trusted_proxies()?;
     let store_settings = args.store.resolve(&file);
-    let instance = Instance::open(&store_settings, &file).await?;
     let listen = args
         .listen
         .or(file.listen.clone())
@@ -51,6 +50,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let base_url = format!("http://{}", listener.local_addr()?);
+    // The demo's stand-ins first: the outbound guard allows exactly their addresses.
+    let sim = if args.demo {
+        Some(start_demo_sites(listener.local_addr()?.port()).await?)
+    } else {
+        None
+    };
+    let demo_sites = sim.iter().flat_map(|sim| sim.sites()).filter_map(|site| {
+        let addr = site.base_url.strip_prefix("http://")?.parse().ok()?;
+        Some(cairn_connectors::Allow::Addr(addr))
+    });
+    let instance = Instance::open_allowing(&store_settings, &file, demo_sites.collect()).await?;
 
     let admin_email = args
         .admin_email
@@ -61,11 +71,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         print_first_start(first, &base_url);
     }
 
-    let demo = if args.demo {
-        let port = listener.local_addr()?.port();
-        Some(start_demo(&base_url, port, &instance, first.as_ref()).await?)
-    } else {
-        None
+    let demo = match sim {
+        Some(sim) => Some(start_demo(sim, &base_url, &instance, first.as_ref()).await?),
+        None => None,
     };
 
     // The scheduler runs on every node: the store arbitrates, so each due run starts once.
@@ -118,14 +126,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// The demo's Jira policy, found by this name on later starts.
 const DEMO_POLICY: &str = "Demo: the source site's Jira";
 
-/// Starts the demo's stand-in sites, registers both in the first org with a Jira policy on the
-/// source, and prints a script to paste that backs the source up and restores it into the target.
-async fn start_demo(
-    base_url: &str,
-    listen_port: u16,
-    instance: &Instance,
-    first: Option<&FirstStart>,
-) -> anyhow::Result<SimHandle> {
+/// Starts the demo's stand-in sites on loopback.
+async fn start_demo_sites(listen_port: u16) -> anyhow::Result<SimHandle> {
     let config = |port: u16| SimConfig {
         seed: 42,
         scale: Scale::Small,
@@ -145,6 +147,17 @@ async fn start_demo(
         },
         None => Sim::start(config(0)).await?,
     };
+    Ok(sim)
+}
+
+/// Registers the demo's sites in the first org with a Jira policy on the source, and prints a
+/// script to paste that backs the source up and restores it into the target.
+async fn start_demo(
+    sim: SimHandle,
+    base_url: &str,
+    instance: &Instance,
+    first: Option<&FirstStart>,
+) -> anyhow::Result<SimHandle> {
     println!("Demo sites (local stand-ins for Jira Cloud and Confluence Cloud, seed 42):");
     for site in sim.sites() {
         let what = if site.empty {

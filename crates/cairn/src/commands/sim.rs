@@ -118,6 +118,16 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         for a in sim.accounts() {
             println!("account\t{}\t{}\t{:?}", a.email, a.api_token, a.access);
         }
+        let allow: Vec<String> = sim
+            .sites()
+            .iter()
+            .filter_map(|s| s.base_url.strip_prefix("http://").map(String::from))
+            .collect();
+        eprintln!(
+            "Cairn connects only to public addresses: run cairn serve with \
+             CAIRN_OUTBOUND_ALLOW={} to register these sites",
+            allow.join(",")
+        );
     }
     shutdown.await;
     sim.shutdown().await;

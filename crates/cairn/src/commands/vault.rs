@@ -276,6 +276,9 @@ impl RepoArgs {
                 access_key_id: self.s3_access_key_id.clone(),
                 secret_access_key: self.s3_secret_access_key.clone(),
                 allow_http: http,
+                // The operator's own command: the host's credentials are theirs to use.
+                ambient_credentials: true,
+                resolver: None,
             })
         } else {
             Location::Local(PathBuf::from(&self.repo))

@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
+/// The outbound allow-list of every installation these tests run: the stand-in sites and the S3
+/// test server are on loopback, which Cairn refuses by default. A test that wants the guard's
+/// default passes `("CAIRN_OUTBOUND_ALLOW", "")` in its environment.
+pub const LOOPBACK_ALLOWED: (&str, &str) = ("CAIRN_OUTBOUND_ALLOW", "127.0.0.0/8,::1");
+
 /// The first-start block the server prints once.
 #[derive(Debug, Clone)]
 pub struct FirstStart {
@@ -101,6 +106,7 @@ impl Install {
             .args(self.store_args())
             .env_remove("CAIRN_SECRET")
             .env_remove("CAIRN_SITE_API_TOKEN")
+            .env(LOOPBACK_ALLOWED.0, LOOPBACK_ALLOWED.1)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -145,6 +151,7 @@ impl Install {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(self.store_args())
             .env_remove("CAIRN_SECRET")
+            .env(LOOPBACK_ALLOWED.0, LOOPBACK_ALLOWED.1)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -185,6 +192,7 @@ impl Install {
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(self.store_args())
             .env_remove("CAIRN_SECRET")
+            .env(LOOPBACK_ALLOWED.0, LOOPBACK_ALLOWED.1)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
         for (k, v) in extra_env {
