@@ -88,14 +88,16 @@ fn start_of(e: &BytesStart) -> Result<(String, Vec<(String, String)>), String> {
     Ok((name, attrs))
 }
 
+/// An element being parsed: name, attributes, children so far.
+type Open = (String, Vec<(String, String)>, Vec<Node>);
+
 /// Parses a storage body (a sequence of XHTML fragments, no single root needed). An error
 /// names what is malformed, as Confluence refuses such a body.
 fn parse(s: &str) -> Result<Vec<Node>, String> {
     let mut reader = Reader::from_str(s);
     // (name, attrs, children) of each open element; the bottom one is the body itself.
-    let mut stack: Vec<(String, Vec<(String, String)>, Vec<Node>)> =
-        vec![(String::new(), vec![], vec![])];
-    let push_text = |stack: &mut Vec<(String, Vec<(String, String)>, Vec<Node>)>, t: &str| {
+    let mut stack: Vec<Open> = vec![(String::new(), vec![], vec![])];
+    let push_text = |stack: &mut Vec<Open>, t: &str| {
         let children = &mut stack.last_mut().expect("the body is never popped").2;
         match children.last_mut() {
             Some(Node::Text(prev)) => prev.push_str(t),
