@@ -506,12 +506,15 @@ async fn comments(
 ) -> Result<(), EngineError> {
     // What an earlier attempt wrote: the destination lists comments in the order they were
     // written (replies after their parent), which is this order.
-    let (mut footer_have, mut inline_have) = (Vec::new(), 0usize);
+    let (mut footer_have, mut inline_have) = (Vec::new(), Vec::new());
     if reconcile {
         let mut s = wiki.comments(kind, dest);
         while let Some(c) = s.try_next().await.map_err(site_error(Destination))? {
             if c.get("resolutionStatus").is_some() {
-                inline_have += 1;
+                inline_have.push((
+                    id_str(&c["id"]).unwrap_or_default(),
+                    text(&c, "resolutionStatus").to_string(),
+                ));
             } else {
                 footer_have.push(id_str(&c["id"]).unwrap_or_default());
             }
@@ -543,10 +546,18 @@ async fn comments(
             ids.insert(sid, d);
         }
     }
-    for _ in 0..items(&doc["inlineComments"]).len().min(inline_have) {
+    // Written by an earlier attempt, which may have stopped before resolving one.
+    for (c, (d, status)) in items(&doc["inlineComments"]).iter().zip(&inline_have) {
         run.map.created("inlineComment");
+        if text(c, "resolutionStatus") == "resolved"
+            && status != "resolved"
+            && let Err(e) = wiki.resolve_inline_comment(d, 2).await
+        {
+            let sid = id_str(&c["id"]).unwrap_or_default();
+            run.refused("inlineCommentResolution", &sid, e)?;
+        }
     }
-    for c in items(&doc["inlineComments"]).iter().skip(inline_have) {
+    for c in items(&doc["inlineComments"]).iter().skip(inline_have.len()) {
         let sid = id_str(&c["id"]).unwrap_or_default();
         let selection = c["properties"]["inlineOriginalSelection"]
             .as_str()
