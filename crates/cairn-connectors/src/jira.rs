@@ -273,8 +273,12 @@ impl Jira {
     pub fn priorities(&self) -> Docs {
         self.array(format!("{API}/priority"))
     }
+    /// Resolutions through the current paged list (`/resolution` is deprecated).
     pub fn resolutions(&self) -> Docs {
-        self.array(format!("{API}/resolution"))
+        self.list(
+            Req::get(format!("{API}/resolution/search")),
+            Style::PageBean { max: 50 },
+        )
     }
     pub fn link_types(&self) -> Docs {
         self.list(

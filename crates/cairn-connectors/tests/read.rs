@@ -49,7 +49,8 @@ fn expected(sim: &SimHandle) -> Counts {
         );
         c.insert("project roles", (s.projects.len() * s.roles.len()) as u64);
         c.insert("issue types", s.issue_types.len() as u64);
-        c.insert("custom fields", s.custom_fields.len() as u64);
+        // The site's own custom fields and Jira Software's Sprint field.
+        c.insert("custom fields", s.custom_fields.len() as u64 + 1);
         c.insert(
             "field options",
             s.custom_fields.iter().map(|f| f.options.len() as u64).sum(),
@@ -57,6 +58,7 @@ fn expected(sim: &SimHandle) -> Counts {
         c.insert("statuses", s.statuses.len() as u64);
         c.insert("priorities", s.priorities.len() as u64);
         c.insert("resolutions", s.resolutions.len() as u64);
+        c.insert("project categories", s.project_categories.len() as u64);
         c.insert("link types", s.link_types.len() as u64);
         c.insert("roles", s.roles.len() as u64);
         c.insert("issues", s.issues.len() as u64);
@@ -189,6 +191,14 @@ async fn read_all(site: &Site) -> Counts {
     c.insert(
         "resolutions",
         j.resolutions().try_collect::<Vec<_>>().await.unwrap().len() as u64,
+    );
+    c.insert(
+        "project categories",
+        j.project_categories()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .len() as u64,
     );
     c.insert(
         "link types",
@@ -343,6 +353,10 @@ async fn full_read_matches_the_sites_counts_for_every_page_size() {
         let got = read_all(&site).await;
         assert_eq!(got, want, "page size {page_size:?}");
     }
+    // Resolutions through the current paged list, never the deprecated one.
+    let counters = sim.counters("s");
+    assert!(counters.contains_key("GET /rest/api/3/resolution/search"));
+    assert!(!counters.contains_key("GET /rest/api/3/resolution"));
     sim.shutdown().await;
 }
 

@@ -2,8 +2,14 @@
 //! that a restore killed and resumed creates nothing twice.
 //!
 //! The checkpoint is compact JSON: `{"v":1,"m":{kind:{sourceId:destId}},"o":{kind:[sourceId]},
-//! "p":[phase],"s":summary}`. `o` names the containers (an issue, a page) created but whose
-//! children (comments, attachments, ...) were not all written yet; `p` the phases finished.
+//! "p":[phase],"s":summary,"c":{container:{kind:count}}}`. `o` names the containers (an issue, a
+//! page) created but whose children (comments, attachments, ...) were not all written yet; `p`
+//! the phases finished; `c` the children of each open container counted in `s`.
+//!
+//! Counts stay exact across a kill: what an earlier attempt wrote after its last save is in
+//! the destination but not in `s`. A resumed attempt counts what it finds there (an item not in
+//! the map, a child of an open container) as created; for an open container it first takes its
+//! children out of `s` (`c` says how many), then counts each one it finds or writes.
 //! It is saved at the end of each phase and, within one, after [`SAVE_EVERY`] creates once
 //! [`SAVE_INTERVAL`] has passed (or after [`SAVE_AT_MOST`] creates): the map grows with the
 //! restore, and saving it every few creates would write it whole, over and over (quadratic in
@@ -37,6 +43,12 @@ pub struct IdMap {
     phases: BTreeSet<String>,
     #[serde(rename = "s", default)]
     summary: RestoreSummary,
+    /// Creates counted in `summary` per open container (`kind:source`), by kind.
+    #[serde(rename = "c", default)]
+    ledger: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The container whose children are being written.
+    #[serde(skip)]
+    current: Option<String>,
     /// Creates since the last save.
     #[serde(skip)]
     unsaved: usize,
@@ -99,10 +111,38 @@ impl IdMap {
             .insert(source.to_string(), dest.to_string());
     }
 
-    /// Counts a create in the summary.
+    /// Counts a create in the summary (and, while a container's children are written, for
+    /// that container). Also for an item found in the destination that an earlier attempt
+    /// created but did not save.
     pub fn created(&mut self, kind: &str) {
         *self.summary.created.entry(kind.to_string()).or_default() += 1;
         self.unsaved += 1;
+        if let Some(c) = &self.current {
+            *self
+                .ledger
+                .entry(c.clone())
+                .or_default()
+                .entry(kind.to_string())
+                .or_default() += 1;
+        }
+    }
+
+    /// The children of this container are written next. With `reconcile` (a resumed attempt
+    /// takes what the destination holds), the children an earlier attempt counted are taken out
+    /// of the summary: each is counted again when found or written.
+    pub fn children_of(&mut self, kind: &str, source: &str, reconcile: bool) {
+        let key = format!("{kind}:{source}");
+        if reconcile && let Some(counted) = self.ledger.remove(&key) {
+            for (k, n) in counted {
+                if let Some(c) = self.summary.created.get_mut(&k) {
+                    *c = c.saturating_sub(n);
+                    if *c == 0 {
+                        self.summary.created.remove(&k);
+                    }
+                }
+            }
+        }
+        self.current = Some(key);
     }
 
     pub fn skipped(&mut self, kind: &str) {
@@ -137,6 +177,11 @@ impl IdMap {
     pub fn close(&mut self, kind: &str, source: &str) {
         if let Some(s) = self.open.get_mut(kind) {
             s.remove(source);
+        }
+        let key = format!("{kind}:{source}");
+        self.ledger.remove(&key);
+        if self.current.as_ref() == Some(&key) {
+            self.current = None;
         }
     }
 
@@ -201,6 +246,35 @@ mod tests {
         assert!(back.has_failed("comment", "5"));
         assert_eq!(back.summary().created["issue"], 1);
         assert_eq!(back.summary().skipped["space"], 1);
+    }
+
+    /// A resumed container's children are counted once: those the checkpoint counted come out
+    /// of the summary, and each found or written one goes back in.
+    #[test]
+    fn children_of_a_resumed_container_are_counted_once() {
+        let mut m = IdMap::from_checkpoint(None).unwrap();
+        m.created("issue");
+        m.open("issue", "1");
+        m.children_of("issue", "1", false);
+        m.created("comment");
+        m.created("comment");
+        let saved = m.to_json();
+        // Killed after a third comment that the checkpoint lacks; resumed, three are found.
+        let mut m = IdMap::from_checkpoint(Some(&saved)).unwrap();
+        m.children_of("issue", "1", true);
+        assert_eq!(m.summary().created.get("comment"), None);
+        for _ in 0..3 {
+            m.created("comment");
+        }
+        m.close("issue", "1");
+        m.created("issue");
+        assert_eq!(m.summary().created["comment"], 3);
+        assert_eq!(m.summary().created["issue"], 2);
+        assert!(
+            !m.to_json().contains("\"c\":{\"issue"),
+            "closed: {}",
+            m.to_json()
+        );
     }
 
     #[test]

@@ -123,6 +123,7 @@ async fn a_full_backup_holds_every_item_of_the_site_and_reports_its_sizes() {
         "roles",
         "workflows",
         "workflowschemes",
+        "projectcategories",
     ] {
         assert!(files.contains_key(&layout::jira_config(name)), "{name}");
     }
@@ -152,6 +153,29 @@ async fn a_full_backup_holds_every_item_of_the_site_and_reports_its_sizes() {
     ] {
         assert!(doc.get(part).is_some(), "{issue_path} lacks {part}: {doc}");
     }
+    // Project categories are kept, each as the site lists it.
+    let stored: Value = serde_json::from_slice(
+        &snap
+            .get(&layout::jira_config("projectcategories"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<String> = w.sim.with_site("src", |s| {
+        s.project_categories
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    });
+    assert!(!names.is_empty());
+    assert_eq!(
+        stored.as_array().map(|a| a
+            .iter()
+            .map(|c| c["name"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()),
+        Some(names),
+        "the backup keeps the site's project categories"
+    );
     // A page carries both body formats.
     let page_path = expected
         .keys()

@@ -5,6 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 
+use cairn_sitesim::model::{CommentKind, PageKind};
 use cairn_store::Product;
 use serde_json::{Value, json};
 use support::{World, differences, world};
@@ -197,7 +198,32 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
         "{}",
         rec.status_message
     );
-    assert_completed(&w, &r.id).await;
+    let result = assert_completed(&w, &r.id).await;
+    // What the result counts is what the destination holds, including what the killed attempt
+    // wrote after its last checkpoint.
+    let held = w.sim.with_site("dst", |s| {
+        let issues = s.issues.values();
+        json!({
+            "project": s.projects.len(),
+            "component": s.projects.values().map(|p| p.components.len()).sum::<usize>(),
+            "version": s.projects.values().map(|p| p.versions.len()).sum::<usize>(),
+            "board": s.boards.len(),
+            "sprint": s.sprints.len(),
+            "issue": s.issues.len(),
+            "comment": issues.clone().map(|i| i.comments.len()).sum::<usize>(),
+            "worklog": issues.clone().map(|i| i.worklogs.len()).sum::<usize>(),
+            "remoteLink": issues.map(|i| i.remote_links.len()).sum::<usize>(),
+            "attachment": s.attachments.len(),
+            "issueLink": s.links.len(),
+        })
+    });
+    for (kind, n) in held.as_object().unwrap() {
+        assert_eq!(
+            result["created"][kind].as_u64().unwrap_or(0),
+            n.as_u64().unwrap(),
+            "created {kind}: {result}"
+        );
+    }
 
     let (src_pages, _) = pages(&w, "src");
     let r = w.start_restore(&wiki, "dst", None, None).await;
@@ -207,7 +233,27 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
     assert!(half < whole, "killed before the end ({half} of {whole})");
     assert_eq!(dups, 0);
     w.drain().await;
-    assert_completed(&w, &r.id).await;
+    let result = assert_completed(&w, &r.id).await;
+    let held = w.sim.with_site("dst", |s| {
+        let of = |k: PageKind| s.pages.values().filter(|p| p.kind == k).count();
+        let comments = |k: CommentKind| s.ccomments.values().filter(|c| c.kind == k).count();
+        json!({
+            "space": s.spaces.len(),
+            // Each space's homepage comes with the space; the others are created.
+            "page": of(PageKind::Page) - s.spaces.len(),
+            "blogpost": of(PageKind::BlogPost),
+            "comment": comments(CommentKind::Footer),
+            "inlineComment": comments(CommentKind::Inline),
+            "attachment": s.cattachments.len(),
+        })
+    });
+    for (kind, n) in held.as_object().unwrap() {
+        assert_eq!(
+            result["created"][kind].as_u64().unwrap_or(0),
+            n.as_u64().unwrap(),
+            "created {kind}: {result}"
+        );
+    }
 
     assert_eq!(
         issues(&w, "dst"),

@@ -171,14 +171,32 @@ pub fn plain_doc(t: &str) -> Value {
     json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [text(t)]}]})
 }
 
-fn esc(s: &str) -> String {
+/// Escapes text and attribute values for storage XHTML.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-/// Render ADF to Confluence storage format (XHTML). Deterministic.
+/// The `extensionType` of Confluence macros in ADF.
+pub const MACRO_EXTENSION: &str = "com.atlassian.confluence.macro.core";
+
+/// Panel types and the storage macros they are written as. The first four are the same in both;
+/// ADF's `success`, `error` and `custom` have no macro of their own, and are written as the
+/// closest one (so they read back as `tip`, `warning` and `info`).
+pub(crate) const PANELS: &[(&str, &str)] = &[
+    ("info", "info"),
+    ("note", "note"),
+    ("tip", "tip"),
+    ("warning", "warning"),
+    ("success", "tip"),
+    ("error", "warning"),
+    ("custom", "info"),
+];
+
+/// Render ADF to Confluence storage format (XHTML). Deterministic; the inverse of
+/// [`crate::storage::to_adf`] for what both convert (see README, "Body formats").
 pub fn to_storage(v: &Value) -> String {
     let mut out = String::new();
     render(v, &mut out);
@@ -193,78 +211,214 @@ fn children(v: &Value, out: &mut String) {
     }
 }
 
+fn attr<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v.get("attrs")
+        .and_then(|a| a.get(name))
+        .filter(|x| !x.is_null())
+}
+
+fn attr_str<'a>(v: &'a Value, name: &str) -> &'a str {
+    attr(v, name).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `<tag ...>children</tag>`, or `<tag ... />` without children.
+fn element(tag: &str, attrs: &str, v: &Value, out: &mut String) {
+    let mut inner = String::new();
+    children(v, &mut inner);
+    if inner.is_empty() {
+        out.push_str(&format!("<{tag}{attrs} />"));
+    } else {
+        out.push_str(&format!("<{tag}{attrs}>{inner}</{tag}>"));
+    }
+}
+
+fn cdata(text: &str) -> String {
+    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
+}
+
+fn parameter(name: &str, value: &str) -> String {
+    format!(
+        "<ac:parameter ac:name=\"{}\">{}</ac:parameter>",
+        esc(name),
+        esc(value)
+    )
+}
+
 fn render(v: &Value, out: &mut String) {
     let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
     match ty {
         "doc" => children(v, out),
-        "paragraph" => {
-            out.push_str("<p>");
-            children(v, out);
-            out.push_str("</p>");
-        }
+        "paragraph" => element("p", "", v, out),
         "heading" => {
-            let l = v
-                .pointer("/attrs/level")
+            let l = attr(v, "level")
                 .and_then(Value::as_u64)
-                .unwrap_or(1);
-            out.push_str(&format!("<h{l}>"));
-            children(v, out);
-            out.push_str(&format!("</h{l}>"));
+                .unwrap_or(1)
+                .clamp(1, 6);
+            element(&format!("h{l}"), "", v, out);
         }
-        "bulletList" | "orderedList" => {
-            let tag = if ty == "bulletList" { "ul" } else { "ol" };
-            out.push_str(&format!("<{tag}>"));
-            children(v, out);
-            out.push_str(&format!("</{tag}>"));
+        "bulletList" => element("ul", "", v, out),
+        "orderedList" => {
+            let start = match attr(v, "order").and_then(Value::as_u64) {
+                Some(n) if n != 1 => format!(" start=\"{n}\""),
+                _ => String::new(),
+            };
+            element("ol", &start, v, out);
         }
-        "listItem" => {
-            out.push_str("<li>");
-            children(v, out);
-            out.push_str("</li>");
+        "listItem" => element("li", "", v, out),
+        "blockquote" => element("blockquote", "", v, out),
+        "rule" => out.push_str("<hr />"),
+        "hardBreak" => out.push_str("<br />"),
+        "table" => {
+            let layout = match attr_str(v, "layout") {
+                "" => String::new(),
+                l => format!(" data-layout=\"{}\"", esc(l)),
+            };
+            let mut rows = String::new();
+            children(v, &mut rows);
+            out.push_str(&format!("<table{layout}><tbody>{rows}</tbody></table>"));
+        }
+        "tableRow" => element("tr", "", v, out),
+        "tableHeader" | "tableCell" => {
+            let mut a = String::new();
+            for k in ["colspan", "rowspan"] {
+                if let Some(n) = attr(v, k).and_then(Value::as_u64).filter(|n| *n != 1) {
+                    a.push_str(&format!(" {k}=\"{n}\""));
+                }
+            }
+            element(if ty == "tableHeader" { "th" } else { "td" }, &a, v, out);
         }
         "codeBlock" => {
-            let lang = v
-                .pointer("/attrs/language")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            out.push_str(&format!("<ac:structured-macro ac:name=\"code\"><ac:parameter ac:name=\"language\">{}</ac:parameter><ac:plain-text-body><![CDATA[", esc(lang)));
+            out.push_str("<ac:structured-macro ac:name=\"code\">");
+            if let Some(lang) = attr(v, "language").and_then(Value::as_str) {
+                out.push_str(&parameter("language", lang));
+            }
             let mut t = String::new();
             plain(v, &mut t);
-            out.push_str(&t);
-            out.push_str("]]></ac:plain-text-body></ac:structured-macro>");
-        }
-        "mention" => {
-            let id = v.pointer("/attrs/id").and_then(Value::as_str).unwrap_or("");
             out.push_str(&format!(
-                "<ac:link><ri:user ri:account-id=\"{}\" /></ac:link>",
-                esc(id)
+                "<ac:plain-text-body>{}</ac:plain-text-body></ac:structured-macro>",
+                cdata(&t)
             ));
         }
-        "hardBreak" => out.push_str("<br />"),
+        "panel" => {
+            let ty = attr_str(v, "panelType");
+            let name = PANELS
+                .iter()
+                .find(|(p, _)| *p == ty)
+                .map_or("info", |(_, m)| m);
+            let mut body = String::new();
+            children(v, &mut body);
+            out.push_str(&format!("<ac:structured-macro ac:name=\"{name}\"><ac:rich-text-body>{body}</ac:rich-text-body></ac:structured-macro>"));
+        }
+        "expand" | "nestedExpand" => {
+            let mut body = String::new();
+            children(v, &mut body);
+            let title = match attr_str(v, "title") {
+                "" => String::new(),
+                t => parameter("title", t),
+            };
+            out.push_str(&format!("<ac:structured-macro ac:name=\"expand\">{title}<ac:rich-text-body>{body}</ac:rich-text-body></ac:structured-macro>"));
+        }
+        "extension" | "bodiedExtension" | "inlineExtension" => {
+            if attr_str(v, "extensionType") == MACRO_EXTENSION {
+                macro_of(v, ty == "bodiedExtension", out);
+            }
+        }
+        "mention" => {
+            out.push_str(&format!(
+                "<ac:link><ri:user ri:account-id=\"{}\" /></ac:link>",
+                esc(attr_str(v, "id"))
+            ));
+        }
+        "emoji" => {
+            let short = attr_str(v, "shortName");
+            let name = crate::storage::emoticon_name(short);
+            out.push_str(&format!("<ac:emoticon ac:name=\"{}\"", esc(name)));
+            for (k, a) in [
+                ("ac:emoji-shortname", "shortName"),
+                ("ac:emoji-id", "id"),
+                ("ac:emoji-fallback", "text"),
+            ] {
+                if let Some(x) = attr(v, a).and_then(Value::as_str) {
+                    out.push_str(&format!(" {k}=\"{}\"", esc(x)));
+                }
+            }
+            out.push_str(" />");
+        }
         "text" => {
-            let t = esc(v.get("text").and_then(Value::as_str).unwrap_or(""));
-            let mut s = t;
+            let mut s = esc(v.get("text").and_then(Value::as_str).unwrap_or(""));
+            // The first mark outermost, so that reading the storage back gives the same order.
             if let Some(marks) = v.get("marks").and_then(Value::as_array) {
-                for m in marks {
-                    s = match m.get("type").and_then(Value::as_str).unwrap_or("") {
-                        "strong" => format!("<strong>{s}</strong>"),
-                        "em" => format!("<em>{s}</em>"),
-                        "code" => format!("<code>{s}</code>"),
-                        "link" => format!(
-                            "<a href=\"{}\">{s}</a>",
-                            esc(m
-                                .pointer("/attrs/href")
-                                .and_then(Value::as_str)
-                                .unwrap_or(""))
-                        ),
-                        _ => s,
-                    };
+                for m in marks.iter().rev() {
+                    s = wrap_mark(m, s);
                 }
             }
             out.push_str(&s);
         }
         _ => children(v, out),
     }
+}
+
+fn wrap_mark(m: &Value, s: String) -> String {
+    let tag = |t: &str| format!("<{t}>{s}</{t}>");
+    match m.get("type").and_then(Value::as_str).unwrap_or("") {
+        "strong" => tag("strong"),
+        "em" => tag("em"),
+        "code" => tag("code"),
+        "underline" => tag("u"),
+        "strike" => tag("s"),
+        "subsup" if attr_str(m, "type") == "sub" => tag("sub"),
+        "subsup" => tag("sup"),
+        "textColor" => format!(
+            "<span style=\"color: {};\">{s}</span>",
+            esc(attr_str(m, "color"))
+        ),
+        "link" => format!("<a href=\"{}\">{s}</a>", esc(attr_str(m, "href"))),
+        "annotation" => format!(
+            "<ac:inline-comment-marker ac:ref=\"{}\">{s}</ac:inline-comment-marker>",
+            esc(attr_str(m, "id"))
+        ),
+        _ => s,
+    }
+}
+
+/// An extension of a Confluence macro as `ac:structured-macro`: `macroParams` as parameters,
+/// `__bodyContent` as its plain-text body, a bodied extension's content as its rich-text body.
+fn macro_of(v: &Value, bodied: bool, out: &mut String) {
+    let key = attr_str(v, "extensionKey");
+    let params = attr(v, "parameters");
+    let id = params
+        .and_then(|p| p.pointer("/macroMetadata/macroId/value"))
+        .and_then(Value::as_str);
+    out.push_str(&format!("<ac:structured-macro ac:name=\"{}\"", esc(key)));
+    if let Some(id) = id {
+        out.push_str(&format!(" ac:macro-id=\"{}\"", esc(id)));
+    }
+    out.push('>');
+    let mut body = None;
+    if let Some(m) = params
+        .and_then(|p| p.get("macroParams"))
+        .and_then(Value::as_object)
+    {
+        for (k, x) in m {
+            let value = x.get("value").and_then(Value::as_str).unwrap_or("");
+            if k == "__bodyContent" {
+                body = Some(value);
+            } else {
+                out.push_str(&parameter(k, value));
+            }
+        }
+    }
+    if bodied {
+        let mut inner = String::new();
+        children(v, &mut inner);
+        out.push_str(&format!("<ac:rich-text-body>{inner}</ac:rich-text-body>"));
+    } else if let Some(b) = body {
+        out.push_str(&format!(
+            "<ac:plain-text-body>{}</ac:plain-text-body>",
+            cdata(b)
+        ));
+    }
+    out.push_str("</ac:structured-macro>");
 }
 
 /// Concatenated text of a document.
@@ -279,17 +433,52 @@ pub fn plain(v: &Value, out: &mut String) {
     }
 }
 
-/// Crude storage -> ADF: one paragraph holding the text with tags removed.
-pub fn from_storage(s: &str) -> Value {
-    let mut t = String::new();
-    let mut in_tag = false;
-    for c in s.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => t.push(c),
-            _ => {}
+/// An ADF document in a canonical form, for comparing two: adjacent text with the same marks
+/// joined, empty text and empty `content` left out, marks in order of type. Editors split and
+/// order these freely; the document they show is the same.
+pub fn normalize(v: &Value) -> Value {
+    let Value::Object(m) = v else {
+        return v.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for (k, x) in m {
+        match (k.as_str(), x) {
+            ("content", Value::Array(items)) => {
+                let mut content: Vec<Value> = Vec::new();
+                for item in items.iter().map(normalize) {
+                    if item["type"] == "text" && item["text"].as_str().is_some_and(str::is_empty) {
+                        continue;
+                    }
+                    if let Some(prev) = content.last_mut()
+                        && prev["type"] == "text"
+                        && item["type"] == "text"
+                        && prev.get("marks") == item.get("marks")
+                    {
+                        let joined = format!(
+                            "{}{}",
+                            prev["text"].as_str().unwrap_or(""),
+                            item["text"].as_str().unwrap_or("")
+                        );
+                        prev["text"] = Value::String(joined);
+                        continue;
+                    }
+                    content.push(item);
+                }
+                if !content.is_empty() {
+                    out.insert(k.clone(), Value::Array(content));
+                }
+            }
+            ("marks", Value::Array(marks)) => {
+                let mut marks = marks.clone();
+                marks.sort_by_key(|x| x["type"].as_str().unwrap_or("").to_string());
+                if !marks.is_empty() {
+                    out.insert(k.clone(), Value::Array(marks));
+                }
+            }
+            _ => {
+                out.insert(k.clone(), x.clone());
+            }
         }
     }
-    plain_doc(&t)
+    Value::Object(out)
 }

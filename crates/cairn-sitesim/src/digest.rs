@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::content;
 use crate::model::*;
+use crate::{adf, content};
 
 fn obj(m: BTreeMap<String, Value>) -> Value {
     Value::Object(m.into_iter().collect::<Map<String, Value>>())
@@ -223,9 +223,9 @@ pub fn canonical(site: &Site) -> Value {
             };
             let footer: Vec<Value> = comments(CommentKind::Footer, None)
                 .into_iter()
-                .map(|c| json!({"body": c.storage, "replies": comments(CommentKind::Footer, Some(c.id)).iter().map(|r| json!(r.storage)).collect::<Vec<_>>()}))
+                .map(|c| json!({"body": c.storage, "adf": adf::normalize(&c.adf), "replies": comments(CommentKind::Footer, Some(c.id)).iter().map(|r| json!({"body": r.storage, "adf": adf::normalize(&r.adf)})).collect::<Vec<_>>()}))
                 .collect();
-            let inline: Vec<Value> = comments(CommentKind::Inline, None).into_iter().map(|c| json!({"body": c.storage, "resolved": c.resolved, "selection": c.inline_text})).collect();
+            let inline: Vec<Value> = comments(CommentKind::Inline, None).into_iter().map(|c| json!({"body": c.storage, "adf": adf::normalize(&c.adf), "resolved": c.resolved, "selection": c.inline_text})).collect();
             let attachments: Vec<Value> = site
                 .cattachments
                 .values()
@@ -241,6 +241,7 @@ pub fn canonical(site: &Site) -> Value {
                 .collect();
             let mut m = BTreeMap::new();
             m.insert("body".into(), json!(p.storage));
+            m.insert("adf".into(), adf::normalize(&p.adf));
             if p.kind == PageKind::Page {
                 m.insert("parent".into(), json!(title(p.parent_id)));
             }

@@ -23,6 +23,7 @@ pub mod mutate;
 pub mod routes;
 pub mod schemes;
 mod server;
+mod storage;
 pub mod upload;
 
 use std::collections::BTreeMap;

@@ -137,6 +137,8 @@ pub struct Project {
     pub issue_counter: u64,
     /// role id -> account ids
     pub role_actors: BTreeMap<u64, Vec<String>>,
+    /// Id of its project category, if any.
+    pub category: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -451,6 +453,7 @@ pub struct Site {
     pub statuses: Vec<Status>,
     pub priorities: Vec<Named>,
     pub resolutions: Vec<Named>,
+    pub project_categories: Vec<Named>,
     pub link_types: Vec<LinkType>,
     pub roles: Vec<Named>,
     pub custom_fields: Vec<CustomField>,

@@ -1008,3 +1008,85 @@ async fn a_restore_can_create_fields_options_groups_members_and_link_types() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+/// Project categories (listed, one by id, on the projects that have one), the current paged
+/// resolution list, and the Sprint field in `/field` with its context, as the reference has them.
+#[tokio::test]
+async fn categories_resolution_search_and_the_sprint_field() {
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let (st, _, cats) = t.get("s", "/rest/api/3/projectCategory").await;
+    assert_eq!(st, 200, "{cats}");
+    let cats = cats.as_array().unwrap().clone();
+    assert!(cats.len() >= 2, "{cats:?}");
+    let id = cats[0]["id"].as_str().unwrap();
+    let (st, _, one) = t
+        .get("s", &format!("/rest/api/3/projectCategory/{id}"))
+        .await;
+    assert_eq!((st, &one), (200, &cats[0]));
+    let (st, _, _) = t.get("s", "/rest/api/3/projectCategory/99999").await;
+    assert_eq!(st, 404);
+    let (_, _, projects) = t
+        .get("s", "/rest/api/3/project/search?expand=description")
+        .await;
+    let with: Vec<&Value> = projects["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.get("projectCategory").is_some())
+        .collect();
+    assert!(!with.is_empty(), "some projects have a category");
+    for p in with {
+        assert!(cats.contains(&p["projectCategory"]), "{p}");
+    }
+
+    let (_, _, all) = t.get("s", "/rest/api/3/resolution").await;
+    let (st, _, page) = t
+        .get("s", "/rest/api/3/resolution/search?maxResults=2")
+        .await;
+    assert_eq!(st, 200, "{page}");
+    assert_eq!(page["total"], json!(all.as_array().unwrap().len()));
+    assert_eq!(page["values"].as_array().unwrap().len(), 2);
+    assert_eq!(page["isLast"], json!(false));
+    assert_eq!(page["values"][0]["name"], all[0]["name"]);
+    let rid = all[1]["id"].as_str().unwrap();
+    let (_, _, only) = t
+        .get("s", &format!("/rest/api/3/resolution/search?id={rid}"))
+        .await;
+    assert_eq!(only["values"].as_array().unwrap().len(), 1);
+    assert_eq!(only["values"][0]["id"], json!(rid));
+
+    let (_, _, fields) = t.get("s", "/rest/api/3/field").await;
+    let sprint = fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Sprint")
+        .expect("the Sprint field is listed");
+    assert_eq!(sprint["custom"], json!(true));
+    assert_eq!(
+        sprint["schema"]["custom"],
+        json!("com.pyxis.greenhopper.jira:gh-sprint")
+    );
+    let fid = sprint["id"].as_str().unwrap();
+    // Issues carry it under that id.
+    let (_, _, search) = t
+        .get(
+            "s",
+            &format!("/rest/api/3/search/jql?jql=project%20%3D%20PLAT&fields={fid}&maxResults=100"),
+        )
+        .await;
+    assert!(
+        search["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["fields"][fid].is_array()),
+        "{search}"
+    );
+    let (st, _, ctx) = t
+        .get("s", &format!("/rest/api/3/field/{fid}/context"))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(ctx["values"][0]["isGlobalContext"], json!(true));
+    t.sim.shutdown().await;
+}

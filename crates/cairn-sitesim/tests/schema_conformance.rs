@@ -319,6 +319,21 @@ async fn responses_validate_against_reference_schemas() {
         ),
         call(
             M::GET,
+            "/rest/api/3/resolution/search",
+            "/rest/api/3/resolution/search?maxResults=2".into(),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/projectCategory",
+            "/rest/api/3/projectCategory".into(),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/projectCategory/{id}",
+            "/rest/api/3/projectCategory/10001".into(),
+        ),
+        call(
+            M::GET,
             "/rest/api/3/issueLinkType",
             "/rest/api/3/issueLinkType".into(),
         ),

@@ -246,7 +246,8 @@ async fn space_target(
             run.map.skipped("space");
             return Ok(None);
         }
-        // Created by an earlier attempt just before it stopped.
+        // Created by an earlier attempt just before it stopped (not counted yet).
+        run.map.created("space");
         let id = id_str(&s["id"]).unwrap_or_default();
         let home = id_str(&s["homepageId"]);
         remember_space(run, key, &id, home.as_deref());
@@ -370,6 +371,8 @@ async fn contents(
         } else if let Some(d) = known {
             (d, true)
         } else if let Some(d) = titles.get(title) {
+            // Created by an earlier attempt after its last save: not counted yet.
+            run.map.created(mkind);
             run.map.insert(mkind, &r.id, d);
             run.map.open(mkind, &r.id);
             (d.clone(), true)
@@ -415,6 +418,7 @@ async fn content_children(
     let sid = id_str(&doc["page"]["id"])
         .or_else(|| id_str(&doc["blogpost"]["id"]))
         .unwrap_or_default();
+    run.map.children_of(kind_name(kind), &sid, reconcile);
     let labels: Vec<&str> = items(&doc["labels"])
         .iter()
         .filter_map(|l| l["name"].as_str())
@@ -439,12 +443,15 @@ async fn content_children(
     for p in items(&doc["properties"]) {
         let k = text(p, "key");
         if have_props.iter().any(|h| h == k) {
+            run.map.created("contentProperty");
             continue;
         }
         let r = wiki.create_property(kind, dest, k, &p["value"]).await;
         run.outcome("contentProperty", &format!("{sid}/{k}"), r)?;
     }
-    if run.record_origin && !have_props.iter().any(|h| h == origin::PROPERTY) {
+    if run.record_origin && have_props.iter().any(|h| h == origin::PROPERTY) {
+        run.map.created("origin");
+    } else if run.record_origin {
         let value = origin::confluence_content(doc);
         let r = wiki
             .create_property(kind, dest, origin::PROPERTY, &value)
@@ -463,6 +470,7 @@ async fn content_children(
             let aid = id_str(&a["id"]).unwrap_or_default();
             let title = text(a, "title");
             if have.iter().any(|h| h == title) {
+                run.map.created("attachment");
                 continue;
             }
             let media = a["mediaType"]
@@ -498,12 +506,15 @@ async fn comments(
 ) -> Result<(), EngineError> {
     // What an earlier attempt wrote: the destination lists comments in the order they were
     // written (replies after their parent), which is this order.
-    let (mut footer_have, mut inline_have) = (Vec::new(), 0usize);
+    let (mut footer_have, mut inline_have) = (Vec::new(), Vec::new());
     if reconcile {
         let mut s = wiki.comments(kind, dest);
         while let Some(c) = s.try_next().await.map_err(site_error(Destination))? {
             if c.get("resolutionStatus").is_some() {
-                inline_have += 1;
+                inline_have.push((
+                    id_str(&c["id"]).unwrap_or_default(),
+                    text(&c, "resolutionStatus").to_string(),
+                ));
             } else {
                 footer_have.push(id_str(&c["id"]).unwrap_or_default());
             }
@@ -518,6 +529,7 @@ async fn comments(
     for (n, c) in footer.iter().enumerate() {
         let sid = id_str(&c["id"]).unwrap_or_default();
         if let Some(d) = footer_have.get(n) {
+            run.map.created("comment");
             ids.insert(sid, d.clone());
             continue;
         }
@@ -534,7 +546,18 @@ async fn comments(
             ids.insert(sid, d);
         }
     }
-    for c in items(&doc["inlineComments"]).iter().skip(inline_have) {
+    // Written by an earlier attempt, which may have stopped before resolving one.
+    for (c, (d, status)) in items(&doc["inlineComments"]).iter().zip(&inline_have) {
+        run.map.created("inlineComment");
+        if text(c, "resolutionStatus") == "resolved"
+            && status != "resolved"
+            && let Err(e) = wiki.resolve_inline_comment(d, 2).await
+        {
+            let sid = id_str(&c["id"]).unwrap_or_default();
+            run.refused("inlineCommentResolution", &sid, e)?;
+        }
+    }
+    for c in items(&doc["inlineComments"]).iter().skip(inline_have.len()) {
         let sid = id_str(&c["id"]).unwrap_or_default();
         let selection = c["properties"]["inlineOriginalSelection"]
             .as_str()
@@ -551,4 +574,12 @@ async fn comments(
         }
     }
     Ok(())
+}
+
+/// The map's kind of a page or blog post.
+fn kind_name(kind: ContentKind) -> &'static str {
+    match kind {
+        ContentKind::Page => "page",
+        ContentKind::BlogPost => "blogpost",
+    }
 }

@@ -25,6 +25,10 @@
 //! The same look-up follows a create that failed in a way that may have reached the site (a
 //! retryable error after the request was sent).
 //!
+//! What is found this way was written but not counted (the counts are saved with the map):
+//! it is counted when found, so `result.created` is what the destination holds (see
+//! [`crate::idmap`]).
+//!
 //! ## What the REST API cannot set
 //!
 //! Creation times, authors of comments and worklogs, issue keys and ids, and change logs are

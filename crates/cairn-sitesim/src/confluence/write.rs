@@ -6,15 +6,17 @@ use axum::response::Response;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::adf;
 use crate::http::*;
 use crate::model::*;
+use crate::{adf, storage};
 
 use super::R;
 use super::read::{container, id_param};
 use super::render::{comment_json, page_json, prop_json};
 
-fn read_body(r: &Req, b: &Value) -> Result<(String, Value), Response> {
+/// A written body in both formats: storage as written and its ADF, or ADF as written and its
+/// storage. Malformed storage is refused (400), as Confluence refuses it.
+fn read_body(site: &Site, r: &Req, b: &Value) -> Result<(String, Value), Response> {
     // Either `{representation, value}` (PageBodyWrite) or `{storage: {value}}` (PageNestedBodyWrite).
     let nested = ["storage", "atlas_doc_format", "wiki"]
         .into_iter()
@@ -29,7 +31,13 @@ fn read_body(r: &Req, b: &Value) -> Result<(String, Value), Response> {
     match rep {
         "storage" => {
             let s = value.as_str().unwrap_or("").to_string();
-            let a = adf::from_storage(&s);
+            let names = |id: &str| site.user(id).map(|u| u.display_name.clone());
+            let a = storage::to_adf(&s, &names).map_err(|e| {
+                r.err(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Error parsing xhtml: {e}"),
+                )
+            })?;
             Ok((s, a))
         }
         "atlas_doc_format" => {
@@ -77,7 +85,7 @@ fn create_content(site: &mut Site, r: &Req, kind: PageKind) -> R {
     {
         return Err(r.err(StatusCode::BAD_REQUEST, "A page with this title already exists: A page already exists with the same TITLE in this space"));
     }
-    let (storage, adf_doc) = read_body(r, &b)?;
+    let (storage, adf_doc) = read_body(site, r, &b)?;
     let mut parent = None;
     if kind == PageKind::Page {
         parent = match b["parentId"].as_str().and_then(|s| s.parse::<u64>().ok()) {
@@ -152,7 +160,7 @@ pub fn page_update(site: &mut Site, r: &Req) -> R {
     if n != cur + 1 {
         return Err(r.err(StatusCode::CONFLICT, &format!("Version must be incremented when updating a page. Current Version: [{cur}]. Provided version: [{n}]")));
     }
-    let (storage, adf_doc) = read_body(r, &b)?;
+    let (storage, adf_doc) = read_body(site, r, &b)?;
     let title = b["title"].as_str().unwrap_or("").trim().to_string();
     let parent = b["parentId"].as_str().and_then(|s| s.parse::<u64>().ok());
     let p = site.pages.get_mut(&id).unwrap();
@@ -197,7 +205,7 @@ pub fn footer_comment_create(site: &mut Site, r: &Req) -> R {
                 "One of pageId, blogPostId or parentCommentId is required",
             )
         })?;
-    let (storage, adf_doc) = read_body(r, &b)?;
+    let (storage, adf_doc) = read_body(site, r, &b)?;
     let id = site.alloc_id();
     let c = CComment {
         id,
@@ -241,7 +249,7 @@ pub fn inline_comment_create(site: &mut Site, r: &Req) -> R {
             "inlineCommentProperties.textSelection is required",
         ));
     }
-    let (storage, adf_doc) = read_body(r, &b)?;
+    let (storage, adf_doc) = read_body(site, r, &b)?;
     let id = site.alloc_id();
     let c = CComment {
         id,
@@ -286,7 +294,7 @@ pub fn inline_comment_update(site: &mut Site, r: &Req) -> R {
     let body = if b["body"].is_null() {
         None
     } else {
-        Some(read_body(r, &b)?)
+        Some(read_body(site, r, &b)?)
     };
     let c = site.ccomments.get_mut(&id).unwrap();
     c.version = n;

@@ -150,6 +150,11 @@ pub fn directory(name: &str, seed: u64, counts: &Counts) -> Site {
         named("10001", "Won't Do"),
         named("10002", "Duplicate"),
     ];
+    site.project_categories = vec![
+        named("10000", "Engineering"),
+        named("10001", "Operations"),
+        named("10002", "Customer"),
+    ];
     site.link_types = vec![
         LinkType {
             id: "10000".into(),

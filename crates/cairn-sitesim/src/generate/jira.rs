@@ -75,6 +75,8 @@ fn project(
         versions: vec![],
         issue_counter: 0,
         role_actors: BTreeMap::new(),
+        // Drawn from no RNG: every third project has none.
+        category: [Some("10000"), Some("10001"), None][pi % 3].map(String::from),
     };
     for c in 0..rng.random_range(1..5) {
         let cid = site.alloc_id();

@@ -11,8 +11,8 @@ use crate::model::*;
 
 use super::R;
 use super::render::{
-    custom_field_json, fields_list, issuetype_json, link_type_json, priority_json, resolution_json,
-    status_json, user_details, user_full,
+    SPRINT_CONTEXT, SPRINT_FIELD, custom_field_json, fields_list, issuetype_json, link_type_json,
+    priority_json, project_category_json, resolution_json, status_json, user_details, user_full,
 };
 
 pub fn tenant_info(site: &Site, _r: &Req) -> R {
@@ -49,6 +49,12 @@ pub fn fields(site: &Site, _r: &Req) -> R {
 }
 
 pub fn field_contexts(site: &Site, r: &Req) -> R {
+    if r.p("fieldId") == SPRINT_FIELD {
+        let items = vec![
+            json!({"id": SPRINT_CONTEXT, "name": "Default Configuration Scheme for Sprint", "description": "", "isGlobalContext": true, "isAnyIssueType": true}),
+        ];
+        return Ok(ok(page_bean(r, items, 50, 50)?));
+    }
     let f = site
         .field(r.p("fieldId"))
         .ok_or_else(|| r.not_found("The custom field was not found."))?;
@@ -59,6 +65,12 @@ pub fn field_contexts(site: &Site, r: &Req) -> R {
 }
 
 pub fn field_options(site: &Site, r: &Req) -> R {
+    if r.p("fieldId") == SPRINT_FIELD && r.p("contextId") == SPRINT_CONTEXT {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "The custom field doesn't support options.",
+        ));
+    }
     let f = site
         .field(r.p("fieldId"))
         .ok_or_else(|| r.not_found("The custom field was not found."))?;
@@ -104,6 +116,47 @@ pub fn resolutions(site: &Site, r: &Req) -> R {
             .map(|x| resolution_json(&r.base, x))
             .collect(),
     )))
+}
+
+/// `GET /resolution/search`: the current, paged list (PageBean of `ResolutionJsonBean`), with
+/// `id` filters; `onlyDefault` gives none, as the site has no default resolution.
+pub fn resolution_search(site: &Site, r: &Req) -> R {
+    let ids: Vec<&str> = r.q_all("id");
+    let only_default = r.q("onlyDefault") == Some("true");
+    let items = site
+        .resolutions
+        .iter()
+        .filter(|x| !only_default && (ids.is_empty() || ids.contains(&x.id.as_str())))
+        .map(|x| {
+            let mut v = resolution_json(&r.base, x);
+            v["default"] = json!(false);
+            v
+        })
+        .collect();
+    Ok(ok(page_bean(r, items, 50, 50)?))
+}
+
+pub fn project_categories(site: &Site, r: &Req) -> R {
+    Ok(ok(Value::Array(
+        site.project_categories
+            .iter()
+            .map(|c| project_category_json(&r.base, c))
+            .collect(),
+    )))
+}
+
+pub fn project_category(site: &Site, r: &Req) -> R {
+    let c = site
+        .project_categories
+        .iter()
+        .find(|c| c.id == r.p("id"))
+        .ok_or_else(|| {
+            r.not_found(&format!(
+                "No project category with the id {} was found.",
+                r.p("id")
+            ))
+        })?;
+    Ok(ok(project_category_json(&r.base, c)))
 }
 
 pub fn link_types(site: &Site, r: &Req) -> R {

@@ -171,7 +171,7 @@ pub(super) fn apply_fields(
                     }
                 }
             }
-            "customfield_10020" => {
+            super::render::SPRINT_FIELD => {
                 let sid = v.as_u64().or_else(|| {
                     v.as_array()
                         .and_then(|a| a.first())

@@ -5,9 +5,9 @@ use serde_json::{Map, Value, json};
 use crate::model::*;
 
 use super::render::{
-    attachment_json, comment_json, fields_list, history_json, issuetype_json, link_json,
-    linked_issue, priority_json, project_json, resolution_json, status_json, user_details,
-    version_json, worklog_json,
+    SPRINT_FIELD, attachment_json, comment_json, fields_list, history_json, issuetype_json,
+    link_json, linked_issue, priority_json, project_json, resolution_json, status_json,
+    user_details, version_json, worklog_json,
 };
 
 /// All fields of an issue in REST shape, in a stable order.
@@ -221,8 +221,8 @@ fn all_fields(
         put(&cf.id, v);
     }
     let sprint = i.sprint.and_then(|s| site.sprints.get(&s)).map(|s| json!([{"id": s.id, "name": s.name, "state": s.state, "boardId": s.board_id, "goal": s.goal}]));
-    if want("customfield_10020") {
-        put("customfield_10020", sprint.unwrap_or(Value::Null));
+    if want(SPRINT_FIELD) {
+        put(SPRINT_FIELD, sprint.unwrap_or(Value::Null));
     }
     f
 }

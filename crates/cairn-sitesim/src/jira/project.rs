@@ -178,6 +178,20 @@ pub fn project_create(site: &mut Site, r: &Req) -> R {
             json!("You must specify a valid project lead."),
         );
     }
+    let category = match &b["categoryId"] {
+        Value::Null => None,
+        c => {
+            let id = c.as_u64().map(|n| n.to_string());
+            let found = id.filter(|id| site.project_categories.iter().any(|x| &x.id == id));
+            if found.is_none() {
+                errs.insert(
+                    "projectCategory".into(),
+                    json!("The project category does not exist."),
+                );
+            }
+            found
+        }
+    };
     if !errs.is_empty() {
         return Err(jira_field_errors(Value::Object(errs)));
     }
@@ -195,6 +209,7 @@ pub fn project_create(site: &mut Site, r: &Req) -> R {
             versions: vec![],
             issue_counter: 0,
             role_actors: BTreeMap::new(),
+            category,
         },
     );
     Ok(created(

@@ -69,6 +69,10 @@ pub(super) fn priority_json(base: &str, p: &Named) -> Value {
            "iconUrl": format!("{base}/images/icons/priorities/{}.svg", p.name.to_lowercase()), "name": p.name, "id": p.id})
 }
 
+pub(super) fn project_category_json(base: &str, c: &Named) -> Value {
+    json!({"self": format!("{base}/rest/api/3/projectCategory/{}", c.id), "id": c.id, "name": c.name, "description": c.description})
+}
+
 pub(super) fn resolution_json(base: &str, r: &Named) -> Value {
     json!({"self": format!("{base}/rest/api/3/resolution/{}", r.id), "id": r.id, "description": r.description, "name": r.name})
 }
@@ -117,6 +121,13 @@ pub(super) fn project_json(
     });
     if full || expand.contains(&"description") {
         v["description"] = json!(p.description);
+    }
+    if let Some(c) = p
+        .category
+        .as_ref()
+        .and_then(|c| site.project_categories.iter().find(|x| &x.id == c))
+    {
+        v["projectCategory"] = project_category_json(base, c);
     }
     if full || expand.contains(&"lead") {
         v["lead"] = user_full(site, base, &p.lead);
@@ -206,7 +217,19 @@ pub(super) fn fields_list(site: &Site) -> Vec<Value> {
         })
         .collect();
     out.extend(site.custom_fields.iter().map(custom_field_json));
+    out.push(sprint_field_json());
     out
+}
+
+/// The agile Sprint field that issues carry (Jira Software's, not one of the site's own custom
+/// fields): listed by `/field` with one global context and no options, as on Jira Cloud.
+pub const SPRINT_FIELD: &str = "customfield_10020";
+pub(super) const SPRINT_CONTEXT: &str = "20020";
+
+fn sprint_field_json() -> Value {
+    json!({"id": SPRINT_FIELD, "key": SPRINT_FIELD, "name": "Sprint", "custom": true,
+        "orderable": true, "navigable": true, "searchable": true, "clauseNames": ["cf[10020]", "Sprint"],
+        "schema": {"type": "array", "items": "json", "custom": "com.pyxis.greenhopper.jira:gh-sprint", "customId": 10020}})
 }
 
 pub(super) fn custom_field_json(f: &CustomField) -> Value {

@@ -26,6 +26,7 @@ pub(super) async fn issue_children(
 ) -> Result<(), EngineError> {
     let f = &doc["issue"]["fields"];
     let sid = id_str(&doc["issue"]["id"]).unwrap_or_default();
+    run.map.children_of("issue", &sid, reconcile);
     let jira = &dest.jira;
     let current = if reconcile {
         Some(jira.issue(key).await.map_err(site_error(Destination))?)
@@ -123,26 +124,35 @@ impl Pending {
                 continue;
             };
             match dest.account(run, &src) {
-                Some(a) if present.watchers.contains(&a) => {}
+                Some(a) if present.watchers.contains(&a) => run.map.created("watcher"),
                 Some(a) => watchers.push((src, a)),
                 None => run.map.skipped("watcher"),
             }
         }
         let origin = run.record_origin.then(|| origin::jira_issue(doc));
+        // What an earlier attempt wrote is counted as it is found.
         let comments: Vec<Value> = items(&doc["comments"])
             .iter()
             .skip(present.comments)
             .cloned()
             .collect();
+        for _ in 0..items(&doc["comments"]).len().min(present.comments) {
+            run.map.created("comment");
+        }
         let worklogs: Vec<Value> = items(&doc["worklogs"])
             .iter()
             .skip(present.worklogs)
             .cloned()
             .collect();
+        for _ in 0..items(&doc["worklogs"]).len().min(present.worklogs) {
+            run.map.created("worklog");
+        }
         let mut remote_links = Vec::new();
         for l in items(&doc["remoteLinks"]) {
             if !present.remote_links.contains(text(&l["object"], "url")) {
                 remote_links.push(l.clone());
+            } else {
+                run.map.created("remoteLink");
             }
         }
         let mut properties: Vec<(String, Value, &'static str)> = properties(&doc["properties"])
@@ -272,6 +282,7 @@ async fn attachments(
         let size = a["size"].as_u64().unwrap_or(0);
         if let Some(i) = have.iter().position(|(n, s)| n == name && *s == size) {
             have.swap_remove(i);
+            run.map.created("attachment");
             continue;
         }
         match run

@@ -124,6 +124,8 @@ pub(super) async fn issue(
         None => {
             if orphans.front().is_some_and(|(_, s)| s == summary) {
                 let (k, _) = orphans.pop_front().unwrap_or_default();
+                // Created by an earlier attempt after its last save: not counted yet.
+                run.map.created("issue");
                 run.map.insert("issue", &r.id, &k);
                 run.map.open("issue", &r.id);
                 (k, true)

@@ -30,7 +30,8 @@ pub(super) async fn project(
         }
         match dest.jira.project(key).await {
             Ok(found) if run.map.is_open("project", key) => {
-                // Created by an earlier attempt just before it stopped.
+                // Created by an earlier attempt just before it stopped (not counted yet).
+                run.map.created("project");
                 run.map
                     .insert("project", key, &id_str(&found["id"]).unwrap_or_default());
             }
@@ -81,9 +82,11 @@ pub(super) async fn project(
     }
     for c in items(&p["components"]) {
         let sid = id_str(&c["id"]).unwrap_or_default();
-        if run.map.get("component", &sid).is_some()
-            || have.contains(&format!("component:{}", text(c, "name")))
-        {
+        if run.map.get("component", &sid).is_some() {
+            continue;
+        }
+        if have.contains(&format!("component:{}", text(c, "name"))) {
+            run.map.created("component");
             continue;
         }
         let mut body = json!({"project": key, "name": c["name"], "description": c["description"].as_str().unwrap_or_default()});
@@ -104,9 +107,11 @@ pub(super) async fn project(
     }
     for v in items(&p["versions"]) {
         let sid = id_str(&v["id"]).unwrap_or_default();
-        if run.map.get("version", &sid).is_some()
-            || have.contains(&format!("version:{}", text(v, "name")))
-        {
+        if run.map.get("version", &sid).is_some() {
+            continue;
+        }
+        if have.contains(&format!("version:{}", text(v, "name"))) {
+            run.map.created("version");
             continue;
         }
         let mut body = json!({"project": key, "name": v["name"]});
@@ -168,6 +173,7 @@ pub(super) async fn boards(
             Some(d) => d.to_string(),
             None => {
                 if let Some(d) = found.get(&format!("{project}/{}", text(b, "name"))) {
+                    run.map.created("board");
                     run.map.insert("board", &sid, d);
                     d.clone()
                 } else {
@@ -197,6 +203,7 @@ pub(super) async fn boards(
                 continue;
             }
             if let Some(d) = have.get(text(s, "name")) {
+                run.map.created("sprint");
                 run.map.insert("sprint", &ssid, d);
                 continue;
             }
