@@ -50,6 +50,7 @@ pub struct FileSettings {
     pub engine: EngineFileSettings,
     #[serde(default)]
     pub server: ServerFileSettings,
+    #[serde(default)]
     pub outbound: OutboundFileSettings,
 }
 
