@@ -108,6 +108,8 @@ pub enum RequestError {
     UnknownStorageType(String),
     /// The token page's days field is not a whole number.
     DaysNotANumber,
+    /// A path parameter, query parameter or body field (named) holds a control character.
+    ControlCharacter(String),
 }
 
 impl From<RequestError> for ApiError {
@@ -131,6 +133,9 @@ impl From<RequestError> for ApiError {
                     StatusCode::FORBIDDEN,
                     "Only organization admins may open the admin pages.",
                 );
+            }
+            R::ControlCharacter(field) => {
+                return cairn_control::text::control_character(&field).into();
             }
             R::EmptyBody => (
                 "body".into(),
@@ -266,15 +271,15 @@ impl From<ControlError> for ApiError {
         match err {
             ControlError::Invalid { message, errors } => {
                 let mut e = ApiError::new(StatusCode::BAD_REQUEST, message);
-                e.body.errors = Some(
+                e.body.errors = (!errors.is_empty()).then(|| {
                     errors
                         .into_iter()
                         .map(|f| FieldErrorBody {
                             field: f.field,
                             message: f.message,
                         })
-                        .collect(),
-                );
+                        .collect()
+                });
                 e
             }
             ControlError::Unauthenticated(failure) => ApiError::unauthorized(failure.message),

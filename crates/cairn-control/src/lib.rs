@@ -15,5 +15,6 @@ pub mod lifecycle;
 pub mod management;
 pub mod schedule;
 pub mod secret;
+pub mod text;
 
 pub use error::{AuthFailure, ControlError, ControlResult, FieldError};

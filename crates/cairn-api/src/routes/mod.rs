@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .nest(V1_BASE, v1)
         .fallback(not_found)
+        .route_layer(middleware::from_fn(layers::refuse_control_characters))
         .route_layer(middleware::from_fn(layers::note_route))
         .layer(
             ServiceBuilder::new()
