@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -14,6 +14,9 @@ use cairn_control::text::has_control;
 use crate::error::{ApiError, JSON_UTF8, RequestError};
 use crate::extract::QueryParams;
 use crate::state::AppState;
+
+/// The request id header: kept from the client when safe, made otherwise, echoed on the answer.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The route template of the request, carried on the response for the metrics layer.
 #[derive(Clone)]
@@ -93,6 +96,25 @@ pub async fn shape_errors(request: Request, next: Next) -> Response {
         }
     }
     shaped
+}
+
+/// A client's `X-Request-Id` is kept only when it is `[A-Za-z0-9._-]{1,64}`: it goes on every log
+/// line of the request, so quotes, spaces or kilobytes of it could forge fields there. Another is
+/// dropped here, before the request-id layer, which then makes a new one.
+pub async fn drop_unsafe_request_id(mut request: Request, next: Next) -> Response {
+    let safe = |v: &HeaderValue| {
+        (1..=64).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    let headers = request.headers_mut();
+    if headers.get_all(X_REQUEST_ID).iter().count() > 1
+        || headers.get(X_REQUEST_ID).is_some_and(|v| !safe(v))
+    {
+        headers.remove(X_REQUEST_ID);
+    }
+    next.run(request).await
 }
 
 /// Ids in the path and filters in the query string: one holding a control character is a 400
