@@ -616,3 +616,70 @@ async fn start_dates_are_exactly_yyyy_mm_dd() {
         );
     }
 }
+
+/// Sends `request` as raw bytes and reads the answer until the server closes.
+async fn raw_exchange(base: &str, request: &[u8]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // The server may answer (and close) before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    );
+    assert!(
+        read.await.is_ok(),
+        "the server closes after its answer: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole answer");
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+#[tokio::test]
+async fn what_hyper_refuses_by_itself_has_the_error_body_too() {
+    let server = start().await;
+    let api = "/public/backup-management/v2/orgs/x/backups";
+    let long_url = format!(
+        "GET {api}?q={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let many: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let big_header = format!("GET {api} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{many}\r\n");
+    let binary =
+        format!("GET {api} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-bin: a\u{1}b\r\n\r\n");
+    for (name, request, status) in [
+        ("a long URL", long_url, 414),
+        ("too many headers", big_header, 431),
+        ("a binary header", binary, 400),
+    ] {
+        let (got, head, body) = raw_exchange(&server.base, request.as_bytes()).await;
+        assert_eq!(got, status, "{name}: {head}");
+        assert!(
+            head.contains("content-type: application/json; charset=utf-8"),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["code"], status);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Under the pages' paths, a page.
+    let page = format!(
+        "GET /login?next={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let (got, head, body) = raw_exchange(&server.base, page.as_bytes()).await;
+    assert_eq!(got, 414);
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(body.contains("</html>"), "{body}");
+    // And the server goes on answering.
+    let ok = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
