@@ -65,7 +65,7 @@ pub async fn list(
     get, path = "/orgs/{orgId}/backups/{backupId}", tag = "backups",
     operation_id = "getBackup",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
-    responses((status = 200, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiBackupV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -85,7 +85,7 @@ pub async fn get(
     post, path = "/orgs/{orgId}/backups/{backupId}/cancel", tag = "backups",
     operation_id = "cancelBackup",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
-    responses((status = 200, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiBackupV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -244,7 +244,7 @@ fn attachment(name: &str) -> HeaderValue {
                    `cairn-export.json` (see docs/export-format.md).",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
     responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Binary),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
