@@ -29,21 +29,21 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         return Err(RequestError::EmptyBody.into());
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = serde_path_to_error::deserialize::<_, T>(&mut de);
-    if parsed.is_ok() && de.end().is_err() {
+    let value =
+        serde_json::Value::deserialize(&mut de).map_err(|e| RequestError::MalformedJson {
+            line: e.line(),
+            column: e.column(),
+        })?;
+    if de.end().is_err() {
         return Err(RequestError::TrailingCharacters.into());
     }
-    match parsed {
+    if let Some(field) = control_character_in(&value, &mut String::new()) {
+        return Err(RequestError::ControlCharacter(field).into());
+    }
+    match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Ok(v),
         Err(err) => {
             let inner = err.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return Err(RequestError::MalformedJson {
-                    line: inner.line(),
-                    column: inner.column(),
-                }
-                .into());
-            }
             let message = without_position(&inner.to_string());
             let path = err.path().to_string();
             let field = if path == "." || path.is_empty() {
@@ -54,6 +54,38 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
             Err(RequestError::BadField { field, message }.into())
         }
     }
+}
+
+/// The path (as serde_path_to_error writes it: `a.b[2]`) of the first string in `value` that
+/// holds a control character: no id, name or filter may (PostgreSQL cannot store NUL, and a
+/// terminal obeys escapes), so none is accepted anywhere in a body.
+fn control_character_in(value: &serde_json::Value, path: &mut String) -> Option<String> {
+    let len = path.len();
+    let found = match value {
+        serde_json::Value::String(s) if cairn_control::text::has_control(s) => {
+            Some(if path.is_empty() {
+                "body".into()
+            } else {
+                path.clone()
+            })
+        }
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            path.truncate(len);
+            path.push_str(&format!("[{i}]"));
+            control_character_in(item, path)
+        }),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(name, item)| {
+            path.truncate(len);
+            if len > 0 {
+                path.push('.');
+            }
+            path.push_str(name);
+            control_character_in(item, path)
+        }),
+        _ => None,
+    };
+    path.truncate(len);
+    found
 }
 
 /// serde's messages end with " at line 1 column 42", which is noise beside a field name.
@@ -128,6 +160,20 @@ mod tests {
             "scheduleDetails.interval"
         );
         assert_eq!(field_of(r#"{"policyName": "p"} trailing"#), "body");
+    }
+
+    #[test]
+    fn a_control_character_in_any_string_names_its_field() {
+        assert_eq!(field_of(r#"{"policyName": "a\u0000b"}"#), "policyName");
+        assert_eq!(
+            field_of(r#"{"policyName": "p", "scheduleDetails": {"interval": "\u001b[31m"}}"#),
+            "scheduleDetails.interval"
+        );
+        assert_eq!(
+            field_of(r#"{"policyName": "p", "keys": ["A", "B\u0085"]}"#),
+            "keys[1]"
+        );
+        assert_eq!(field_of("\"\\u0000\""), "body");
     }
 
     #[test]

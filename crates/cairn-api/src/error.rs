@@ -23,6 +23,14 @@ pub const WWW_AUTHENTICATE: &str = r#"Basic realm="cairn", charset="UTF-8""#;
 /// The status of a request that outlived the server's timeout.
 pub const TIMED_OUT: StatusCode = StatusCode::REQUEST_TIMEOUT;
 
+/// The statuses hyper answers by itself, before the router (a bad request line or header, a
+/// URL too long, a head too large); `conn.rs` gives them this file's bodies.
+pub const HYPER_STATUSES: [StatusCode; 3] = [
+    StatusCode::BAD_REQUEST,
+    StatusCode::URI_TOO_LONG,
+    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+];
+
 /// One invalid field of a request.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FieldErrorBody {
@@ -110,6 +118,8 @@ pub enum RequestError {
     UnknownStorageType(String),
     /// The token page's days field is not a whole number.
     DaysNotANumber,
+    /// A path parameter, query parameter or body field (named) holds a control character.
+    ControlCharacter(String),
 }
 
 impl From<RequestError> for ApiError {
@@ -133,6 +143,9 @@ impl From<RequestError> for ApiError {
                     StatusCode::FORBIDDEN,
                     "Only organization admins may open the admin pages.",
                 );
+            }
+            R::ControlCharacter(field) => {
+                return cairn_control::text::control_character(&field).into();
             }
             R::EmptyBody => (
                 "body".into(),
@@ -236,6 +249,10 @@ impl ApiError {
                 "Send the body as JSON with Content-Type: application/json."
             }
             StatusCode::BAD_REQUEST => "The request is malformed.",
+            StatusCode::URI_TOO_LONG => "The request's URL is too long.",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                "The request's headers are too large (or too many)."
+            }
             StatusCode::REQUEST_TIMEOUT => "The request took too long.",
             StatusCode::SERVICE_UNAVAILABLE => "The service is unavailable. Try again shortly.",
             s if s.is_server_error() => {
@@ -256,6 +273,8 @@ pub fn page_message(status: StatusCode) -> &'static str {
         StatusCode::NOT_FOUND => "There is no such page.",
         StatusCode::METHOD_NOT_ALLOWED => "This page does not accept that kind of request.",
         StatusCode::PAYLOAD_TOO_LARGE => "The form sent too much data.",
+        StatusCode::URI_TOO_LONG => "The address is too long.",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "The browser sent too much in its headers.",
         s if s.is_server_error() => {
             "Something went wrong on the server. The server log has the detail under this response's X-Request-Id."
         }
@@ -291,15 +310,15 @@ impl From<ControlError> for ApiError {
         match err {
             ControlError::Invalid { message, errors } => {
                 let mut e = ApiError::new(StatusCode::BAD_REQUEST, message);
-                e.body.errors = Some(
+                e.body.errors = (!errors.is_empty()).then(|| {
                     errors
                         .into_iter()
                         .map(|f| FieldErrorBody {
                             field: f.field,
                             message: f.message,
                         })
-                        .collect(),
-                );
+                        .collect()
+                });
                 e
             }
             ControlError::Unauthenticated(failure) => ApiError::unauthorized(failure.message),

@@ -135,6 +135,14 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The name of the first parameter for which `test` holds.
+    pub fn first(&self, test: impl Fn(&str, &str) -> bool) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| test(k, v))
+            .map(|(k, _)| k.as_str())
+    }
+
     /// Every value of a repeated name, in order (e.g. the checked boxes of a form).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0

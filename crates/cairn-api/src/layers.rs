@@ -4,13 +4,19 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, OriginalUri, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use cairn_control::text::has_control;
+
 use crate::error::{ApiError, JSON_UTF8, RequestError};
+use crate::extract::QueryParams;
 use crate::state::AppState;
+
+/// The request id header: kept from the client when safe, made otherwise, echoed on the answer.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The route template of the request, carried on the response for the metrics layer.
 #[derive(Clone)]
@@ -90,6 +96,48 @@ pub async fn shape_errors(request: Request, next: Next) -> Response {
         }
     }
     shaped
+}
+
+/// A client's `X-Request-Id` is kept only when it is `[A-Za-z0-9._-]{1,64}`: it goes on every log
+/// line of the request, so quotes, spaces or kilobytes of it could forge fields there. Another is
+/// dropped here, before the request-id layer, which then makes a new one.
+pub async fn drop_unsafe_request_id(mut request: Request, next: Next) -> Response {
+    let safe = |v: &HeaderValue| {
+        (1..=64).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    let headers = request.headers_mut();
+    if headers.get_all(X_REQUEST_ID).iter().count() > 1
+        || headers.get(X_REQUEST_ID).is_some_and(|v| !safe(v))
+    {
+        headers.remove(X_REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// Ids in the path and filters in the query string: one holding a control character is a 400
+/// naming the parameter, before any handler (or the store: PostgreSQL cannot hold NUL) sees it.
+/// A route layer, so the path's parameters have their names. Bodies: `body.rs`.
+pub async fn refuse_control_characters(request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let mut offending = None;
+    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {
+        offending = params
+            .iter()
+            .find(|(_, value)| has_control(value))
+            .map(|(name, _)| name.to_string());
+    }
+    if offending.is_none() {
+        offending = QueryParams::parse(parts.uri.query().unwrap_or(""))
+            .first(|_, value| has_control(value))
+            .map(str::to_string);
+    }
+    match offending {
+        Some(field) => ApiError::from(RequestError::ControlCharacter(field)).into_response(),
+        None => next.run(Request::from_parts(parts, body)).await,
+    }
 }
 
 /// A request body under the API's paths must be JSON (spec section 1): any other declared type,

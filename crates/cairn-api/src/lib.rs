@@ -4,6 +4,7 @@
 
 mod body;
 pub mod client;
+mod conn;
 pub mod error;
 mod extract;
 mod layers;
@@ -26,12 +27,18 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    // Each connection is wrapped (`conn.rs`), so the client's address is added here rather than
+    // by `into_make_service_with_connect_info`, which knows plain TCP listeners only.
+    let per_connection = tower::service_fn(
+        move |incoming: axum::serve::IncomingStream<'_, conn::Listener>| {
+            let client = axum::extract::ConnectInfo(*incoming.remote_addr());
+            let service = tower::Layer::layer(&axum::Extension(client), router.clone());
+            std::future::ready(Ok::<_, std::convert::Infallible>(service))
+        },
+    );
+    axum::serve(conn::Listener::new(listener).await, per_connection)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 #[cfg(test)]

@@ -4,9 +4,15 @@
 use std::sync::Arc;
 
 use cairn_api::{AppState, metrics::Metrics};
+use cairn_control::ControlError;
 use cairn_control::identity::{Actor, Identity};
+use cairn_control::management::Management;
 use cairn_control::testing::TestInstallation;
 use cairn_store::testing::TestDb;
+use cairn_store::dual_test;
+
+/// The admin's web password.
+const PASSWORD: &str = "correct horse battery";
 
 /// These tests do not reach sites or storages (the binary's tests do, against the site stand-in
 /// and SeaweedFS): the test installation's probes find nothing anywhere.
@@ -16,11 +22,17 @@ struct TestServer {
     email: String,
     token: String,
     identity: Arc<Identity>,
+    management: Arc<Management>,
     _install: TestInstallation,
 }
 
 async fn start() -> TestServer {
-    let install = TestInstallation::builder(TestDb::sqlite().await)
+    start_on(TestDb::sqlite().await).await
+}
+
+async fn start_on(db: TestDb) -> TestServer {
+    let install = TestInstallation::builder(db)
+        .admin_password(PASSWORD)
         .build()
         .await;
     let state = AppState {
@@ -44,6 +56,7 @@ async fn start() -> TestServer {
         email: install.admin.email.clone(),
         token: install.token.clone(),
         identity: install.identity.clone(),
+        management: install.management.clone(),
         _install: install,
     }
 }
@@ -322,4 +335,300 @@ async fn audit_events_page_through_every_item_once_with_filters() {
         assert!(event[field].is_string(), "{field}");
     }
     assert!(event["createdAt"].as_str().unwrap().ends_with('Z'));
+}
+
+/// Logs in through the web form with `email` and `password`: the refused form's status, or the
+/// redirect of a session.
+async fn web_login(server: &TestServer, email: &str, password: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("the form's CSRF token")
+        + 19;
+    let csrf = &html[at..at + html[at..].find('"').unwrap()];
+    client
+        .post(format!("{}/login", server.base))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([("email", email), ("password", password), ("csrf", csrf)])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+dual_test!(
+    control_characters_are_refused_before_the_store_naming_the_field,
+    |db: TestDb| async move {
+        let server = start_on(db).await;
+        let client = reqwest::Client::new();
+        let api = format!(
+            "{}/public/backup-management/v2/orgs/{}",
+            server.base, server.org_id
+        );
+        let authed = |request: reqwest::RequestBuilder| {
+            request.basic_auth(&server.email, Some(&server.token))
+        };
+        // Ids in the path, filters in the query: named, with or without credentials.
+        for (url, field) in [
+            (format!("{api}/backups/a%00b"), "backupId"),
+            (format!("{api}/policies/a%1Bb"), "policyId"),
+            (format!("{api}/restores/%C2%85"), "restoreId"),
+            (format!("{api}/sites/x%00"), "cloudId"),
+            (format!("{api}/backups?cloudId=%00"), "cloudId"),
+            (format!("{api}/policies?cloudId=a%0Ab"), "cloudId"),
+            (
+                format!(
+                    "{}/public/backup-management/v1/orgs/a%00/backups",
+                    server.base
+                ),
+                "orgId",
+            ),
+        ] {
+            for with_credentials in [true, false] {
+                let mut request = client.get(&url);
+                if with_credentials {
+                    request = authed(request);
+                }
+                let (status, _, body) = error_of(request.send().await.unwrap()).await;
+                assert_eq!(status, 400, "{url}: {body}");
+                assert_eq!(body["errors"][0]["field"], field, "{url}");
+            }
+        }
+        // Any string of a JSON body.
+        for (body, field) in [
+            (
+                serde_json::json!({"policyName": "a\u{0}b", "cloudId": "c", "productType": "JIRA"}),
+                "policyName",
+            ),
+            (
+                serde_json::json!({"policyName": "p", "cloudId": "\u{0}", "productType": "JIRA"}),
+                "cloudId",
+            ),
+            (
+                serde_json::json!({"backupId": "b", "destinationCloudId": "d",
+                                   "projectKeys": ["A", "B\u{0}"]}),
+                "projectKeys[1]",
+            ),
+        ] {
+            let path = if body.get("policyName").is_some() {
+                "policies"
+            } else {
+                "restores"
+            };
+            let (status, _, answer) = error_of(
+                authed(client.post(format!("{api}/{path}")))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 400, "{body}: {answer}");
+            assert_eq!(answer["errors"][0]["field"], field, "{body}");
+        }
+        // An email with a NUL is a wrong credential (401, counted), not a store outage.
+        let (status, headers, _) = error_of(
+            client
+                .get(format!("{api}/backups"))
+                .basic_auth("admin\u{0}@example.com", Some(&server.token))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert!(headers.contains_key("www-authenticate"));
+        // The web login: refused like a wrong password.
+        let wrong = web_login(&server, &server.email, "not the password").await;
+        assert_eq!(wrong, 401);
+        assert_eq!(
+            web_login(&server, "admin\u{0}@example.com", PASSWORD).await,
+            wrong
+        );
+        assert_eq!(web_login(&server, &server.email, PASSWORD).await, 303);
+        // What gets past the API's checks (the command line calls the domain directly) is a
+        // client error on either database, never an outage.
+        match server.management.get_backup(&server.org_id, "a\0b").await {
+            Err(ControlError::NotFound(_) | ControlError::Invalid { .. }) => {}
+            other => panic!("a NUL id: {other:?}"),
+        }
+        let ready = client
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+);
+
+dual_test!(
+    names_refuse_terminal_escapes_and_bidirectional_overrides,
+    |db: TestDb| async move {
+        let server = start_on(db).await;
+        let client = reqwest::Client::new();
+        let policies = format!(
+            "{}/public/backup-management/v2/orgs/{}/policies",
+            server.base, server.org_id
+        );
+        for name in [
+            "\u{1b}]0;owned\u{7}x",
+            "\u{9b}31mred",
+            "evil\u{202e}txt.exe",
+            "\u{2067}x",
+        ] {
+            let (status, _, body) = error_of(
+                client
+                    .post(&policies)
+                    .basic_auth(&server.email, Some(&server.token))
+                    .json(&serde_json::json!({"policyName": name, "cloudId": "c", "productType": "JIRA"}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 400, "{name:?}: {body}");
+            assert_eq!(body["errors"][0]["field"], "policyName", "{name:?}");
+        }
+        let admin = server
+            .identity
+            .account_by_email(&server.email)
+            .await
+            .unwrap();
+        for label in ["\u{1b}[2J", "a\u{202d}b"] {
+            let err = server
+                .identity
+                .create_token(&admin.id, label, None, &Actor::cli())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, ControlError::Invalid { errors, .. } if errors[0].field == "label"),
+                "{label:?}: {err:?}"
+            );
+        }
+    }
+);
+
+#[tokio::test]
+async fn start_dates_are_exactly_yyyy_mm_dd() {
+    let server = start().await;
+    let client = reqwest::Client::new();
+    let policies = format!(
+        "{}/public/backup-management/v2/orgs/{}/policies",
+        server.base, server.org_id
+    );
+    for date in [
+        "+99999-01-01",
+        "+2026-01-01",
+        "20260-01-01",
+        "2026-1-1",
+        "2026-02-30",
+    ] {
+        let (status, _, body) = error_of(
+            client
+                .post(&policies)
+                .basic_auth(&server.email, Some(&server.token))
+                .json(&serde_json::json!({
+                    "policyName": "p", "cloudId": "c", "productType": "JIRA",
+                    "scheduleDetails": {"interval": "DAILY", "startDate": date},
+                }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{date}: {body}");
+        assert_eq!(
+            body["errors"][0]["field"], "scheduleDetails.startDate",
+            "{date}"
+        );
+    }
+}
+
+/// Sends `request` as raw bytes and reads the answer until the server closes.
+async fn raw_exchange(base: &str, request: &[u8]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // The server may answer (and close) before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    );
+    assert!(
+        read.await.is_ok(),
+        "the server closes after its answer: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole answer");
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+#[tokio::test]
+async fn what_hyper_refuses_by_itself_has_the_error_body_too() {
+    let server = start().await;
+    let api = "/public/backup-management/v2/orgs/x/backups";
+    let long_url = format!(
+        "GET {api}?q={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let many: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let big_header = format!("GET {api} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{many}\r\n");
+    let binary =
+        format!("GET {api} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-bin: a\u{1}b\r\n\r\n");
+    for (name, request, status) in [
+        ("a long URL", long_url, 414),
+        ("too many headers", big_header, 431),
+        ("a binary header", binary, 400),
+    ] {
+        let (got, head, body) = raw_exchange(&server.base, request.as_bytes()).await;
+        assert_eq!(got, status, "{name}: {head}");
+        assert!(
+            head.contains("content-type: application/json; charset=utf-8"),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["code"], status);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Under the pages' paths, a page.
+    let page = format!(
+        "GET /login?next={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let (got, head, body) = raw_exchange(&server.base, page.as_bytes()).await;
+    assert_eq!(got, 414);
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(body.contains("</html>"), "{body}");
+    // And the server goes on answering.
+    let ok = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
 }

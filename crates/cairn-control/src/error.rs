@@ -85,6 +85,15 @@ impl From<StoreError> for ControlError {
             StoreError::Conflict(what) => {
                 ControlError::Conflict(format!("A record with the same {what} already exists."))
             }
+            StoreError::Unstorable(detail) => {
+                tracing::warn!(detail = %detail, "the metadata store refused a value of a request");
+                ControlError::Invalid {
+                    message: "The request holds a character that cannot be stored, such as NUL: \
+                              remove control characters from its ids, names and filters."
+                        .into(),
+                    errors: Vec::new(),
+                }
+            }
             StoreError::Corrupt(detail) | StoreError::Setup(detail) => {
                 ControlError::Internal(detail)
             }

@@ -17,5 +17,6 @@ pub mod schedule;
 pub mod secret;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 
 pub use error::{AuthFailure, ControlError, ControlResult, FieldError};

@@ -10,7 +10,7 @@
 //! All arithmetic is in UTC, where a day is always 24 hours, so "every day at 02:17" never drifts.
 
 use cairn_store::{Interval, ScheduleRecord, Timestamp};
-use chrono::{NaiveTime, TimeDelta};
+use chrono::{NaiveDate, NaiveTime, TimeDelta};
 
 /// Minutes in a day: the number of distinct slots.
 pub const SLOTS_PER_DAY: u16 = 1440;
@@ -98,6 +98,20 @@ pub fn assign_slot(usage: &[(u16, u64)]) -> u16 {
     (after + 1 + free / 2) % SLOTS_PER_DAY
 }
 
+/// A start date as the spec writes it, exactly `YYYY-MM-DD` (spec 1): chrono's own parser also
+/// takes signs and years of five digits or more (`+99999-01-01`).
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| format!("{text:?} is not a date: write it as YYYY-MM-DD, e.g. 2026-12-01"))
+}
+
 /// `HH:MM` of a slot.
 pub fn slot_text(slot: u16) -> String {
     format!("{:02}:{:02}", slot / 60, slot % 60)
@@ -106,8 +120,31 @@ pub fn slot_text(slot: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{NaiveDate, TimeZone, Utc};
+    use chrono::{TimeZone, Utc};
     use proptest::prelude::*;
+
+    #[test]
+    fn dates_are_exactly_four_digit_years_months_and_days() {
+        assert_eq!(
+            parse_date("2028-02-29"),
+            Ok(NaiveDate::from_ymd_opt(2028, 2, 29).unwrap())
+        );
+        for bad in [
+            "+99999-01-01",
+            "+2026-01-01",
+            "-2026-01-01",
+            "99999-01-01",
+            "2026-1-01",
+            "2026-01-1",
+            "2026-02-30",
+            "2026-01-01T00:00:00Z",
+            " 2026-01-01",
+            "2026/01/01",
+            "",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad:?}");
+        }
+    }
 
     fn schedule(interval: Interval, start: (i32, u32, u32), slot: u16) -> ScheduleRecord {
         ScheduleRecord {

@@ -36,7 +36,7 @@ pub struct TestInstallation {
     pub management: Arc<Management>,
     /// The first organization (and the admin's).
     pub org: OrgRecord,
-    /// An org admin of [`Self::org`], without a password.
+    /// An org admin of [`Self::org`] (with a web password only when the builder gave one).
     pub admin: AccountRecord,
     /// The admin's API token, in clear.
     pub token: String,
@@ -63,6 +63,7 @@ impl TestInstallation {
             management: ManagementSettings::default(),
             identity: IdentitySettings::default(),
             org_ids: Vec::new(),
+            admin_password: None,
         }
     }
 
@@ -90,9 +91,16 @@ pub struct TestInstallationBuilder {
     management: ManagementSettings,
     identity: IdentitySettings,
     org_ids: Vec<String>,
+    admin_password: Option<String>,
 }
 
 impl TestInstallationBuilder {
+    /// Gives the admin this web password (default: none, API tokens only).
+    pub fn admin_password(mut self, password: &str) -> Self {
+        self.admin_password = Some(password.to_string());
+        self
+    }
+
     /// The clock both services read (a `ManualClock` for tests that move time).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -174,7 +182,7 @@ impl TestInstallationBuilder {
                 NewAccount {
                     email: ADMIN_EMAIL.into(),
                     display_name: None,
-                    password: None,
+                    password: self.admin_password,
                     org_id: Some(org.id.clone()),
                     org_admin: true,
                 },

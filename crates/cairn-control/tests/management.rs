@@ -1254,3 +1254,67 @@ dual_test!(
         }
     }
 );
+
+dual_test!(
+    selection_flags_only_concern_the_product_whose_backup_holds_them,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", true).await;
+        let every_flag = |product| NewPolicy {
+            name: format!("{product} with every flag"),
+            cloud_id: site.cloud_id.clone(),
+            product,
+            include_attachments: Some(true),
+            include_users: Some(true),
+            include_personal_spaces: Some(true),
+            storage_id: None,
+            schedule: None,
+            retention_days: None,
+            activate: false,
+        };
+        let mut backups = Vec::new();
+        for product in [Product::Jira, Product::Confluence] {
+            let p = env
+                .m
+                .create_policy(ORG, &actor(), every_flag(product))
+                .await
+                .expect("a policy accepts every flag for either product")
+                .policy;
+            backups.push(env.completed_backup(&p.id).await);
+        }
+        // Spec 2.1: what the backup holds. Jira has no personal spaces; the engine backs up
+        // no users for Confluence (usersSize stays 0).
+        assert_eq!(
+            backups[0].selections,
+            [Selection::Users, Selection::Attachments]
+        );
+        assert_eq!(
+            backups[1].selections,
+            [Selection::Attachments, Selection::PersonalSpaces]
+        );
+        // A restore ignores the same flags the policy did (spec 2.2), instead of a 400.
+        for (backup, selections) in backups.iter().zip([
+            vec![Selection::Users, Selection::Attachments],
+            vec![Selection::Attachments, Selection::PersonalSpaces],
+        ]) {
+            let r = env
+                .m
+                .create_restore(
+                    ORG,
+                    &actor(),
+                    NewRestore {
+                        backup_id: backup.id.clone(),
+                        destination_cloud_id: site.cloud_id.clone(),
+                        include_attachments: Some(true),
+                        include_users: Some(true),
+                        include_personal_spaces: Some(true),
+                        ..NewRestore::default()
+                    },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{} restore: {e:?}", backup.product));
+            assert_eq!(r.selections, selections);
+            while env.run_one().await {}
+        }
+    }
+);

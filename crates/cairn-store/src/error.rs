@@ -11,6 +11,11 @@ pub enum StoreError {
     /// A uniqueness rule was violated; names the constraint (column) concerned.
     #[error("a record with the same {0} already exists")]
     Conflict(&'static str),
+    /// The database refused a value of the request as text it cannot hold (PostgreSQL: a NUL
+    /// character, SQLSTATE 22021 or 22P05). Callers validate first; this is the fallback that
+    /// keeps such input a client error (400) rather than an outage.
+    #[error("the metadata store cannot hold a value of the request: {0}")]
+    Unstorable(String),
     /// A row held something this version cannot read (a bug or a hand-edited database).
     #[error("the metadata store holds an unreadable record: {0}")]
     Corrupt(String),
@@ -25,6 +30,11 @@ impl StoreError {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(unique_hint)
+            }
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                StoreError::Unstorable(db.message().to_string())
             }
             sqlx::Error::ColumnDecode { .. }
             | sqlx::Error::Decode(_)

@@ -212,6 +212,16 @@ fn a_completed_jira_backup_is_listed_read_and_exported_as_the_site_served_it() {
         header(&headers, "content-length").unwrap(),
         entries[*issue_path].1.to_string()
     );
+    // A download, never rendered by a browser: it may hold a site's HTML or script.
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    let issue_file = issue_path.rsplit('/').next().unwrap();
+    assert_eq!(
+        header(&headers, "content-disposition"),
+        Some(
+            format!("attachment; filename=\"{issue_file}\"; filename*=UTF-8''{issue_file}")
+                .as_str()
+        )
+    );
     let doc: Value = serde_json::from_slice(&body).unwrap();
     let id = issue_path
         .rsplit('/')

@@ -151,6 +151,24 @@ fn a_clients_request_id_is_kept_and_logged_and_one_is_made_otherwise() {
         header(&headers, "x-request-id"),
         Some(format!("{mine}-2").as_str())
     );
+    // A forged one (quotes, spaces, a line break's worth of fields, or just too long) is not
+    // kept: the server makes its own, and the forged text reaches no log line.
+    let forged = [
+        r#"x" level="ERROR" message="forged"#.to_string(),
+        "a b".to_string(),
+        "x".repeat(65),
+        "ü".to_string(),
+    ];
+    for id in &forged {
+        let (status, headers, _) = curl_bytes(
+            &["--user", &user, "--header", &format!("X-Request-Id: {id}")],
+            &url,
+        );
+        assert_eq!(status, 200);
+        let given = header(&headers, "x-request-id").unwrap();
+        assert_ne!(given, id.as_str());
+        assert!(given.len() >= 16, "{given}");
+    }
     // Without one, the server makes one, different each time.
     let made: Vec<String> = (0..2)
         .map(|_| {
@@ -179,6 +197,10 @@ fn a_clients_request_id_is_kept_and_logged_and_one_is_made_otherwise() {
         "the log carries the client's request id:\n{log}"
     );
     assert!(of(&made[0]) > 0, "and the one the server made:\n{log}");
+    assert!(
+        !log.contains("forged") && !log.contains(&"x".repeat(65)),
+        "{log}"
+    );
 }
 
 #[test]

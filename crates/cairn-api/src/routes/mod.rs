@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::Request;
 use axum::middleware;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -20,14 +20,13 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{self, ApiError, RequestError};
-use crate::layers;
+use crate::layers::{self, X_REQUEST_ID};
 use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
 
 /// Request bodies over this size get 413 (spec section 1).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub const V2_BASE: &str = "/public/backup-management/v2";
 pub const V1_BASE: &str = "/public/backup-management/v1";
@@ -61,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .nest(V1_BASE, v1)
         .fallback(not_found)
+        .route_layer(middleware::from_fn(layers::refuse_control_characters))
         .route_layer(middleware::from_fn(layers::note_route))
         .layer(
             ServiceBuilder::new()
@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
                     axum::http::header::AUTHORIZATION,
                     axum::http::header::COOKIE,
                 ]))
+                .layer(middleware::from_fn(layers::drop_unsafe_request_id))
                 .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -335,7 +335,13 @@ pub struct ScheduleRequest {
     pub interval: Interval,
     /// `YYYY-MM-DD`: the first day a run may happen.
     #[schema(value_type = String, format = Date)]
+    #[serde(deserialize_with = "date")]
     pub start_date: chrono::NaiveDate,
+}
+
+/// A date as the spec writes it, exactly `YYYY-MM-DD` (spec 1).
+fn date<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveDate, D::Error> {
+    cairn_control::schedule::parse_date(&String::deserialize(d)?).map_err(D::Error::custom)
 }
 
 impl From<ScheduleRequest> for ScheduleInput {

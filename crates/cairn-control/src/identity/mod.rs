@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::{Audit, AuditEntry, actions};
 use crate::clock::Clock;
 use crate::secret::ServerSecret;
+use crate::text;
 use crate::{AuthFailure, ControlError, ControlResult};
 use token::NewTokenSecret;
 
@@ -223,16 +224,10 @@ impl Identity {
     // ----- organizations and accounts -------------------------------------------------------
 
     pub async fn create_org(&self, name: &str, actor: &Actor) -> ControlResult<OrgRecord> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(ControlError::invalid_field(
-                "name",
-                "must be 1 to 200 characters",
-            ));
-        }
+        let name = text::checked_name("name", name, 200)?;
         let org = OrgRecord {
             id: uuid::Uuid::new_v4().to_string(),
-            name: name.to_string(),
+            name,
             created_at: self.clock.now(),
         };
         self.store.insert_org(&org).await?;
@@ -261,13 +256,7 @@ impl Identity {
         let email = validate_email(&new.email)?;
         let display_name = match new.display_name.as_deref().map(str::trim) {
             Some("") | None => email.split('@').next().unwrap_or(&email).to_string(),
-            Some(name) if name.chars().count() > 200 => {
-                return Err(ControlError::invalid_field(
-                    "name",
-                    "must be at most 200 characters",
-                ));
-            }
-            Some(name) => name.to_string(),
+            Some(name) => text::checked_name("name", name, 200)?,
         };
         if let Some(org_id) = &new.org_id
             && self.store.get_org(org_id).await?.is_none()
@@ -582,6 +571,10 @@ impl Identity {
         token: &str,
         now: Timestamp,
     ) -> ControlResult<Principal> {
+        if text::has_control(email) {
+            // No account has such an email, and PostgreSQL cannot even look a NUL up.
+            return Err(unauthenticated(WRONG_CREDENTIALS, "wrong_credentials"));
+        }
         let hmac = self.token_hmac(token);
         let email_lower = email.to_lowercase();
         let cache_key = format!("{email_lower}\0{hmac}");
@@ -606,6 +599,10 @@ impl Identity {
     }
 
     async fn check_password(&self, email: &str, password: &str) -> ControlResult<Principal> {
+        if text::has_control(email) {
+            // As in `check_token`; no Argon2 either: no such account can exist.
+            return Err(unauthenticated(WRONG_CREDENTIALS, "wrong_credentials"));
+        }
         let account = self.store.find_account_by_email(email).await?;
         let hash = match account.as_ref().and_then(|a| a.password_hash.clone()) {
             Some(hash) => hash,
@@ -758,10 +755,13 @@ fn validate_email(email: &str) -> ControlResult<String> {
 fn validate_label(label: &str) -> ControlResult<String> {
     let label = label.trim();
     let chars = label.chars().count();
-    if chars == 0 || chars > TOKEN_LABEL_MAX_CHARS || label.chars().any(char::is_control) {
+    if chars == 0 || chars > TOKEN_LABEL_MAX_CHARS || label.chars().any(text::unsafe_in_name) {
         return Err(ControlError::invalid_field(
             "label",
-            format!("is required: 1 to {TOKEN_LABEL_MAX_CHARS} characters, no control characters"),
+            format!(
+                "is required: 1 to {TOKEN_LABEL_MAX_CHARS} characters, no control or \
+                 bidirectional characters"
+            ),
         ));
     }
     Ok(label.to_string())

@@ -14,24 +14,33 @@ use crate::identity::Actor;
 use crate::lifecycle::{BackupEnd, backup_lock};
 use crate::{ControlError, ControlResult};
 
+/// Whether a backup of `product` can hold `selection`: the engine backs up users and groups
+/// for Jira only, and personal spaces are Confluence's. A flag for anything else is ignored,
+/// by policies and restores alike.
+pub(crate) fn can_hold(product: Product, selection: Selection) -> bool {
+    match selection {
+        Selection::Users => product == Product::Jira,
+        Selection::Attachments => true,
+        Selection::PersonalSpaces => product == Product::Confluence,
+    }
+}
+
 fn backup_not_found() -> ControlError {
     ControlError::NotFound("No backup with this backupId in this organization.".into())
 }
 
 impl Management {
-    /// What a backup of this policy holds besides the product data.
+    /// What a backup of this policy holds besides the product data (spec 2.1).
     fn selections_of(policy: &PolicyRecord) -> Vec<Selection> {
-        let mut s = Vec::new();
-        if policy.include_users {
-            s.push(Selection::Users);
-        }
-        if policy.include_attachments {
-            s.push(Selection::Attachments);
-        }
-        if policy.include_personal_spaces && policy.product == Product::Confluence {
-            s.push(Selection::PersonalSpaces);
-        }
-        s
+        [
+            (Selection::Users, policy.include_users),
+            (Selection::Attachments, policy.include_attachments),
+            (Selection::PersonalSpaces, policy.include_personal_spaces),
+        ]
+        .into_iter()
+        .filter(|&(selection, asked)| asked && can_hold(policy.product, selection))
+        .map(|(selection, _)| selection)
+        .collect()
     }
 
     /// Creates a backup of `policy` and queues its job, enforcing rules 3 and 4. Used by run-now,

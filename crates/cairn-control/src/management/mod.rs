@@ -270,19 +270,9 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Checks a required, trimmed, length-bounded name.
+/// Checks a required, trimmed, length-bounded name (see [`crate::text::checked_name`]).
 fn checked_name(field: &str, value: &str) -> ControlResult<String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(ControlError::invalid_field(field, "must not be empty"));
-    }
-    if trimmed.chars().count() > NAME_MAX_CHARS {
-        return Err(ControlError::invalid_field(
-            field,
-            format!("must be at most {NAME_MAX_CHARS} characters"),
-        ));
-    }
-    Ok(trimmed.to_string())
+    crate::text::checked_name(field, value, NAME_MAX_CHARS)
 }
 
 const RULE_3: &str = "A backup or restore is already in progress for this site and product \

@@ -6,6 +6,7 @@ use cairn_store::{
     Selection,
 };
 
+use super::backups::can_hold;
 use super::{Management, actor_id, new_id, queued_job, rule_3};
 use crate::audit::actions;
 use crate::identity::Actor;
@@ -200,6 +201,9 @@ impl Management {
                 "includePersonalSpaces",
             ),
         ] {
+            if !can_hold(backup.product, selection) {
+                continue;
+            }
             let held = backup.selections.contains(&selection);
             match asked {
                 Some(true) if !held => {

@@ -51,12 +51,47 @@ pub fn print_page<R: Serialize, T>(
     Ok(())
 }
 
-fn print_table<T>(rows: &[T], headers: &[&str], cells: impl Fn(&T) -> Vec<String>) {
-    if rows.is_empty() {
-        println!("(none)");
-        return;
+/// Text as a terminal should show it: control characters (escape sequences begin with ESC or
+/// CSI) and bidirectional controls are written as `\u{1b}` instead of being obeyed, so a stored
+/// name cannot rewrite the operator's screen. Line breaks stay when `keep_lines` (the human text
+/// of one object is several lines). Every human output goes through here once, in `print_table`
+/// and `print_one`; `--json` needs none (JSON escapes control characters).
+pub fn printable(text: &str, keep_lines: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| cairn_control::text::unsafe_in_name(c) && !(keep_lines && c == '\n');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
     }
-    let table: Vec<Vec<String>> = rows.iter().map(&cells).collect();
+    text.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn print_table<T>(rows: &[T], headers: &[&str], cells: impl Fn(&T) -> Vec<String>) {
+    for line in table_lines(rows, headers, cells) {
+        println!("{line}");
+    }
+}
+
+fn table_lines<T>(rows: &[T], headers: &[&str], cells: impl Fn(&T) -> Vec<String>) -> Vec<String> {
+    if rows.is_empty() {
+        return vec!["(none)".into()];
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            cells(row)
+                .into_iter()
+                .map(|cell| printable(&cell, false).into_owned())
+                .collect()
+        })
+        .collect();
     let widths: Vec<usize> = headers
         .iter()
         .enumerate()
@@ -79,10 +114,9 @@ fn print_table<T>(rows: &[T], headers: &[&str], cells: impl Fn(&T) -> Vec<String
             .trim_end()
             .to_string()
     };
-    println!("{}", line(headers.iter().map(|h| h.to_string()).collect()));
-    for row in table {
-        println!("{}", line(row));
-    }
+    std::iter::once(line(headers.iter().map(|h| h.to_string()).collect()))
+        .chain(table.into_iter().map(line))
+        .collect()
 }
 
 /// Prints one object as JSON when `json`, otherwise the human text.
@@ -94,7 +128,7 @@ pub fn print_one<T: Serialize>(
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{}", human());
+        println!("{}", printable(&human(), true));
     }
     Ok(())
 }
@@ -167,4 +201,32 @@ pub fn progress(p: &cairn_api::wire::management::WorkProgress) -> String {
         "{}: {}/{total} items, {} bytes",
         p.phase, p.items_done, p.bytes_done
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_bidirectional_controls_are_shown_not_obeyed() {
+        let name = "\u{1b}]0;owned\u{7}\u{1b}[2Jnightly\u{202e}gpj.exe\u{9b}31m";
+        let lines = table_lines(&[name], &["NAME", "ID"], |n| {
+            vec![n.to_string(), "p-1".into()]
+        });
+        assert_eq!(
+            lines[1],
+            "\\u{1b}]0;owned\\u{7}\\u{1b}[2Jnightly\\u{202e}gpj.exe\\u{9b}31m  p-1"
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.chars().any(cairn_control::text::unsafe_in_name))
+        );
+        assert_eq!(printable("two\nlines\r", true), "two\nlines\\u{d}");
+        assert_eq!(printable("two\nlines", false), "two\\u{a}lines");
+        assert!(matches!(
+            printable("plain ✓", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

@@ -46,7 +46,8 @@ pub struct Contents {
     #[arg(long, value_parser = literal(Interval::parse, Interval::literals))]
     pub interval: Option<Interval>,
     /// The first day a scheduled run may happen [default: today, UTC].
-    #[arg(long, value_name = "YYYY-MM-DD", requires = "interval")]
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "interval",
+          value_parser = cairn_control::schedule::parse_date)]
     pub start_date: Option<NaiveDate>,
     /// Days each backup is kept before it expires (1 to 3650) [default on create: 30].
     #[arg(long, value_name = "DAYS")]

@@ -65,7 +65,7 @@ pub async fn list(
     get, path = "/orgs/{orgId}/backups/{backupId}", tag = "backups",
     operation_id = "getBackup",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
-    responses((status = 200, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiBackupV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -85,7 +85,7 @@ pub async fn get(
     post, path = "/orgs/{orgId}/backups/{backupId}/cancel", tag = "backups",
     operation_id = "cancelBackup",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
-    responses((status = 200, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiBackupV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -198,8 +198,42 @@ pub async fn read_content(
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (header::CONTENT_LENGTH, HeaderValue::from(opened.entry.size)),
+        (header::CONTENT_DISPOSITION, attachment(opened.entry.name())),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
     ];
     Ok((headers, streamed(opened.bytes)).into_response())
+}
+
+/// `Content-Disposition` of a download: a browser saves the bytes (a backed-up attachment may
+/// be HTML or script) under `name`, kept to `[A-Za-z0-9._-]` in `filename` (quotes, slashes or
+/// control characters could break the header or pick the folder) and given whole, UTF-8 and
+/// percent-encoded, in `filename*` (RFC 6266).
+fn attachment(name: &str) -> HeaderValue {
+    let plain: String = name
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .collect();
+    let plain = match plain.trim_start_matches('.') {
+        "" => "download".to_string(),
+        rest => rest.to_string(),
+    };
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
 #[utoipa::path(
@@ -210,7 +244,7 @@ pub async fn read_content(
                    `cairn-export.json` (see docs/export-format.md).",
     params(("orgId" = String, Path), ("backupId" = String, Path)),
     responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Binary),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -223,21 +257,21 @@ pub async fn export(
         .management
         .export_backup(&admin.org_id, &backup_id)
         .await?;
-    let disposition = format!(
-        "attachment; filename=\"cairn-backup-{}.tar\"",
-        export.backup.id
-    );
-    let mut response = (
-        [(header::CONTENT_TYPE, "application/x-tar")],
-        streamed(export.bytes),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(response)
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-tar"),
+        ),
+        (
+            header::CONTENT_DISPOSITION,
+            attachment(&format!("cairn-backup-{}.tar", export.backup.id)),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ];
+    Ok((headers, streamed(export.bytes)).into_response())
 }
 
 /// A body read from the vault piece by piece. A failure once the status is sent can only cut
@@ -246,4 +280,26 @@ fn streamed(bytes: cairn_control::management::ByteStream) -> Body {
     Body::from_stream(bytes.inspect_err(|e| {
         tracing::error!(detail = %e, "reading a backup's snapshot failed while streaming it");
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attachment;
+
+    #[test]
+    fn a_download_is_an_attachment_under_a_safe_name() {
+        assert_eq!(
+            attachment("10001.json"),
+            "attachment; filename=\"10001.json\"; filename*=UTF-8''10001.json"
+        );
+        assert_eq!(
+            attachment("a\"b\\..\r\nX: y;ü.html"),
+            "attachment; filename=\"a_b_..__X__y__.html\"; \
+             filename*=UTF-8''a%22b%5C..%0D%0AX%3A%20y%3B%C3%BC.html"
+        );
+        assert_eq!(
+            attachment(".."),
+            "attachment; filename=\"download\"; filename*=UTF-8''.."
+        );
+    }
 }

@@ -167,7 +167,7 @@ pub async fn update(
     params(("orgId" = String, Path), ("policyId" = String, Path)),
     responses((status = 200, description = "The backups the activation started: one when a run is due now, else none",
                body = PublicApiBackupV2Response),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -190,7 +190,7 @@ pub async fn activate(
     put, path = "/orgs/{orgId}/policies/{policyId}/deactivate", tag = "policies",
     operation_id = "deactivatePolicy",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
-    responses((status = 200, body = PublicApiGetBackupPolicyV2Response), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiGetBackupPolicyV2Response), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -212,7 +212,7 @@ pub async fn deactivate(
     delete, path = "/orgs/{orgId}/policies/{policyId}", tag = "policies",
     operation_id = "deletePolicy",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -232,7 +232,7 @@ pub async fn delete(
     post, path = "/orgs/{orgId}/policies/{policyId}/backups", tag = "backups",
     operation_id = "runBackup",
     params(("orgId" = String, Path), ("policyId" = String, Path)),
-    responses((status = 202, body = PublicApiBackupV2), (status = 401, body = ErrorBody),
+    responses((status = 202, body = PublicApiBackupV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]

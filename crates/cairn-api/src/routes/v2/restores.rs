@@ -90,7 +90,7 @@ pub async fn list(
     get, path = "/orgs/{orgId}/restores/{restoreId}", tag = "restores",
     operation_id = "getRestore",
     params(("orgId" = String, Path), ("restoreId" = String, Path)),
-    responses((status = 200, body = PublicApiRestoreV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiRestoreV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -110,7 +110,7 @@ pub async fn get(
     post, path = "/orgs/{orgId}/restores/{restoreId}/cancel", tag = "restores",
     operation_id = "cancelRestore",
     params(("orgId" = String, Path), ("restoreId" = String, Path)),
-    responses((status = 200, body = PublicApiRestoreV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiRestoreV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]

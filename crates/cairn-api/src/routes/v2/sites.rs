@@ -74,7 +74,7 @@ pub async fn register(
     get, path = "/orgs/{orgId}/sites/{cloudId}", tag = "sites",
     operation_id = "getSite",
     params(("orgId" = String, Path), ("cloudId" = String, Path)),
-    responses((status = 200, body = PublicApiSiteV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiSiteV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -91,7 +91,7 @@ pub async fn get(
     delete, path = "/orgs/{orgId}/sites/{cloudId}", tag = "sites",
     operation_id = "removeSite",
     params(("orgId" = String, Path), ("cloudId" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]

@@ -20,7 +20,7 @@ use crate::wire::management::{
     post, path = "/orgs/{orgId}/storages/regions", tag = "storages",
     operation_id = "listStorageRegions",
     params(("orgId" = String, Path)),
-    responses((status = 200, body = PublicApiStorageRegionsResponse), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiStorageRegionsResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -121,7 +121,7 @@ pub async fn list(
     get, path = "/orgs/{orgId}/storages/{storageId}", tag = "storages",
     operation_id = "getStorage",
     params(("orgId" = String, Path), ("storageId" = String, Path)),
-    responses((status = 200, body = PublicApiStorageV2), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PublicApiStorageV2), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
@@ -142,7 +142,7 @@ pub async fn get(
     delete, path = "/orgs/{orgId}/storages/{storageId}", tag = "storages",
     operation_id = "disconnectStorage",
     params(("orgId" = String, Path), ("storageId" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
