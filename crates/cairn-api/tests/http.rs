@@ -8,8 +8,8 @@ use cairn_control::ControlError;
 use cairn_control::identity::{Actor, Identity};
 use cairn_control::management::Management;
 use cairn_control::testing::TestInstallation;
-use cairn_store::testing::TestDb;
 use cairn_store::dual_test;
+use cairn_store::testing::TestDb;
 
 /// The admin's web password.
 const PASSWORD: &str = "correct horse battery";
