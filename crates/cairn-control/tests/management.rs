@@ -4,9 +4,10 @@
 //! activation, and every 409 of spec section 4 with the rule it names.
 //!
 //! Two things are stand-ins here, and only these: the [`Engine`] is a scripted one that exists to
-//! inject faults (the real engine belongs to the end-to-end issue), and the site and storage
-//! probes answer from a fixed table (the real HTTP site probe and S3 storage probe are tested end
-//! to end, against the site stand-in and SeaweedFS, in `crates/cairn/tests`).
+//! inject faults (the real engine is tested in `crates/cairn-engine/tests` and end to end in
+//! `crates/cairn/tests`), and the site and storage probes answer from a fixed table
+//! (`cairn_control::testing::FixedSites`; the real HTTP site probe and S3 storage probe are tested
+//! end to end, against the site stand-in and SeaweedFS, in `crates/cairn/tests`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
