@@ -2,6 +2,7 @@
 """Backup and restore, measured end to end on the real binaries.
 
     benches/engine.py [--issues N] [--pages N] [--projects N] [--latency-ms MS] [--seed S]
+                      [--latency-median-ms MS --latency-p99-ms MS] [--rate-limit LIMITS]
                       [--products jira,confluence] [--skip-restore] [--no-build]
 
 Starts `cairn sim` (a generated source site and two empty targets) and `cairn serve` (SQLite, the
@@ -19,7 +20,14 @@ the restore's `result`), the requests the site served (its `/__sim/counters`), t
 process's CPU time over wall time (the share of the time the engine works rather than waits on
 the site) and its peak RSS during the step (VmHWM, reset before each step through
 /proc/PID/clear_refs). `--latency-ms` adds that much to every site request (Atlassian answers in
-50-300 ms), to show the engine is not the bottleneck at a real site's pace.
+50-300 ms), to show the engine is not the bottleneck at a real site's pace;
+`--latency-median-ms`/`--latency-p99-ms` draw each request's latency from a log-normal
+distribution instead, and `--rate-limit` gives the stand-in Atlassian's limits (the value of
+`cairn sim --rate-limit`, e.g. `burst=10,issue-writes=20/2s,hourly=65000`: a burst limit per
+endpoint and method per second, per-issue writes, an hourly tenant quota). A second table gives,
+for each step, the site's requests per issue, its 429s by reason (from `/__sim/stats`), the
+achieved request rate, and the busiest endpoint's rate against the burst limit (and the total
+against the hourly quota) when those are set.
 
 Prints a Markdown table. Builds the release binary first (CARGO_TARGET_DIR or
 /var/tmp/cairn-target).
@@ -92,6 +100,9 @@ def main():
     ap.add_argument("--pages", type=int, default=400)
     ap.add_argument("--projects", type=int, default=8)
     ap.add_argument("--latency-ms", type=int, default=0)
+    ap.add_argument("--latency-median-ms", type=float)
+    ap.add_argument("--latency-p99-ms", type=float)
+    ap.add_argument("--rate-limit", help="cairn sim --rate-limit, e.g. burst=10,hourly=65000")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--products", default="jira,confluence")
     ap.add_argument("--skip-restore", action="store_true")
@@ -105,12 +116,20 @@ def main():
     binary = os.path.join(target, "release", "cairn")
     work = tempfile.mkdtemp(prefix="cairn-engine-bench-")
     procs = []
+    sim_limits = []
+    if args.rate_limit:
+        sim_limits += ["--rate-limit", args.rate_limit]
+    if args.latency_median_ms is not None or args.latency_p99_ms is not None:
+        if args.latency_median_ms is None or args.latency_p99_ms is None:
+            sys.exit("--latency-median-ms and --latency-p99-ms go together")
+        sim_limits += ["--latency-median-ms", str(args.latency_median_ms),
+                       "--latency-p99-ms", str(args.latency_p99_ms)]
     try:
         sim = subprocess.Popen(
             [binary, "sim", "--scale", "medium", "--seed", str(args.seed),
              "--issues", str(args.issues), "--pages", str(args.pages),
              "--projects", str(args.projects),
-             "--sites", "source,target:empty,target2:empty", "--json"],
+             "--sites", "source,target:empty,target2:empty", "--json"] + sim_limits,
             stdout=subprocess.PIPE, text=True)
         procs.append(sim)
         ready = json.loads(sim.stdout.readline())
@@ -153,9 +172,11 @@ def main():
             ids[name] = v["cloudId"]
 
         rows = []
+        pace = []
 
-        def step(label, fn, site="source"):
+        def step(label, fn, site="source", issues=None):
             http("DELETE", sites[site]["baseUrl"] + "/__sim/log", site_user)
+            http("DELETE", sites[site]["baseUrl"] + "/__sim/stats", site_user)
             proc.reset_peak()
             cpu0, t0 = proc.cpu_seconds(), time.monotonic()
             result = fn()
@@ -163,8 +184,10 @@ def main():
             cpu = proc.cpu_seconds() - cpu0
             _, counters = http("GET", sites[site]["baseUrl"] + "/__sim/counters", site_user)
             requests = sum(counters.values()) if isinstance(counters, dict) else 0
+            _, stats = http("GET", sites[site]["baseUrl"] + "/__sim/stats", site_user)
             rows.append((label, wall, cpu / wall if wall else 0.0, proc.peak_mib(), requests,
                          result))
+            pace.append((label, wall, issues, stats))
             return result
 
         def backup(policy):
@@ -182,11 +205,14 @@ def main():
                 "productType": product.upper(), "includeUsersAndGroups": True})
             assert status == 201, p
             policies[product] = p["policyId"]
-        full = {p: step(f"full backup, {p}", lambda p=p: backup(policies[p])) for p in products}
+        jira_issues = {"jira": args.issues}
+        full = {p: step(f"full backup, {p}", lambda p=p: backup(policies[p]),
+                        issues=jira_issues.get(p)) for p in products}
         status, report = http("POST", sites["source"]["baseUrl"] + "/__sim/mutate?percent=1",
                               site_user)
         incremental = {p: step(f"incremental backup after 1%, {p}",
-                               lambda p=p: backup(policies[p])) for p in products}
+                               lambda p=p: backup(policies[p]),
+                               issues=jira_issues.get(p)) for p in products}
 
         def restore(backup_id, dest, **keys):
             body = {"backupId": backup_id, "destinationCloudId": ids[dest], **keys}
@@ -199,7 +225,8 @@ def main():
         if not args.skip_restore:
             for p in products:
                 step(f"full restore, {p}",
-                     lambda p=p: restore(incremental[p]["backupId"], "target"), site="target")
+                     lambda p=p: restore(incremental[p]["backupId"], "target"), site="target",
+                     issues=jira_issues.get(p))
             # The smallest project and space: the granular restore's fixed cost.
             _, content = http("GET", sites["source"]["baseUrl"] + "/__sim/content", site_user)
             if "jira" in products:
@@ -265,6 +292,7 @@ def main():
             fmt = lambda x: "" if x is None else f"{x:.1f}"
             print(f"| {label} | {wall:.1f} | {items} | {items / wall:.0f} | {fmt(mb)} | "
                   f"{mb / wall:.1f} | {fmt(new)} | {requests} | {share:.0%} | {peak:.0f} |")
+        print_pace(pace, args)
     finally:
         for p in procs:
             p.terminate()
@@ -273,6 +301,36 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         subprocess.run(["rm", "-rf", work])
+
+
+def print_pace(pace, args):
+    """The site's side of each step: requests per issue, 429s, rate against the limits."""
+    spec = {}
+    if pace and isinstance(pace[0][3], dict):
+        spec = pace[0][3].get("throttle") or {}
+    burst = (spec.get("burst") or {}).get("perSecond")
+    hourly = (spec.get("tenantQuota") or {}).get("perHour")
+    print(f"\nSite limits: {args.rate_limit or 'none'}; latency "
+          + (f"log-normal median {args.latency_median_ms} ms, p99 {args.latency_p99_ms} ms"
+             if args.latency_median_ms is not None else f"{args.latency_ms} ms") + "\n")
+    print("| step | site requests | per issue | 429s | 429 % | by reason | req/s "
+          "| busiest endpoint | its req/s (peak 1 s) | of burst limit | of hourly quota |")
+    print("|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|")
+    for label, wall, issues, st in pace:
+        if not isinstance(st, dict):
+            continue
+        n, throttled = st["requests"], st["throttled"]
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(st["throttledByReason"].items()))
+        per_issue = f"{n / issues:.2f}" if issues else ""
+        rate = n / wall if wall else 0.0
+        name, e = max(st["endpoints"].items(), key=lambda kv: kv[1]["requests"],
+                      default=("", {"requests": 0, "peakPerSecond": 0}))
+        e_rate = e["requests"] / wall if wall else 0.0
+        of_burst = f"{e_rate / burst:.0%}" if burst else ""
+        of_quota = f"{rate * 3600 / hourly:.0%}" if hourly else ""
+        print(f"| {label} | {n} | {per_issue} | {throttled} | "
+              f"{(throttled / n if n else 0):.2%} | {reasons} | {rate:.1f} | `{name}` | "
+              f"{e_rate:.1f} ({e['peakPerSecond']}) | {of_burst} | {of_quota} |")
 
 
 if __name__ == "__main__":

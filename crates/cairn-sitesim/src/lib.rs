@@ -2,7 +2,8 @@
 //!
 //! Start one or more sites with [`Sim::start`]; each listens on its own loopback port and serves
 //! Jira under `/rest/...` and Confluence under `/wiki/...`, answers `/_edge/tenant_info`, and has
-//! a sim-only control path under `/__sim/` (faults, request log, counters, digest, diff, mutate).
+//! a sim-only control path under `/__sim/` (faults, rate limits, request log, counters, digest,
+//! diff, mutate).
 //! See README.md in this crate for what is served and what the digest ignores.
 
 // Handlers return `Result<Response, Response>`: the error side is an HTTP answer, not a Rust error.
@@ -24,6 +25,7 @@ pub mod routes;
 pub mod schemes;
 mod server;
 mod storage;
+pub mod throttle;
 pub mod upload;
 
 use std::collections::BTreeMap;
@@ -38,6 +40,7 @@ pub use faults::FaultSpec;
 pub use generate::{Counts, Scale};
 pub use model::Site;
 pub use mutate::MutationReport;
+pub use throttle::{ThrottleSpec, ThrottleStats};
 
 /// What an account may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +149,8 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     /// Faults active from the start, on every site.
     pub faults: FaultSpec,
+    /// Rate limits and latency from the start, on every site (each site has its own budgets).
+    pub throttle: ThrottleSpec,
     /// Largest upload body accepted (413 beyond), reported by `attachment/meta`.
     pub upload_limit: u64,
 }
@@ -160,6 +165,7 @@ impl Default for SimConfig {
             accounts: vec![],
             listen: "127.0.0.1:0".parse().unwrap(),
             faults: FaultSpec::default(),
+            throttle: ThrottleSpec::default(),
             upload_limit: upload::UPLOAD_LIMIT,
         }
     }
@@ -196,6 +202,7 @@ pub(crate) struct SiteCell {
     pub info: SiteInfo,
     pub data: RwLock<Site>,
     pub faults: Mutex<faults::FaultState>,
+    pub throttle: Mutex<throttle::SiteThrottle>,
     pub log: Mutex<Vec<LogEntry>>,
     pub counters: Mutex<BTreeMap<String, u64>>,
     pub seq: std::sync::atomic::AtomicU64,
@@ -321,6 +328,17 @@ impl SimHandle {
             c.faults.lock().unwrap().set(spec.clone());
         }
     }
+    /// Set the site's rate limits and latency; budgets and counters start again.
+    pub fn set_throttle(&self, site: &str, spec: ThrottleSpec) {
+        *self.cell(site).throttle.lock().unwrap() = throttle::SiteThrottle::new(spec);
+    }
+    /// 429s by reason and requests by endpoint since the throttle was set or the counters reset.
+    pub fn throttle_stats(&self, site: &str) -> ThrottleStats {
+        self.cell(site).throttle.lock().unwrap().stats()
+    }
+    pub fn reset_throttle_stats(&self, site: &str) {
+        self.cell(site).throttle.lock().unwrap().reset_stats();
+    }
     pub fn clear_faults(&self, site: &str) {
         self.set_faults(site, FaultSpec::default());
     }
@@ -331,11 +349,11 @@ impl SimHandle {
         self.cell(site).log.lock().unwrap().clear();
         self.cell(site).counters.lock().unwrap().clear();
     }
-    /// Requests by route (`METHOD /template`).
     /// The directory where the site keeps uploaded bodies (one file per upload).
     pub fn upload_dir(&self, site: &str) -> std::path::PathBuf {
         self.cell(site).uploads.path().to_path_buf()
     }
+    /// Requests by route (`METHOD /template`).
     pub fn counters(&self, site: &str) -> BTreeMap<String, u64> {
         self.cell(site).counters.lock().unwrap().clone()
     }

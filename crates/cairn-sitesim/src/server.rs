@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::faults::FaultState;
 use crate::http::{Api, Req, json_resp, ok, parse_query, unauthorized, xsrf_failed, xsrf_ok};
+use crate::throttle::{self, Call, Product, SiteThrottle, ThrottleSpec};
 use crate::upload::{self, UploadError};
 
 /// Largest JSON request body read into memory (uploads are streamed to disk instead).
@@ -78,6 +79,7 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
             },
             data: RwLock::new(site),
             faults: Mutex::new(faults),
+            throttle: Mutex::new(SiteThrottle::new(config.throttle.clone())),
             log: Mutex::new(vec![]),
             counters: Mutex::new(BTreeMap::new()),
             seq: Default::default(),
@@ -210,26 +212,6 @@ fn authenticate<'a>(accounts: &'a [Account], headers: &http::HeaderMap) -> Optio
         .find(|a| a.email.eq_ignore_ascii_case(email) && a.api_token == token)
 }
 
-fn rate_limited(api: Api, retry_after: u64) -> Response {
-    let mut r = api.error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded.");
-    let reset = (chrono::Utc::now() + chrono::Duration::seconds(retry_after as i64))
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    let h = r.headers_mut();
-    h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    h.insert("x-ratelimit-limit", HeaderValue::from_static("100"));
-    h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-    h.insert("x-ratelimit-nearlimit", HeaderValue::from_static("true"));
-    h.insert(
-        "ratelimit-reason",
-        HeaderValue::from_static("jira-burst-based"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&reset) {
-        h.insert("x-ratelimit-reset", v);
-    }
-    r
-}
-
 /// Send `after` bytes of the body and then fail the stream, which drops the connection.
 fn cut_body(resp: Response, after: u64) -> Response {
     let (mut parts, body) = resp.into_parts();
@@ -289,7 +271,7 @@ async fn dispatch(
         method: parts.method.to_string(),
         path: path.clone(),
         query: query.clone(),
-        route: route_name,
+        route: route_name.clone(),
         status: 0,
         account: None,
         fault: None,
@@ -301,8 +283,38 @@ async fn dispatch(
     } else {
         cell.faults.lock().unwrap().decide(&path)
     };
-    if decision.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+    // The site's budgets (a scripted 429 is counted, not checked) and its latency.
+    let (verdict, latency) = match Product::of(route.api) {
+        None => (None, Duration::ZERO),
+        Some(product) if decision.rate_limit.is_some() => {
+            let mut t = cell.throttle.lock().unwrap();
+            t.model.record_injected(&route_name, product.burst_reason());
+            (None, t.model.latency())
+        }
+        Some(product) => {
+            // A write names its issue by id or key: the per-issue limit counts the issue.
+            let issue = params
+                .get("issueIdOrKey")
+                .filter(|_| route.is_write())
+                .map(|k| {
+                    cell.data
+                        .read()
+                        .unwrap()
+                        .issue_id(k)
+                        .map_or_else(|| k.to_ascii_uppercase(), |id| id.to_string())
+                });
+            let v = cell.throttle.lock().unwrap().check(Call {
+                product,
+                endpoint: &route_name,
+                issue: issue.as_deref(),
+            });
+            let l = v.latency;
+            (Some(v), l)
+        }
+    };
+    let latency = latency + Duration::from_millis(decision.latency_ms);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let finish = |cell: &SiteCell, mut entry: LogEntry, resp: Response| {
         entry.status = resp.status().as_u16();
@@ -312,7 +324,15 @@ async fn dispatch(
     };
     if let Some(ra) = decision.rate_limit {
         entry.fault = Some(format!("429 Retry-After {ra}"));
-        return finish(&cell, entry, rate_limited(route.api, ra));
+        return finish(&cell, entry, throttle::injected_429(route.api, ra));
+    }
+    let limit_headers = verdict.as_ref().map(|v| v.headers()).unwrap_or_default();
+    if verdict.as_ref().is_some_and(|v| v.refused()) {
+        return finish(
+            &cell,
+            entry,
+            throttle::too_many_requests(route.api, &limit_headers),
+        );
     }
     if let Some(st) = decision.error {
         entry.fault = Some(format!("{st}"));
@@ -444,6 +464,8 @@ async fn dispatch(
         Handler::Write(h) | Handler::Upload(h) => h(&mut cell.write(), &r),
     }
     .unwrap_or_else(|e| e);
+    let mut resp = resp;
+    throttle::add_headers(&mut resp, &limit_headers);
     let resp = match decision.cut_after {
         Some(n) => {
             entry.fault = Some(format!("closed after {n} bytes"));
@@ -515,6 +537,33 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
             cell.faults.lock().unwrap().set(FaultSpec::default());
             StatusCode::NO_CONTENT.into_response()
         }
+        (Method::GET, "throttle") => ok(serde_json::to_value(
+            cell.throttle.lock().unwrap().model.spec(),
+        )
+        .unwrap_or(Value::Null)),
+        (Method::PUT | Method::POST, "throttle") => {
+            match serde_json::from_slice::<ThrottleSpec>(&body)
+                .map_err(|e| e.to_string())
+                .and_then(|spec| spec.validate().map(|()| spec))
+            {
+                Ok(spec) => {
+                    *cell.throttle.lock().unwrap() = SiteThrottle::new(spec.clone());
+                    ok(serde_json::to_value(spec).unwrap_or(Value::Null))
+                }
+                Err(e) => bad(format!("invalid throttle spec: {e}")),
+            }
+        }
+        (Method::DELETE, "throttle") => {
+            *cell.throttle.lock().unwrap() = SiteThrottle::new(ThrottleSpec::default());
+            StatusCode::NO_CONTENT.into_response()
+        }
+        (Method::GET, "stats") => {
+            ok(serde_json::to_value(cell.throttle.lock().unwrap().stats()).unwrap_or(Value::Null))
+        }
+        (Method::DELETE, "stats") => {
+            cell.throttle.lock().unwrap().reset_stats();
+            StatusCode::NO_CONTENT.into_response()
+        }
         (Method::GET, "log") => {
             let since: u64 = q("since").and_then(|s| s.parse().ok()).unwrap_or(0);
             let log: Vec<LogEntry> = cell
@@ -566,7 +615,7 @@ async fn control(cell: Arc<SiteCell>, req: Request) -> Response {
         }
         _ => json_resp(
             StatusCode::NOT_FOUND,
-            &json!({"error": "unknown control path", "paths": ["GET info", "GET|PUT|DELETE faults", "GET|DELETE log", "GET counters", "GET content", "GET digest", "GET diff?other=SITE[&ignoreProperty=KEY...][&ignorePersonalSpaces=true]", "POST mutate?percent=N"]}),
+            &json!({"error": "unknown control path", "paths": ["GET info", "GET|PUT|DELETE faults", "GET|PUT|DELETE throttle", "GET|DELETE stats", "GET|DELETE log", "GET counters", "GET content", "GET digest", "GET diff?other=SITE[&ignoreProperty=KEY...][&ignorePersonalSpaces=true]", "POST mutate?percent=N"]}),
         ),
     }
 }

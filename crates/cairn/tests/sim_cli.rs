@@ -170,3 +170,74 @@ fn sim_stops_cleanly_on_sigterm() {
 fn sim_stops_cleanly_on_sigint() {
     stops_cleanly_on("-INT");
 }
+
+#[test]
+fn sim_takes_rate_limits_and_a_latency_distribution() {
+    let exe = env!("CARGO_BIN_EXE_cairn");
+    let mut child = Kill(
+        Command::new(exe)
+            .args([
+                "sim",
+                "--scale",
+                "small",
+                "--issues",
+                "5",
+                "--pages",
+                "2",
+                "--rate-limit",
+                "burst=5,burst-capacity=10,issue-writes=20/2s,issue-writes=100/30s,hourly=1000",
+                "--latency-median-ms",
+                "1",
+                "--latency-p99-ms",
+                "3",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let base = v["sites"][0]["baseUrl"].as_str().unwrap();
+    let a = &v["accounts"][0];
+    let user = format!(
+        "{}:{}",
+        a["email"].as_str().unwrap(),
+        a["apiToken"].as_str().unwrap()
+    );
+    let (st, body) = http(base, "GET", "/__sim/throttle", &user);
+    assert_eq!(st, 200);
+    let spec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        spec,
+        serde_json::json!({
+            "burst": {"perSecond": 5.0, "capacity": 10},
+            "perIssueWrite": [{"limit": 20, "windowSecs": 2}, {"limit": 100, "windowSecs": 30}],
+            "tenantQuota": {"perHour": 1000},
+            "latency": {"medianMs": 1.0, "p99Ms": 3.0, "seed": 42},
+        })
+    );
+    let (st, body) = http(base, "GET", "/__sim/stats", &user);
+    assert_eq!(st, 200);
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["throttle"], spec);
+
+    // A limit it does not know, or a p99 below the median, is a usage error.
+    for bad in [
+        &["--rate-limit", "speed=3"][..],
+        &["--latency-median-ms", "50", "--latency-p99-ms", "10"][..],
+        &["--latency-median-ms", "50"][..],
+    ] {
+        let out = Command::new(exe)
+            .arg("sim")
+            .args(bad)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?}");
+    }
+}

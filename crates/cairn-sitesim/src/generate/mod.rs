@@ -116,7 +116,7 @@ fn poisson<R: Rng>(rng: &mut R, mean: f64) -> usize {
     }
 }
 
-fn lognormal<R: Rng>(rng: &mut R, median: f64, sigma: f64) -> f64 {
+pub(crate) fn lognormal<R: Rng>(rng: &mut R, median: f64, sigma: f64) -> f64 {
     // Box-Muller.
     let u1: f64 = rng.random::<f64>().max(1e-12);
     let u2: f64 = rng.random();

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cairn_sitesim::{Account, Counts, FaultSpec, Scale, Sim, SimConfig, SiteSpec};
+use cairn_sitesim::throttle::Latency;
+use cairn_sitesim::{Account, Counts, FaultSpec, Scale, Sim, SimConfig, SiteSpec, ThrottleSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +41,22 @@ pub struct SimArgs {
     /// JSON file of faults active from the start (the body of `PUT /__sim/faults`).
     #[arg(long)]
     pub faults: Option<PathBuf>,
+    /// Rate limits of every site, as Atlassian applies them to API-token traffic (each site has
+    /// its own budgets): comma-separated `burst=N` (requests per second per endpoint and method),
+    /// `burst-capacity=N`, `issue-writes=N/SECONDSs` (writes to one issue; repeatable) and
+    /// `hourly=N` (tenant quota per product). Example:
+    /// `burst=10,issue-writes=20/2s,issue-writes=100/30s,hourly=65000`.
+    #[arg(long, value_parser = ThrottleSpec::parse_rate_limit)]
+    pub rate_limit: Option<ThrottleSpec>,
+    /// Median latency of every site request, in ms (log-normal; with --latency-p99-ms).
+    #[arg(long, requires = "latency_p99_ms")]
+    pub latency_median_ms: Option<f64>,
+    /// 99th percentile of the latency, in ms (at least the median).
+    #[arg(long, requires = "latency_median_ms")]
+    pub latency_p99_ms: Option<f64>,
+    /// Seed of the latency samples (default: --seed).
+    #[arg(long)]
+    pub latency_seed: Option<u64>,
     /// Print one JSON line `{"sites": [...], "accounts": [...]}` when ready.
     #[arg(long)]
     pub json: bool,
@@ -87,6 +104,15 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         Some(p) => serde_json::from_str(&std::fs::read_to_string(p)?)?,
         None => FaultSpec::default(),
     };
+    let mut throttle = args.rate_limit.clone().unwrap_or_default();
+    if let (Some(median_ms), Some(p99_ms)) = (args.latency_median_ms, args.latency_p99_ms) {
+        throttle.latency = Some(Latency {
+            median_ms,
+            p99_ms,
+            seed: args.latency_seed.unwrap_or(args.seed),
+        });
+    }
+    throttle.validate().map_err(anyhow::Error::msg)?;
     let sites = SiteSpec::parse_list(&args.sites);
     anyhow::ensure!(!sites.is_empty(), "--sites names no site");
     let sim = Sim::start(SimConfig {
@@ -97,6 +123,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         accounts,
         listen: args.listen,
         faults,
+        throttle,
         ..SimConfig::default()
     })
     .await?;
