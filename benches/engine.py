@@ -147,7 +147,10 @@ def main():
         serve = subprocess.Popen(
             [binary, "serve", "--data-dir", os.path.join(work, "data"), "--config",
              os.path.join(work, "cairn.toml"), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=log, text=True)
+            stdout=subprocess.PIPE, stderr=log, text=True,
+            # The stand-in's sites are on loopback, which Cairn refuses unless allowed.
+            env={**os.environ, "CAIRN_OUTBOUND_ALLOW": ",".join(
+                s["baseUrl"].removeprefix("http://") for s in sites.values())})
         procs.append(serve)
         out = {}
         while True:
@@ -314,7 +317,7 @@ def print_pace(pace, args):
           + (f"log-normal median {args.latency_median_ms} ms, p99 {args.latency_p99_ms} ms"
              if args.latency_median_ms is not None else f"{args.latency_ms} ms") + "\n")
     print("| step | site requests | per issue | 429s | 429 % | by reason | req/s "
-          "| busiest endpoint | its req/s (peak 1 s) | of burst limit | of hourly quota |")
+          "| busiest endpoint | its admitted req/s (peak 1 s) | of burst limit | of hourly quota's rate |")
     print("|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|")
     for label, wall, issues, st in pace:
         if not isinstance(st, dict):
@@ -325,9 +328,10 @@ def print_pace(pace, args):
         rate = n / wall if wall else 0.0
         name, e = max(st["endpoints"].items(), key=lambda kv: kv[1]["requests"],
                       default=("", {"requests": 0, "peakPerSecond": 0}))
-        e_rate = e["requests"] / wall if wall else 0.0
+        # Admitted requests (a 429 uses no budget) against the limits.
+        e_rate = (e["requests"] - e.get("throttled", 0)) / wall if wall else 0.0
         of_burst = f"{e_rate / burst:.0%}" if burst else ""
-        of_quota = f"{rate * 3600 / hourly:.0%}" if hourly else ""
+        of_quota = f"{(n - throttled) / wall * 3600 / hourly:.0%}" if hourly and wall else ""
         print(f"| {label} | {n} | {per_issue} | {throttled} | "
               f"{(throttled / n if n else 0):.2%} | {reasons} | {rate:.1f} | `{name}` | "
               f"{e_rate:.1f} ({e['peakPerSecond']}) | {of_burst} | {of_quota} |")
