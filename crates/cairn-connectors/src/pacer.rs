@@ -19,8 +19,8 @@
 //!   spread what remains (keeping one in reserve) until its reset (`X-RateLimit-Reset`, the
 //!   quota's `t`, or a default window: a second for an endpoint or an issue, the quota's `w`
 //!   for the tenant). Near-ness ends when an answer of that budget says so, or at the reset.
-//! - A 429 blocks its budget for `Retry-After` (else until the reset; else a second); requests
-//!   of other budgets go on.
+//! - A 429 blocks its budget for `Retry-After` (else until the reset; else a second; at most
+//!   `Settings::max_retry_after`); requests of other budgets go on.
 //! - Requests wait on their budgets *before* they take a slot, so a waiting request never holds
 //!   one, and a request woken by a freed slot checks its budgets again. Slots are the adaptive
 //!   concurrency bound: it starts at the ceiling
@@ -569,6 +569,8 @@ enum Admission {
 #[derive(Debug)]
 pub(crate) struct Pacer {
     ceiling: usize,
+    /// The longest block a 429 may impose (`Settings::max_retry_after`).
+    longest_block: Duration,
     state: Mutex<State>,
     freed: Notify,
     counters: Arc<Counters>,
@@ -606,11 +608,12 @@ impl Drop for Waiting<'_> {
 }
 
 impl Pacer {
-    pub fn new(ceiling: usize, counters: Arc<Counters>) -> Pacer {
+    pub fn new(ceiling: usize, longest_block: Duration, counters: Arc<Counters>) -> Pacer {
         let ceiling = ceiling.max(1);
         counters.concurrency(ceiling);
         Pacer {
             ceiling,
+            longest_block,
             state: Mutex::new(State {
                 routes: HashMap::new(),
                 issues: HashMap::new(),
@@ -690,6 +693,7 @@ impl Pacer {
         };
         let near = sig.near_end();
         let tenant_default = s.tenant_default();
+        let longest_block = self.longest_block;
         if sig.said_anything() || limited {
             let (budget, unknown_reset) = match target {
                 Scope::Tenant => (&mut s.tenant, tenant_default),
@@ -714,7 +718,7 @@ impl Pacer {
             );
             if limited {
                 let wait = sig.retry_after.or(sig.reset_in).unwrap_or(DEFAULT_BLOCK);
-                budget.block(now + wait);
+                budget.block(now + wait.min(longest_block));
             }
         } else if let Some(b) = s.routes.get_mut(&keys.route) {
             // An answer of this endpoint without a warning: its budget has recovered.

@@ -284,7 +284,11 @@ impl Transport {
         let site = base.split_once("://").map_or(base.as_str(), |(_, s)| s);
         let counters = Arc::new(Counters::for_site(site));
         Ok(Transport {
-            pacer: Arc::new(Pacer::new(settings.max_concurrency, counters.clone())),
+            pacer: Arc::new(Pacer::new(
+                settings.max_concurrency,
+                settings.max_retry_after,
+                counters.clone(),
+            )),
             base,
             origin,
             http,

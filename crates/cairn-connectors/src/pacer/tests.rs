@@ -25,7 +25,11 @@ fn sig(pairs: &[(&str, &str)]) -> Signals {
 }
 
 fn pacer(ceiling: usize) -> Arc<Pacer> {
-    Arc::new(Pacer::new(ceiling, Arc::new(Counters::detached())))
+    Arc::new(Pacer::new(
+        ceiling,
+        Duration::from_secs(300),
+        Arc::new(Counters::detached()),
+    ))
 }
 
 fn get(path: &str) -> Keys {
@@ -377,6 +381,9 @@ fn retry_after_blocks_the_budget_its_reason_names() {
         p.wait_for(&get(PROJECTS), now + Duration::from_secs(2)),
         Duration::ZERO
     );
+    // Never longer than the transport's longest wait (`max_retry_after`, 300 s here).
+    p.observe(&get(SEARCH), 429, &sig(&[("Retry-After", "3600")]), 0, now);
+    assert_eq!(p.wait_for(&get(PROJECTS), now), Duration::from_secs(300));
     // No Retry-After: the reset; neither: a second.
     let p = pacer(8);
     let reset = sig(&[
