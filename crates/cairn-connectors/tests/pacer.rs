@@ -113,8 +113,14 @@ fn reset_in(secs: i64) -> String {
         .to_string()
 }
 
+/// Waits until `cond` holds; a test whose condition never comes fails instead of hanging.
 async fn until(mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the condition never held"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
