@@ -2,7 +2,8 @@
 //! (REST v2, v1 only where v2 lacks the operation), for reading a site into a backup and writing
 //! a backup back into a site. Documents are raw JSON with Atlassian's own field names; attachment
 //! bytes are streams. Every request goes through one transport (see `transport.rs`) that owns
-//! authentication, the `User-Agent`, bounded concurrency, 429 handling and retries.
+//! authentication, the `User-Agent`, the pacing of the site's rate-limit budgets (`pacer.rs`),
+//! 429 handling and retries.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), cairn_connectors::Error> {
@@ -19,8 +20,10 @@ pub mod error;
 pub mod jira;
 mod order;
 pub mod outbound;
+mod pacer;
 mod paging;
 mod probe;
+mod stats;
 mod transport;
 
 use std::sync::Arc;
@@ -32,7 +35,8 @@ pub use order::parents_first;
 pub use outbound::{Allow, Outbound, Refused};
 pub use paging::Docs;
 pub use probe::{ProbeReport, Product, probe, probe_with};
-pub use transport::{ByteStream, Credentials, Download, Settings, Stats, USER_AGENT, Upload};
+pub use stats::{LimitedBy, SiteTraffic, Stats, site_traffic};
+pub use transport::{ByteStream, Credentials, Download, Settings, USER_AGENT, Upload};
 
 /// One Atlassian site (`https://NAME.atlassian.net`): its Jira and its Confluence share one
 /// transport, so the concurrency bound and the rate-limit handling are per site. Clone it
@@ -69,7 +73,7 @@ impl Site {
             .map(String::from)
             .ok_or_else(|| Error::protocol("GET /_edge/tenant_info", "no cloudId"))
     }
-    /// Requests, retries and waiting so far.
+    /// Requests, retries, 429s by reason and waiting so far, and the pacer's bound now.
     pub fn stats(&self) -> Stats {
         self.t.stats()
     }

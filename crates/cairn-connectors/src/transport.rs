@@ -1,11 +1,11 @@
-//! The transport policy, in one place: authentication, `User-Agent`, bounded concurrency per
-//! site, 429 with `Retry-After` / `X-RateLimit-Reset`, retries of 5xx and dropped connections with
-//! exponential backoff and jitter, redirects, and resumable byte streams.
+//! The transport policy, in one place: authentication, `User-Agent`, the pacer of the site
+//! (`pacer.rs`: its rate-limit budgets and the adaptive concurrency bound), 429 with
+//! `Retry-After` / `X-RateLimit-Reset`, retries of 5xx and dropped connections with exponential
+//! backoff and jitter, redirects, and resumable byte streams.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -14,10 +14,11 @@ use futures::stream::{BoxStream, StreamExt};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 use crate::outbound::{Outbound, refused_in};
+use crate::pacer::{Keys, Pacer, Signals, Slot};
+use crate::stats::{Count, Counters, Stats};
 
 /// A stream of bytes (attachment content, both ways).
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -69,7 +70,8 @@ impl fmt::Debug for Credentials {
 /// Transport settings of one site.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Requests in flight at once against this site (an open download holds one slot).
+    /// The most requests in flight at once against this site (an open download holds one
+    /// slot): the ceiling of the pacer's adaptive bound.
     pub max_concurrency: usize,
     /// Retries of a 5xx or a dropped connection before the error is surfaced.
     pub max_retries: usize,
@@ -103,28 +105,6 @@ impl Default for Settings {
             outbound: Outbound::default(),
         }
     }
-}
-
-/// What the transport did so far (for progress, logs and benchmarks).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// HTTP requests sent (every attempt and redirect hop).
-    pub requests: u64,
-    pub rate_limited: u64,
-    pub server_errors: u64,
-    /// Connections that failed or were dropped, mid-body included.
-    pub dropped: u64,
-    /// Total time chosen to wait before retries (`Retry-After` and backoff).
-    pub waited: Duration,
-}
-
-#[derive(Default)]
-struct Counters {
-    requests: AtomicU64,
-    rate_limited: AtomicU64,
-    server_errors: AtomicU64,
-    dropped: AtomicU64,
-    waited_ms: AtomicU64,
 }
 
 /// One multipart file to upload. `open` is called once per attempt, so a retried upload streams
@@ -243,9 +223,9 @@ pub(crate) struct Transport {
     origin: String,
     http: reqwest::Client,
     auth: HeaderValue,
-    limit: Arc<Semaphore>,
+    pacer: Arc<Pacer>,
     pub settings: Settings,
-    counters: Counters,
+    counters: Arc<Counters>,
 }
 
 impl fmt::Debug for Transport {
@@ -301,14 +281,20 @@ impl Transport {
                 url: base.clone(),
                 message: e.to_string(),
             })?;
+        let site = base.split_once("://").map_or(base.as_str(), |(_, s)| s);
+        let counters = Arc::new(Counters::for_site(site));
         Ok(Transport {
+            pacer: Arc::new(Pacer::new(
+                settings.max_concurrency,
+                settings.max_retry_after,
+                counters.clone(),
+            )),
             base,
             origin,
             http,
             auth: creds.header(),
-            limit: Arc::new(Semaphore::new(settings.max_concurrency.max(1))),
             settings,
-            counters: Counters::default(),
+            counters,
         })
     }
 
@@ -317,14 +303,7 @@ impl Transport {
     }
 
     pub fn stats(&self) -> Stats {
-        let c = &self.counters;
-        Stats {
-            requests: c.requests.load(Ordering::Relaxed),
-            rate_limited: c.rate_limited.load(Ordering::Relaxed),
-            server_errors: c.server_errors.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            waited: Duration::from_millis(c.waited_ms.load(Ordering::Relaxed)),
-        }
+        self.counters.stats()
     }
 
     /// The page size to ask for, given the API's maximum.
@@ -342,9 +321,10 @@ impl Transport {
     }
 
     async fn pause(&self, wait: Duration) {
-        self.counters
-            .waited_ms
-            .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+        self.counters.add(
+            Count::WaitedMs,
+            wait.as_millis().min(u64::MAX as u128) as u64,
+        );
         tokio::time::sleep(wait).await;
     }
 
@@ -418,12 +398,12 @@ impl Transport {
         }
     }
 
-    /// One attempt: send (following redirects by hand, so the credential goes only to this
-    /// site's origin) and classify the status.
-    async fn attempt(&self, req: &Req) -> Attempt<(reqwest::Response, OwnedSemaphorePermit)> {
-        let Ok(permit) = self.limit.clone().acquire_owned().await else {
-            return Attempt::Fail(Error::protocol(&req.name(), "transport closed"));
-        };
+    /// One attempt: wait for the pacer, send (following redirects by hand, so the credential
+    /// goes only to this site's origin), tell the pacer what the site's headers said, and
+    /// classify the status.
+    async fn attempt(&self, req: &Req) -> Attempt<(reqwest::Response, Slot)> {
+        let keys = Keys::of(&req.method, &req.path);
+        let slot = self.pacer.admit(&keys).await;
         let mut url = self.url(&req.path);
         let mut query = req.query.clone();
         for _hop in 0..5 {
@@ -471,14 +451,14 @@ impl Transport {
                         .multipart(reqwest::multipart::Form::new().part("file", part))
                 }
             };
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            self.counters.add(Count::Requests, 1);
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
                     if let Some(r) = refused_in(&e) {
                         return Attempt::Fail(Error::refused(&req.name(), r));
                     }
-                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.counters.add(Count::Dropped, 1);
                     return Attempt::Transient {
                         status: None,
                         message: describe(&e),
@@ -487,6 +467,16 @@ impl Transport {
                 }
             };
             let status = resp.status();
+            if same_origin {
+                let signals = Signals::parse(resp.headers(), chrono::Utc::now());
+                self.pacer.observe(
+                    &keys,
+                    status.as_u16(),
+                    &signals,
+                    slot.round,
+                    tokio::time::Instant::now(),
+                );
+            }
             tracing::debug!(call = %req.name(), status = status.as_u16(), "atlassian call");
             if status.is_redirection() && req.method == Method::GET {
                 let Some(loc) = resp
@@ -512,14 +502,14 @@ impl Transport {
                 continue;
             }
             if status == StatusCode::TOO_MANY_REQUESTS {
-                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.counters.add(Count::RateLimited, 1);
                 return Attempt::Limited {
                     status: 429,
                     wait: retry_after(resp.headers()),
                 };
             }
             if status.is_server_error() {
-                self.counters.server_errors.fetch_add(1, Ordering::Relaxed);
+                self.counters.add(Count::ServerErrors, 1);
                 let wait = retry_after(resp.headers());
                 if status == StatusCode::SERVICE_UNAVAILABLE && wait.is_some() {
                     return Attempt::Limited { status: 503, wait };
@@ -535,7 +525,7 @@ impl Transport {
                 let body = resp.bytes().await.unwrap_or_default();
                 return Attempt::Fail(Error::from_status(&req.name(), status.as_u16(), &body));
             }
-            return Attempt::Done((resp, permit));
+            return Attempt::Done((resp, slot));
         }
         Attempt::Fail(Error::protocol(&req.name(), "too many redirects"))
     }
@@ -545,12 +535,12 @@ impl Transport {
         let name = req.name();
         self.run(&req, || async {
             match self.attempt(&req).await {
-                Attempt::Done((resp, permit)) => {
+                Attempt::Done((resp, slot)) => {
                     let headers = resp.headers().clone();
                     let bytes = match resp.bytes().await {
                         Ok(b) => b,
                         Err(e) => {
-                            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            self.counters.add(Count::Dropped, 1);
                             return Attempt::Transient {
                                 status: None,
                                 message: describe(&e),
@@ -558,7 +548,7 @@ impl Transport {
                             };
                         }
                     };
-                    drop(permit);
+                    drop(slot);
                     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
                         Value::Null
                     } else {
@@ -599,7 +589,7 @@ impl Transport {
     pub async fn download(self: &Arc<Self>, path: String, from: u64) -> Result<Download> {
         let mut req = Req::get(path);
         req.range_from = (from > 0).then_some(from);
-        let (resp, permit) = self.open(&req).await?;
+        let (resp, slot) = self.open(&req).await?;
         let content_type = resp
             .headers()
             .get(header::CONTENT_TYPE)
@@ -614,7 +604,7 @@ impl Transport {
             req,
             offset: from,
             total,
-            body: Some((resp.bytes_stream().boxed(), permit)),
+            body: Some((resp.bytes_stream().boxed(), slot)),
             backoff: None,
         };
         Ok(Download {
@@ -624,7 +614,7 @@ impl Transport {
         })
     }
 
-    async fn open(&self, req: &Req) -> Result<(reqwest::Response, OwnedSemaphorePermit)> {
+    async fn open(&self, req: &Req) -> Result<(reqwest::Response, Slot)> {
         self.run(req, || self.attempt(req)).await
     }
 }
@@ -651,10 +641,7 @@ struct DownloadState {
     req: Req,
     offset: u64,
     total: Option<u64>,
-    body: Option<(
-        BoxStream<'static, reqwest::Result<Bytes>>,
-        OwnedSemaphorePermit,
-    )>,
+    body: Option<(BoxStream<'static, reqwest::Result<Bytes>>, Slot)>,
     backoff: Option<Box<dyn Iterator<Item = Duration> + Send>>,
 }
 
@@ -667,8 +654,8 @@ impl DownloadState {
                 }
                 self.req.range_from = Some(self.offset);
                 match self.t.open(&self.req).await {
-                    Ok((resp, permit)) if resp.status() == StatusCode::PARTIAL_CONTENT => {
-                        self.body = Some((resp.bytes_stream().boxed(), permit));
+                    Ok((resp, slot)) if resp.status() == StatusCode::PARTIAL_CONTENT => {
+                        self.body = Some((resp.bytes_stream().boxed(), slot));
                     }
                     Ok(_) => {
                         return Some((
@@ -695,7 +682,7 @@ impl DownloadState {
                 end => {
                     // Dropped mid-body (an error, or an end before the announced length).
                     self.body = None;
-                    self.t.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.t.counters.add(Count::Dropped, 1);
                     let why = match end {
                         Some(Err(e)) => describe(&e),
                         _ => "connection ended early".into(),
@@ -748,17 +735,10 @@ fn total_length(resp: &reqwest::Response) -> Option<u64> {
     resp.content_length()
 }
 
-/// `Retry-After` (seconds), else `X-RateLimit-Reset` (an ISO 8601 time).
+/// `Retry-After`, else `X-RateLimit-Reset` (read as the pacer reads them).
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    if let Some(s) = h.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok())
-        && let Ok(n) = s.trim().parse::<u64>()
-    {
-        return Some(Duration::from_secs(n));
-    }
-    let reset = h.get("X-RateLimit-Reset").and_then(|v| v.to_str().ok())?;
-    let at = chrono::DateTime::parse_from_rfc3339(reset.trim()).ok()?;
-    let d = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(d.to_std().unwrap_or_default())
+    let s = Signals::parse(h, chrono::Utc::now());
+    s.retry_after.or(s.reset_in)
 }
 
 fn jitter(max: Duration) -> Duration {

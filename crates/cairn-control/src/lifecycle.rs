@@ -565,8 +565,12 @@ fn finished(last: Option<Progress>) -> Progress {
         items_done: 0,
         items_total: None,
         bytes_done: 0,
+        site_traffic: None,
     });
     progress.phase = ProgressPhase::Done;
     progress.items_total = Some(progress.items_done);
+    if let Some(traffic) = progress.site_traffic.as_mut() {
+        traffic.requests_waiting = 0;
+    }
     progress
 }

@@ -1052,6 +1052,7 @@ dual_test!(
             items_done: 3,
             items_total: None,
             bytes_done: 10,
+            site_traffic: None,
         };
         for round in 0..8 {
             // A running backup: its job claimed by a worker, which reports progress and ends it

@@ -311,6 +311,18 @@ async fn rate_limits_errors_and_dropped_connections_slow_a_backup_without_failin
     .unwrap();
     w.sim.set_faults("src", faults);
     let jira = w.backup(Product::Jira).await;
+    // Its progress says what the site's requests met: the stand-in's 429s name the burst limit.
+    let traffic = w
+        .backup_record(&jira)
+        .await
+        .progress
+        .and_then(|p| p.site_traffic);
+    let traffic = traffic.expect("progress.siteTraffic");
+    assert!(
+        traffic.requests > 0 && traffic.rate_limited.burst > 0,
+        "{traffic:?}"
+    );
+    assert_eq!(traffic.requests_waiting, 0, "nothing waits once it is done");
     let wiki = w.backup(Product::Confluence).await;
     let log = w.sim.request_log("src");
     let injected: BTreeSet<&str> = log.iter().filter_map(|e| e.fault.as_deref()).collect();

@@ -27,6 +27,38 @@ pub struct Progress {
     /// Unknown while the listing runs.
     pub items_total: Option<u64>,
     pub bytes_done: u64,
+    /// What the run's requests to the Atlassian site met (absent in rows written before it
+    /// existed, and while the engine has not said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_traffic: Option<SiteTraffic>,
+}
+
+/// `progress.siteTraffic` (extension): the run's requests to its Atlassian site and the site's
+/// rate limits they met, as the engine's connectors count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SiteTraffic {
+    /// HTTP requests sent (every attempt).
+    pub requests: u64,
+    /// Requests waiting on a rate-limit budget now.
+    pub requests_waiting: u64,
+    /// 429 answers, by the budget the site named.
+    pub rate_limited: RateLimited,
+    /// The bound on requests in flight now (adaptive, at most the site concurrency setting).
+    pub concurrency: u64,
+    /// Time requests waited on rate-limit budgets, in total.
+    pub budget_wait_ms: u64,
+}
+
+/// 429 answers by reason: an endpoint's burst limit, an issue's write limit, the tenant's
+/// quota, or no (known) reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RateLimited {
+    pub burst: u64,
+    pub issue_write: u64,
+    pub tenant_quota: u64,
+    pub unspecified: u64,
 }
 
 /// `stats` of a finished backup (extension).
@@ -55,4 +87,21 @@ pub struct RestoreSummary {
     pub created: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
     pub failed: Vec<FailedItem>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_written_before_site_traffic_existed_still_reads() {
+        let old = r#"{"phase":"STORING","itemsDone":3,"itemsTotal":null,"bytesDone":10}"#;
+        let p: Progress = serde_json::from_str(old).unwrap();
+        assert_eq!(p.site_traffic, None);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            old,
+            "and is written the same"
+        );
+    }
 }

@@ -798,6 +798,17 @@ dual_test!(backups_update_and_lookups, |db: TestDb| async move {
         items_done: 4,
         items_total: Some(4),
         bytes_done: 9,
+        site_traffic: Some(SiteTraffic {
+            requests: 12,
+            requests_waiting: 1,
+            rate_limited: RateLimited {
+                burst: 2,
+                tenant_quota: 1,
+                ..Default::default()
+            },
+            concurrency: 6,
+            budget_wait_ms: 1500,
+        }),
     });
     b.stats = Some(BackupStatsView {
         new_bytes_stored: 1,
@@ -884,6 +895,7 @@ dual_test!(
             items_done: 1,
             items_total: None,
             bytes_done: 0,
+            site_traffic: None,
         });
         r1.result = Some(RestoreSummary {
             created: [("issue".to_string(), 2)].into(),

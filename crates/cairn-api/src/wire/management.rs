@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 
-use cairn_control::management::{BackupStatsView, PolicyView, Progress, ScheduleInput};
+use cairn_control::management::{
+    BackupStatsView, PolicyView, Progress, ScheduleInput, SiteTraffic,
+};
 use cairn_control::schedule::slot_text;
 use cairn_store::{
     BackupRecord, Product as StoreProduct, RestoreRecord, SiteRecord, StorageRecord, StorageType,
@@ -112,6 +114,54 @@ pub struct WorkProgress {
     /// Null while unknown.
     pub items_total: Option<u64>,
     pub bytes_done: u64,
+    /// The run's requests to the Atlassian site and the rate limits they met (absent until the
+    /// engine has said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_traffic: Option<SiteTrafficProgress>,
+}
+
+/// (extension) A run's requests to its Atlassian site.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteTrafficProgress {
+    /// HTTP requests sent (every attempt).
+    pub requests: u64,
+    /// Requests waiting on one of the site's rate-limit budgets now.
+    pub requests_waiting: u64,
+    /// 429 answers by the budget the site named: `burst` (one endpoint and method),
+    /// `issueWrite` (one issue), `tenantQuota` (the site's quota), `unspecified` (no reason).
+    pub rate_limited: RateLimitedBy,
+    /// The bound on requests in flight now (adaptive, at most the site concurrency setting).
+    pub concurrency: u64,
+    /// Time requests waited on rate-limit budgets, in total.
+    pub budget_wait_ms: u64,
+}
+
+/// (extension) 429 answers by reason.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitedBy {
+    pub burst: u64,
+    pub issue_write: u64,
+    pub tenant_quota: u64,
+    pub unspecified: u64,
+}
+
+impl From<SiteTraffic> for SiteTrafficProgress {
+    fn from(t: SiteTraffic) -> Self {
+        SiteTrafficProgress {
+            requests: t.requests,
+            requests_waiting: t.requests_waiting,
+            rate_limited: RateLimitedBy {
+                burst: t.rate_limited.burst,
+                issue_write: t.rate_limited.issue_write,
+                tenant_quota: t.rate_limited.tenant_quota,
+                unspecified: t.rate_limited.unspecified,
+            },
+            concurrency: t.concurrency,
+            budget_wait_ms: t.budget_wait_ms,
+        }
+    }
 }
 
 impl From<Progress> for WorkProgress {
@@ -124,6 +174,7 @@ impl From<Progress> for WorkProgress {
             items_done: p.items_done,
             items_total: p.items_total,
             bytes_done: p.bytes_done,
+            site_traffic: p.site_traffic.map(SiteTrafficProgress::from),
         }
     }
 }

@@ -30,7 +30,9 @@ pub use browse::{
     BackupExport, BrowseError, ByteStream, ContentEntry, ContentKind, OpenedEntry, SnapshotBrowser,
     checked_snapshot_path,
 };
-pub use cairn_store::{BackupStatsView, FailedItem, Progress, ProgressPhase, RestoreSummary};
+pub use cairn_store::{
+    BackupStatsView, FailedItem, Progress, ProgressPhase, RateLimited, RestoreSummary, SiteTraffic,
+};
 pub use policies::{NewPolicy, PolicyPatch, PolicyView, ScheduleInput};
 pub use restores::NewRestore;
 pub use scheduler::TickReport;

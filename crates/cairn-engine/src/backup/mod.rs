@@ -78,6 +78,7 @@ pub(crate) async fn backup(
         task.backup.selections.contains(&Selection::Attachments),
     )
     .await?;
+    run.site = Some(site.clone());
     let selections = &task.backup.selections;
     let read = async {
         run.progress(ProgressPhase::Listing).await?;

@@ -90,6 +90,8 @@ pub(super) struct BackupRun<'a> {
     phase: ProgressPhase,
     /// `ATTACHMENTS` selected.
     pub(super) attachments: bool,
+    /// The site read, once known: its traffic goes into the progress.
+    pub(super) site: Option<cairn_connectors::Site>,
 }
 
 impl BackupRun<'_> {
@@ -108,6 +110,7 @@ impl BackupRun<'_> {
             items_done: self.done(),
             items_total: Some(self.known.max(self.done())),
             bytes_done: self.users_size + self.data_size + self.attachments_size,
+            site_traffic: self.site.as_ref().map(crate::site::traffic),
         };
         self.ctx.report(p).await?;
         if changed_phase {
@@ -355,6 +358,7 @@ impl<'a> BackupRun<'a> {
             known: 0,
             phase: ProgressPhase::Done,
             attachments,
+            site: None,
         })
     }
 

@@ -85,6 +85,7 @@ pub(crate) async fn restore(
         done: 0,
         bytes: 0,
         retryable_in_a_row: 0,
+        site: site.clone(),
     };
     let same_site = task.backup.cloud_id == task.restore.destination_cloud_id;
     let result = match (task.backup.product, task.restore.item_keys.as_deref()) {
@@ -146,6 +147,8 @@ pub(crate) struct RestoreRun<'a> {
     done: u64,
     bytes: u64,
     retryable_in_a_row: u32,
+    /// The destination: its traffic goes into the progress.
+    site: Site,
 }
 
 impl RestoreRun<'_> {
@@ -245,6 +248,7 @@ impl RestoreRun<'_> {
                 items_done: self.done,
                 items_total: None,
                 bytes_done: self.bytes,
+                site_traffic: Some(crate::site::traffic(&self.site)),
             })
             .await
     }

@@ -100,7 +100,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         identity: instance.identity.clone(),
         management: instance.management.clone(),
         store,
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(Metrics::default().with_site_traffic(Box::new(site_traffic))),
         web: file.web.web_settings(),
         trusted_proxies,
     };
@@ -327,4 +327,19 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send 
         }
         tracing::info!("shutting down: finishing requests in flight");
     }
+}
+
+/// This node's traffic to each Atlassian site, from the connectors' registry, for `/metrics`.
+fn site_traffic() -> Vec<cairn_api::metrics::SiteTraffic> {
+    cairn_connectors::site_traffic()
+        .into_iter()
+        .map(|t| cairn_api::metrics::SiteTraffic {
+            site: t.site,
+            requests: t.stats.requests,
+            rate_limited: t.stats.limited_by.labelled().to_vec(),
+            waiting: t.stats.waiting,
+            budget_waited_seconds: t.stats.budget_waited.as_secs_f64(),
+            concurrency: t.stats.concurrency,
+        })
+        .collect()
 }

@@ -593,6 +593,17 @@ pub fn complete_backup(
     };
     let done = api.wait_until_done(&format!("/backups/{backup_id}"));
     assert_eq!(done["status"], "COMPLETED", "{done}\n{}", worker.log());
+    // What the backup's requests to the site met: in its progress, and in the node's metrics.
+    let traffic = &done["progress"]["siteTraffic"];
+    assert!(traffic["requests"].as_u64() > Some(0), "{done}");
+    assert_eq!(traffic["requestsWaiting"], 0, "{done}");
+    let (status, metrics) = curl(&[], &worker.url("/metrics"));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("cairn_site_requests_total{site=")
+            && metrics.contains("cairn_site_rate_limited_total{site="),
+        "{metrics}"
+    );
     assert!(worker.terminate(), "the worker node did not stop cleanly");
     done
 }
