@@ -90,6 +90,8 @@ pub(super) struct BackupRun<'a> {
     phase: ProgressPhase,
     /// `ATTACHMENTS` selected.
     pub(super) attachments: bool,
+    /// [`EngineSettings::bulk_reads`].
+    pub(super) bulk_reads: bool,
 }
 
 impl BackupRun<'_> {
@@ -355,6 +357,7 @@ impl<'a> BackupRun<'a> {
             known: 0,
             phase: ProgressPhase::Done,
             attachments,
+            bulk_reads: settings.bulk_reads,
         })
     }
 
