@@ -356,12 +356,13 @@ impl Jira {
     }
 
     // ---------------------------------------------------------------- issues
-    /// `{id, key}` of every issue `jql` matches: the cheap listing that finds deletions.
+    /// `{id}` of every issue `jql` matches: the cheap listing that finds deletions, in the
+    /// largest pages the search gives (5000, for ids only).
     pub fn issue_ids(&self, jql: &str) -> Docs {
         self.list(
             post_req(
                 &format!("{API}/search/jql"),
-                json!({"jql": jql, "fields": ["key"]}),
+                json!({"jql": jql, "fields": ["id"]}),
             ),
             Style::TokenPost {
                 key: "issues",
@@ -375,6 +376,20 @@ impl Jira {
             post_req(
                 &format!("{API}/search/jql"),
                 json!({"jql": jql, "fields": ["*all"]}),
+            ),
+            Style::TokenPost {
+                key: "issues",
+                max: 100,
+            },
+        )
+    }
+    /// Every issue `jql` matches, with all fields and the most recent page of its change log
+    /// (`expand=changelog`): the bulk read that [`Jira::details_of`] completes.
+    pub fn issues_with_changelog(&self, jql: &str) -> Docs {
+        self.list(
+            post_req(
+                &format!("{API}/search/jql"),
+                json!({"jql": jql, "fields": ["*all"], "expand": "changelog"}),
             ),
             Style::TokenPost {
                 key: "issues",
@@ -490,6 +505,86 @@ impl Jira {
             self.watchers(key),
             self.properties(key),
         )?;
+        Ok(IssueDetails {
+            changelog,
+            comments,
+            worklogs,
+            remote_links,
+            watchers,
+            properties,
+        })
+    }
+
+    /// The details of an issue read by [`Jira::issues_with_changelog`], with as few requests
+    /// as its answer allows; `issue` is left as [`Jira::issues`] gives it (its `changelog`
+    /// taken out). The answer's parts are used where they are whole, and read separately where
+    /// they are cut off or absent:
+    /// - change log: the `changelog` expand when its `total` says it holds every history
+    ///   (put in the list endpoint's order, oldest first), otherwise the issue's change log;
+    /// - comments, worklogs: the `comment` and `worklog` fields when their `total` says they
+    ///   hold every entry, otherwise the lists' endpoints;
+    /// - remote links: no bulk read exists, but Jira records each one added as a change-log
+    ///   item of field `RemoteIssueLink`: read only for issues whose (whole) change log has one;
+    /// - watchers: read only when `watches.watchCount` is above 0 (the empty list is the
+    ///   document `/watchers` answers for an unwatched issue);
+    /// - properties: no read gives their keys in bulk (the search's `properties` takes up to 5
+    ///   keys the caller must already know), so each issue's key list is read (one request),
+    ///   then each value.
+    pub async fn details_of(&self, issue: &mut Value) -> Result<IssueDetails> {
+        let key = issue["key"]
+            .as_str()
+            .or_else(|| issue["id"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let expanded = match issue.as_object_mut() {
+            Some(m) => m.remove("changelog"),
+            None => None,
+        };
+        let fields = &issue["fields"];
+        let changelog = async {
+            match expanded.as_ref().and_then(|c| whole(c, "histories")) {
+                Some(mut histories) => {
+                    oldest_first(&mut histories);
+                    Ok(histories)
+                }
+                None => self.changelog(&key).try_collect().await,
+            }
+        };
+        let comments = async {
+            match whole(&fields["comment"], "comments") {
+                Some(c) => Ok(c),
+                None => self.comments(&key).try_collect().await,
+            }
+        };
+        let worklogs = async {
+            match whole(&fields["worklog"], "worklogs") {
+                Some(w) => Ok(w),
+                None => self.worklogs(&key).try_collect().await,
+            }
+        };
+        let watchers = async {
+            match &fields["watches"] {
+                w if w["watchCount"].as_u64() == Some(0) => Ok(json!({
+                    "self": w["self"],
+                    "isWatching": w["isWatching"].as_bool().unwrap_or(false),
+                    "watchCount": 0,
+                    "watchers": [],
+                })),
+                _ => self.watchers(&key).await,
+            }
+        };
+        let (changelog, comments, worklogs, watchers, properties) = futures::try_join!(
+            changelog,
+            comments,
+            worklogs,
+            watchers,
+            self.properties(&key),
+        )?;
+        let remote_links = if changelog.iter().any(adds_remote_link) {
+            self.remote_links(&key).try_collect().await?
+        } else {
+            vec![]
+        };
         Ok(IssueDetails {
             changelog,
             comments,
@@ -743,6 +838,35 @@ impl Jira {
             .await?;
         Ok(())
     }
+}
+
+/// The entries of an envelope (`{startAt, maxResults, total, <key>: [...]}`) when it holds all
+/// of them: `None` when it is absent, or cut off (`total` above what it carries).
+fn whole(envelope: &Value, key: &str) -> Option<Vec<Value>> {
+    let entries = envelope[key].as_array()?;
+    let total = envelope["total"].as_u64()?;
+    let start = envelope["startAt"].as_u64().unwrap_or(0);
+    (start == 0 && total == entries.len() as u64).then(|| entries.clone())
+}
+
+/// Histories in the order `/issue/{key}/changelog` gives them: oldest first (by `created`, then
+/// id). The `changelog` expand lists the most recent first.
+fn oldest_first(histories: &mut [Value]) {
+    let at = |h: &Value| {
+        let created = h["created"]
+            .as_str()
+            .and_then(|c| DateTime::parse_from_str(c, "%Y-%m-%dT%H:%M:%S%.f%z").ok());
+        let id = id_string(&h["id"]).and_then(|i| i.parse::<u64>().ok());
+        (created, id)
+    };
+    histories.sort_by_key(at);
+}
+
+/// A history that adds a remote link (Jira's `RemoteIssueLink` change-log field).
+fn adds_remote_link(history: &Value) -> bool {
+    history["items"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|i| i["field"] == "RemoteIssueLink"))
 }
 
 #[cfg(test)]

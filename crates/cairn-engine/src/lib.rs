@@ -36,6 +36,11 @@ pub struct EngineSettings {
     pub checkpoint_bytes: u64,
     /// An S3 storage without keys signs in with the host's ambient credentials (off: refused).
     pub s3_ambient_credentials: bool,
+    /// Backups read Jira issues in bulk (the search with their change logs) and fetch an
+    /// issue's parts on their own only where the bulk answer cuts them off or lacks them (on by
+    /// default). Off: every part of every issue is read on its own, the way the bulk read is
+    /// checked against (the snapshot documents are the same).
+    pub bulk_reads: bool,
 }
 
 impl Default for EngineSettings {
@@ -46,6 +51,7 @@ impl Default for EngineSettings {
             checkpoint_items: 5_000,
             checkpoint_bytes: 1 << 30,
             s3_ambient_credentials: false,
+            bulk_reads: true,
         }
     }
 }

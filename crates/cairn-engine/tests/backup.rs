@@ -22,7 +22,8 @@ fn requests(w: &World, route: &str) -> u64 {
     w.sim.counters("src").get(route).copied().unwrap_or(0)
 }
 
-const ISSUE_CHANGELOG: &str = "GET /rest/api/3/issue/{issueIdOrKey}/changelog";
+/// Read once per issue read, in bulk or one by one (its property keys: no bulk read has them).
+const ISSUE_PROPERTY_KEYS: &str = "GET /rest/api/3/issue/{issueIdOrKey}/properties";
 /// Read once per page or blog post (the item itself is read twice, once per body format).
 const PAGE_LABELS: &str = "GET /wiki/api/v2/pages/{id}/labels";
 const BLOGPOST_LABELS: &str = "GET /wiki/api/v2/blogposts/{id}/labels";
@@ -272,7 +273,7 @@ async fn an_incremental_backup_reads_and_stores_only_what_changed() {
         assert!(touched > 0, "the mutation touched something: {report:?}");
         // Items read one by one: only the changed and the added ones.
         let per_item = match product {
-            Product::Jira => requests(&w, ISSUE_CHANGELOG),
+            Product::Jira => requests(&w, ISSUE_PROPERTY_KEYS),
             Product::Confluence => requests(&w, PAGE_LABELS) + requests(&w, BLOGPOST_LABELS),
         };
         assert!(
@@ -427,7 +428,7 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
     for product in [Product::Jira, Product::Confluence] {
         let policy = w.policy(product).await;
         let route = match product {
-            Product::Jira => ISSUE_CHANGELOG,
+            Product::Jira => ISSUE_PROPERTY_KEYS,
             Product::Confluence => PAGE_LABELS,
         };
         let total = match product {
@@ -597,7 +598,7 @@ async fn a_backup_failing_its_last_attempt_leaves_no_checkpoint_behind() {
     until(
         MINUTE,
         "the backup did not read half the issues",
-        || async move { requests(at, ISSUE_CHANGELOG) as usize >= total / 2 },
+        || async move { requests(at, ISSUE_PROPERTY_KEYS) as usize >= total / 2 },
     )
     .await;
     assert!(w.snapshots_of(&b.id).await > 0, "checkpoints were written");
@@ -680,4 +681,211 @@ async fn a_redirect_to_an_internal_address_and_a_wrong_size_fail_their_attachmen
         0,
         "the internal address was never connected to"
     );
+}
+
+/// Requests on the source by route (`METHOD /template`), from the counters.
+fn on(counters: &BTreeMap<String, u64>, route: &str) -> u64 {
+    counters.get(route).copied().unwrap_or(0)
+}
+
+/// The bulk read of issues (the search with their change logs; an issue's parts read on their
+/// own only where the search cuts them off or lacks them) and the one-by-one read store the same
+/// issue documents, on a site whose issues go past each of the search's cuts (40 histories, 20
+/// comments, 20 worklogs), with remote links (one only visible in a change log past the cut),
+/// an issue nobody watches and properties. The bulk read makes exactly the requests those cuts
+/// and gaps call for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() {
+    use cairn_sitesim::model::{ChangeItem, Comment, History, Worklog};
+    let mut w = world(28, &[]).await;
+    let picked: Vec<(u64, String)> = w.sim.with_site("src", |s| {
+        s.issues
+            .values()
+            .take(6)
+            .map(|i| (i.id, i.key.clone()))
+            .collect()
+    });
+    let (long_log, linked, commented, logged, unwatched, with_props) = (
+        &picked[0], &picked[1], &picked[2], &picked[3], &picked[4], &picked[5],
+    );
+    // Remote links added through the API: the site records each in the change log.
+    let account = w.sim.account(cairn_sitesim::Access::ReadWrite).clone();
+    let site = cairn_connectors::Site::new(
+        &w.sim.base_url("src"),
+        cairn_connectors::Credentials::new(account.email, account.api_token),
+        support::loopback(),
+    )
+    .unwrap();
+    for (issue, n) in [(long_log, 1), (linked, 2)] {
+        let link = json!({"globalId": format!("cairn-test-{n}"), "object": {"url": format!("https://example.com/{n}"), "title": format!("Link {n}")}});
+        site.jira()
+            .create_remote_link(&issue.1, &link)
+            .await
+            .unwrap();
+    }
+    let adf = |text: &str| json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]});
+    w.sim.with_site_mut("src", |s| {
+        let now = chrono::Utc::now();
+        let author = s.issues[&long_log.0].reporter.clone();
+        // 45 changes after the link: the link's item falls past the search's 40.
+        for n in 0..45 {
+            let id = s.alloc_id();
+            s.issues
+                .get_mut(&long_log.0)
+                .unwrap()
+                .histories
+                .push(History {
+                    id,
+                    author: author.clone(),
+                    created: now + chrono::TimeDelta::seconds(n + 1),
+                    items: vec![ChangeItem {
+                        field: "labels".into(),
+                        field_id: "labels".into(),
+                        from: None,
+                        from_string: None,
+                        to: None,
+                        to_string: Some(format!("label{n}")),
+                    }],
+                });
+        }
+        for n in 0..25 {
+            let id = s.alloc_id();
+            s.issues
+                .get_mut(&commented.0)
+                .unwrap()
+                .comments
+                .push(Comment {
+                    id,
+                    author: author.clone(),
+                    body: adf(&format!("comment {n}")),
+                    created: now,
+                    updated: now,
+                });
+            let id = s.alloc_id();
+            s.issues.get_mut(&logged.0).unwrap().worklogs.push(Worklog {
+                id,
+                author: author.clone(),
+                comment: None,
+                started: now,
+                time_spent_seconds: 60 * (n + 1),
+                created: now,
+                updated: now,
+            });
+        }
+        s.issues.get_mut(&unwatched.0).unwrap().watchers.clear();
+        let props = &mut s.issues.get_mut(&with_props.0).unwrap().properties;
+        props.insert("cairn.test.a".into(), json!({"a": 1}));
+        props.insert("cairn.test.b".into(), json!([1, 2]));
+    });
+    let (issues, watched, linked_issues, properties) = w.sim.with_site("src", |s| {
+        let has_link_item = |i: &cairn_sitesim::model::Issue| {
+            i.histories
+                .iter()
+                .any(|h| h.items.iter().any(|x| x.field == "RemoteIssueLink"))
+        };
+        (
+            s.issues.len() as u64,
+            s.issues.values().filter(|i| !i.watchers.is_empty()).count() as u64,
+            s.issues.values().filter(|i| has_link_item(i)).count() as u64,
+            s.issues.values().map(|i| i.properties.len()).sum::<usize>() as u64,
+        )
+    });
+    assert!(linked_issues >= 2, "the links added are in the change log");
+
+    w.sim.clear_log("src");
+    let bulk = w.backup(Product::Jira).await;
+    let c = w.sim.counters("src");
+    let issue_route = |r: &str| format!("GET /rest/api/3/issue/{{issueIdOrKey}}/{r}");
+    // Only the cut-off parts and what the search lacks are read on their own.
+    assert_eq!(on(&c, &issue_route("changelog")), 1, "{c:?}");
+    assert_eq!(on(&c, &issue_route("comment")), 1, "{c:?}");
+    assert_eq!(on(&c, &issue_route("worklog")), 1, "{c:?}");
+    assert_eq!(on(&c, &issue_route("remotelink")), linked_issues, "{c:?}");
+    assert_eq!(on(&c, &issue_route("watchers")), watched, "{c:?}");
+    assert_eq!(watched, issues - 1, "one issue has no watcher");
+    assert_eq!(on(&c, &issue_route("properties")), issues, "{c:?}");
+    assert_eq!(
+        on(
+            &c,
+            "GET /rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}"
+        ),
+        properties,
+        "{c:?}"
+    );
+    let per_issue = |c: &BTreeMap<String, u64>| {
+        let n: u64 = c
+            .iter()
+            .filter(|(r, _)| r.contains("/issue/{issueIdOrKey}") || r.contains("/search/jql"))
+            .map(|(_, n)| n)
+            .sum();
+        n as f64 / issues as f64
+    };
+    let bulk_per_issue = per_issue(&c);
+
+    w.set_settings(cairn_engine::EngineSettings {
+        bulk_reads: false,
+        ..support::test_settings()
+    });
+    w.sim.clear_log("src");
+    let one_by_one = w.backup(Product::Jira).await;
+    let c = w.sim.counters("src");
+    let one_by_one_per_issue = per_issue(&c);
+    eprintln!(
+        "requests per issue: {bulk_per_issue:.2} in bulk, {one_by_one_per_issue:.2} one by one"
+    );
+    assert!(
+        bulk_per_issue * 2.0 < one_by_one_per_issue,
+        "{bulk_per_issue} against {one_by_one_per_issue}"
+    );
+
+    let (a, b) = (w.snapshot(&bulk).await, w.snapshot(&one_by_one).await);
+    let docs = |entries: Vec<cairn_vault::Entry>| -> Vec<String> {
+        entries
+            .into_iter()
+            .filter(|e| e.kind != cairn_vault::EntryKind::Dir)
+            .map(|e| e.path)
+            .filter(|p| p.contains("/issues/"))
+            .collect()
+    };
+    let paths = docs(a.walk("").await.unwrap());
+    assert_eq!(paths, docs(b.walk("").await.unwrap()));
+    assert_eq!(paths.len() as u64, issues);
+    for path in &paths {
+        let (x, y) = (a.get(path).await.unwrap(), b.get(path).await.unwrap());
+        assert!(
+            x == y,
+            "{path} differs:\n{}\n{}",
+            String::from_utf8_lossy(&x),
+            String::from_utf8_lossy(&y)
+        );
+    }
+    // And they hold every entry past the cuts.
+    let doc = |id: u64| {
+        let path = paths
+            .iter()
+            .find(|p| p.ends_with(&format!("/{id}.json")))
+            .unwrap_or_else(|| panic!("issue {id} in {paths:?}"));
+        let a = &a;
+        async move { serde_json::from_slice::<Value>(&a.get(path).await.unwrap()).unwrap() }
+    };
+    let links = |id: u64| w.sim.with_site("src", |s| s.issues[&id].remote_links.len());
+    let d = doc(long_log.0).await;
+    assert!(
+        d["changelog"].as_array().unwrap().len() > 46,
+        "{}",
+        d["changelog"]
+    );
+    assert_eq!(
+        d["remoteLinks"].as_array().unwrap().len(),
+        links(long_log.0)
+    );
+    assert_eq!(
+        doc(linked.0).await["remoteLinks"].as_array().unwrap().len(),
+        links(linked.0)
+    );
+    assert!(doc(commented.0).await["comments"].as_array().unwrap().len() >= 25);
+    assert!(doc(logged.0).await["worklogs"].as_array().unwrap().len() >= 25);
+    assert_eq!(doc(unwatched.0).await["watchers"]["watchCount"], 0);
+    let props = doc(with_props.0).await["properties"].clone();
+    assert!(props.as_array().unwrap().len() >= 2, "{props}");
 }

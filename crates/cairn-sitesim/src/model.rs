@@ -188,6 +188,25 @@ pub struct RemoteLink {
     pub relationship: Option<String>,
 }
 
+/// The change-log field under which Jira records a remote link added to an issue.
+pub const REMOTE_LINK_FIELD: &str = "RemoteIssueLink";
+
+impl RemoteLink {
+    /// The change-log item Jira writes when this link is added: field `RemoteIssueLink`, `to` the
+    /// link's id. Clients that read issues in bulk (no bulk read of remote links exists) take it
+    /// as the sign that an issue has or had remote links.
+    pub fn added(&self) -> ChangeItem {
+        ChangeItem {
+            field: REMOTE_LINK_FIELD.into(),
+            field_id: REMOTE_LINK_FIELD.into(),
+            from: None,
+            from_string: None,
+            to: Some(self.id.to_string()),
+            to_string: Some(format!("This issue links to \"{}\"", self.title)),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Issue {
     pub id: u64,

@@ -1090,3 +1090,98 @@ async fn categories_resolution_search_and_the_sprint_field() {
     assert_eq!(ctx["values"][0]["isGlobalContext"], json!(true));
     t.sim.shutdown().await;
 }
+
+/// The search cuts an issue's comments and worklogs at 20 and its change log at the 40 most
+/// recent histories, newest first, and says so in each `total`; the issue's own lists have them
+/// all. A remote link added is recorded in the change log (`RemoteIssueLink`), as Jira does.
+#[tokio::test]
+async fn the_search_cuts_long_lists_and_says_so_and_remote_links_are_in_the_change_log() {
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let key = t
+        .sim
+        .with_site("s", |s| s.issues.values().next().unwrap().key.clone());
+    let (status, link) = t
+        .send(
+            "s",
+            Method::POST,
+            &format!("/rest/api/3/issue/{key}/remotelink"),
+            Some(json!({"object": {"url": "https://example.com/r", "title": "R"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (_, _, log) = t
+        .get("s", &format!("/rest/api/3/issue/{key}/changelog"))
+        .await;
+    let last = log["values"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["items"][0]["field"], "RemoteIssueLink", "{last}");
+    assert_eq!(
+        last["items"][0]["to"],
+        json!(link["id"].to_string()),
+        "{last}"
+    );
+    let body = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "x"}]}]});
+    for _ in 0..21 {
+        let (s, v) = t
+            .send(
+                "s",
+                Method::POST,
+                &format!("/rest/api/3/issue/{key}/comment"),
+                Some(json!({"body": body})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (s, v) = t
+            .send(
+                "s",
+                Method::POST,
+                &format!("/rest/api/3/issue/{key}/worklog"),
+                Some(json!({"timeSpentSeconds": 60, "started": "2025-03-01T10:00:00.000+0000"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    for n in 0..41 {
+        let (s, v) = t
+            .send(
+                "s",
+                Method::PUT,
+                &format!("/rest/api/3/issue/{key}"),
+                Some(json!({"fields": {"summary": format!("summary {n}")}})),
+            )
+            .await;
+        assert_eq!(s, 204, "{v}");
+    }
+    let (counts, newest) = t.sim.with_site("s", |s| {
+        let i = s.issues.values().find(|i| i.key == key).unwrap();
+        (
+            (i.comments.len(), i.worklogs.len(), i.histories.len()),
+            i.histories.last().unwrap().id.to_string(),
+        )
+    });
+    let (comments, worklogs, histories) = counts;
+    assert!(comments > 20 && worklogs > 20 && histories > 40);
+    let (status, found) = t
+        .send(
+            "s",
+            Method::POST,
+            "/rest/api/3/search/jql",
+            Some(json!({"jql": format!("key = {key}"), "fields": ["*all"], "expand": "changelog"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    let issue = &found["issues"][0];
+    let f = &issue["fields"];
+    assert_eq!(f["comment"]["comments"].as_array().unwrap().len(), 20);
+    assert_eq!(f["comment"]["total"], comments);
+    assert_eq!(f["worklog"]["worklogs"].as_array().unwrap().len(), 20);
+    assert_eq!(f["worklog"]["total"], worklogs);
+    let log = &issue["changelog"];
+    assert_eq!(log["histories"].as_array().unwrap().len(), 40);
+    assert_eq!(log["total"], histories);
+    assert_eq!(log["histories"][0]["id"], newest, "newest first");
+    // The lists' own endpoints have every entry.
+    let (_, _, all) = t
+        .get("s", &format!("/rest/api/3/issue/{key}/comment"))
+        .await;
+    assert_eq!(all["comments"].as_array().unwrap().len(), comments);
+}

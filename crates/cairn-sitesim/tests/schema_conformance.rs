@@ -639,6 +639,21 @@ async fn responses_validate_against_reference_schemas() {
         json!({"jql": format!("project = {}", s("project")), "fields": ["*all"], "maxResults": 50}),
         200,
     );
+    // The backup's bulk read (every field, the change log's first page) and its id listing.
+    post(
+        M::POST,
+        "/rest/api/3/search/jql",
+        "/rest/api/3/search/jql".into(),
+        json!({"jql": format!("project = {}", s("project")), "fields": ["*all"], "expand": "changelog", "maxResults": 100}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/search/jql",
+        "/rest/api/3/search/jql".into(),
+        json!({"jql": format!("project = {}", s("project")), "fields": ["id"], "maxResults": 5000}),
+        200,
+    );
     post(
         M::POST,
         "/rest/api/3/search/approximate-count",

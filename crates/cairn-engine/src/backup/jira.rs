@@ -244,7 +244,8 @@ async fn issues(
 ) -> Result<(), EngineError> {
     use cairn_connectors::jira::jql_for;
     let include_attachments = run.attachments;
-    // Ids the site has now (cheap), to reuse the unchanged and leave out the deleted.
+    // Ids the site has now (cheap: 5000 a page), to reuse the unchanged and leave out the
+    // deleted.
     let mut rest: BTreeSet<String> = match since {
         Some(_) => read_all(j.issue_ids(&jql_for(&[project], None)))
             .await?
@@ -271,20 +272,37 @@ async fn issues(
     // task of its own, so it runs (and releases its connection permits) even while the writer
     // waits on an attachment download, which needs a permit too. Issues an earlier attempt
     // stored unchanged are not read again.
-    let mut issues = j
-        .issues(&jql_for(&[project], since))
+    // In bulk, the search carries most of each issue (fields, comments, worklogs, the change
+    // log's first page) and `details_of` reads only what it cuts off or lacks; otherwise every
+    // part of each issue is read on its own.
+    let bulk = run.bulk_reads;
+    let jql = jql_for(&[project], since);
+    let listing = match bulk {
+        true => j.issues_with_changelog(&jql),
+        false => j.issues(&jql),
+    };
+    let mut issues = listing
         .map(|issue| {
             let j = j.clone();
             let earlier = earlier.clone();
             tokio::spawn(async move {
-                let issue = issue?;
+                let mut issue = issue?;
                 if earlier.get(&id_str(&issue["id"]).unwrap_or_default())
                     == Some(&issue_attrs(&issue))
                 {
+                    // Taken over: the bulk read's change log page is not kept.
+                    if let Some(m) = issue.as_object_mut() {
+                        m.remove("changelog");
+                    }
                     return Ok((issue, None));
                 }
-                let key = issue["key"].as_str().unwrap_or_default().to_string();
-                let details = j.issue_details(&key).await?;
+                let details = match bulk {
+                    true => j.details_of(&mut issue).await?,
+                    false => {
+                        let key = issue["key"].as_str().unwrap_or_default().to_string();
+                        j.issue_details(&key).await?
+                    }
+                };
                 Ok::<_, cairn_connectors::Error>((issue, Some(details)))
             })
         })

@@ -42,8 +42,8 @@ use run::BackupRun;
 pub const SAFETY_MARGIN: TimeDelta = TimeDelta::days(1);
 
 /// Issues (or pages) whose details are read ahead of the one being written. With the site's
-/// concurrency bound (8 requests) and 6-7 requests per item, a few keep the bound busy; more
-/// would only hold documents in memory.
+/// concurrency bound (8 requests) and 2-7 requests per item (an issue read in bulk needs about
+/// 2 of its own, a page 7), a few keep the bound busy; more would only hold documents in memory.
 const ITEMS_READ_AHEAD: usize = 4;
 
 pub(crate) async fn backup(

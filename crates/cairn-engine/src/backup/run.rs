@@ -92,6 +92,8 @@ pub(super) struct BackupRun<'a> {
     pub(super) attachments: bool,
     /// The site read, once known: its traffic goes into the progress.
     pub(super) site: Option<cairn_connectors::Site>,
+    /// [`EngineSettings::bulk_reads`].
+    pub(super) bulk_reads: bool,
 }
 
 impl BackupRun<'_> {
@@ -359,6 +361,7 @@ impl<'a> BackupRun<'a> {
             phase: ProgressPhase::Done,
             attachments,
             site: None,
+            bulk_reads: settings.bulk_reads,
         })
     }
 

@@ -154,6 +154,16 @@ fn worker_of(management: Arc<Management>, engine: Arc<AtlassianEngine>, lease: D
 }
 
 impl World {
+    /// Runs the next jobs with an engine set up by `settings` (same data directory and secret).
+    pub fn set_settings(&mut self, settings: EngineSettings) {
+        self.engine = Arc::new(AtlassianEngine::new(
+            self.data.path().to_path_buf(),
+            self.install.secret.clone(),
+            settings.clone(),
+        ));
+        self.settings = settings;
+    }
+
     /// Registers site `name` again at `url` (a proxy in front of it); it has no policy yet.
     pub async fn register_at(&self, name: &str, url: &str) {
         let account = self.sim.account(Access::ReadWrite).clone();

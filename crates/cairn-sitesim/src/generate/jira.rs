@@ -360,6 +360,19 @@ fn issue(
             relationship: Some("mentioned in".into()),
         });
     }
+    // Each link's addition is in the change log, as Jira records it. The history takes the
+    // link's id (ids of different kinds may meet, as on Jira) and the issue's creation time, so
+    // the seeded id sequence and random stream, and so every other generated value, stay as
+    // they were.
+    for l in &issue.remote_links {
+        issue.histories.push(History {
+            id: l.id,
+            author: issue.reporter.clone(),
+            created,
+            items: vec![l.added()],
+        });
+    }
+    issue.histories.sort_by_key(|h| (h.created, h.id));
     let mut w: Vec<String> = (0..rng.random_range(0..4)).map(|_| ctx.pick(rng)).collect();
     w.push(issue.reporter.clone());
     w.sort();

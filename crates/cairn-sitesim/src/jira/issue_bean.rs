@@ -10,12 +10,55 @@ use super::render::{
     user_details, version_json, worklog_json,
 };
 
+/// How much of an issue's lists one issue answer carries: Jira Cloud truncates the `comment` and
+/// `worklog` fields and the `changelog` expand, says so in their `total`, and a client reads the
+/// rest from the lists' own endpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    /// Comments in the `comment` field.
+    pub comments: usize,
+    /// Worklogs in the `worklog` field.
+    pub worklogs: usize,
+    /// Histories in `changelog` (`expand=changelog`), the most recent ones.
+    pub histories: usize,
+}
+
+impl Caps {
+    /// An issue in the enhanced search (`/search/jql`).
+    ///
+    /// - `changelog`: 40 histories. Atlassian's own tracker states the enhanced search "no
+    ///   longer" returns more than 40 changelog entries per issue and points to
+    ///   `GET /issue/{key}/changelog` for the rest (JRACLOUD-96459, "Enhanced search: return all
+    ///   changelog records"); clients migrating to it observed the same (faros-ai/airbyte-connectors
+    ///   PR 2003, "changelog being limited to 40 items in new API").
+    /// - `worklog`: 20, Jira's long-standing cap of the field (the issue answer's `worklog` says
+    ///   `maxResults: 20` with the real `total`).
+    /// - `comment`: 20, an assumption (see the README): nothing authoritative states the search's
+    ///   cap; the single issue answer was observed cutting at 100 (atlassian/atlassian-mcp-server
+    ///   issue 230, "100 of 120 comments"), and the stand-in cuts earlier so that a client that
+    ///   trusts the field without checking `total` fails here first.
+    pub const SEARCH: Caps = Caps {
+        comments: 20,
+        worklogs: 20,
+        histories: 40,
+    };
+    /// A single issue (`GET /issue/{key}`): comments cut at 100 (observed, see above), worklogs
+    /// at 20, the change log expand at 100 (its documented "recent updates", observed cut at
+    /// 100: airbytehq/airbyte issue 33040, pycontribs/jira issue 911).
+    pub const ISSUE: Caps = Caps {
+        comments: 100,
+        worklogs: 20,
+        histories: 100,
+    };
+}
+
 /// All fields of an issue in REST shape, in a stable order.
 fn all_fields(
     site: &Site,
     base: &str,
     i: &Issue,
     want: &dyn Fn(&str) -> bool,
+    caps: Caps,
 ) -> Vec<(String, Value)> {
     let p = site.projects.get(&i.project_id);
     let mut f: Vec<(String, Value)> = vec![];
@@ -159,9 +202,11 @@ fn all_fields(
     if want("issuelinks") {
         put("issuelinks", Value::Array(links));
     }
+    // The first `caps.comments` comments, with the real `total`.
     let comments: Vec<Value> = if want("comment") {
         i.comments
             .iter()
+            .take(caps.comments)
             .map(|c| comment_json(site, base, i, c))
             .collect()
     } else {
@@ -171,13 +216,13 @@ fn all_fields(
     if want("comment") {
         put(
             "comment",
-            json!({"comments": comments, "self": format!("{base}/rest/api/3/issue/{}/comment", i.id), "maxResults": n, "total": n, "startAt": 0}),
+            json!({"comments": comments, "self": format!("{base}/rest/api/3/issue/{}/comment", i.id), "maxResults": n, "total": i.comments.len(), "startAt": 0}),
         );
     }
     let wl: Vec<Value> = if want("worklog") {
         i.worklogs
             .iter()
-            .take(20)
+            .take(caps.worklogs)
             .map(|w| worklog_json(site, base, i, w))
             .collect()
     } else {
@@ -186,7 +231,7 @@ fn all_fields(
     if want("worklog") {
         put(
             "worklog",
-            json!({"startAt": 0, "maxResults": 20, "total": i.worklogs.len(), "worklogs": wl}),
+            json!({"startAt": 0, "maxResults": caps.worklogs, "total": i.worklogs.len(), "worklogs": wl}),
         );
     }
     let atts: Vec<Value> = if want("attachment") {
@@ -255,6 +300,7 @@ pub(super) fn issue_bean(
     i: &Issue,
     fields: &[String],
     expand: &[&str],
+    caps: Caps,
 ) -> Value {
     let mut v = json!({
         "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
@@ -263,7 +309,7 @@ pub(super) fn issue_bean(
     let wants_only_id = fields.iter().all(|f| f == "id" || f == "key");
     if !wants_only_id {
         let want = field_filter(fields);
-        let sel: Map<String, Value> = all_fields(site, base, i, &want).into_iter().collect();
+        let sel: Map<String, Value> = all_fields(site, base, i, &want, caps).into_iter().collect();
         if expand.contains(&"names") {
             let names: Map<String, Value> = fields_list(site)
                 .into_iter()
@@ -282,13 +328,16 @@ pub(super) fn issue_bean(
         v["fields"] = json!({});
     }
     if expand.contains(&"changelog") {
+        // "A list of recent updates to an issue, sorted by date, starting from the most
+        // recent": the newest `caps.histories`, newest first, with the real `total`.
         let h: Vec<Value> = i
             .histories
             .iter()
+            .rev()
+            .take(caps.histories)
             .map(|h| history_json(site, base, h))
             .collect();
-        v["changelog"] =
-            json!({"startAt": 0, "maxResults": h.len(), "total": h.len(), "histories": h});
+        v["changelog"] = json!({"startAt": 0, "maxResults": h.len(), "total": i.histories.len(), "histories": h});
     }
     if expand.contains(&"renderedFields") {
         v["renderedFields"] = json!({});

@@ -11,7 +11,7 @@ use crate::http::*;
 use crate::model::*;
 
 use super::R;
-use super::issue_bean::issue_bean;
+use super::issue_bean::{Caps, issue_bean};
 use super::render::{
     comment_json, history_json, link_json, remote_link_json, user_details, user_full, worklog_json,
 };
@@ -33,6 +33,7 @@ pub fn issue_get(site: &Site, r: &Req) -> R {
         i,
         &fields,
         &r.q_all("expand"),
+        Caps::ISSUE,
     )))
 }
 

@@ -9,7 +9,7 @@ use crate::jql;
 use crate::model::*;
 
 use super::R;
-use super::issue_bean::issue_bean;
+use super::issue_bean::{Caps, issue_bean};
 
 /// jql, nextPageToken, maxResults, fields, expand
 type SearchParams = (
@@ -112,7 +112,7 @@ pub fn search_jql(site: &Site, r: &Req) -> R {
     let issues: Vec<Value> = page
         .iter()
         .filter_map(|(_, id)| site.issues.get(id))
-        .map(|i| issue_bean(site, &r.base, i, &fields, &expand))
+        .map(|i| issue_bean(site, &r.base, i, &fields, &expand, Caps::SEARCH))
         .collect();
     let is_last = start + page.len() >= hits.len();
     let mut v = json!({"issues": issues, "isLast": is_last});

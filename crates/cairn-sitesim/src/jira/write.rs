@@ -11,7 +11,7 @@ use crate::model::*;
 
 use super::R;
 use super::edit::{apply_fields, by_id_or_name, record_change};
-use super::issue_bean::issue_bean;
+use super::issue_bean::{Caps, issue_bean};
 use super::read::issue;
 use super::render::{attachment_json, comment_json, status_json, worklog_json};
 
@@ -113,7 +113,14 @@ pub fn issue_edit(site: &mut Site, r: &Req) -> R {
     site.issues.insert(id, issue);
     if r.q_bool("returnIssue") {
         let i = &site.issues[&id];
-        return Ok(ok(issue_bean(site, &r.base, i, &["*all".into()], &[])));
+        return Ok(ok(issue_bean(
+            site,
+            &r.base,
+            i,
+            &["*all".into()],
+            &[],
+            Caps::ISSUE,
+        )));
     }
     Ok(no_content())
 }
@@ -368,7 +375,20 @@ pub fn remote_link_create(site: &mut Site, r: &Req) -> R {
         title: title.into(),
         relationship: b["relationship"].as_str().map(String::from),
     };
+    let history = match existing {
+        Some(_) => None,
+        None => Some(site.alloc_id()),
+    };
     let issue = site.issues.get_mut(&id).unwrap();
+    // A new link is recorded in the change log (`RemoteIssueLink`), as Jira does.
+    if let Some(hid) = history {
+        issue.histories.push(History {
+            id: hid,
+            author: r.me.clone(),
+            created: Utc::now(),
+            items: vec![link.added()],
+        });
+    }
     match existing {
         Some(pos) => issue.remote_links[pos] = link,
         None => issue.remote_links.push(link),
