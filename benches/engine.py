@@ -132,7 +132,9 @@ def main():
 
         def start_serve(concurrency=None):
             with open(os.path.join(work, "cairn.toml"), "w") as f:
-                f.write("[management]\nscheduler_tick_secs = 1\n[auth]\nrate_per_second = 100000\nrate_burst = 100000\n")
+                f.write("[management]\nscheduler_tick_secs = 1\n[auth]\nrate_per_second = 100000\nrate_burst = 100000\n"
+                        # The stand-in's sites are on loopback.
+                        "[outbound]\nallow = [\"127.0.0.1\"]\n")
                 if concurrency:
                     f.write(f"[engine]\nsite_concurrency = {concurrency}\n")
             log = open(os.path.join(work, "serve.log"), "a")
