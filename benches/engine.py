@@ -4,6 +4,7 @@
     benches/engine.py [--issues N] [--pages N] [--projects N] [--latency-ms MS] [--seed S]
                       [--latency-median-ms MS --latency-p99-ms MS] [--rate-limit LIMITS]
                       [--products jira,confluence] [--skip-restore] [--no-build]
+                      [--restore-concurrency 1,8]
 
 Starts `cairn sim` (a generated source site and two empty targets) and `cairn serve` (SQLite, the
 built-in vault in a temporary directory), both release builds, then through the API:
@@ -13,7 +14,10 @@ built-in vault in a temporary directory), both release builds, then through the 
 3. a full restore of each product's incremental backup into the first empty target;
 4. the restore of the smallest project and the smallest space into the second target;
 5. one issue (of the largest project) and one page deleted from the source, then restored alone
-   into it from the backup (`issueKeys`, `pageIds`).
+   into it from the backup (`issueKeys`, `pageIds`);
+6. with `--restore-concurrency 1,8`: for each value, `cairn serve` restarted with
+   `[engine] site_concurrency` at that value, and a full Jira restore of the incremental backup
+   into an empty target of its own (the same restore at each width, measured in one run).
 
 For each step it prints wall time, items and bytes (from the backup's `stats` and `backupSize`,
 the restore's `result`), the requests the site served (its `/__sim/counters`), the `cairn serve`
@@ -107,7 +111,10 @@ def main():
     ap.add_argument("--products", default="jira,confluence")
     ap.add_argument("--skip-restore", action="store_true")
     ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
+    ap.add_argument("--restore-concurrency", default="",
+                    help="comma-separated site_concurrency values for step 6 (e.g. 1,8)")
     args = ap.parse_args()
+    widths = [int(x) for x in args.restore_concurrency.split(",") if x]
 
     target = os.environ.get("CARGO_TARGET_DIR", "/var/tmp/cairn-target")
     if not args.no_build:
@@ -129,7 +136,8 @@ def main():
             [binary, "sim", "--scale", "medium", "--seed", str(args.seed),
              "--issues", str(args.issues), "--pages", str(args.pages),
              "--projects", str(args.projects),
-             "--sites", "source,target:empty,target2:empty", "--json"] + sim_limits,
+             "--sites", ",".join(["source", "target:empty", "target2:empty"]
+                                 + [f"target-c{n}:empty" for n in widths]), "--json"] + sim_limits,
             stdout=subprocess.PIPE, text=True)
         procs.append(sim)
         ready = json.loads(sim.stdout.readline())
@@ -141,28 +149,31 @@ def main():
                 http("PUT", s["baseUrl"] + "/__sim/faults", site_user,
                      {"latencyMs": args.latency_ms})
 
-        with open(os.path.join(work, "cairn.toml"), "w") as f:
-            f.write("[management]\nscheduler_tick_secs = 1\n[auth]\nrate_per_second = 100000\nrate_burst = 100000\n")
-        log = open(os.path.join(work, "serve.log"), "w")
-        serve = subprocess.Popen(
-            [binary, "serve", "--data-dir", os.path.join(work, "data"), "--config",
-             os.path.join(work, "cairn.toml"), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=log, text=True,
-            # The stand-in's sites are on loopback, which Cairn refuses unless allowed.
-            env={**os.environ, "CAIRN_OUTBOUND_ALLOW": ",".join(
-                s["baseUrl"].removeprefix("http://") for s in sites.values())})
-        procs.append(serve)
+        def start_serve(concurrency=None):
+            with open(os.path.join(work, "cairn.toml"), "w") as f:
+                f.write("[management]\nscheduler_tick_secs = 1\n[auth]\nrate_per_second = 100000\nrate_burst = 100000\n"
+                        # The stand-in's sites are on loopback.
+                        "[outbound]\nallow = [\"127.0.0.1\"]\n")
+                if concurrency:
+                    f.write(f"[engine]\nsite_concurrency = {concurrency}\n")
+            log = open(os.path.join(work, "serve.log"), "a")
+            serve = subprocess.Popen(
+                [binary, "serve", "--data-dir", os.path.join(work, "data"), "--config",
+                 os.path.join(work, "cairn.toml"), "--listen", "127.0.0.1:0"],
+                stdout=subprocess.PIPE, stderr=log, text=True)
+            procs.append(serve)
+            while True:
+                line = serve.stdout.readline()
+                if not line:
+                    sys.exit("cairn serve exited: see " + log.name)
+                for label in ("Organization id:", "Admin email:", "API token:"):
+                    if line.strip().startswith(label):
+                        out[label] = line.split(":", 1)[1].strip()
+                if line.startswith("Cairn is serving on "):
+                    return serve, line.split()[-1]
+
         out = {}
-        while True:
-            line = serve.stdout.readline()
-            if not line:
-                sys.exit("cairn serve exited: see " + log.name)
-            for label in ("Organization id:", "Admin email:", "API token:"):
-                if line.strip().startswith(label):
-                    out[label] = line.split(":", 1)[1].strip()
-            if line.startswith("Cairn is serving on "):
-                base = line.split()[-1]
-                break
+        serve, base = start_serve()
         proc = Proc(serve.pid)
         user = f'{out["Admin email:"]}:{out["API token:"]}'
         api = f'{base}/public/backup-management/v2/orgs/{out["Organization id:"]}'
@@ -216,6 +227,7 @@ def main():
         incremental = {p: step(f"incremental backup after 1%, {p}",
                                lambda p=p: backup(policies[p]),
                                issues=jira_issues.get(p)) for p in products}
+
 
         def restore(backup_id, dest, **keys):
             body = {"backupId": backup_id, "destinationCloudId": ids[dest], **keys}
@@ -273,6 +285,18 @@ def main():
                      lambda: restore(incremental["confluence"]["backupId"], "source",
                                      pageIds=[page["id"]]))
 
+        # Step 6: the same full Jira restore at each site_concurrency, cairn serve restarted
+        # with it (the store and the vault stay).
+        for n in widths if "jira" in products else []:
+            serve.terminate()
+            serve.wait()
+            serve, base = start_serve(n)
+            proc = Proc(serve.pid)
+            api = f'{base}/public/backup-management/v2/orgs/{out["Organization id:"]}'
+            step(f"full restore at site_concurrency {n}, jira",
+                 lambda n=n: restore(incremental["jira"]["backupId"], f"target-c{n}"),
+                 site=f"target-c{n}")
+
         print(f"\nSite: {args.issues} issues in {args.projects} projects, {args.pages} pages "
               f"(seed {args.seed}); latency {args.latency_ms} ms per request; mutation {report}\n")
         print("| step | wall s | items | items/s | MB read | MB/s | new MB stored | site requests "
@@ -296,6 +320,12 @@ def main():
             print(f"| {label} | {wall:.1f} | {items} | {items / wall:.0f} | {fmt(mb)} | "
                   f"{mb / wall:.1f} | {fmt(new)} | {requests} | {share:.0%} | {peak:.0f} |")
         print_pace(pace, args)
+        timed = {n: wall for n in widths for label, wall, *_ in rows
+                 if label == f"full restore at site_concurrency {n}, jira"}
+        if len(timed) > 1:
+            slowest = timed[min(timed)]
+            print("\nFull Jira restore: " + ", ".join(
+                f"site_concurrency {n}: {t:.1f} s ({slowest / t:.1f}x)" for n, t in timed.items()))
     finally:
         for p in procs:
             p.terminate()

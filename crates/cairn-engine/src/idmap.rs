@@ -4,17 +4,19 @@
 //! The checkpoint is compact JSON: `{"v":1,"m":{kind:{sourceId:destId}},"o":{kind:[sourceId]},
 //! "p":[phase],"s":summary,"c":{container:{kind:count}}}`. `o` names the containers (an issue, a
 //! page) created but whose children (comments, attachments, ...) were not all written yet; `p`
-//! the phases finished; `c` the children of each open container counted in `s`.
+//! the phases finished; `c` (written by engines before restores wrote items side by side) the
+//! children of each open container already counted in `s`.
 //!
 //! Counts stay exact across a kill: what an earlier attempt wrote after its last save is in
 //! the destination but not in `s`. A resumed attempt counts what it finds there (an item not in
-//! the map, a child of an open container) as created; for an open container it first takes its
-//! children out of `s` (`c` says how many), then counts each one it finds or writes.
+//! the map, a child of an open container) as created. A container's children are counted when
+//! the task writing them ends, in the same step that closes the container, so an open
+//! container has none counted (for a checkpoint with `c`, they are first taken out of `s`).
 //! It is saved at the end of each phase and, within one, after [`SAVE_EVERY`] creates once
 //! [`SAVE_INTERVAL`] has passed (or after [`SAVE_AT_MOST`] creates): the map grows with the
 //! restore, and saving it every few creates would write it whole, over and over (quadratic in
 //! the site's size). What a crash loses is the creates since the last save: the restore finds
-//! those in the destination before creating anything again (see `restore.rs`, "Resuming").
+//! those in the destination before creating anything again (see `restore/mod.rs`, "Resuming").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,12 +45,11 @@ pub struct IdMap {
     phases: BTreeSet<String>,
     #[serde(rename = "s", default)]
     summary: RestoreSummary,
-    /// Creates counted in `summary` per open container (`kind:source`), by kind.
+    /// Creates counted in `summary` per open container (`kind:source`), by kind: written by
+    /// engines that counted an item's children as they went; this one records an item's
+    /// children when the item is closed, so it only reads this (see the module's doc).
     #[serde(rename = "c", default)]
     ledger: BTreeMap<String, BTreeMap<String, u64>>,
-    /// The container whose children are being written.
-    #[serde(skip)]
-    current: Option<String>,
     /// Creates since the last save.
     #[serde(skip)]
     unsaved: usize,
@@ -95,6 +96,11 @@ impl IdMap {
         self.ids.get(kind)?.get(source).map(String::as_str)
     }
 
+    /// Every source → destination pair of a kind.
+    pub fn all(&self, kind: &str) -> BTreeMap<String, String> {
+        self.ids.get(kind).cloned().unwrap_or_default()
+    }
+
     /// Every destination id of a kind (to tell the restore's own items from others).
     pub fn destinations(&self, kind: &str) -> BTreeSet<&str> {
         self.ids
@@ -111,25 +117,17 @@ impl IdMap {
             .insert(source.to_string(), dest.to_string());
     }
 
-    /// Counts a create in the summary (and, while a container's children are written, for
-    /// that container). Also for an item found in the destination that an earlier attempt
-    /// created but did not save.
+    /// Counts a create in the summary. Also for an item found in the destination that an
+    /// earlier attempt created but did not save.
     pub fn created(&mut self, kind: &str) {
         *self.summary.created.entry(kind.to_string()).or_default() += 1;
         self.unsaved += 1;
-        if let Some(c) = &self.current {
-            *self
-                .ledger
-                .entry(c.clone())
-                .or_default()
-                .entry(kind.to_string())
-                .or_default() += 1;
-        }
     }
 
     /// The children of this container are written next. With `reconcile` (a resumed attempt
-    /// takes what the destination holds), the children an earlier attempt counted are taken out
-    /// of the summary: each is counted again when found or written.
+    /// takes what the destination holds), the children an earlier attempt counted while the
+    /// container was open are taken out of the summary: each is counted again when found or
+    /// written.
     pub fn children_of(&mut self, kind: &str, source: &str, reconcile: bool) {
         let key = format!("{kind}:{source}");
         if reconcile && let Some(counted) = self.ledger.remove(&key) {
@@ -142,7 +140,6 @@ impl IdMap {
                 }
             }
         }
-        self.current = Some(key);
     }
 
     pub fn skipped(&mut self, kind: &str) {
@@ -178,11 +175,7 @@ impl IdMap {
         if let Some(s) = self.open.get_mut(kind) {
             s.remove(source);
         }
-        let key = format!("{kind}:{source}");
-        self.ledger.remove(&key);
-        if self.current.as_ref() == Some(&key) {
-            self.current = None;
-        }
+        self.ledger.remove(&format!("{kind}:{source}"));
     }
 
     pub fn is_open(&self, kind: &str, source: &str) -> bool {
@@ -248,19 +241,21 @@ mod tests {
         assert_eq!(back.summary().skipped["space"], 1);
     }
 
-    /// A resumed container's children are counted once: those the checkpoint counted come out
-    /// of the summary, and each found or written one goes back in.
+    /// A resumed container's children are counted once: those an older engine's checkpoint
+    /// counted while the container was open come out of the summary, and each found or written
+    /// one goes back in.
     #[test]
     fn children_of_a_resumed_container_are_counted_once() {
         let mut m = IdMap::from_checkpoint(None).unwrap();
+        m.insert("issue", "1", "P-1");
         m.created("issue");
         m.open("issue", "1");
-        m.children_of("issue", "1", false);
         m.created("comment");
         m.created("comment");
-        let saved = m.to_json();
+        let mut saved: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        saved["c"] = serde_json::json!({"issue:1": {"comment": 2}});
         // Killed after a third comment that the checkpoint lacks; resumed, three are found.
-        let mut m = IdMap::from_checkpoint(Some(&saved)).unwrap();
+        let mut m = IdMap::from_checkpoint(Some(&saved.to_string())).unwrap();
         m.children_of("issue", "1", true);
         assert_eq!(m.summary().created.get("comment"), None);
         for _ in 0..3 {

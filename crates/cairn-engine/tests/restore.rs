@@ -201,7 +201,37 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
     let result = assert_completed(&w, &r.id).await;
     // What the result counts is what the destination holds, including what the killed attempt
     // wrote after its last checkpoint.
-    let held = w.sim.with_site("dst", |s| {
+    assert_counts_held(&result, &jira_held(&w, "dst"));
+
+    let (src_pages, _) = pages(&w, "src");
+    let r = w.start_restore(&wiki, "dst", None, None).await;
+    w.kill_job_after(src_pages / 2, |w| pages(w, "dst").0).await;
+    let (half, dups) = pages(&w, "dst");
+    let whole = restorable_pages(&w, "src");
+    assert!(half < whole, "killed before the end ({half} of {whole})");
+    assert_eq!(dups, 0);
+    w.drain().await;
+    let result = assert_completed(&w, &r.id).await;
+    assert_counts_held(&result, &wiki_held(&w, "dst"));
+
+    assert_eq!(
+        issues(&w, "dst"),
+        (src_issues, 0),
+        "no issue twice, none missing"
+    );
+    assert_eq!(pages(&w, "dst").1, 0, "no page twice");
+    let d = differences(&w.sim, "src", "dst");
+    assert!(
+        d.is_empty(),
+        "{} differences: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+}
+
+/// What a site holds of each kind a Jira restore counts in `result.created`.
+fn jira_held(w: &World, site: &str) -> Value {
+    w.sim.with_site(site, |s| {
         let issues = s.issues.values();
         json!({
             "project": s.projects.len(),
@@ -216,25 +246,12 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
             "attachment": s.attachments.len(),
             "issueLink": s.links.len(),
         })
-    });
-    for (kind, n) in held.as_object().unwrap() {
-        assert_eq!(
-            result["created"][kind].as_u64().unwrap_or(0),
-            n.as_u64().unwrap(),
-            "created {kind}: {result}"
-        );
-    }
+    })
+}
 
-    let (src_pages, _) = pages(&w, "src");
-    let r = w.start_restore(&wiki, "dst", None, None).await;
-    w.kill_job_after(src_pages / 2, |w| pages(w, "dst").0).await;
-    let (half, dups) = pages(&w, "dst");
-    let whole = restorable_pages(&w, "src");
-    assert!(half < whole, "killed before the end ({half} of {whole})");
-    assert_eq!(dups, 0);
-    w.drain().await;
-    let result = assert_completed(&w, &r.id).await;
-    let held = w.sim.with_site("dst", |s| {
+/// What a site holds of each kind a Confluence restore counts in `result.created`.
+fn wiki_held(w: &World, site: &str) -> Value {
+    w.sim.with_site(site, |s| {
         let of = |k: PageKind| s.pages.values().filter(|p| p.kind == k).count();
         let comments = |k: CommentKind| s.ccomments.values().filter(|c| c.kind == k).count();
         json!({
@@ -246,7 +263,10 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
             "inlineComment": comments(CommentKind::Inline),
             "attachment": s.cattachments.len(),
         })
-    });
+    })
+}
+
+fn assert_counts_held(result: &Value, held: &Value) {
     for (kind, n) in held.as_object().unwrap() {
         assert_eq!(
             result["created"][kind].as_u64().unwrap_or(0),
@@ -254,13 +274,88 @@ async fn a_killed_restore_resumes_and_creates_nothing_twice() {
             "created {kind}: {result}"
         );
     }
+}
 
+/// Issues and pages are written many at once (the site's concurrency, here 6), each one's
+/// writes in a task of its own: a restore killed twice while many are half written (created,
+/// some of their comments, worklogs or attachments written) resumes each time with nothing
+/// created twice and nothing missing, sub-tasks under their parents and links between the
+/// right issues, and counts what the destination holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_restore_killed_twice_resumes_with_no_duplicate_and_nothing_missing() {
+    use cairn_sitesim::model::SUBTASK_TYPE;
+    let settings = cairn_engine::EngineSettings {
+        connector: cairn_connectors::Settings {
+            max_concurrency: 6,
+            ..support::loopback()
+        },
+        ..support::test_settings()
+    };
+    let counts = cairn_sitesim::Counts {
+        issues: 90,
+        pages: 30,
+        ..support::small()
+    };
+    let w = support::world_with(16, counts, &["dst"], settings).await;
+    let (subtasks, links, comments) = w.sim.with_site("src", |s| {
+        (
+            s.issues
+                .values()
+                .filter(|i| i.issuetype == SUBTASK_TYPE && i.parent.is_some())
+                .count(),
+            s.links.len(),
+            s.issues.values().map(|i| i.comments.len()).sum::<usize>(),
+        )
+    });
+    assert!(
+        subtasks > 0 && links > 0 && comments > 0,
+        "the source has sub-tasks ({subtasks}), links ({links}) and comments ({comments})"
+    );
+    let jira = w.backup(Product::Jira).await;
+    let wiki = w.backup(Product::Confluence).await;
+    // Each request takes a little while, so that each kill finds many items half written.
+    let slow: cairn_sitesim::FaultSpec = serde_json::from_value(json!({"latencyMs": 3})).unwrap();
+    w.sim.set_faults("dst", slow);
+
+    let (src_issues, _) = issues(&w, "src");
+    let r = w.start_restore(&jira, "dst", None, None).await;
+    for share in [3, 2] {
+        // Killed once a third of the issues are there, then once half are.
+        w.kill_job_after(src_issues / share, |w| issues(w, "dst").0)
+            .await;
+        let (now, dups) = issues(&w, "dst");
+        assert!(
+            now < src_issues,
+            "killed before the end ({now} of {src_issues})"
+        );
+        assert_eq!(dups, 0, "no issue twice after a kill");
+    }
+    w.drain().await;
+    let result = assert_completed(&w, &r.id).await;
+    assert_counts_held(&result, &jira_held(&w, "dst"));
     assert_eq!(
         issues(&w, "dst"),
         (src_issues, 0),
         "no issue twice, none missing"
     );
-    assert_eq!(pages(&w, "dst").1, 0, "no page twice");
+
+    let (src_pages, _) = pages(&w, "src");
+    let whole = restorable_pages(&w, "src");
+    let r = w.start_restore(&wiki, "dst", None, None).await;
+    for share in [3, 2] {
+        w.kill_job_after(src_pages / share, |w| pages(w, "dst").0)
+            .await;
+        let (now, dups) = pages(&w, "dst");
+        assert!(now < whole, "killed before the end ({now} of {whole})");
+        assert_eq!(dups, 0, "no page twice after a kill");
+    }
+    w.drain().await;
+    let result = assert_completed(&w, &r.id).await;
+    assert_counts_held(&result, &wiki_held(&w, "dst"));
+    assert_eq!(pages(&w, "dst"), (whole, 0), "no page twice, none missing");
+
+    // Everything else equals the source: fields, statuses, comments, worklogs, attachments,
+    // parents, links; page trees, bodies, comments, attachments.
     let d = differences(&w.sim, "src", "dst");
     assert!(
         d.is_empty(),

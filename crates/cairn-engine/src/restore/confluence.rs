@@ -1,8 +1,10 @@
 //! Confluence: spaces (existing keys skipped), page trees parents first (the homepage's content
 //! into the homepage the new space comes with), blog posts, and for each labels, properties,
-//! attachments, footer comments with their replies and inline comments.
+//! attachments, footer comments with their replies and inline comments. The pages and blog
+//! posts of a space are written side by side (a page after its parent), each one's own writes
+//! one after another.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use cairn_connectors::{Confluence, ContentKind, Site, parents_first};
 use cairn_control::jobs::EngineError;
@@ -10,7 +12,7 @@ use cairn_store::Selection;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
-use super::RestoreRun;
+use super::{Ledger, RestoreRun, Tasks, Window};
 use crate::json::{id_str, items, text};
 use crate::site::{SiteRole::Destination, site_error};
 use crate::{layout, origin};
@@ -166,7 +168,12 @@ pub(super) async fn restore_pages(
         if let Some(Some((_, titles))) = targets.get_mut(&key) {
             titles.insert((is_page, title.to_string()), dest.clone());
         }
-        content_children(run, &wiki, kind, &dest, &doc, reconcile).await?;
+        run.map.children_of(mkind, id, reconcile);
+        let mut ledger = Ledger::default();
+        let tasks = run.tasks.clone();
+        // On an error the page stays open with none of its children counted (see `idmap`).
+        content_children(&tasks, &mut ledger, &wiki, kind, &dest, &doc, reconcile).await?;
+        run.apply(ledger);
         run.map.close(mkind, id);
         run.map.save(run.ctx).await?;
         run.step().await?;
@@ -299,7 +306,89 @@ struct ContentRef {
     path: String,
 }
 
-/// The pages (parents first) or blog posts of one space.
+/// The items of one space still to write, parents first: an item whose parent is not written
+/// yet (its task runs, or it waits for its own parent) waits for it.
+struct Tree {
+    queue: VecDeque<ContentRef>,
+    /// Items not written yet (nor found done).
+    unfinished: HashSet<String>,
+    /// Items waiting for their parent, by parent.
+    waiting: HashMap<String, Vec<ContentRef>>,
+    /// Parents in a cycle (not possible in Confluence) were found: nothing waits any more.
+    stuck: bool,
+}
+
+impl Tree {
+    fn new(refs: Vec<ContentRef>) -> Tree {
+        Tree {
+            unfinished: refs.iter().map(|r| r.id.clone()).collect(),
+            queue: refs.into(),
+            waiting: HashMap::new(),
+            stuck: false,
+        }
+    }
+
+    /// The item, unless it has to wait for its parent.
+    fn wait_for_parent(&mut self, r: ContentRef) -> Option<ContentRef> {
+        match &r.parent {
+            Some(p) if !self.stuck && p != &r.id && self.unfinished.contains(p) => {
+                self.waiting.entry(p.clone()).or_default().push(r);
+                None
+            }
+            _ => Some(r),
+        }
+    }
+
+    /// The item is written (or needs nothing): what waits for it comes next.
+    fn finished(&mut self, id: &str) {
+        self.unfinished.remove(id);
+        for w in self
+            .waiting
+            .remove(id)
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+        {
+            self.queue.push_front(w);
+        }
+    }
+
+    /// Nothing runs and nothing is queued: true when items still wait (their parents are in
+    /// a cycle); they are queued, to be written without waiting.
+    fn stuck(&mut self) -> bool {
+        if self.waiting.is_empty() {
+            return false;
+        }
+        self.stuck = true;
+        let mut rest: Vec<ContentRef> = self.waiting.drain().flat_map(|(_, w)| w).collect();
+        rest.sort_by_key(|r| r.id.parse::<u64>().unwrap_or(u64::MAX));
+        self.queue.extend(rest);
+        true
+    }
+}
+
+/// How the task of one page or blog post begins.
+enum Start {
+    /// Create it in the space, under this destination page.
+    Create {
+        space_id: String,
+        parent: Option<String>,
+    },
+    /// It is in the destination already (an earlier attempt created it).
+    Known { dest: String, reconcile: bool },
+    /// The new space's homepage: the backed-up homepage's content goes into it.
+    Home { dest: String },
+}
+
+/// What the task of one page or blog post wrote.
+struct Written {
+    source: String,
+    ledger: Ledger,
+}
+
+/// The pages (parents first) or blog posts of one space, each created and given its children
+/// in a task of its own, side by side: a page whose parent is still being written waits for it
+/// (its task starts once the parent's ends), the others go on.
 async fn contents(
     run: &mut RestoreRun<'_>,
     wiki: &Confluence,
@@ -334,81 +423,138 @@ async fn contents(
     } else {
         HashMap::new()
     };
-    for r in &refs {
-        let known = run.map.get(mkind, &r.id).map(String::from);
-        if known.is_some() && !run.map.is_open(mkind, &r.id) && Some(r.id.as_str()) != source_home {
-            continue;
-        }
-        if run.map.has_failed(mkind, &r.id) {
-            continue;
-        }
-        let Some(doc) = run.doc(&r.path).await? else {
-            continue;
+    let home_phase = format!("home:{key}");
+    let mut tree = Tree::new(refs);
+    let mut window: Window<Written> = Window::new(run.width);
+    loop {
+        let next = if window.is_full() {
+            None
+        } else {
+            tree.queue.pop_front()
         };
-        let c = &doc[wrapper];
-        let title = text(c, "title");
-        let is_home = Some(r.id.as_str()) == source_home;
-        if is_home && run.map.phase_done(&format!("home:{key}")) {
-            continue;
-        }
-        let (dest, reconcile) = if is_home && home.is_some() {
-            let h = home.unwrap_or_default().to_string();
-            let current = wiki
-                .content(kind, &h, "storage")
-                .await
-                .map_err(site_error(Destination))?;
-            let reconcile = text(&current, "title") == title;
-            if !reconcile {
-                let version = current["version"]["number"].as_u64().unwrap_or(1) + 1;
-                let r2 = wiki.update_page(&h, title, &body_of(c), version).await;
-                if run.outcome("homepage", &r.id, r2)?.is_none() {
-                    run.step().await?;
+        let Some(r) = next else {
+            let Some(done) = window.next().await else {
+                if tree.stuck() {
                     continue;
                 }
+                break;
+            };
+            let Written { source, ledger } = done?;
+            run.apply(ledger);
+            run.map.close(mkind, &source);
+            if Some(source.as_str()) == source_home {
+                run.map.finish_phase(&home_phase, run.ctx).await?;
             }
+            tree.finished(&source);
+            run.step().await?;
+            continue;
+        };
+        let Some(r) = tree.wait_for_parent(r) else {
+            continue;
+        };
+        let known = run.map.get(mkind, &r.id).map(String::from);
+        let is_home = Some(r.id.as_str()) == source_home;
+        let done = (known.is_some() && !run.map.is_open(mkind, &r.id) && !is_home)
+            || run.map.has_failed(mkind, &r.id)
+            || (is_home && run.map.phase_done(&home_phase));
+        let doc = if done { None } else { run.doc(&r.path).await? };
+        let Some(doc) = doc else {
+            tree.finished(&r.id);
+            continue;
+        };
+        let title = text(&doc[wrapper], "title");
+        let start = if let (true, Some(h)) = (is_home, home) {
             run.map.open(mkind, &r.id);
-            (h, reconcile)
+            Start::Home {
+                dest: h.to_string(),
+            }
         } else if let Some(d) = known {
-            (d, true)
+            Start::Known {
+                dest: d,
+                reconcile: true,
+            }
         } else if let Some(d) = titles.get(title) {
             // Created by an earlier attempt after its last save: not counted yet.
             run.map.created(mkind);
             run.map.insert(mkind, &r.id, d);
             run.map.open(mkind, &r.id);
-            (d.clone(), true)
+            Start::Known {
+                dest: d.clone(),
+                reconcile: true,
+            }
         } else {
             let parent = r
                 .parent
                 .as_deref()
                 .and_then(|p| run.map.get("page", p))
                 .map(String::from);
-            let res = wiki
-                .create_content(kind, space_id, parent.as_deref(), title, &body_of(c))
-                .await;
-            let Some(d) = run.outcome(mkind, &r.id, res)? else {
-                run.step().await?;
-                continue;
-            };
-            run.map.insert(mkind, &r.id, &d);
-            run.map.open(mkind, &r.id);
-            (d, false)
+            Start::Create {
+                space_id: space_id.to_string(),
+                parent,
+            }
         };
-        content_children(run, wiki, kind, &dest, &doc, reconcile).await?;
-        run.map.close(mkind, &r.id);
-        if is_home {
-            run.map
-                .finish_phase(&format!("home:{key}"), run.ctx)
-                .await?;
+        if let Start::Known { reconcile, .. } = &start {
+            run.map.children_of(mkind, &r.id, *reconcile);
         }
-        run.step().await?;
+        let (tasks, wiki) = (run.tasks.clone(), wiki.clone());
+        window.spawn(content_task(tasks, wiki, kind, r.id, doc, start));
     }
     Ok(())
+}
+
+/// Creates one page or blog post (or takes the one given), then writes its children.
+async fn content_task(
+    tasks: Tasks,
+    wiki: Confluence,
+    kind: ContentKind,
+    source: String,
+    doc: Value,
+    start: Start,
+) -> Result<Written, EngineError> {
+    let mut ledger = Ledger::default();
+    let l = &mut ledger;
+    let mkind = kind_name(kind);
+    let c = &doc[mkind];
+    let title = text(c, "title");
+    let (dest, reconcile) = match start {
+        Start::Known { dest, reconcile } => (dest, reconcile),
+        Start::Home { dest } => {
+            let current = wiki
+                .content(kind, &dest, "storage")
+                .await
+                .map_err(site_error(Destination))?;
+            let reconcile = text(&current, "title") == title;
+            if !reconcile {
+                let version = current["version"]["number"].as_u64().unwrap_or(1) + 1;
+                tasks.check()?;
+                let r = wiki.update_page(&dest, title, &body_of(c), version).await;
+                if tasks.outcome(l, "homepage", &source, r)?.is_none() {
+                    return Ok(Written { source, ledger });
+                }
+            }
+            (dest, reconcile)
+        }
+        Start::Create { space_id, parent } => {
+            tasks.check()?;
+            let res = wiki
+                .create_content(kind, &space_id, parent.as_deref(), title, &body_of(c))
+                .await;
+            let Some(d) = tasks.outcome(l, mkind, &source, res)? else {
+                return Ok(Written { source, ledger });
+            };
+            l.insert(mkind, &source, &d);
+            (d, false)
+        }
+    };
+    content_children(&tasks, l, &wiki, kind, &dest, &doc, reconcile).await?;
+    Ok(Written { source, ledger })
 }
 
 /// Labels, properties, attachments and comments of one page or blog post. With `reconcile`,
 /// what the destination already holds is skipped.
 async fn content_children(
-    run: &mut RestoreRun<'_>,
+    tasks: &Tasks,
+    l: &mut Ledger,
     wiki: &Confluence,
     kind: ContentKind,
     dest: &str,
@@ -418,18 +564,17 @@ async fn content_children(
     let sid = id_str(&doc["page"]["id"])
         .or_else(|| id_str(&doc["blogpost"]["id"]))
         .unwrap_or_default();
-    run.map.children_of(kind_name(kind), &sid, reconcile);
     let labels: Vec<&str> = items(&doc["labels"])
         .iter()
         .filter_map(|l| l["name"].as_str())
         .collect();
     if !labels.is_empty() {
         // Adding a label twice changes nothing: no look-up needed.
+        tasks.check()?;
         let r = wiki.add_labels(dest, &labels).await;
-        if run.outcome("label", &sid, r)?.is_some() {
-            let more = labels.len() as u64 - 1;
-            for _ in 0..more {
-                run.map.created("label");
+        if tasks.outcome(l, "label", &sid, r)?.is_some() {
+            for _ in 1..labels.len() {
+                l.created("label");
             }
         }
     }
@@ -443,22 +588,24 @@ async fn content_children(
     for p in items(&doc["properties"]) {
         let k = text(p, "key");
         if have_props.iter().any(|h| h == k) {
-            run.map.created("contentProperty");
+            l.created("contentProperty");
             continue;
         }
+        tasks.check()?;
         let r = wiki.create_property(kind, dest, k, &p["value"]).await;
-        run.outcome("contentProperty", &format!("{sid}/{k}"), r)?;
+        tasks.outcome(l, "contentProperty", &format!("{sid}/{k}"), r)?;
     }
-    if run.record_origin && have_props.iter().any(|h| h == origin::PROPERTY) {
-        run.map.created("origin");
-    } else if run.record_origin {
+    if tasks.record_origin() && have_props.iter().any(|h| h == origin::PROPERTY) {
+        l.created("origin");
+    } else if tasks.record_origin() {
         let value = origin::confluence_content(doc);
+        tasks.check()?;
         let r = wiki
             .create_property(kind, dest, origin::PROPERTY, &value)
             .await;
-        run.outcome("origin", &sid, r)?;
+        tasks.outcome(l, "origin", &sid, r)?;
     }
-    if run.selected(Selection::Attachments) {
+    if tasks.attachments() {
         let mut have = Vec::new();
         if reconcile {
             let mut s = wiki.attachments_v1(dest);
@@ -470,22 +617,23 @@ async fn content_children(
             let aid = id_str(&a["id"]).unwrap_or_default();
             let title = text(a, "title");
             if have.iter().any(|h| h == title) {
-                run.map.created("attachment");
+                l.created("attachment");
                 continue;
             }
             let media = a["mediaType"]
                 .as_str()
                 .or_else(|| a["extensions"]["mediaType"].as_str())
                 .unwrap_or_default();
-            match run
-                .upload(&layout::confluence_attachment(&aid), title, media)
+            match tasks
+                .upload(l, &layout::confluence_attachment(&aid), title, media)
                 .await?
             {
                 Some(up) => {
+                    tasks.check()?;
                     let r = wiki.upload_attachment(dest, up).await;
-                    run.outcome("attachment", &aid, r)?;
+                    tasks.outcome(l, "attachment", &aid, r)?;
                 }
-                None => run.map.failed(
+                None => l.failed(
                     "attachment",
                     &aid,
                     "not in the backup (it could not be read when the backup ran)",
@@ -493,11 +641,12 @@ async fn content_children(
             }
         }
     }
-    comments(run, wiki, kind, dest, doc, reconcile).await
+    comments(tasks, l, wiki, kind, dest, doc, reconcile).await
 }
 
 async fn comments(
-    run: &mut RestoreRun<'_>,
+    tasks: &Tasks,
+    l: &mut Ledger,
     wiki: &Confluence,
     kind: ContentKind,
     dest: &str,
@@ -529,32 +678,32 @@ async fn comments(
     for (n, c) in footer.iter().enumerate() {
         let sid = id_str(&c["id"]).unwrap_or_default();
         if let Some(d) = footer_have.get(n) {
-            run.map.created("comment");
+            l.created("comment");
             ids.insert(sid, d.clone());
             continue;
         }
         let parent = id_str(&c["parentCommentId"]).and_then(|p| ids.get(&p).cloned());
         if id_str(&c["parentCommentId"]).is_some() && parent.is_none() {
-            run.map
-                .failed("comment", &sid, "its parent comment could not be restored");
+            l.failed("comment", &sid, "its parent comment could not be restored");
             continue;
         }
+        tasks.check()?;
         let r = wiki
             .create_footer_comment(kind, dest, parent.as_deref(), &body_of(c))
             .await;
-        if let Some(d) = run.outcome("comment", &sid, r)? {
+        if let Some(d) = tasks.outcome(l, "comment", &sid, r)? {
             ids.insert(sid, d);
         }
     }
     // Written by an earlier attempt, which may have stopped before resolving one.
     for (c, (d, status)) in items(&doc["inlineComments"]).iter().zip(&inline_have) {
-        run.map.created("inlineComment");
+        l.created("inlineComment");
         if text(c, "resolutionStatus") == "resolved"
             && status != "resolved"
             && let Err(e) = wiki.resolve_inline_comment(d, 2).await
         {
             let sid = id_str(&c["id"]).unwrap_or_default();
-            run.refused("inlineCommentResolution", &sid, e)?;
+            tasks.refused(l, "inlineCommentResolution", &sid, e)?;
         }
     }
     for c in items(&doc["inlineComments"]).iter().skip(inline_have.len()) {
@@ -563,14 +712,15 @@ async fn comments(
             .as_str()
             .or_else(|| c["properties"]["inline-original-selection"].as_str())
             .unwrap_or_default();
+        tasks.check()?;
         let r = wiki
             .create_inline_comment(kind, dest, selection, &body_of(c))
             .await;
-        if let Some(d) = run.outcome("inlineComment", &sid, r)?
+        if let Some(d) = tasks.outcome(l, "inlineComment", &sid, r)?
             && text(c, "resolutionStatus") == "resolved"
             && let Err(e) = wiki.resolve_inline_comment(&d, 2).await
         {
-            run.refused("inlineCommentResolution", &sid, e)?;
+            tasks.refused(l, "inlineCommentResolution", &sid, e)?;
         }
     }
     Ok(())

@@ -6,24 +6,56 @@
 //! (rule 8): a project or space whose key exists there is skipped and counted in
 //! `result.skipped`; everything else is only ever created.
 //!
+//! ## Side by side
+//!
+//! Issues, pages, blog posts and issue links are written many at once: each item's writes run
+//! in a task of its own ([`Window`]), at most the site's concurrency bound of them
+//! (`[engine] site_concurrency`, the transport's `max_concurrency`; the transport paces the
+//! requests within it). What must come first still does:
+//! - a project's issues are *created* one after another, in key order with parents first (the
+//!   destination numbers issues in creation order, so they keep their order in their project,
+//!   and a sub-task's parent exists before it); each issue's status, comments, worklogs,
+//!   attachments, watchers, properties and remote links are then written by its task, one
+//!   write after another (a site limits the writes to one issue), while the next issues are
+//!   created and other issues' tasks run;
+//! - a page's task starts once its parent's has ended (it is created under it); blog posts and
+//!   pages of different branches go side by side;
+//! - issue links come after every issue, one task per inward issue.
+//!
+//! Projects, components, versions, boards, sprints and spaces are written one after another
+//! (few, and each holds what comes next).
+//!
+//! The map has one owner, the driver (the future that runs the restore): a task gets
+//! [`Tasks`] (the snapshot, the settings, the site's health) and returns a [`Ledger`] of what
+//! it wrote, which the driver records when the task ends, in the same step as it closes the
+//! item. A checkpoint therefore holds, for each item, either nothing of its children (the item
+//! is *open*) or all of them (closed).
+//!
 //! ## Resuming
 //!
 //! The source→destination id map ([`IdMap`]) lives in the job checkpoint. Before each create
 //! the map is consulted; what a crash lost (the creates since the last save: see
-//! [`crate::idmap`] for when it saves, and the one in flight) is found in the destination by a
-//! key that the restore itself chose, only when the restore resumes:
+//! [`crate::idmap`] for when it saves, and the tasks in flight) is found in the destination by
+//! a key that the restore itself chose, only when the restore resumes:
 //! - projects, spaces, boards: recorded as *intended* (and saved) before they are created, then
 //!   looked up by key (boards: by name in their project);
 //! - components, versions, sprints, pages and blog posts: by name or title inside a container
-//!   this restore created (nothing else can be there; Confluence titles are unique in a space);
-//! - issues: the issues of a project this restore created, in creation order, that the map does
-//!   not know are the lost creates, matched to the next issues to create by summary;
-//! - the children of an issue or page that was being written (comments, worklogs, attachments,
-//!   ...): the destination's are counted and the first ones skipped; properties, watchers and
-//!   labels are looked up by key (writing them twice changes nothing).
+//!   this restore created (nothing else can be there; Confluence titles are unique in a space),
+//!   whatever order they were created in;
+//! - issues: the issues of a project this restore created that the map does not know, in
+//!   creation order, are the lost creates, matched to the next issues to create by summary.
+//!   This stays exact with issues written side by side because their creates are not: the
+//!   driver creates a project's issues one after another in the same order on every attempt,
+//!   and records each create before the next, so the map's issues are always a prefix of the
+//!   creation order and the lost ones the creates that follow it. It needs no marker in the
+//!   issue, so it holds with `record_origin` off as well;
+//! - the children of an open issue or page (one whose task had not ended: comments, worklogs,
+//!   attachments, ...): the destination's are counted and the first ones skipped; properties,
+//!   watchers and labels are looked up by key (writing them twice changes nothing);
+//! - issue links: the links of the inward issue, by type and outward issue.
 //!
-//! The same look-up follows a create that failed in a way that may have reached the site (a
-//! retryable error after the request was sent).
+//! The same look-up follows an issue create that failed in a way that may have reached the
+//! site (a retryable error after the request was sent).
 //!
 //! What is found this way was written but not counted (the counts are saved with the map):
 //! it is counted when found, so `result.created` is what the destination holds (see
@@ -77,14 +109,18 @@ pub(crate) async fn restore(
     )
     .map_err(|e| EngineError::Permanent(format!("destination site: {e}")))?;
     let mut run = RestoreRun {
-        snap: Arc::new(snap),
         ctx,
         map: IdMap::from_checkpoint(ctx.checkpoint())?,
+        tasks: Tasks {
+            snap: Arc::new(snap),
+            record_origin: engine.settings().record_origin,
+            attachments: task.restore.selections.contains(&Selection::Attachments),
+            health: Health::default(),
+        },
         selections: task.restore.selections.clone(),
-        record_origin: engine.settings().record_origin,
+        width: engine.settings().connector.max_concurrency.max(1),
         done: 0,
         bytes: 0,
-        retryable_in_a_row: 0,
         site: site.clone(),
     };
     let same_site = task.backup.cloud_id == task.restore.destination_cloud_id;
@@ -136,19 +172,235 @@ fn incomplete_message(failed: &[cairn_control::management::FailedItem]) -> Strin
     )
 }
 
-/// The state of one restore run, shared by the Jira and Confluence writers.
+/// The state of one restore run, shared by the Jira and Confluence writers. Only the driver
+/// (the one future that runs the restore) holds it, and with it the map: the tasks that write
+/// items side by side get a [`Tasks`] and return a [`Ledger`] of what they wrote, which the
+/// driver records ([`RestoreRun::apply`]).
 pub(crate) struct RestoreRun<'a> {
-    snap: Arc<SnapshotReader>,
     ctx: &'a JobContext,
     map: IdMap,
     selections: Vec<Selection>,
-    /// Write [`crate::origin::PROPERTY`] on each restored issue, page and blog post.
-    record_origin: bool,
+    tasks: Tasks,
+    /// Items written side by side at most (the site's concurrency bound).
+    width: usize,
     done: u64,
     bytes: u64,
-    retryable_in_a_row: u32,
     /// The destination: its traffic goes into the progress.
     site: Site,
+}
+
+/// What a task writing one item needs of the run: everything but the map.
+#[derive(Clone)]
+pub(crate) struct Tasks {
+    snap: Arc<SnapshotReader>,
+    /// Write [`crate::origin::PROPERTY`] on each restored issue, page and blog post.
+    record_origin: bool,
+    attachments: bool,
+    health: Health,
+}
+
+/// Retryable failures in a row, shared by the driver and every task: after
+/// [`MAX_RETRYABLE_IN_A_ROW`] with no success between them the site is taken as down, and every
+/// writer stops at its next write (what was created stays in the checkpoint).
+#[derive(Clone, Default)]
+pub(crate) struct Health(Arc<std::sync::atomic::AtomicU32>);
+
+impl Health {
+    fn ok(&self) {
+        use std::sync::atomic::Ordering;
+        // Once down, it stays down: the restore is ending.
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_RETRYABLE_IN_A_ROW).then_some(0)
+            });
+    }
+
+    /// Counts a retryable failure; true when the site is now taken as down.
+    fn failed(&self) -> bool {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= MAX_RETRYABLE_IN_A_ROW
+    }
+
+    fn down(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) >= MAX_RETRYABLE_IN_A_ROW
+    }
+}
+
+fn site_down() -> EngineError {
+    EngineError::Retryable("the destination keeps failing".into())
+}
+
+/// What one task wrote, or found written by an earlier attempt, for the driver to record in
+/// the map when the task ends.
+#[derive(Default)]
+#[must_use]
+pub(crate) struct Ledger {
+    created: Vec<&'static str>,
+    skipped: Vec<&'static str>,
+    failed: Vec<(&'static str, String, String)>,
+    /// (kind, source id, destination id).
+    ids: Vec<(&'static str, String, String)>,
+    bytes: u64,
+}
+
+impl Ledger {
+    pub(crate) fn created(&mut self, kind: &'static str) {
+        self.created.push(kind);
+    }
+    pub(crate) fn skipped(&mut self, kind: &'static str) {
+        self.skipped.push(kind);
+    }
+    pub(crate) fn failed(&mut self, kind: &'static str, source: &str, message: impl Into<String>) {
+        self.failed.push((kind, source.to_string(), message.into()));
+    }
+    pub(crate) fn insert(&mut self, kind: &'static str, source: &str, dest: &str) {
+        self.ids.push((kind, source.to_string(), dest.to_string()));
+    }
+}
+
+impl Tasks {
+    pub(crate) fn attachments(&self) -> bool {
+        self.attachments
+    }
+
+    pub(crate) fn record_origin(&self) -> bool {
+        self.record_origin
+    }
+
+    /// Records the outcome of one write in `ledger`: a created item is counted; a refused one
+    /// is a failed item; an authorisation error ends the restore, and so does a site that keeps
+    /// failing. Returns the write's value when it succeeded.
+    pub(crate) fn outcome<T>(
+        &self,
+        ledger: &mut Ledger,
+        kind: &'static str,
+        source: &str,
+        result: cairn_connectors::Result<T>,
+    ) -> Result<Option<T>, EngineError> {
+        match result {
+            Ok(v) => {
+                self.health.ok();
+                ledger.created(kind);
+                Ok(Some(v))
+            }
+            Err(e) => self.refused(ledger, kind, source, e).map(|()| None),
+        }
+    }
+
+    /// A failed write (see [`Tasks::outcome`]).
+    pub(crate) fn refused(
+        &self,
+        ledger: &mut Ledger,
+        kind: &'static str,
+        source: &str,
+        e: cairn_connectors::Error,
+    ) -> Result<(), EngineError> {
+        use cairn_connectors::ErrorKind;
+        match e.kind() {
+            ErrorKind::Auth => Err(EngineError::Permanent(format!(
+                "the destination refused the restore's account: {e}"
+            ))),
+            ErrorKind::Retryable => {
+                if self.health.failed() {
+                    return Err(EngineError::Retryable(format!(
+                        "the destination keeps failing: {e}"
+                    )));
+                }
+                ledger.failed(kind, source, e.to_string());
+                Ok(())
+            }
+            ErrorKind::Permanent => {
+                self.health.ok();
+                ledger.failed(kind, source, e.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// Before each write of a task: stop when another writer found the site down.
+    pub(crate) fn check(&self) -> Result<(), EngineError> {
+        if self.health.down() {
+            return Err(site_down());
+        }
+        Ok(())
+    }
+
+    /// A streamed upload of an attachment kept at `path`: each attempt reads the vault again,
+    /// so no file is held in memory. `None` when the backup lacks it.
+    pub(crate) async fn upload(
+        &self,
+        ledger: &mut Ledger,
+        path: &str,
+        filename: &str,
+        media_type: &str,
+    ) -> Result<Option<Upload>, EngineError> {
+        let Some(entry) = self.snap.entry(path).await.map_err(vault_error)? else {
+            return Ok(None);
+        };
+        ledger.bytes += entry.size;
+        let snap = self.snap.clone();
+        Ok(Some(Upload {
+            filename: filename.to_string(),
+            media_type: if media_type.is_empty() {
+                "application/octet-stream".into()
+            } else {
+                media_type.to_string()
+            },
+            length: Some(entry.size),
+            open: Arc::new(move || {
+                snap.stream_entry(&entry)
+                    .map_err(std::io::Error::other)
+                    .map_ok(Bytes::from)
+                    .boxed()
+            }),
+        }))
+    }
+}
+
+/// The tasks writing items side by side: at most `width` at once (the site's concurrency
+/// bound; the transport paces the requests within it). Dropping the window aborts the tasks
+/// still running (a restore that stops leaves them open in the map, to be reconciled).
+pub(crate) struct Window<T> {
+    set: tokio::task::JoinSet<Result<T, EngineError>>,
+    width: usize,
+}
+
+impl<T: Send + 'static> Window<T> {
+    pub(crate) fn new(width: usize) -> Window<T> {
+        Window {
+            set: tokio::task::JoinSet::new(),
+            width: width.max(1),
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.set.len() >= self.width
+    }
+
+    pub(crate) fn spawn(
+        &mut self,
+        task: impl std::future::Future<Output = Result<T, EngineError>> + Send + 'static,
+    ) {
+        self.set.spawn(task);
+    }
+
+    /// The next task to end, waiting for it; `None` when none is running.
+    pub(crate) async fn next(&mut self) -> Option<Result<T, EngineError>> {
+        self.set.join_next().await.map(joined)
+    }
+
+    /// A task that has ended, without waiting.
+    pub(crate) fn ended(&mut self) -> Option<Result<T, EngineError>> {
+        self.set.try_join_next().map(joined)
+    }
+}
+
+fn joined<T>(r: Result<Result<T, EngineError>, tokio::task::JoinError>) -> Result<T, EngineError> {
+    r.unwrap_or_else(|e| {
+        Err(EngineError::Retryable(format!(
+            "a restore task ended abnormally: {e}"
+        )))
+    })
 }
 
 impl RestoreRun<'_> {
@@ -158,18 +410,18 @@ impl RestoreRun<'_> {
 
     /// A JSON document of the snapshot; `None` when the snapshot has no such entry.
     async fn doc(&self, path: &str) -> Result<Option<Value>, EngineError> {
-        if !self.has(path).await? {
-            return Ok(None);
-        }
-        let bytes = self.snap.get(path).await.map_err(vault_error)?;
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| EngineError::Permanent(format!("{path} in the backup is not JSON: {e}")))
+        doc(&self.tasks.snap, path).await
     }
 
     /// Whether the snapshot has an entry at `path`.
     async fn has(&self, path: &str) -> Result<bool, EngineError> {
-        Ok(self.snap.entry(path).await.map_err(vault_error)?.is_some())
+        Ok(self
+            .tasks
+            .snap
+            .entry(path)
+            .await
+            .map_err(vault_error)?
+            .is_some())
     }
 
     /// Paths of the entries directly in `dir` (none when the snapshot has no such directory).
@@ -188,11 +440,11 @@ impl RestoreRun<'_> {
         &self,
         dir: &str,
     ) -> Result<Vec<(String, std::collections::BTreeMap<String, String>)>, EngineError> {
-        if self.snap.entry(dir).await.map_err(vault_error)?.is_none() {
+        let snap = &self.tasks.snap;
+        if snap.entry(dir).await.map_err(vault_error)?.is_none() {
             return Ok(vec![]);
         }
-        Ok(self
-            .snap
+        Ok(snap
             .list(dir)
             .await
             .map_err(vault_error)?
@@ -201,34 +453,28 @@ impl RestoreRun<'_> {
             .collect())
     }
 
-    /// A streamed upload of an attachment kept at `path`: each attempt reads the vault again,
-    /// so no file is held in memory. `None` when the backup lacks it.
-    async fn upload(
-        &mut self,
-        path: &str,
-        filename: &str,
-        media_type: &str,
-    ) -> Result<Option<Upload>, EngineError> {
-        let Some(entry) = self.snap.entry(path).await.map_err(vault_error)? else {
-            return Ok(None);
-        };
-        self.bytes += entry.size;
-        let snap = self.snap.clone();
-        Ok(Some(Upload {
-            filename: filename.to_string(),
-            media_type: if media_type.is_empty() {
-                "application/octet-stream".into()
-            } else {
-                media_type.to_string()
-            },
-            length: Some(entry.size),
-            open: Arc::new(move || {
-                snap.stream_entry(&entry)
-                    .map_err(std::io::Error::other)
-                    .map_ok(Bytes::from)
-                    .boxed()
-            }),
-        }))
+    /// Records what a task wrote (see [`Ledger`]).
+    fn apply(&mut self, ledger: Ledger) {
+        let Ledger {
+            created,
+            skipped,
+            failed,
+            ids,
+            bytes,
+        } = ledger;
+        for (kind, source, dest) in ids {
+            self.map.insert(kind, &source, &dest);
+        }
+        for kind in created {
+            self.map.created(kind);
+        }
+        for kind in skipped {
+            self.map.skipped(kind);
+        }
+        for (kind, source, message) in failed {
+            self.map.failed(kind, &source, message);
+        }
+        self.bytes += bytes;
     }
 
     /// Between items: stop when asked, report progress, save the map every so often.
@@ -253,54 +499,42 @@ impl RestoreRun<'_> {
             .await
     }
 
-    /// Records the outcome of one create: a created item is counted and mapped; a refused one
-    /// is a failed item; an authorisation error ends the restore, and so does a site that keeps
-    /// failing. Returns the destination id when created.
+    /// [`Tasks::outcome`] of a write the driver makes itself, recorded at once.
     fn outcome<T>(
         &mut self,
-        kind: &str,
+        kind: &'static str,
         source: &str,
         result: cairn_connectors::Result<T>,
     ) -> Result<Option<T>, EngineError> {
-        match result {
-            Ok(v) => {
-                self.retryable_in_a_row = 0;
-                self.map.created(kind);
-                Ok(Some(v))
-            }
-            Err(e) => self.refused(kind, source, e).map(|()| None),
-        }
+        let mut ledger = Ledger::default();
+        let r = self.tasks.outcome(&mut ledger, kind, source, result);
+        self.apply(ledger);
+        r
     }
 
-    /// A failed write (see [`RestoreRun::outcome`]).
+    /// [`Tasks::refused`] of a write the driver makes itself, recorded at once.
     fn refused(
         &mut self,
-        kind: &str,
+        kind: &'static str,
         source: &str,
         e: cairn_connectors::Error,
     ) -> Result<(), EngineError> {
-        use cairn_connectors::ErrorKind;
-        match e.kind() {
-            ErrorKind::Auth => Err(EngineError::Permanent(format!(
-                "the destination refused the restore's account: {e}"
-            ))),
-            ErrorKind::Retryable => {
-                self.retryable_in_a_row += 1;
-                if self.retryable_in_a_row >= MAX_RETRYABLE_IN_A_ROW {
-                    return Err(EngineError::Retryable(format!(
-                        "the destination keeps failing: {e}"
-                    )));
-                }
-                self.map.failed(kind, source, e.to_string());
-                Ok(())
-            }
-            ErrorKind::Permanent => {
-                self.retryable_in_a_row = 0;
-                self.map.failed(kind, source, e.to_string());
-                Ok(())
-            }
-        }
+        let mut ledger = Ledger::default();
+        let r = self.tasks.refused(&mut ledger, kind, source, e);
+        self.apply(ledger);
+        r
     }
+}
+
+/// A JSON document of the snapshot; `None` when the snapshot has no such entry.
+pub(crate) async fn doc(snap: &SnapshotReader, path: &str) -> Result<Option<Value>, EngineError> {
+    if snap.entry(path).await.map_err(vault_error)?.is_none() {
+        return Ok(None);
+    }
+    let bytes = snap.get(path).await.map_err(vault_error)?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| EngineError::Permanent(format!("{path} in the backup is not JSON: {e}")))
 }
 
 #[cfg(test)]

@@ -1,32 +1,36 @@
-//! What hangs off a created issue: its status, comments, worklogs, remote links, watchers,
-//! properties and attachments.
+//! What hangs off a created issue: its status, comments, worklogs, attachments, watchers,
+//! properties and remote links, written by a task of the issue's own.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use cairn_connectors::Jira;
 use cairn_control::jobs::EngineError;
-use cairn_store::Selection;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use super::Dest;
 use crate::json::{id_str, items, text};
-use crate::restore::RestoreRun;
+use crate::restore::{Ledger, Tasks};
 use crate::site::{SiteRole::Destination, site_error};
 use crate::{layout, origin};
 
-/// Status, comments, worklogs, remote links, watchers, properties and attachments of one
-/// created issue. With `reconcile`, what the destination already holds is skipped.
+/// Status, comments, worklogs, attachments, watchers, properties and remote links of one
+/// created issue, one write after another (a site limits the writes to one issue), in a task
+/// of its own: what it writes goes into the returned [`Ledger`]. With `reconcile`, what the
+/// destination already holds is skipped (and counted, as an earlier attempt wrote it).
 pub(super) async fn issue_children(
-    run: &mut RestoreRun<'_>,
-    dest: &Dest,
-    key: &str,
-    doc: &Value,
+    tasks: Tasks,
+    dest: Arc<Dest>,
+    key: String,
+    doc: Value,
     reconcile: bool,
-) -> Result<(), EngineError> {
+) -> Result<Ledger, EngineError> {
+    let mut ledger = Ledger::default();
+    let l = &mut ledger;
+    let key = key.as_str();
     let f = &doc["issue"]["fields"];
     let sid = id_str(&doc["issue"]["id"]).unwrap_or_default();
-    run.map.children_of("issue", &sid, reconcile);
     let jira = &dest.jira;
     let current = if reconcile {
         Some(jira.issue(key).await.map_err(site_error(Destination))?)
@@ -40,7 +44,7 @@ pub(super) async fn issue_children(
             .as_ref()
             .map(|c| text(&c["fields"]["status"], "name"));
         if now != Some(status) {
-            set_status(run, jira, key, &sid, status, f).await?;
+            set_status(&tasks, l, jira, key, &sid, status, f).await?;
         }
     }
 
@@ -49,12 +53,59 @@ pub(super) async fn issue_children(
     } else {
         Present::default()
     };
-    let pending = Pending::of(run, dest, doc, &present);
-    write_side_by_side(run, jira, key, &sid, pending).await?;
-    if run.selected(Selection::Attachments) {
-        attachments(run, jira, key, f, current.as_ref()).await?;
+    let pending = Pending::of(&tasks, l, &dest, &doc, &present);
+    for c in pending.comments {
+        let mut body = json!({"body": c["body"]});
+        if !c["visibility"].is_null() {
+            body["visibility"] = c["visibility"].clone();
+        }
+        let id = id_str(&c["id"]).unwrap_or_default();
+        tasks.check()?;
+        let r = jira.add_comment(key, &body).await.map(drop);
+        tasks.outcome(l, "comment", &id, r)?;
     }
-    Ok(())
+    for w in pending.worklogs {
+        let mut body = json!({"started": w["started"], "timeSpentSeconds": w["timeSpentSeconds"]});
+        if !w["comment"].is_null() {
+            body["comment"] = w["comment"].clone();
+        }
+        let id = id_str(&w["id"]).unwrap_or_default();
+        tasks.check()?;
+        let r = jira.add_worklog(key, &body).await.map(drop);
+        tasks.outcome(l, "worklog", &id, r)?;
+    }
+    if tasks.attachments() {
+        attachments(&tasks, l, jira, key, f, current.as_ref()).await?;
+    }
+    for (src, account) in pending.watchers {
+        tasks.check()?;
+        let r = jira.add_watcher(key, &account).await;
+        tasks.outcome(l, "watcher", &src, r)?;
+    }
+    for (k, v, kind) in pending.properties {
+        // Setting a property again writes the same value: no look-up needed.
+        let source = if kind == "origin" {
+            sid.clone()
+        } else {
+            format!("{sid}/{k}")
+        };
+        tasks.check()?;
+        let r = jira.set_property(key, &k, &v).await;
+        tasks.outcome(l, kind, &source, r)?;
+    }
+    for link in pending.remote_links {
+        let mut body = json!({"object": link["object"]});
+        for k in ["globalId", "application", "relationship"] {
+            if !link[k].is_null() {
+                body[k] = link[k].clone();
+            }
+        }
+        let id = id_str(&link["id"]).unwrap_or_default();
+        tasks.check()?;
+        let r = jira.create_remote_link(key, &body).await.map(drop);
+        tasks.outcome(l, "remoteLink", &id, r)?;
+    }
+    Ok(ledger)
 }
 
 /// What the destination already holds of an issue's children (on a resume), so that nothing
@@ -102,8 +153,7 @@ impl Present {
     }
 }
 
-/// The children of an issue still to write. Owned lists: the futures that write them must not
-/// borrow through closures (the engine's futures must be provably `Send`).
+/// The children of an issue still to write.
 struct Pending {
     comments: Vec<Value>,
     worklogs: Vec<Value>,
@@ -117,19 +167,19 @@ struct Pending {
 impl Pending {
     /// What of `doc`'s children is not `present` yet. A watcher the destination does not know
     /// is skipped (and counted).
-    fn of(run: &mut RestoreRun<'_>, dest: &Dest, doc: &Value, present: &Present) -> Pending {
+    fn of(tasks: &Tasks, l: &mut Ledger, dest: &Dest, doc: &Value, present: &Present) -> Pending {
         let mut watchers = Vec::new();
         for w in items(&doc["watchers"]["watchers"]) {
             let Some(src) = id_str(&w["accountId"]) else {
                 continue;
             };
-            match dest.account(run, &src) {
-                Some(a) if present.watchers.contains(&a) => run.map.created("watcher"),
+            match dest.account(&src) {
+                Some(a) if present.watchers.contains(&a) => l.created("watcher"),
                 Some(a) => watchers.push((src, a)),
-                None => run.map.skipped("watcher"),
+                None => l.skipped("watcher"),
             }
         }
-        let origin = run.record_origin.then(|| origin::jira_issue(doc));
+        let origin = tasks.record_origin().then(|| origin::jira_issue(doc));
         // What an earlier attempt wrote is counted as it is found.
         let comments: Vec<Value> = items(&doc["comments"])
             .iter()
@@ -137,7 +187,7 @@ impl Pending {
             .cloned()
             .collect();
         for _ in 0..items(&doc["comments"]).len().min(present.comments) {
-            run.map.created("comment");
+            l.created("comment");
         }
         let worklogs: Vec<Value> = items(&doc["worklogs"])
             .iter()
@@ -145,14 +195,14 @@ impl Pending {
             .cloned()
             .collect();
         for _ in 0..items(&doc["worklogs"]).len().min(present.worklogs) {
-            run.map.created("worklog");
+            l.created("worklog");
         }
         let mut remote_links = Vec::new();
-        for l in items(&doc["remoteLinks"]) {
-            if !present.remote_links.contains(text(&l["object"], "url")) {
-                remote_links.push(l.clone());
+        for link in items(&doc["remoteLinks"]) {
+            if !present.remote_links.contains(text(&link["object"], "url")) {
+                remote_links.push(link.clone());
             } else {
-                run.map.created("remoteLink");
+                l.created("remoteLink");
             }
         }
         let mut properties: Vec<(String, Value, &'static str)> = properties(&doc["properties"])
@@ -172,92 +222,11 @@ impl Pending {
     }
 }
 
-/// Comments, worklogs, remote links, watchers and properties do not depend on one another:
-/// each kind is written in its order (comments keep theirs), the kinds side by side. A site
-/// that keeps failing stops them all (the issue stays open in the map, so a resumed attempt
-/// reconciles it).
-async fn write_side_by_side(
-    run: &mut RestoreRun<'_>,
-    jira: &Jira,
-    key: &str,
-    sid: &str,
-    pending: Pending,
-) -> Result<(), EngineError> {
-    let Pending {
-        comments,
-        worklogs,
-        remote_links,
-        watchers,
-        properties,
-    } = pending;
-    let failing = Failing::default();
-    let (written_comments, written_worklogs, written_links, watched, written_props) = futures::join!(
-        failing.each(comments, |c: Value| async move {
-            let mut body = json!({"body": c["body"]});
-            if !c["visibility"].is_null() {
-                body["visibility"] = c["visibility"].clone();
-            }
-            let id = id_str(&c["id"]).unwrap_or_default();
-            ("comment", id, jira.add_comment(key, &body).await.map(drop))
-        }),
-        failing.each(worklogs, |w: Value| async move {
-            let mut body =
-                json!({"started": w["started"], "timeSpentSeconds": w["timeSpentSeconds"]});
-            if !w["comment"].is_null() {
-                body["comment"] = w["comment"].clone();
-            }
-            let id = id_str(&w["id"]).unwrap_or_default();
-            ("worklog", id, jira.add_worklog(key, &body).await.map(drop))
-        }),
-        failing.each(remote_links, |l: Value| async move {
-            let mut body = json!({"object": l["object"]});
-            for k in ["globalId", "application", "relationship"] {
-                if !l[k].is_null() {
-                    body[k] = l[k].clone();
-                }
-            }
-            let id = id_str(&l["id"]).unwrap_or_default();
-            let r = jira.create_remote_link(key, &body).await.map(drop);
-            ("remoteLink", id, r)
-        }),
-        failing.each(watchers, |(src, account): (String, String)| async move {
-            let r = jira.add_watcher(key, &account).await;
-            ("watcher", src, r)
-        }),
-        failing.each(
-            properties,
-            |(k, v, kind): (String, Value, &'static str)| async move {
-                // Setting a property again writes the same value: no look-up needed.
-                let source = if kind == "origin" {
-                    sid.to_string()
-                } else {
-                    format!("{sid}/{k}")
-                };
-                (kind, source, jira.set_property(key, &k, &v).await)
-            }
-        ),
-    );
-    for (kind, source, result) in written_comments
-        .into_iter()
-        .chain(written_worklogs)
-        .chain(written_links)
-        .chain(watched)
-        .chain(written_props)
-    {
-        run.outcome(kind, &source, result)?;
-    }
-    if failing.stopped() {
-        return Err(EngineError::Retryable(
-            "the destination keeps failing".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// The issue's attachments, streamed from the vault; on a resume (`current`, the issue as the
 /// destination has it), one with the same name and size is there already.
 async fn attachments(
-    run: &mut RestoreRun<'_>,
+    tasks: &Tasks,
+    l: &mut Ledger,
     jira: &Jira,
     key: &str,
     f: &Value,
@@ -282,18 +251,19 @@ async fn attachments(
         let size = a["size"].as_u64().unwrap_or(0);
         if let Some(i) = have.iter().position(|(n, s)| n == name && *s == size) {
             have.swap_remove(i);
-            run.map.created("attachment");
+            l.created("attachment");
             continue;
         }
-        match run
-            .upload(&layout::jira_attachment(&aid), name, text(a, "mimeType"))
+        match tasks
+            .upload(l, &layout::jira_attachment(&aid), name, text(a, "mimeType"))
             .await?
         {
             Some(up) => {
+                tasks.check()?;
                 let r = jira.upload_attachment(key, up).await;
-                run.outcome("attachment", &aid, r)?;
+                tasks.outcome(l, "attachment", &aid, r)?;
             }
-            None => run.map.failed(
+            None => l.failed(
                 "attachment",
                 &aid,
                 "not in the backup (it could not be read when the backup ran)",
@@ -301,48 +271,6 @@ async fn attachments(
         }
     }
     Ok(())
-}
-
-/// Writes that run side by side share this: after [`MAX_RETRYABLE_IN_A_ROW`](crate::restore::MAX_RETRYABLE_IN_A_ROW) retryable
-/// failures with no success between them, each stops at its next item.
-#[derive(Default)]
-struct Failing(std::sync::atomic::AtomicU32);
-
-impl Failing {
-    fn stopped(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst) >= crate::restore::MAX_RETRYABLE_IN_A_ROW
-    }
-
-    /// Runs `write` for each item in order, until the site is found failing; returns what each
-    /// write gave (kind, source id, result).
-    async fn each<I, F, Fut>(
-        &self,
-        items: I,
-        write: F,
-    ) -> Vec<(&'static str, String, cairn_connectors::Result<()>)>
-    where
-        I: IntoIterator,
-        F: Fn(I::Item) -> Fut,
-        Fut: std::future::Future<Output = (&'static str, String, cairn_connectors::Result<()>)>,
-    {
-        use std::sync::atomic::Ordering;
-        let mut out = Vec::new();
-        for item in items {
-            if self.stopped() {
-                break;
-            }
-            let (kind, source, result) = write(item).await;
-            match &result {
-                Ok(()) => self.0.store(0, Ordering::SeqCst),
-                Err(e) if e.is_retryable() => {
-                    self.0.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(_) => {}
-            }
-            out.push((kind, source, result));
-        }
-        out
-    }
 }
 
 /// `[{key, value}]` or `[[key, value]]`: the issue properties of a backed-up issue.
@@ -358,7 +286,8 @@ fn properties(v: &Value) -> Vec<(String, Value)> {
 }
 
 async fn set_status(
-    run: &mut RestoreRun<'_>,
+    tasks: &Tasks,
+    l: &mut Ledger,
     jira: &Jira,
     key: &str,
     sid: &str,
@@ -367,7 +296,7 @@ async fn set_status(
 ) -> Result<(), EngineError> {
     let transitions = match jira.transitions(key).await {
         Ok(t) => t,
-        Err(e) => return run.refused("status", sid, e),
+        Err(e) => return tasks.refused(l, "status", sid, e),
     };
     let Some(t) = transitions
         .iter()
@@ -376,7 +305,7 @@ async fn set_status(
         // No way there, unless the issue is there already.
         let now = jira.issue(key).await.map_err(site_error(Destination))?;
         if text(&now["fields"]["status"], "name") != status {
-            run.map.failed(
+            l.failed(
                 "status",
                 sid,
                 format!("no transition into \"{status}\" in the destination's workflow"),
@@ -388,6 +317,7 @@ async fn set_status(
     if let Some(res) = f["resolution"]["name"].as_str() {
         body["fields"] = json!({"resolution": {"name": res}});
     }
+    tasks.check()?;
     let mut r = jira.transition(key, &body).await;
     if r.as_ref().is_err_and(|e| !e.is_retryable()) && body.get("fields").is_some() {
         // The transition's screen may not take a resolution: move the status at least.
@@ -395,7 +325,7 @@ async fn set_status(
         r = jira.transition(key, &body).await;
     }
     if let Err(e) = r {
-        run.refused("status", sid, e)?;
+        tasks.refused(l, "status", sid, e)?;
     }
     Ok(())
 }

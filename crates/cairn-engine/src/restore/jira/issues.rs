@@ -2,6 +2,7 @@
 //! resume, then its children written), and the issues a restore of single issues names.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use cairn_control::jobs::EngineError;
 use futures::TryStreamExt;
@@ -11,7 +12,7 @@ use super::children::issue_children;
 use super::{Dest, Links};
 use crate::json::{id_str, items, text};
 use crate::layout;
-use crate::restore::RestoreRun;
+use crate::restore::{Ledger, RestoreRun, Window};
 use crate::site::{SiteRole::Destination, site_error};
 
 /// What the first pass over a project's issues keeps of each: enough to order them.
@@ -55,10 +56,13 @@ fn keys_then_parents(refs: Vec<IssueRef>) -> Vec<IssueRef> {
     out
 }
 
-/// The issues of one project, in key order with parents before children.
+/// The issues of one project, in key order with parents before children: created one after
+/// another (the destination numbers a project's issues in creation order, so they keep their
+/// order, and a sub-task's parent exists before it), each one's other writes in a task of its
+/// own, side by side with the next creates and with other issues' writes.
 pub(super) async fn issues(
     run: &mut RestoreRun<'_>,
-    dest: &Dest,
+    dest: &Arc<Dest>,
     key: &str,
     links: &mut Links,
 ) -> Result<(), EngineError> {
@@ -90,9 +94,11 @@ pub(super) async fn issues(
         }
     }
     if !run.map.phase_done(&format!("issues:{key}")) {
+        let mut window = Window::new(run.width);
         for r in &refs {
-            issue(run, dest, key, r, &mut orphans).await?;
+            issue(run, dest, key, r, &mut orphans, &mut window).await?;
         }
+        issues_written(run, &mut window).await?;
         run.map
             .finish_phase(&format!("issues:{key}"), run.ctx)
             .await?;
@@ -100,19 +106,55 @@ pub(super) async fn issues(
     Ok(())
 }
 
-/// Creates one issue (or takes the one an earlier attempt created), then writes its children.
+/// Records each issue whose writes have ended, until none is running.
+pub(super) async fn issues_written(
+    run: &mut RestoreRun<'_>,
+    window: &mut Window<(String, Ledger)>,
+) -> Result<(), EngineError> {
+    while let Some(done) = window.next().await {
+        issue_written(run, done).await?;
+    }
+    Ok(())
+}
+
+/// An issue's writes have ended: what they wrote is counted and the issue closed, in one step
+/// (a checkpoint never holds a closed issue without its children, nor an issue's children
+/// without it being closed).
+async fn issue_written(
+    run: &mut RestoreRun<'_>,
+    done: Result<(String, Ledger), EngineError>,
+) -> Result<(), EngineError> {
+    let (sid, ledger) = done?;
+    run.apply(ledger);
+    run.map.close("issue", &sid);
+    run.step().await
+}
+
+/// Creates one issue (or takes the one an earlier attempt created), then starts the task that
+/// writes its status and children, once the window has room.
 pub(super) async fn issue(
     run: &mut RestoreRun<'_>,
-    dest: &Dest,
+    dest: &Arc<Dest>,
     project: &str,
     r: &IssueRef,
     orphans: &mut VecDeque<(String, String)>,
+    window: &mut Window<(String, Ledger)>,
 ) -> Result<(), EngineError> {
     if run.map.get("issue", &r.id).is_some() && !run.map.is_open("issue", &r.id) {
         return Ok(());
     }
     if run.map.has_failed("issue", &r.id) {
         return Ok(());
+    }
+    // Record what has ended, and wait for room, before creating: the create's turn comes
+    // within the site's bound with the writes in flight.
+    while let Some(done) = window.ended() {
+        issue_written(run, done).await?;
+    }
+    while window.is_full() {
+        if let Some(done) = window.next().await {
+            issue_written(run, done).await?;
+        }
     }
     let Some(doc) = run.doc(&r.path).await? else {
         return Ok(());
@@ -131,8 +173,10 @@ pub(super) async fn issue(
                 (k, true)
             } else {
                 let fields = create_fields(run, dest, project, f);
+                run.tasks.check()?;
                 match dest.jira.create_issue(&fields).await {
                     Ok(c) => {
+                        run.tasks.health.ok();
                         run.map.created("issue");
                         run.map.insert("issue", &r.id, &c.key);
                         run.map.open("issue", &r.id);
@@ -161,9 +205,13 @@ pub(super) async fn issue(
             }
         }
     };
-    issue_children(run, dest, &key, &doc, reconcile).await?;
-    run.map.close("issue", &r.id);
-    run.step().await
+    run.map.children_of("issue", &r.id, reconcile);
+    let (tasks, dest, sid) = (run.tasks.clone(), dest.clone(), r.id.clone());
+    window.spawn(async move {
+        let ledger = issue_children(tasks, dest, key, doc, reconcile).await?;
+        Ok((sid, ledger))
+    });
+    Ok(())
 }
 
 /// The newest issue of a project if this restore does not know it and it has this summary.
@@ -202,7 +250,7 @@ fn create_fields(run: &RestoreRun<'_>, dest: &Dest, project: &str, f: &Value) ->
         out.insert("priority".into(), json!({"name": p}));
     }
     for k in ["assignee", "reporter"] {
-        if let Some(a) = id_str(&f[k]["accountId"]).and_then(|a| dest.account(run, &a)) {
+        if let Some(a) = id_str(&f[k]["accountId"]).and_then(|a| dest.account(&a)) {
             out.insert(k.into(), json!({"accountId": a}));
         }
     }
@@ -239,7 +287,7 @@ fn create_fields(run: &RestoreRun<'_>, dest: &Dest, project: &str, f: &Value) ->
             let Some((id, schema)) = dest.fields.get(k) else {
                 continue;
             };
-            if let Some(v) = custom_value(run, dest, schema, v) {
+            if let Some(v) = custom_value(dest, schema, v) {
                 out.insert(id.clone(), v);
             }
         }
@@ -256,7 +304,7 @@ fn sprint_of(v: &Value) -> Option<String> {
 }
 
 /// A custom field's value as a create takes it: options by value, users by account.
-fn custom_value(run: &RestoreRun<'_>, dest: &Dest, schema: &Value, v: &Value) -> Option<Value> {
+fn custom_value(dest: &Dest, schema: &Value, v: &Value) -> Option<Value> {
     let option = |x: &Value| {
         let mut o = json!({"value": x["value"]});
         if !x["child"].is_null() {
@@ -266,7 +314,7 @@ fn custom_value(run: &RestoreRun<'_>, dest: &Dest, schema: &Value, v: &Value) ->
     };
     let user = |x: &Value| {
         id_str(&x["accountId"])
-            .and_then(|a| dest.account(run, &a))
+            .and_then(|a| dest.account(&a))
             .map(|a| json!({"accountId": a}))
     };
     match (text(schema, "type"), text(schema, "items")) {

@@ -11,6 +11,7 @@ mod issues;
 mod project;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use cairn_connectors::{Jira, Site};
 use cairn_control::jobs::EngineError;
@@ -18,11 +19,11 @@ use cairn_store::Selection;
 use futures::TryStreamExt;
 use serde_json::Value;
 
-use super::RestoreRun;
+use super::{Ledger, RestoreRun, Tasks, Window};
 use crate::json::{id_str, items, text};
 use crate::layout;
 use crate::site::{SiteRole::Destination, site_error};
-use issues::{collect_links, issue, issues, wanted_issues};
+use issues::{collect_links, issue, issues, issues_written, wanted_issues};
 use project::{boards, project};
 
 /// Issue links by link id: (type, inward issue id, outward issue id).
@@ -37,13 +38,15 @@ struct Dest {
     me: String,
     /// Source custom field id → (destination id, schema), matched by name.
     fields: HashMap<String, (String, Value)>,
+    /// Source account → destination account matched by email (`USERS`).
+    users: BTreeMap<String, String>,
 }
 
 impl Dest {
     /// The destination account for a source account, if the destination knows it.
-    fn account(&self, run: &RestoreRun<'_>, source: &str) -> Option<String> {
-        if let Some(d) = run.map.get("user", source) {
-            return Some(d.to_string());
+    fn account(&self, source: &str) -> Option<String> {
+        if let Some(d) = self.users.get(source) {
+            return Some(d.clone());
         }
         self.accounts.contains(source).then(|| source.to_string())
     }
@@ -54,11 +57,13 @@ pub(super) async fn restore(
     site: &Site,
     only: Option<&[String]>,
 ) -> Result<(), EngineError> {
-    let (dest, by_email) = destination(run, site).await?;
+    let (mut dest, by_email) = destination(run, site).await?;
     if run.selected(Selection::Users) && !run.map.phase_done("users") {
         map_users(run, &dest, &by_email).await?;
         run.map.finish_phase("users", run.ctx).await?;
     }
+    dest.users = run.map.all("user");
+    let dest = Arc::new(dest);
 
     let mut projects = Vec::new();
     for dir in run.list(&layout::jira_projects_dir()).await? {
@@ -94,6 +99,7 @@ async fn destination(
         accounts: HashSet::new(),
         me: text(&me, "accountId").to_string(),
         fields: HashMap::new(),
+        users: BTreeMap::new(),
         jira,
     };
     let mut by_email = HashMap::new();
@@ -130,6 +136,7 @@ pub(super) async fn restore_issues(
     started: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), EngineError> {
     let (dest, _) = destination(run, site).await?;
+    let dest = Arc::new(dest);
     let mut by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for key in keys {
         let project = key.rsplit_once('-').map_or(key.as_str(), |(p, _)| p);
@@ -203,9 +210,11 @@ pub(super) async fn restore_issues(
                 }
             }
         }
+        let mut window = Window::new(run.width);
         for r in &chosen {
-            issue(run, &dest, project, r, &mut orphans).await?;
+            issue(run, &dest, project, r, &mut orphans, &mut window).await?;
         }
+        issues_written(run, &mut window).await?;
         run.map.finish_phase(&phase, run.ctx).await?;
     }
     // Into the same site, a link's other end may still be there: same id.
@@ -319,17 +328,20 @@ async fn map_users(
 }
 
 /// Issue links, once both ends exist: each end created by this restore, or in `outside` (source
-/// id → destination key of an issue this restore did not create).
+/// id → destination key of an issue this restore did not create). The links of one inward
+/// issue are written one after another (writes to one issue are spaced), different issues'
+/// side by side.
 async fn issue_links(
     run: &mut RestoreRun<'_>,
-    dest: &Dest,
+    dest: &Arc<Dest>,
     links: Links,
     outside: &HashMap<String, String>,
 ) -> Result<(), EngineError> {
     if run.map.phase_done("links") {
         return Ok(());
     }
-    let mut existing: HashMap<String, HashSet<(String, String)>> = HashMap::new();
+    // By inward issue (destination key): (link id, type, outward key).
+    let mut by_issue: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
     for (lid, (ty, inward, outward)) in links {
         if run.map.get("issueLink", &lid).is_some() || run.map.has_failed("issueLink", &lid) {
             continue;
@@ -345,30 +357,71 @@ async fn issue_links(
             run.map.skipped("issueLink");
             continue;
         };
-        if run.map.resumed() {
-            if !existing.contains_key(&i) {
-                let doc = dest.jira.issue(&i).await.map_err(site_error(Destination))?;
-                let set = items(&doc["fields"]["issuelinks"])
-                    .iter()
-                    .filter_map(|l| {
-                        Some((
-                            text(&l["type"], "name").to_string(),
-                            l["outwardIssue"]["key"].as_str()?.to_string(),
-                        ))
-                    })
-                    .collect();
-                existing.insert(i.clone(), set);
-            }
-            if existing[&i].contains(&(ty.clone(), o.clone())) {
-                run.map.insert("issueLink", &lid, "");
-                continue;
+        by_issue.entry(i).or_default().push((lid, ty, o));
+    }
+    let resumed = run.map.resumed();
+    let mut window = Window::new(run.width);
+    for (inward, links) in by_issue {
+        while window.is_full() {
+            if let Some(done) = window.next().await {
+                links_written(run, done).await?;
             }
         }
-        let r = dest.jira.create_issue_link(&ty, &i, &o).await;
-        if let Some(d) = run.outcome("issueLink", &lid, r)? {
-            run.map.insert("issueLink", &lid, &d.unwrap_or_default());
-        }
-        run.step().await?;
+        let (tasks, dest) = (run.tasks.clone(), dest.clone());
+        window.spawn(links_of(tasks, dest, inward, links, resumed));
+    }
+    while let Some(done) = window.next().await {
+        links_written(run, done).await?;
     }
     run.map.finish_phase("links", run.ctx).await
+}
+
+async fn links_written(
+    run: &mut RestoreRun<'_>,
+    done: Result<Ledger, EngineError>,
+) -> Result<(), EngineError> {
+    run.apply(done?);
+    run.step().await
+}
+
+/// The links of one inward issue. On a resume, a link the issue has already (same type, same
+/// outward issue) was written by an earlier attempt.
+async fn links_of(
+    tasks: Tasks,
+    dest: Arc<Dest>,
+    inward: String,
+    links: Vec<(String, String, String)>,
+    resumed: bool,
+) -> Result<Ledger, EngineError> {
+    let mut ledger = Ledger::default();
+    let mut existing = HashSet::new();
+    if resumed {
+        let doc = dest
+            .jira
+            .issue(&inward)
+            .await
+            .map_err(site_error(Destination))?;
+        existing = items(&doc["fields"]["issuelinks"])
+            .iter()
+            .filter_map(|l| {
+                Some((
+                    text(&l["type"], "name").to_string(),
+                    l["outwardIssue"]["key"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+    }
+    for (lid, ty, outward) in links {
+        if existing.contains(&(ty.clone(), outward.clone())) {
+            ledger.insert("issueLink", &lid, "");
+            ledger.created("issueLink");
+            continue;
+        }
+        tasks.check()?;
+        let r = dest.jira.create_issue_link(&ty, &inward, &outward).await;
+        if let Some(d) = tasks.outcome(&mut ledger, "issueLink", &lid, r)? {
+            ledger.insert("issueLink", &lid, &d.unwrap_or_default());
+        }
+    }
+    Ok(ledger)
 }

@@ -45,7 +45,7 @@ pub(super) async fn project(
                 run.map.save(run.ctx).await?;
                 let lead = id_str(&p["lead"]["accountId"])
                     .or_else(|| id_str(&p["leadAccountId"]))
-                    .and_then(|a| dest.account(run, &a))
+                    .and_then(|a| dest.account(&a))
                     .unwrap_or_else(|| dest.me.clone());
                 let body = json!({
                     "key": key,
@@ -92,7 +92,7 @@ pub(super) async fn project(
         let mut body = json!({"project": key, "name": c["name"], "description": c["description"].as_str().unwrap_or_default()});
         if let Some(lead) = id_str(&c["lead"]["accountId"])
             .or_else(|| id_str(&c["leadAccountId"]))
-            .and_then(|a| dest.account(run, &a))
+            .and_then(|a| dest.account(&a))
         {
             body["leadAccountId"] = json!(lead);
         }
