@@ -158,6 +158,25 @@ impl Confluence {
             .json(Req::get(format!("{V2}/{}/{}", kind.path(), seg(id))).q("body-format", format))
             .await
     }
+    /// As [`Confluence::content`], with the item's labels and properties in the same answer
+    /// (`include-labels`, `include-properties`): each an object with `results` (at most 50, in
+    /// the list routes' order) and `meta.hasMore` when more remain (then read the whole list
+    /// with [`Confluence::labels`] / [`Confluence::properties`]).
+    pub async fn content_with_parts(
+        &self,
+        kind: ContentKind,
+        id: &str,
+        format: &str,
+    ) -> Result<Value> {
+        self.t
+            .json(
+                Req::get(format!("{V2}/{}/{}", kind.path(), seg(id)))
+                    .q("body-format", format)
+                    .q("include-labels", "true")
+                    .q("include-properties", "true"),
+            )
+            .await
+    }
     /// Direct children of a page (id, title, position).
     pub fn children(&self, page_id: &str) -> Docs {
         self.list(Req::get(format!("{V2}/pages/{}/children", seg(page_id))))

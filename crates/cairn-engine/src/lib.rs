@@ -37,9 +37,11 @@ pub struct EngineSettings {
     /// An S3 storage without keys signs in with the host's ambient credentials (off: refused).
     pub s3_ambient_credentials: bool,
     /// Backups read Jira issues in bulk (the search with their change logs) and fetch an
-    /// issue's parts on their own only where the bulk answer cuts them off or lacks them (on by
-    /// default). Off: every part of every issue is read on its own, the way the bulk read is
-    /// checked against (the snapshot documents are the same).
+    /// issue's parts on their own only where the bulk answer cuts them off or lacks them; and
+    /// Confluence pages and blog posts with their `storage` bodies in the listing and their ADF
+    /// body, labels and properties in one read each (on by default). Off: every part of every
+    /// issue, page and blog post is read on its own, the way the bulk read is checked against
+    /// (the snapshot documents are the same).
     pub bulk_reads: bool,
 }
 

@@ -889,3 +889,157 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
     let props = doc(with_props.0).await["properties"].clone();
     assert!(props.as_array().unwrap().len() >= 2, "{props}");
 }
+
+/// The bulk read of pages and blog posts (`storage` bodies from the listing; one read per item
+/// for the ADF body with its labels and properties; a list read on its own only past the
+/// `include-*` cut of 50) and the one-by-one read store the same documents, on a site with a
+/// page past the labels' cut, one past the properties' cut and a blog post past both. The bulk
+/// read makes exactly the requests those cuts call for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bulk_read_and_the_one_by_one_read_store_the_same_confluence_documents() {
+    use cairn_sitesim::confluence::INCLUDE_LIMIT;
+    use cairn_sitesim::model::{CProperty, PageKind};
+    let mut w = world(29, &[]).await;
+    let past = INCLUDE_LIMIT + 7;
+    let (labelled, propertied, blog) = w.sim.with_site_mut("src", |s| {
+        let public = |s: &cairn_sitesim::model::Site, kind: PageKind| -> Vec<u64> {
+            s.pages
+                .values()
+                .filter(|p| {
+                    p.kind == kind && s.spaces.get(&p.space_id).is_some_and(|x| !x.personal)
+                })
+                .map(|p| p.id)
+                .collect()
+        };
+        let pages = public(s, PageKind::Page);
+        let blogs = public(s, PageKind::BlogPost);
+        let (labelled, propertied, blog) = (pages[0], pages[1], blogs[0]);
+        for n in 0..past {
+            for (id, labels, props) in [
+                (labelled, true, false),
+                (propertied, false, true),
+                (blog, true, true),
+            ] {
+                let pid = s.alloc_id();
+                let p = s.pages.get_mut(&id).unwrap();
+                if labels {
+                    p.labels.push(format!("many-{n}"));
+                }
+                if props {
+                    p.properties.push(CProperty {
+                        id: pid,
+                        key: format!("cairn.many.{n}"),
+                        value: json!({"n": n}),
+                        version: 1,
+                    });
+                }
+            }
+        }
+        (labelled, propertied, blog)
+    });
+
+    w.sim.clear_log("src");
+    let bulk = w.backup(Product::Confluence).await;
+    let c = w.sim.counters("src");
+    let a = w.snapshot(&bulk).await;
+    let docs = |entries: Vec<cairn_vault::Entry>| -> Vec<String> {
+        entries
+            .into_iter()
+            .filter(|e| e.kind != cairn_vault::EntryKind::Dir)
+            .map(|e| e.path)
+            .filter(|p| p.contains("/pages/") || p.contains("/blogposts/"))
+            .collect()
+    };
+    let paths = docs(a.walk("").await.unwrap());
+    let pages = paths.iter().filter(|p| p.contains("/pages/")).count() as u64;
+    let blogs = paths.len() as u64 - pages;
+    assert!(pages > 2 && blogs > 0, "{paths:?}");
+    let v2 = |r: &str| format!("GET /wiki/api/v2/{r}");
+    // One read per item, the lists past the cut on their own, the rest as one by one.
+    assert_eq!(on(&c, &v2("pages/{id}")), pages, "{c:?}");
+    assert_eq!(on(&c, &v2("blogposts/{id}")), blogs, "{c:?}");
+    assert_eq!(on(&c, &v2("pages/{id}/labels")), 1, "{c:?}");
+    assert_eq!(on(&c, &v2("pages/{page-id}/properties")), 1, "{c:?}");
+    assert_eq!(on(&c, &v2("blogposts/{id}/labels")), 1, "{c:?}");
+    assert_eq!(
+        on(&c, &v2("blogposts/{blogpost-id}/properties")),
+        1,
+        "{c:?}"
+    );
+    for part in ["footer-comments", "inline-comments", "attachments"] {
+        assert_eq!(on(&c, &v2(&format!("pages/{{id}}/{part}"))), pages, "{c:?}");
+        assert_eq!(
+            on(&c, &v2(&format!("blogposts/{{id}}/{part}"))),
+            blogs,
+            "{c:?}"
+        );
+    }
+    let total = |c: &BTreeMap<String, u64>| -> u64 {
+        c.iter()
+            .filter(|(r, _)| {
+                r.starts_with("GET /wiki/api/v2/pages/")
+                    || r.starts_with("GET /wiki/api/v2/blogposts/")
+                    || r.starts_with("GET /wiki/api/v2/footer-comments/")
+                    || r.starts_with("GET /wiki/api/v2/spaces/{id}/")
+            })
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let per_item = |c: &BTreeMap<String, u64>| total(c) as f64 / (pages + blogs) as f64;
+    let bulk_total = total(&c);
+    let bulk_per_item = per_item(&c);
+
+    w.set_settings(cairn_engine::EngineSettings {
+        bulk_reads: false,
+        ..support::test_settings()
+    });
+    w.sim.clear_log("src");
+    let one_by_one = w.backup(Product::Confluence).await;
+    let c = w.sim.counters("src");
+    let one_by_one_per_item = per_item(&c);
+    eprintln!(
+        "requests per page or blog post: {bulk_per_item:.2} in bulk, {one_by_one_per_item:.2} one by one"
+    );
+    // Each item saves its `storage` read, its labels and its properties (3 requests), less the
+    // four lists read past the cut. Comments (two routes and a read per footer comment for its
+    // replies) and attachments have no `include-*` form and are read as one by one.
+    assert_eq!(
+        bulk_total + 3 * (pages + blogs) - 4,
+        total(&c),
+        "{bulk_per_item} against {one_by_one_per_item}: {c:?}"
+    );
+
+    let b = w.snapshot(&one_by_one).await;
+    assert_eq!(paths, docs(b.walk("").await.unwrap()));
+    for path in &paths {
+        let (x, y) = (a.get(path).await.unwrap(), b.get(path).await.unwrap());
+        assert!(
+            x == y,
+            "{path} differs:\n{}\n{}",
+            String::from_utf8_lossy(&x),
+            String::from_utf8_lossy(&y)
+        );
+    }
+    // And they hold every entry past the cuts.
+    let doc = |id: u64| {
+        let path = paths
+            .iter()
+            .find(|p| p.ends_with(&format!("/{id}.json")))
+            .unwrap_or_else(|| panic!("item {id} in {paths:?}"));
+        let a = &a;
+        async move { serde_json::from_slice::<Value>(&a.get(path).await.unwrap()).unwrap() }
+    };
+    let count = |d: &Value, part: &str| d[part].as_array().map_or(0, |x| x.len());
+    let d = doc(labelled).await;
+    assert!(count(&d, "labels") >= past, "{}", d["labels"]);
+    assert!(d["page"].get("labels").is_none() && d["page"].get("properties").is_none());
+    assert!(count(&doc(propertied).await, "properties") >= past);
+    let d = doc(blog).await;
+    assert!(count(&d, "labels") >= past && count(&d, "properties") >= past);
+    assert!(
+        d["blogpost"]["body"]["storage"]["value"].is_string(),
+        "{}",
+        d["blogpost"]
+    );
+    assert!(d["blogpost"]["body"]["atlas_doc_format"]["value"].is_string());
+}

@@ -1185,3 +1185,58 @@ async fn the_search_cuts_long_lists_and_says_so_and_remote_links_are_in_the_chan
         .await;
     assert_eq!(all["comments"].as_array().unwrap().len(), comments);
 }
+
+/// A page's `include-labels` / `include-properties` hold the first 50 entries in their list
+/// routes' order; past that they say so (`meta.hasMore`, `meta.cursor`, `_links.self`), and the
+/// list route with that cursor gives the rest. Short lists say `hasMore: false` and carry no link.
+#[tokio::test]
+async fn a_pages_included_lists_are_cut_at_fifty_and_say_where_the_rest_is() {
+    use cairn_sitesim::confluence::INCLUDE_LIMIT;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let (long, short) = t.sim.with_site_mut("s", |s| {
+        let mut pages = s
+            .pages
+            .values()
+            .filter(|p| p.kind == cairn_sitesim::model::PageKind::Page)
+            .map(|p| p.id);
+        let (long, short) = (pages.next().unwrap(), pages.next().unwrap());
+        for n in 0..INCLUDE_LIMIT + 3 {
+            let id = s.alloc_id();
+            let p = s.pages.get_mut(&long).unwrap();
+            p.labels.push(format!("many-{n}"));
+            p.properties.push(cairn_sitesim::model::CProperty {
+                id,
+                key: format!("many.{n}"),
+                value: json!(n),
+                version: 1,
+            });
+        }
+        (long, short)
+    });
+    let q = "?include-labels=true&include-properties=true";
+    let (st, _, v) = t.get("s", &format!("/wiki/api/v2/pages/{long}{q}")).await;
+    assert_eq!(st, 200, "{v}");
+    for (part, route) in [("labels", "labels"), ("properties", "properties")] {
+        let inc = &v[part];
+        assert_eq!(
+            inc["results"].as_array().unwrap().len(),
+            INCLUDE_LIMIT,
+            "{inc}"
+        );
+        assert_eq!(inc["meta"]["hasMore"], true);
+        let link = inc["_links"]["self"].as_str().unwrap();
+        assert_eq!(link, format!("/wiki/api/v2/pages/{long}/{route}"));
+        let (_, _, all) = t.get("s", &format!("{link}?limit=250")).await;
+        let all = all["results"].as_array().unwrap().clone();
+        assert_eq!(&all[..INCLUDE_LIMIT], inc["results"].as_array().unwrap());
+        let cursor = inc["meta"]["cursor"].as_str().unwrap();
+        let (_, _, rest) = t
+            .get("s", &format!("{link}?limit=250&cursor={cursor}"))
+            .await;
+        assert_eq!(rest["results"].as_array().unwrap(), &all[INCLUDE_LIMIT..]);
+    }
+    let (_, _, v) = t.get("s", &format!("/wiki/api/v2/pages/{short}{q}")).await;
+    assert_eq!(v["labels"]["meta"]["hasMore"], false, "{v}");
+    assert!(v["labels"].get("_links").is_none());
+    assert_eq!(v["properties"]["meta"]["hasMore"], false, "{v}");
+}

@@ -218,6 +218,22 @@ async fn responses_validate_against_reference_schemas() {
             "inline": s.ccomments.values().find(|c| c.kind == cairn_sitesim::model::CommentKind::Inline).map(|c| c.id).unwrap(),
         })
     });
+    // The blog post carries more labels and properties than `include-*` returns, so its
+    // single read below answers with the cut-off form (`meta.hasMore`, cursor, `_links.self`).
+    let blog_id = ids["blog"].as_u64().unwrap();
+    t.sim.with_site_mut("s", |s| {
+        for n in 0..cairn_sitesim::confluence::INCLUDE_LIMIT + 5 {
+            let id = s.alloc_id();
+            let b = s.pages.get_mut(&blog_id).unwrap();
+            b.labels.push(format!("cut-{n}"));
+            b.properties.push(cairn_sitesim::model::CProperty {
+                id,
+                key: format!("cut.{n}"),
+                value: json!({"n": n}),
+                version: 1,
+            });
+        }
+    });
     let s = |k: &str| match &ids[k] {
         Value::String(x) => x.clone(),
         v => v.to_string(),
@@ -542,7 +558,7 @@ async fn responses_validate_against_reference_schemas() {
             M::GET,
             "/blogposts/{id}",
             format!(
-                "/wiki/api/v2/blogposts/{}?body-format=atlas_doc_format",
+                "/wiki/api/v2/blogposts/{}?body-format=atlas_doc_format&include-labels=true&include-properties=true",
                 s("blog")
             ),
         ),

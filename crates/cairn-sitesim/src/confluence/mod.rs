@@ -10,6 +10,7 @@ mod v1;
 mod write;
 
 pub use read::*;
+pub use render::INCLUDE_LIMIT;
 pub use v1::*;
 pub use write::*;
 

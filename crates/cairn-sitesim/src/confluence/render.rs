@@ -74,11 +74,15 @@ pub(super) fn page_json(site: &Site, p: &Page, r: &Req, single: bool) -> Value {
             m.remove("parentType");
             m.remove("parentId");
         }
+        // Each `include-*` list holds at most INCLUDE_LIMIT entries; past that `meta.hasMore`,
+        // a `meta.cursor` and `_links.self` (the list's own route) say where the rest is.
         if r.q_bool("include-labels") {
-            v["labels"] = json!({"results": p.labels.iter().map(|l| label_json(l)).collect::<Vec<_>>(), "meta": {"hasMore": false}});
+            let all: Vec<Value> = p.labels.iter().map(|l| label_json(l)).collect();
+            v["labels"] = included(all, &format!("/wiki/api/v2/{kind}/{}/labels", p.id));
         }
         if r.q_bool("include-properties") {
-            v["properties"] = json!({"results": p.properties.iter().map(prop_json).collect::<Vec<_>>(), "meta": {"hasMore": false}});
+            let all: Vec<Value> = p.properties.iter().map(prop_json).collect();
+            v["properties"] = included(all, &format!("/wiki/api/v2/{kind}/{}/properties", p.id));
         }
         v["_links"]["base"] = json!(format!("{}/wiki", r.base));
     } else if v["parentType"].is_null()
@@ -96,6 +100,21 @@ pub(super) fn label_id(l: &str) -> String {
     u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8]))
         .rem_euclid(1 << 40)
         .to_string()
+}
+
+/// How many entries an `include-*` parameter of `GET /pages/{id}` (or a blog post's) returns.
+pub const INCLUDE_LIMIT: usize = 50;
+
+/// An `include-*` list: the first [`INCLUDE_LIMIT`] entries in the list route's default order,
+/// with `meta.hasMore` and, past the cut, the cursor and route for the rest.
+fn included(mut all: Vec<Value>, route: &str) -> Value {
+    let more = all.len() > INCLUDE_LIMIT;
+    all.truncate(INCLUDE_LIMIT);
+    if more {
+        json!({"results": all, "meta": {"hasMore": true, "cursor": encode_cursor(INCLUDE_LIMIT)}, "_links": {"self": route}})
+    } else {
+        json!({"results": all, "meta": {"hasMore": false}})
+    }
 }
 
 pub(super) fn label_json(l: &str) -> Value {
