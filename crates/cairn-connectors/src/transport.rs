@@ -522,7 +522,20 @@ impl Transport {
                 };
             }
             if !status.is_success() {
-                let body = resp.bytes().await.unwrap_or_default();
+                // The error's body says what went wrong (and callers tell some errors apart by
+                // it): a connection dropped while reading it is a dropped connection, not the
+                // error without its reason.
+                let body = match resp.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.counters.add(Count::Dropped, 1);
+                        return Attempt::Transient {
+                            status: None,
+                            message: describe(&e),
+                            write_safe: false,
+                        };
+                    }
+                };
                 return Attempt::Fail(Error::from_status(&req.name(), status.as_u16(), &body));
             }
             return Attempt::Done((resp, slot));

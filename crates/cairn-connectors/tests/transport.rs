@@ -214,6 +214,31 @@ async fn dropped_connections_are_retried_and_downloads_resume_with_range() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_whose_body_is_cut_is_read_again_with_its_reason() {
+    // Callers tell errors apart by their body (a kanban board's "does not support sprints", a
+    // missing issue): an error cut mid-body is a dropped connection, not an error without reason.
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let site = support::site(&sim, "s", support::quick());
+    sim.set_faults(
+        "s",
+        FaultSpec {
+            close_mid_body: Some(CloseMidBody {
+                trigger: Trigger { burst: 1, every: 0 },
+                after_bytes: 10,
+            }),
+            ..support::faults_on("/issue/NOPE-1")
+        },
+    );
+    let e = site.jira().issue("NOPE-1").await.unwrap_err();
+    assert!(
+        e.is_not_found() && e.to_string().contains("Issue does not exist"),
+        "{e}"
+    );
+    assert_eq!(site.stats().dropped, 1, "{:?}", site.stats());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_is_bounded_per_site() {
     // A server that counts the requests it holds at once sees the bound, and reaches it.
     let (addr, max_seen) = counting_server().await;

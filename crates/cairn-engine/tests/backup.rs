@@ -24,9 +24,9 @@ fn requests(w: &World, route: &str) -> u64 {
 
 /// Read once per issue read, in bulk or one by one (its property keys: no bulk read has them).
 const ISSUE_PROPERTY_KEYS: &str = "GET /rest/api/3/issue/{issueIdOrKey}/properties";
-/// Read once per page or blog post (the item itself is read twice, once per body format).
-const PAGE_LABELS: &str = "GET /wiki/api/v2/pages/{id}/labels";
-const BLOGPOST_LABELS: &str = "GET /wiki/api/v2/blogposts/{id}/labels";
+/// Read once per page or blog post read, in bulk or one by one (no include form has comments).
+const PAGE_COMMENTS: &str = "GET /wiki/api/v2/pages/{id}/footer-comments";
+const BLOGPOST_COMMENTS: &str = "GET /wiki/api/v2/blogposts/{id}/footer-comments";
 
 fn assert_no_differences(w: &World, a: &str, b: &str) {
     let d = differences(&w.sim, a, b);
@@ -274,7 +274,7 @@ async fn an_incremental_backup_reads_and_stores_only_what_changed() {
         // Items read one by one: only the changed and the added ones.
         let per_item = match product {
             Product::Jira => requests(&w, ISSUE_PROPERTY_KEYS),
-            Product::Confluence => requests(&w, PAGE_LABELS) + requests(&w, BLOGPOST_LABELS),
+            Product::Confluence => requests(&w, PAGE_COMMENTS) + requests(&w, BLOGPOST_COMMENTS),
         };
         assert!(
             per_item as usize <= touched,
@@ -429,7 +429,7 @@ async fn a_backup_killed_mid_way_resumes_and_its_snapshot_is_whole() {
         let policy = w.policy(product).await;
         let route = match product {
             Product::Jira => ISSUE_PROPERTY_KEYS,
-            Product::Confluence => PAGE_LABELS,
+            Product::Confluence => PAGE_COMMENTS,
         };
         let total = match product {
             Product::Jira => w.sim.with_site("src", |s| s.issues.len()),
