@@ -108,6 +108,8 @@ def main():
     ap.add_argument("--latency-p99-ms", type=float)
     ap.add_argument("--rate-limit", help="cairn sim --rate-limit, e.g. burst=10,hourly=65000")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--endpoints", type=int, default=0,
+                    help="also list each step's N busiest endpoints (requests, 429s)")
     ap.add_argument("--products", default="jira,confluence")
     ap.add_argument("--skip-restore", action="store_true")
     ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
@@ -365,6 +367,17 @@ def print_pace(pace, args):
         print(f"| {label} | {n} | {per_issue} | {throttled} | "
               f"{(throttled / n if n else 0):.2%} | {reasons} | {rate:.1f} | `{name}` | "
               f"{e_rate:.1f} ({e['peakPerSecond']}) | {of_burst} | {of_quota} |")
+    if args.endpoints:
+        print(f"\nThe {args.endpoints} busiest endpoints of each step (requests, 429s):")
+        for label, _, issues, st in pace:
+            if not isinstance(st, dict):
+                continue
+            top = sorted(st["endpoints"].items(), key=lambda kv: -kv[1]["requests"])
+            print(f"- {label}: " + "; ".join(
+                f"`{name}` {e['requests']}"
+                + (f" ({e['requests'] / issues:.2f}/issue)" if issues else "")
+                + (f", {e['throttled']} 429s" if e.get("throttled") else "")
+                for name, e in top[:args.endpoints]))
 
 
 if __name__ == "__main__":

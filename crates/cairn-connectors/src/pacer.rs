@@ -19,12 +19,22 @@
 //!   spread what remains (keeping one in reserve) until its reset (`X-RateLimit-Reset`, the
 //!   quota's `t`, or a default window: a second for an endpoint or an issue, the quota's `w`
 //!   for the tenant). Near-ness ends when an answer of that budget says so, or at the reset.
+//! - An endpoint whose limit is known (`X-RateLimit-Limit` on any of its answers, taken as per
+//!   second: Jira's burst limits are) is *paced*: its requests start at most
+//!   [`STEADY_SHARE`] of that limit per second, always, so its budget is never drained and the
+//!   site never has to warn. An endpoint not heard of yet is paced by the limit last learned
+//!   on the site (Atlassian sets them per endpoint, but alike), and raises that pace by a
+//!   quarter every [`PROBE_STEP`] until its own answers say its limit: an endpoint allowed more
+//!   is not held to another's limit, and one allowed less warns (under a fifth left) long
+//!   before it refuses. Without this the pacer learns each endpoint's limit from a drained
+//!   budget, and every endpoint of a run meets its first 429s.
 //! - A 429 blocks its budget for `Retry-After` (else until the reset; else a second; at most
 //!   `Settings::max_retry_after`); requests of other budgets go on.
 //! - Requests wait on their budgets *before* they take a slot, so a waiting request never holds
 //!   one, and a request woken by a freed slot checks its budgets again. Slots are the adaptive
-//!   concurrency bound: it starts at the ceiling
-//!   (`Settings::max_concurrency`), grows by one after as many successes as the bound while no
+//!   concurrency bound: it starts low ([`SLOW_START`], so the first answers can tell a limit
+//!   before many requests are in flight) and never exceeds the ceiling
+//!   (`Settings::max_concurrency`); it grows by one after as many successes as the bound while no
 //!   endpoint or tenant budget is near or blocked, shrinks by a quarter when one is near and by
 //!   half on a 429, at most once per round trip (a request started before the last decrease
 //!   cannot decrease it again), never below one nor above the ceiling. An issue's budget only
@@ -52,6 +62,14 @@ const BURST_WINDOW: Duration = Duration::from_secs(1);
 /// How long a tenant quota stays near its end when the site says neither its reset nor its
 /// window.
 const TENANT_NEAR: Duration = Duration::from_secs(60);
+/// The share of an endpoint's known limit its requests are paced at: the rest absorbs the
+/// requests in flight when the pace was set and the difference between clocks.
+const STEADY_SHARE: f64 = 0.9;
+/// The concurrency bound a pacer starts at (when the ceiling is higher).
+const SLOW_START: usize = 2;
+/// How often an endpoint paced by another's limit raises its pace, and by how much.
+const PROBE_STEP: Duration = Duration::from_secs(5);
+const PROBE_GROWTH: f64 = 1.25;
 
 // ---------------------------------------------------------------------------------------------
 // Headers
@@ -369,6 +387,11 @@ struct Budget {
     blocked_until: Option<Instant>,
     /// While near: the earliest start of its next request.
     next_start: Option<Instant>,
+    /// While paced (a limit known, its own or the site's): the earliest start of its next
+    /// request. Kept apart from `next_start`, which an answer without a warning clears.
+    paced_start: Option<Instant>,
+    /// An endpoint's first request (the start of its probing while paced by another's limit).
+    first_start: Option<Instant>,
 }
 
 impl Budget {
@@ -389,13 +412,35 @@ impl Budget {
         self.near || self.blocked_until.is_some_and(|b| b > now)
     }
 
-    /// Nothing left to remember.
+    /// Nothing left to remember (a known limit is worth keeping).
     fn idle(&self, now: Instant) -> bool {
-        !self.pressed(now) && self.next_start.is_none_or(|n| n <= now)
+        !self.pressed(now)
+            && self.next_start.is_none_or(|n| n <= now)
+            && self.paced_start.is_none_or(|n| n <= now)
+            && self.limit.is_none()
+    }
+
+    /// The gap an endpoint's steady pace puts between its requests: [`STEADY_SHARE`] of its
+    /// own limit per second, else of the site's `prior` raised by a quarter per [`PROBE_STEP`]
+    /// since its first request; none when neither is known.
+    fn steady_gap(&mut self, prior: Option<u64>, now: Instant) -> Duration {
+        let first = *self.first_start.get_or_insert(now);
+        let per_second = match (self.limit, prior) {
+            (Some(own), _) => own as f64,
+            (None, Some(prior)) => {
+                let steps =
+                    now.saturating_duration_since(first).as_secs_f64() / PROBE_STEP.as_secs_f64();
+                prior as f64 * PROBE_GROWTH.powi(steps.floor().min(64.0) as i32)
+            }
+            (None, None) => return Duration::ZERO,
+        };
+        BURST_WINDOW.div_f64((per_second * STEADY_SHARE).max(f64::MIN_POSITIVE))
     }
 
     fn ready_at(&self) -> Option<Instant> {
-        self.blocked_until.max(self.next_start)
+        self.blocked_until
+            .max(self.next_start)
+            .max(self.paced_start)
     }
 
     /// The spacing of its requests: what remains (one kept in reserve) spread until the reset.
@@ -417,7 +462,10 @@ impl Budget {
         until_reset / spread
     }
 
-    /// Takes in what an answer said of this budget.
+    /// Takes in what an answer said of this budget. What remains is what the answer says less
+    /// the `others` requests still in flight (sent before it came, not counted in it yet), and
+    /// a near budget is spaced from this answer on: the next request already waits its gap.
+    #[allow(clippy::too_many_arguments)]
     fn update(
         &mut self,
         limit: Option<u64>,
@@ -425,12 +473,18 @@ impl Budget {
         reset_in: Option<Duration>,
         near: bool,
         unknown_reset: Duration,
+        others: u64,
         now: Instant,
     ) {
-        if limit.is_some() {
-            self.limit = limit;
+        // A limit of 0 says nothing a pace could use.
+        if let Some(l) = limit.filter(|l| *l > 0) {
+            self.limit = Some(l);
         }
-        self.remaining = remaining;
+        self.remaining = if near {
+            remaining.map(|r| r.saturating_sub(others))
+        } else {
+            remaining
+        };
         self.near = near;
         self.reset_at = match reset_in {
             Some(d) => Some(now + d),
@@ -438,7 +492,12 @@ impl Budget {
             None if near => Some(now + unknown_reset),
             None => None,
         };
-        if !near {
+        if near {
+            let gap = self.spacing(now, unknown_reset);
+            if !gap.is_zero() {
+                self.next_start = self.next_start.max(Some(now + gap));
+            }
+        } else {
             self.next_start = None;
         }
     }
@@ -453,6 +512,8 @@ struct State {
     routes: HashMap<String, Budget>,
     issues: HashMap<String, Budget>,
     tenant: Budget,
+    /// The endpoint limit last learned on this site: the pace of endpoints not heard of yet.
+    route_prior: Option<u64>,
     /// The tenant quota's window (`w`), when said.
     tenant_window: Option<Duration>,
     /// The concurrency bound, requests in flight, successes since the last change, and the
@@ -511,7 +572,10 @@ impl State {
     /// Takes a start from each budget of a request (spacing the next one while near).
     fn reserve(&mut self, keys: &Keys, now: Instant) {
         let tenant_window = self.tenant_default();
-        let take = |b: &mut Budget, window: Duration| {
+        let take = |b: &mut Budget, window: Duration, steady: Duration| {
+            if !steady.is_zero() {
+                b.paced_start = Some(now + steady);
+            }
             let gap = b.spacing(now, window);
             if !gap.is_zero() {
                 b.next_start = Some(now + gap);
@@ -520,12 +584,18 @@ impl State {
                 *r = r.saturating_sub(1);
             }
         };
-        take(&mut self.tenant, tenant_window);
+        take(&mut self.tenant, tenant_window, Duration::ZERO);
+        let prior = self.route_prior;
+        // An endpoint not heard of yet is remembered once there is a pace to hold it to.
+        if prior.is_some() && !self.routes.contains_key(&keys.route) {
+            self.routes.insert(keys.route.clone(), Budget::default());
+        }
         if let Some(b) = self.routes.get_mut(&keys.route) {
-            take(b, BURST_WINDOW);
+            let steady = b.steady_gap(prior, now);
+            take(b, BURST_WINDOW, steady);
         }
         if let Some(b) = keys.issue.as_ref().and_then(|i| self.issues.get_mut(i)) {
-            take(b, BURST_WINDOW);
+            take(b, BURST_WINDOW, Duration::ZERO);
         }
     }
 
@@ -610,7 +680,7 @@ impl Drop for Waiting<'_> {
 impl Pacer {
     pub fn new(ceiling: usize, longest_block: Duration, counters: Arc<Counters>) -> Pacer {
         let ceiling = ceiling.max(1);
-        counters.concurrency(ceiling);
+        counters.concurrency(ceiling.min(SLOW_START));
         Pacer {
             ceiling,
             longest_block,
@@ -618,8 +688,9 @@ impl Pacer {
                 routes: HashMap::new(),
                 issues: HashMap::new(),
                 tenant: Budget::default(),
+                route_prior: None,
                 tenant_window: None,
-                limit: ceiling,
+                limit: ceiling.min(SLOW_START),
                 in_flight: 0,
                 credit: 0,
                 round: 0,
@@ -693,6 +764,8 @@ impl Pacer {
         };
         let near = sig.near_end();
         let tenant_default = s.tenant_default();
+        // The other requests in flight (this one holds a slot until it is read).
+        let others = s.in_flight.saturating_sub(1) as u64;
         let longest_block = self.longest_block;
         if sig.said_anything() || limited {
             let (budget, unknown_reset) = match target {
@@ -714,15 +787,19 @@ impl Pacer {
                 sig.reset_in,
                 near && !limited,
                 unknown_reset,
+                others,
                 now,
             );
             if limited {
                 let wait = sig.retry_after.or(sig.reset_in).unwrap_or(DEFAULT_BLOCK);
                 budget.block(now + wait.min(longest_block));
             }
+            if target == Scope::Route && sig.limit.is_some_and(|l| l > 0) {
+                s.route_prior = sig.limit;
+            }
         } else if let Some(b) = s.routes.get_mut(&keys.route) {
             // An answer of this endpoint without a warning: its budget has recovered.
-            b.update(None, None, None, false, BURST_WINDOW, now);
+            b.update(None, None, None, false, BURST_WINDOW, 0, now);
         }
         let q = &sig.quota;
         if q.said_anything() {
@@ -738,6 +815,7 @@ impl Pacer {
                 q.reset_in,
                 quota_near || tenant_said_near,
                 unknown_reset,
+                others,
                 now,
             );
         }

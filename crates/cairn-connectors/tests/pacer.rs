@@ -150,7 +150,7 @@ async fn the_transport_slows_down_when_headers_warn_and_speeds_up_when_they_stop
     };
     let server = serve(settings, script).await;
     let site = &server.site;
-    assert_eq!(site.stats().concurrency, 4, "starts at the ceiling");
+    assert_eq!(site.stats().concurrency, 2, "starts low, under the ceiling");
     let calls = (0..12).map(|_| site.cloud_id());
     futures::future::try_join_all(calls).await.unwrap();
     let warned = site.stats();
@@ -164,7 +164,8 @@ async fn the_transport_slows_down_when_headers_warn_and_speeds_up_when_they_stop
 
     // The warnings stop (the first answer without one clears the budget; the request that
     // brought it may still have waited out the last spacing): the bound climbs back to the
-    // ceiling, and no further, and nothing waits on the budget any more.
+    // ceiling, and no further, and requests wait only for the endpoint's steady pace (9 a
+    // second of its limit of 10), not for the near spacing.
     site.cloud_id().await.unwrap();
     let cleared = site.stats();
     for _ in 0..39 {
@@ -172,7 +173,11 @@ async fn the_transport_slows_down_when_headers_warn_and_speeds_up_when_they_stop
     }
     let clear = site.stats();
     assert_eq!(clear.concurrency, 4, "{clear:?}");
-    assert_eq!(clear.budget_waited, cleared.budget_waited, "{clear:?}");
+    let paced = clear.budget_waited - cleared.budget_waited;
+    assert!(
+        paced <= Duration::from_millis(112) * 39,
+        "{paced:?} waited by 39 requests"
+    );
     assert_eq!(server.log().len(), 52);
 }
 

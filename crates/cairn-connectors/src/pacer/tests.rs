@@ -47,6 +47,11 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// The gap between two requests of an endpoint paced at `limit` per second.
+fn steady(limit: u64) -> Duration {
+    BURST_WINDOW.div_f64(limit as f64 * STEADY_SHARE)
+}
+
 #[test]
 fn route_templates_name_the_endpoint_not_the_item() {
     let cases = [
@@ -233,49 +238,76 @@ fn a_near_limit_spaces_that_endpoint_before_any_429_and_recovers_when_it_clears(
         ("X-RateLimit-Reset", "2026-03-26T16:24:31Z"),
     ]);
     p.observe(&search, 200, &warn, 0, now);
-    assert_eq!(p.start(&search, now), None, "the first goes at once");
-    // The next waits a quarter of the window (5 → 4 after that start, spread over 3 + reserve).
+    // Spaced from the warning on: the next waits a quarter of the window (4 spread, one kept).
     let gap = p.wait_for(&search, now);
-    assert!(gap > Duration::ZERO && gap <= ms(250), "{gap:?}");
+    assert!(gap > ms(200) && gap <= ms(250), "{gap:?}");
     assert_eq!(p.start(&search, now), Some(gap));
     assert_eq!(p.start(&search, now + gap), None, "after the gap it goes");
+    // The one after: the 750 ms left of the window over the 4 left before that start.
+    let next = p.wait_for(&search, now + gap);
+    assert!(next > ms(150) && next <= ms(250), "{next:?}");
 
-    // Remaining under a fifth of the limit, without NearLimit: the same.
+    // Requests already in flight when the warning came are counted out of what remains: the
+    // answered request and one other in flight, 5 left: 4 remain, 3 spread over the second.
+    let p = pacer(8);
+    for _ in 0..2 {
+        let admitted = p.lock().admit(&search, now);
+        assert!(matches!(admitted, Admission::Go(_)));
+    }
+    p.observe(&search, 200, &warn, 0, now);
+    let gap = p.wait_for(&search, now);
+    assert!(gap > ms(330) && gap <= ms(334), "{gap:?}");
+
+    // Remaining under a fifth of the limit, without NearLimit: the same (the limit, now known,
+    // also sets the endpoint's steady pace, a far shorter gap).
     let p = pacer(8);
     let low = sig(&[
         ("X-RateLimit-Limit", "100"),
         ("X-RateLimit-Remaining", "11"),
     ]);
     p.observe(&search, 200, &low, 0, now);
-    assert_eq!(p.start(&search, now), None);
     assert_eq!(p.wait_for(&search, now), ms(100), "1 s / 10 left");
-    // A fifth or more left and no warning: no spacing.
+    assert_eq!(p.start(&search, now + ms(100)), None);
+    assert_eq!(
+        p.wait_for(&search, now + ms(100)),
+        ms(90),
+        "the 900 ms left of the window over the 11 left less one kept"
+    );
+    let now = now + ms(100);
+    // A fifth or more left and no warning: no near spacing, only the steady pace.
     let ok = sig(&[
         ("X-RateLimit-Limit", "100"),
         ("X-RateLimit-Remaining", "40"),
     ]);
     p.observe(&search, 200, &ok, 0, now);
-    assert_eq!(p.start(&search, now), None);
     assert_eq!(
         p.wait_for(&search, now),
-        Duration::ZERO,
-        "cleared by an answer"
+        steady(100),
+        "cleared by an answer: back to the endpoint's steady pace"
     );
 
     // Near again, then an answer with no warning at all clears it too.
-    p.observe(&search, 200, &low, 0, now);
-    p.start(&search, now);
-    assert!(p.wait_for(&search, now) > Duration::ZERO);
-    p.observe(&search, 200, &Signals::default(), 0, now);
-    assert_eq!(p.wait_for(&search, now), Duration::ZERO);
+    let t = now + ms(50);
+    p.observe(&search, 200, &low, 0, t);
+    assert_eq!(p.wait_for(&search, t), ms(100));
+    p.observe(&search, 200, &Signals::default(), 0, t);
+    assert_eq!(
+        p.wait_for(&search, t),
+        Duration::ZERO,
+        "the steady gap since the last start has passed too"
+    );
 
     // Near, then the reset passes: cleared without another answer.
-    p.observe(&search, 200, &warn, 0, now);
-    p.start(&search, now);
-    assert!(p.wait_for(&search, now) > Duration::ZERO);
+    let t = now + ms(100);
+    p.observe(&search, 200, &warn, 0, t);
+    assert!(p.wait_for(&search, t) > steady(100));
     let later = now + Duration::from_secs(2);
     assert_eq!(p.start(&search, later), None);
-    assert_eq!(p.wait_for(&search, later), Duration::ZERO);
+    assert_eq!(
+        p.wait_for(&search, later),
+        steady(100),
+        "only the steady pace is left"
+    );
 }
 
 #[test]
@@ -288,7 +320,6 @@ fn remaining_zero_waits_for_the_reset() {
         ("X-RateLimit-Reset", "2026-03-26T16:24:32Z"),
     ]);
     p.observe(&search, 200, &empty, 0, now);
-    assert_eq!(p.start(&search, now), None);
     assert_eq!(p.wait_for(&search, now), Duration::from_secs(2));
 }
 
@@ -302,7 +333,6 @@ fn budgets_stay_apart() {
         ("X-RateLimit-Remaining", "2"),
     ]);
     p.observe(&get(SEARCH), 200, &warn, 0, now);
-    p.start(&get(SEARCH), now);
     assert!(p.wait_for(&get(SEARCH), now) > Duration::ZERO);
     for other in [get(PROJECTS), post(SEARCH), get("/rest/api/3/issue/PLAT-1")] {
         for _ in 0..5 {
@@ -319,7 +349,6 @@ fn budgets_stay_apart() {
         ("X-RateLimit-Reset", "2026-03-26T16:24:40Z"),
     ]);
     p.observe(&a, 201, &per_issue, 0, now);
-    assert_eq!(p.start(&a, now), None);
     assert!(p.wait_for(&a, now) > Duration::ZERO);
     let a_edit = Keys::of(&Method::PUT, "/rest/api/3/issue/PLAT-1");
     assert!(
@@ -417,11 +446,10 @@ fn the_tenant_quota_spaces_every_endpoint() {
         ("Beta-RateLimit", "\"tenant-app-quota\";r=101;t=100"),
     ]);
     p.observe(&get(SEARCH), 200, &quota, 0, now);
-    assert_eq!(p.start(&get(PROJECTS), now), None);
     assert_eq!(
-        p.wait_for(&get(SEARCH), now),
+        p.wait_for(&get(PROJECTS), now),
         Duration::from_secs(1),
-        "100 s / 100"
+        "100 s / 100, from the warning on, whatever the endpoint"
     );
     // Plenty left: no spacing.
     let fine = sig(&[("Beta-RateLimit", "\"tenant-app-quota\";r=900;t=100")]);
@@ -436,7 +464,7 @@ fn concurrency_falls_when_a_budget_is_near_or_a_429_comes_and_rises_when_clear()
     let now = Instant::now();
     let ok = Signals::default();
     let near = sig(&[("X-RateLimit-NearLimit", "true")]);
-    assert_eq!(p.limit(), 8, "starts at the ceiling");
+    assert_eq!(p.limit(), SLOW_START, "starts low");
     // Successes without pressure never take it above the ceiling.
     for _ in 0..100 {
         p.observe(&get(SEARCH), 200, &ok, 0, now);
@@ -522,4 +550,214 @@ async fn slots_follow_the_bound_and_a_waiting_request_holds_none() {
     waiter.abort();
     let _ = waiter.await;
     assert_eq!(p.counters.stats().waiting, 0);
+}
+
+#[test]
+fn an_endpoint_whose_limit_is_known_is_paced_under_it_all_the_time() {
+    let p = pacer(8);
+    let t0 = Instant::now();
+    let search = get(SEARCH);
+    // A limit said on an answer far from the end: no warning, but the pace is set.
+    p.observe(
+        &search,
+        200,
+        &sig(&[("X-RateLimit-Limit", "10"), ("X-RateLimit-Remaining", "9")]),
+        0,
+        t0,
+    );
+    // As fast as the pacer lets it, for 10 s: 9 a second, so never more than the limit in any
+    // second.
+    let mut starts = vec![];
+    let mut t = t0;
+    while t < t0 + Duration::from_secs(10) {
+        match p.start(&search, t) {
+            None => starts.push(t),
+            Some(wait) => t += wait,
+        }
+    }
+    for (i, s) in starts.iter().enumerate() {
+        let within = starts[i..]
+            .iter()
+            .take_while(|u| **u < *s + Duration::from_secs(1))
+            .count();
+        assert!(within <= 10, "{within} starts in the second from start {i}");
+    }
+    assert!(
+        (89..=91).contains(&starts.len()),
+        "{} starts in 10 s",
+        starts.len()
+    );
+    // Another endpoint's pace is its own.
+    let other = post("/rest/api/3/issueLink");
+    p.observe(
+        &other,
+        201,
+        &sig(&[
+            ("X-RateLimit-Limit", "100"),
+            ("X-RateLimit-Remaining", "99"),
+        ]),
+        0,
+        t,
+    );
+    assert_eq!(p.start(&other, t), None);
+    assert_eq!(p.wait_for(&other, t), steady(100));
+}
+
+#[test]
+fn an_endpoint_not_heard_of_takes_the_sites_last_limit_and_probes_above_it() {
+    let p = pacer(8);
+    let t0 = Instant::now();
+    let projects = get(PROJECTS);
+    // Nothing learned yet: no pace.
+    assert_eq!(p.start(&projects, t0), None);
+    assert_eq!(p.wait_for(&projects, t0), Duration::ZERO);
+    p.observe(
+        &get(SEARCH),
+        200,
+        &sig(&[
+            ("X-RateLimit-Limit", "10"),
+            ("X-RateLimit-NearLimit", "true"),
+        ]),
+        0,
+        t0,
+    );
+    // An endpoint first used now goes at the site's last limit...
+    let boards = get("/rest/agile/1.0/board");
+    assert_eq!(p.start(&boards, t0), None);
+    assert_eq!(p.wait_for(&boards, t0), steady(10));
+    // ...raised by a quarter per probe step while it says nothing of its own...
+    let later = t0 + PROBE_STEP * 2;
+    assert_eq!(p.start(&boards, later), None);
+    let gap = p.wait_for(&boards, later);
+    let expected = BURST_WINDOW.div_f64(10.0 * 1.25 * 1.25 * STEADY_SHARE);
+    assert!(
+        gap.abs_diff(expected) < Duration::from_micros(10),
+        "{gap:?}"
+    );
+    // ...until it does.
+    p.observe(
+        &boards,
+        200,
+        &sig(&[("X-RateLimit-Limit", "40"), ("X-RateLimit-Remaining", "30")]),
+        0,
+        later,
+    );
+    let after = later + Duration::from_secs(1);
+    assert_eq!(p.start(&boards, after), None);
+    assert_eq!(p.wait_for(&boards, after), steady(40));
+    // A limit of 0 teaches nothing.
+    let odd = get("/rest/api/3/field");
+    p.observe(&odd, 200, &sig(&[("X-RateLimit-Limit", "0")]), 0, after);
+    assert_eq!(p.start(&odd, after), None);
+    assert_eq!(p.wait_for(&odd, after), steady(40), "the site's last limit");
+}
+
+/// A site's burst budget for one endpoint, as Jira keeps it: a bucket of `capacity` refilled
+/// at `per_second`, warning (`NearLimit`) on successes under a fifth left, refusing when empty.
+struct SiteBucket {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl SiteBucket {
+    fn answer(&mut self, now: Instant) -> (u16, Signals) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.at = now;
+        let limit = (self.capacity as u64).to_string();
+        if self.tokens < 1.0 {
+            let reason = ("RateLimit-Reason", "jira-burst-based");
+            return (
+                429,
+                sig(&[("Retry-After", "1"), ("X-RateLimit-Limit", &limit), reason]),
+            );
+        }
+        self.tokens -= 1.0;
+        let left = self.tokens.floor() as u64;
+        if left * 5 < self.capacity as u64 {
+            let left = left.to_string();
+            let near = [
+                ("X-RateLimit-Limit", limit.as_str()),
+                ("X-RateLimit-Remaining", left.as_str()),
+                ("X-RateLimit-NearLimit", "true"),
+            ];
+            (200, sig(&near))
+        } else {
+            (200, Signals::default())
+        }
+    }
+}
+
+#[test]
+fn against_a_burst_bucket_the_pacer_keeps_near_its_rate_without_429s() {
+    // Two endpoints of a site that allows 10 requests per second each, with buckets that start
+    // full; 8 slots; every answer takes 50 ms. Requests are started as soon as the pacer
+    // admits them, for 30 s of simulated time.
+    let p = pacer(8);
+    let t0 = Instant::now();
+    let endpoints = [get(SEARCH), get("/rest/api/3/issue/PLAT-1/watchers")];
+    let mut buckets: Vec<SiteBucket> = (0..2)
+        .map(|_| SiteBucket {
+            capacity: 10.0,
+            per_second: 10.0,
+            tokens: 10.0,
+            at: t0,
+        })
+        .collect();
+    let latency = ms(50);
+    let end = t0 + Duration::from_secs(30);
+    // (answered at, endpoint, round)
+    let mut in_flight: Vec<(Instant, usize, u64)> = vec![];
+    let (mut sent, mut refused, mut admitted_last_20s) = ([0u32; 2], 0u32, [0u32; 2]);
+    let mut t = t0;
+    let mut next = 0usize;
+    while t < end {
+        // Answers due now.
+        in_flight.sort_by_key(|f| f.0);
+        while in_flight.first().is_some_and(|f| f.0 <= t) {
+            let (_, e, round) = in_flight.remove(0);
+            p.lock().in_flight -= 1;
+            let (status, signals) = buckets[e].answer(t);
+            if status == 429 {
+                refused += 1;
+            } else if t >= t0 + Duration::from_secs(10) {
+                admitted_last_20s[e] += 1;
+            }
+            p.observe(&endpoints[e], status, &signals, round, t);
+        }
+        // Start what the pacer admits, the endpoints taking turns.
+        let mut soonest = end;
+        for _ in 0..2 {
+            let e = next % 2;
+            next += 1;
+            match p.lock().admit(&endpoints[e], t) {
+                Admission::Go(round) => {
+                    sent[e] += 1;
+                    in_flight.push((t + latency, e, round));
+                    soonest = t;
+                }
+                Admission::Wait(d) => soonest = soonest.min(t + d),
+                Admission::Full => {}
+            }
+        }
+        if soonest > t {
+            let answer = in_flight.iter().map(|f| f.0).min().unwrap_or(end);
+            t = soonest.min(answer);
+        }
+    }
+    let total: u32 = sent.iter().sum();
+    assert!(total > 400, "{total} requests");
+    assert!(
+        refused * 100 < total,
+        "{refused} 429s in {total} requests (under 1% expected)"
+    );
+    for (e, n) in admitted_last_20s.iter().enumerate() {
+        let rate = *n as f64 / 20.0;
+        assert!(
+            (8.5..=10.0).contains(&rate),
+            "endpoint {e}: {rate} admitted per second of 10 allowed"
+        );
+    }
 }
