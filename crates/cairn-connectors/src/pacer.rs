@@ -28,6 +28,12 @@
 //!   is not held to another's limit, and one allowed less warns (under a fifth left) long
 //!   before it refuses. Without this the pacer learns each endpoint's limit from a drained
 //!   budget, and every endpoint of a run meets its first 429s.
+//! - Once the site has said a per-issue write limit (on any issue), every issue's writes are
+//!   paced at [`STEADY_SHARE`] of the smallest one said per [`ISSUE_WINDOW`]: a restore writes
+//!   to thousands of issues, each new to the pacer, and would otherwise learn the limit anew on
+//!   each busy one.
+//! - What a site's pacers learned (endpoint limits, the per-issue limit) is kept per site for
+//!   the process's life ([`Learned`]), so the next run starts at the pace the last one found.
 //! - A 429 blocks its budget for `Retry-After` (else until the reset; else a second; at most
 //!   `Settings::max_retry_after`); requests of other budgets go on.
 //! - Requests wait on their budgets *before* they take a slot, so a waiting request never holds
@@ -40,8 +46,8 @@
 //!   cannot decrease it again), never below one nor above the ceiling. An issue's budget only
 //!   spaces that issue's writes: it says nothing about the site.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -70,6 +76,12 @@ const SLOW_START: usize = 2;
 /// How often an endpoint paced by another's limit raises its pace, and by how much.
 const PROBE_STEP: Duration = Duration::from_secs(5);
 const PROBE_GROWTH: f64 = 1.25;
+/// The window of the per-issue write limit a pace assumes: Jira documents 20 writes per 2 s
+/// (and 100 per 30 s) and says the window in no header.
+const ISSUE_WINDOW: Duration = Duration::from_secs(2);
+/// How long what a site's pacers learned of its limits is trusted by the next pacer of that
+/// site (Atlassian changes limits rarely; a stale pace is only a start, corrected by answers).
+const LEARNED_FOR: Duration = Duration::from_secs(3600);
 
 // ---------------------------------------------------------------------------------------------
 // Headers
@@ -412,12 +424,11 @@ impl Budget {
         self.near || self.blocked_until.is_some_and(|b| b > now)
     }
 
-    /// Nothing left to remember (a known limit is worth keeping).
+    /// Nothing left to remember but, perhaps, its limit.
     fn idle(&self, now: Instant) -> bool {
         !self.pressed(now)
             && self.next_start.is_none_or(|n| n <= now)
             && self.paced_start.is_none_or(|n| n <= now)
-            && self.limit.is_none()
     }
 
     /// The gap an endpoint's steady pace puts between its requests: [`STEADY_SHARE`] of its
@@ -507,6 +518,65 @@ impl Budget {
     }
 }
 
+/// What the pacers of one site learned of its endpoints' limits, kept for the process's life:
+/// the next run on that site (the Confluence backup after the Jira one, tomorrow's backup, a
+/// restore) starts at the pace the last one found, instead of finding each limit again from a
+/// nearly spent budget. Entries older than [`LEARNED_FOR`] are not used.
+#[derive(Debug, Default)]
+pub(crate) struct Learned {
+    routes: HashMap<String, (u64, Instant)>,
+    prior: Option<(u64, Instant)>,
+    issue_limit: Option<(u64, Instant)>,
+}
+
+static LEARNED: LazyLock<Mutex<BTreeMap<String, Arc<Mutex<Learned>>>>> =
+    LazyLock::new(|| Mutex::new(BTreeMap::new()));
+
+impl Learned {
+    /// The shared record of one site (`host[:port]/path` as the counters name it).
+    pub fn for_site(site: &str) -> Arc<Mutex<Learned>> {
+        let mut sites = LEARNED.lock().unwrap_or_else(|e| e.into_inner());
+        sites.entry(site.to_string()).or_default().clone()
+    }
+
+    /// A record shared with nobody.
+    #[cfg(test)]
+    pub fn detached() -> Arc<Mutex<Learned>> {
+        Arc::default()
+    }
+
+    fn learn(&mut self, route: &str, limit: u64, now: Instant) {
+        self.routes.insert(route.to_string(), (limit, now));
+        self.prior = Some((limit, now));
+    }
+
+    fn learn_issue_limit(&mut self, limit: u64, now: Instant) {
+        self.issue_limit = Some((limit, now));
+    }
+
+    /// The fresh per-issue write limit.
+    fn fresh_issue_limit(&self, now: Instant) -> Option<u64> {
+        self.issue_limit
+            .filter(|(_, at)| now.saturating_duration_since(*at) < LEARNED_FOR)
+            .map(|(l, _)| l)
+    }
+
+    /// The fresh route limits and the fresh prior.
+    fn fresh(&self, now: Instant) -> (Vec<(String, u64)>, Option<u64>) {
+        let fresh = |at: &Instant| now.saturating_duration_since(*at) < LEARNED_FOR;
+        let routes = self
+            .routes
+            .iter()
+            .filter(|(_, (_, at))| fresh(at))
+            .map(|(r, (l, _))| (r.clone(), *l))
+            .collect();
+        (
+            routes,
+            self.prior.filter(|(_, at)| fresh(at)).map(|(l, _)| l),
+        )
+    }
+}
+
 #[derive(Debug)]
 struct State {
     routes: HashMap<String, Budget>,
@@ -514,6 +584,8 @@ struct State {
     tenant: Budget,
     /// The endpoint limit last learned on this site: the pace of endpoints not heard of yet.
     route_prior: Option<u64>,
+    /// The smallest per-issue write limit the site has said: the pace of every issue's writes.
+    issue_limit: Option<u64>,
     /// The tenant quota's window (`w`), when said.
     tenant_window: Option<Duration>,
     /// The concurrency bound, requests in flight, successes since the last change, and the
@@ -594,8 +666,15 @@ impl State {
             let steady = b.steady_gap(prior, now);
             take(b, BURST_WINDOW, steady);
         }
-        if let Some(b) = keys.issue.as_ref().and_then(|i| self.issues.get_mut(i)) {
-            take(b, BURST_WINDOW, Duration::ZERO);
+        if let Some(issue) = &keys.issue {
+            // Every issue's writes are paced by the smallest per-issue limit the site has said.
+            if let Some(limit) = self.issue_limit {
+                let b = self.issues.entry(issue.clone()).or_default();
+                let gap = ISSUE_WINDOW.div_f64(limit as f64 * STEADY_SHARE);
+                take(b, BURST_WINDOW, gap);
+            } else if let Some(b) = self.issues.get_mut(issue) {
+                take(b, BURST_WINDOW, Duration::ZERO);
+            }
         }
     }
 
@@ -614,9 +693,10 @@ impl State {
             });
         }
         if self.routes.len() > 1024 {
+            // An endpoint's known limit is worth keeping (there are a few hundred endpoints).
             self.routes.retain(|_, b| {
                 b.expire(now);
-                !b.idle(now)
+                !b.idle(now) || b.limit.is_some()
             });
         }
     }
@@ -644,6 +724,7 @@ pub(crate) struct Pacer {
     state: Mutex<State>,
     freed: Notify,
     counters: Arc<Counters>,
+    learned: Arc<Mutex<Learned>>,
 }
 
 /// A slot of the concurrency bound, held while a request is in flight (and by an open download
@@ -678,17 +759,39 @@ impl Drop for Waiting<'_> {
 }
 
 impl Pacer {
-    pub fn new(ceiling: usize, longest_block: Duration, counters: Arc<Counters>) -> Pacer {
+    pub fn new(
+        ceiling: usize,
+        longest_block: Duration,
+        counters: Arc<Counters>,
+        learned: Arc<Mutex<Learned>>,
+    ) -> Pacer {
         let ceiling = ceiling.max(1);
         counters.concurrency(ceiling.min(SLOW_START));
+        let (known, route_prior, issue_limit) = {
+            let learned = learned.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let (known, prior) = learned.fresh(now);
+            (known, prior, learned.fresh_issue_limit(now))
+        };
+        let routes = known
+            .into_iter()
+            .map(|(route, limit)| {
+                let budget = Budget {
+                    limit: Some(limit),
+                    ..Budget::default()
+                };
+                (route, budget)
+            })
+            .collect();
         Pacer {
             ceiling,
             longest_block,
             state: Mutex::new(State {
-                routes: HashMap::new(),
+                routes,
                 issues: HashMap::new(),
                 tenant: Budget::default(),
-                route_prior: None,
+                route_prior,
+                issue_limit,
                 tenant_window: None,
                 limit: ceiling.min(SLOW_START),
                 in_flight: 0,
@@ -697,6 +800,7 @@ impl Pacer {
             }),
             freed: Notify::new(),
             counters,
+            learned,
         }
     }
 
@@ -794,8 +898,20 @@ impl Pacer {
                 let wait = sig.retry_after.or(sig.reset_in).unwrap_or(DEFAULT_BLOCK);
                 budget.block(now + wait.min(longest_block));
             }
-            if target == Scope::Route && sig.limit.is_some_and(|l| l > 0) {
-                s.route_prior = sig.limit;
+            if let Some(l) = sig.limit.filter(|l| *l > 0 && target == Scope::Issue) {
+                let l = s.issue_limit.map_or(l, |known| known.min(l));
+                s.issue_limit = Some(l);
+                self.learned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .learn_issue_limit(l, now);
+            }
+            if let Some(l) = sig.limit.filter(|l| *l > 0 && target == Scope::Route) {
+                s.route_prior = Some(l);
+                self.learned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .learn(&keys.route, l, now);
             }
         } else if let Some(b) = s.routes.get_mut(&keys.route) {
             // An answer of this endpoint without a warning: its budget has recovered.

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::outbound::{Outbound, refused_in};
-use crate::pacer::{Keys, Pacer, Signals, Slot};
+use crate::pacer::{Keys, Learned, Pacer, Signals, Slot};
 use crate::stats::{Count, Counters, Stats};
 
 /// A stream of bytes (attachment content, both ways).
@@ -288,6 +288,7 @@ impl Transport {
                 settings.max_concurrency,
                 settings.max_retry_after,
                 counters.clone(),
+                Learned::for_site(site),
             )),
             base,
             origin,

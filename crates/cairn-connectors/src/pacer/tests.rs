@@ -29,6 +29,7 @@ fn pacer(ceiling: usize) -> Arc<Pacer> {
         ceiling,
         Duration::from_secs(300),
         Arc::new(Counters::detached()),
+        Learned::detached(),
     ))
 }
 
@@ -760,4 +761,82 @@ fn against_a_burst_bucket_the_pacer_keeps_near_its_rate_without_429s() {
             "endpoint {e}: {rate} admitted per second of 10 allowed"
         );
     }
+}
+
+#[test]
+fn the_next_pacer_of_a_site_starts_at_the_pace_the_last_one_learned() {
+    let site = Learned::detached();
+    let new_pacer = |learned: Arc<Mutex<Learned>>| {
+        Arc::new(Pacer::new(
+            8,
+            Duration::from_secs(300),
+            Arc::new(Counters::detached()),
+            learned,
+        ))
+    };
+    let jira_run = new_pacer(site.clone());
+    let now = Instant::now();
+    jira_run.observe(
+        &get(SEARCH),
+        200,
+        &sig(&[
+            ("X-RateLimit-Limit", "10"),
+            ("X-RateLimit-NearLimit", "true"),
+        ]),
+        0,
+        now,
+    );
+    // The next run: the endpoint keeps its pace, and one it never used starts at the site's.
+    let next_run = new_pacer(site.clone());
+    for (keys, limit) in [(get(SEARCH), 10), (get("/wiki/api/v2/pages"), 10)] {
+        assert_eq!(next_run.start(&keys, now), None);
+        assert_eq!(next_run.wait_for(&keys, now), steady(limit), "{keys:?}");
+    }
+    // Another site's pacer knows nothing of it.
+    let elsewhere = new_pacer(Learned::detached());
+    assert_eq!(elsewhere.start(&get(SEARCH), now), None);
+    assert_eq!(elsewhere.wait_for(&get(SEARCH), now), Duration::ZERO);
+    // What was learned too long ago is not used.
+    let (routes, prior) = site.lock().unwrap().fresh(now + LEARNED_FOR);
+    assert!(routes.is_empty() && prior.is_none(), "{routes:?} {prior:?}");
+    let (routes, prior) = site.lock().unwrap().fresh(now + LEARNED_FOR / 2);
+    assert_eq!(
+        (routes, prior),
+        (
+            vec![("GET /rest/api/3/search/jql".to_string(), 10)],
+            Some(10)
+        )
+    );
+}
+
+#[test]
+fn once_the_site_says_a_per_issue_limit_every_issues_writes_are_paced_by_it() {
+    let p = pacer(8);
+    let now = Instant::now();
+    let written = |key: &str| post(&format!("/rest/api/3/issue/{key}/comment"));
+    // Before: writes to an issue go back to back.
+    assert_eq!(p.start(&written("PLAT-1"), now), None);
+    assert_eq!(p.wait_for(&written("PLAT-1"), now), Duration::ZERO);
+    let per_issue = |limit: &str| {
+        sig(&[
+            ("RateLimit-Reason", "jira-per-issue-on-write"),
+            ("X-RateLimit-Limit", limit),
+            ("X-RateLimit-Remaining", "30"),
+        ])
+    };
+    p.observe(&written("PLAT-1"), 201, &per_issue("20"), 0, now);
+    // After: an issue never written before is paced at 90% of 20 per 2 s...
+    let gap = ISSUE_WINDOW.div_f64(20.0 * STEADY_SHARE);
+    assert_eq!(p.start(&written("PLAT-2"), now), None);
+    assert_eq!(p.wait_for(&written("PLAT-2"), now), gap);
+    // ...which reads of that issue, and writes elsewhere, do not wait for.
+    assert_eq!(
+        p.wait_for(&get("/rest/api/3/issue/PLAT-2"), now),
+        Duration::ZERO
+    );
+    assert_eq!(p.wait_for(&written("PLAT-3"), now), Duration::ZERO);
+    // A larger limit said (the 30-s window's 100) does not speed it up.
+    p.observe(&written("PLAT-2"), 201, &per_issue("100"), 0, now);
+    assert_eq!(p.start(&written("PLAT-4"), now), None);
+    assert_eq!(p.wait_for(&written("PLAT-4"), now), gap);
 }
