@@ -30,8 +30,8 @@ distribution instead, and `--rate-limit` gives the stand-in Atlassian's limits (
 `cairn sim --rate-limit`, e.g. `burst=10,issue-writes=20/2s,hourly=65000`: a burst limit per
 endpoint and method per second, per-issue writes, an hourly tenant quota). A second table gives,
 for each step, the site's requests per issue, its 429s by reason (from `/__sim/stats`), the
-achieved request rate, and the busiest endpoint's rate against the burst limit (and the total
-against the hourly quota) when those are set.
+achieved request rate, and the busiest endpoint's rate while in use against the burst limit
+(and the total against the hourly quota) when those are set.
 
 Prints a Markdown table. Builds the release binary first (CARGO_TARGET_DIR or
 /var/tmp/cairn-target).
@@ -349,7 +349,8 @@ def print_pace(pace, args):
           + (f"log-normal median {args.latency_median_ms} ms, p99 {args.latency_p99_ms} ms"
              if args.latency_median_ms is not None else f"{args.latency_ms} ms") + "\n")
     print("| step | site requests | per issue | 429s | 429 % | by reason | req/s "
-          "| busiest endpoint | its admitted req/s (peak 1 s) | of burst limit | of hourly quota's rate |")
+          "| busiest endpoint | its admitted req/s while in use (peak 1 s) | of burst limit "
+          "| of hourly quota's rate |")
     print("|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|")
     for label, wall, issues, st in pace:
         if not isinstance(st, dict):
@@ -360,8 +361,10 @@ def print_pace(pace, args):
         rate = n / wall if wall else 0.0
         name, e = max(st["endpoints"].items(), key=lambda kv: kv[1]["requests"],
                       default=("", {"requests": 0, "peakPerSecond": 0}))
-        # Admitted requests (a 429 uses no budget) against the limits.
-        e_rate = (e["requests"] - e.get("throttled", 0)) / wall if wall else 0.0
+        # Admitted requests (a 429 uses no budget) over the seconds the endpoint was in use,
+        # against the limits.
+        active = e.get("activeSeconds") or wall
+        e_rate = (e["requests"] - e.get("throttled", 0)) / active if active else 0.0
         of_burst = f"{e_rate / burst:.0%}" if burst else ""
         of_quota = f"{(n - throttled) / wall * 3600 / hourly:.0%}" if hourly and wall else ""
         print(f"| {label} | {n} | {per_issue} | {throttled} | "

@@ -433,6 +433,9 @@ pub struct EndpointStats {
     pub throttled: u64,
     /// The most requests admitted within one second (seconds counted from the reset).
     pub peak_per_second: u64,
+    /// The seconds (counted from the reset) in which it admitted at least one request: its
+    /// admitted requests over these are its rate while in use, to set against its limit.
+    pub active_seconds: u64,
     #[serde(skip)]
     second: u64,
     #[serde(skip)]
@@ -658,6 +661,7 @@ impl Throttle {
         if endpoint.second != second || endpoint.in_second == 0 {
             endpoint.second = second;
             endpoint.in_second = 0;
+            endpoint.active_seconds += 1;
         }
         endpoint.in_second += 1;
         endpoint.peak_per_second = endpoint.peak_per_second.max(endpoint.in_second);

@@ -117,7 +117,7 @@ async fn an_endpoint_called_faster_than_its_burst_limit_answers_429_until_retry_
     assert_eq!(stats["throttledByReason"], json!({"jira-burst-based": 1}));
     assert_eq!(
         stats["endpoints"][ISSUE],
-        json!({"requests": 4, "throttled": 1, "peakPerSecond": 2})
+        json!({"requests": 4, "throttled": 1, "peakPerSecond": 2, "activeSeconds": 2})
     );
     assert_eq!(stats["endpoints"]["GET /rest/api/3/myself"]["requests"], 1);
     assert_eq!(stats["quotaUsed"], json!({"jira": 4}));

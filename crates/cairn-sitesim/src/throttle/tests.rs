@@ -109,6 +109,7 @@ fn each_endpoint_and_method_has_its_own_bucket() {
     assert_eq!(s.endpoints[GET_ISSUE].requests, 2);
     assert_eq!(s.endpoints[GET_ISSUE].throttled, 1);
     assert_eq!(s.endpoints[GET_ISSUE].peak_per_second, 1);
+    assert_eq!(s.endpoints[GET_ISSUE].active_seconds, 1);
     assert_eq!(
         s.throttled_by_reason,
         BTreeMap::from([
