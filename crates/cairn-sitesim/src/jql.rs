@@ -120,7 +120,11 @@ fn lex(s: &str) -> Result<Toks, String> {
 pub enum Clause {
     Project(Vec<String>),
     Key(Vec<String>),
-    Date { field: String, op: String, at: Ts },
+    Date {
+        field: String,
+        op: String,
+        at: Ts,
+    },
     /// Issues any of these accounts watches.
     Watcher(Vec<Account>),
 }

@@ -803,7 +803,14 @@ async fn jql_watcher_finds_the_issues_an_account_watches() {
                 .filter(|i| i.project_id == p.id && i.watchers.contains(&a))
                 .map(|i| i.id.to_string())
                 .collect();
-            (a.clone(), b.clone(), watched(&a), watched(&b), p.key.clone(), in_project)
+            (
+                a.clone(),
+                b.clone(),
+                watched(&a),
+                watched(&b),
+                p.key.clone(),
+                in_project,
+            )
         });
     assert!(watched_by_a.len() > 1 && !watched_by_b.is_empty());
     assert!(!watched_by_a.is_superset(&watched_by_b));

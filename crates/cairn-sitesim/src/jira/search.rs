@@ -141,6 +141,9 @@ pub fn approximate_count(site: &Site, r: &Req) -> R {
     let b = r.json()?;
     let jql_text = b["jql"].as_str().unwrap_or("");
     let (q, cache_key) = parse_jql(site, r, jql_text)?;
-    let n = site.search_cache.get_or_run(&cache_key, || q.run(site)).len();
+    let n = site
+        .search_cache
+        .get_or_run(&cache_key, || q.run(site))
+        .len();
     Ok(ok(json!({"count": n})))
 }
