@@ -1,5 +1,6 @@
 //! Jira Cloud: the platform REST API v3 and the Jira Software (agile) API 1.0.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -105,6 +106,16 @@ pub fn jql_for(projects: &[&str], since: Option<DateTime<Utc>>) -> String {
         q.push_str(&format!(" AND updated >= {}", jql_time(s)));
     }
     q.push_str(" ORDER BY key ASC");
+    q
+}
+
+/// JQL of the issues `account_id` watches, updated at or after `since` when given.
+pub fn jql_watched_by(account_id: &str, since: Option<DateTime<Utc>>) -> String {
+    let quoted = account_id.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut q = format!("watcher = \"{quoted}\"");
+    if let Some(s) = since {
+        q.push_str(&format!(" AND updated >= {}", jql_time(s)));
+    }
     q
 }
 
@@ -370,6 +381,11 @@ impl Jira {
             },
         )
     }
+    /// `{id}` of every issue `account_id` watches (JQL `watcher = "..."`), updated at or after
+    /// `since` when given: the listing of ids, in its pages of 5000.
+    pub fn watched_issue_ids(&self, account_id: &str, since: Option<DateTime<Utc>>) -> Docs {
+        self.issue_ids(&jql_watched_by(account_id, since))
+    }
     /// Every issue `jql` matches, with all fields (attachments and links are in `fields`).
     pub fn issues(&self, jql: &str) -> Docs {
         self.list(
@@ -530,7 +546,14 @@ impl Jira {
     /// - properties: no read gives their keys in bulk (the search's `properties` takes up to 5
     ///   keys the caller must already know), so each issue's key list is read (one request),
     ///   then each value.
-    pub async fn details_of(&self, issue: &mut Value) -> Result<IssueDetails> {
+    ///
+    /// With `watching` (watchers read by user), a watched issue whose watchers it accounts for
+    /// takes its `/watchers` document from there, without a request.
+    pub async fn details_of(
+        &self,
+        issue: &mut Value,
+        watching: Option<&Watching>,
+    ) -> Result<IssueDetails> {
         let key = issue["key"]
             .as_str()
             .or_else(|| issue["id"].as_str())
@@ -540,6 +563,7 @@ impl Jira {
             Some(m) => m.remove("changelog"),
             None => None,
         };
+        let issue = &*issue;
         let fields = &issue["fields"];
         let changelog = async {
             match expanded.as_ref().and_then(|c| whole(c, "histories")) {
@@ -570,7 +594,12 @@ impl Jira {
                     "watchCount": 0,
                     "watchers": [],
                 })),
-                _ => self.watchers(&key).await,
+                w => {
+                    match watching.and_then(|known| known.document(&id_string(&issue["id"])?, w)) {
+                        Some(document) => Ok(document),
+                        None => self.watchers(&key).await,
+                    }
+                }
             }
         };
         let (changelog, comments, worklogs, watchers, properties) = futures::try_join!(
@@ -840,6 +869,148 @@ impl Jira {
     }
 }
 
+/// Who watches which issue, read by user (one id-only search `watcher = "<accountId>"` for each
+/// listed user): the `/watchers` documents of the issues whose `watches.watchCount` it accounts
+/// for, built from the users listing, without a request each.
+#[derive(Debug, Default)]
+pub struct Watching {
+    /// `UserDetails` of each listed user, by account id.
+    users: HashMap<String, Value>,
+    /// Account ids watching each issue (by issue id), in account id order.
+    watchers: HashMap<String, Vec<String>>,
+    /// The caller's account id (for `isWatching`).
+    me: String,
+}
+
+/// The keys of a `UserDetails` (a watcher), in the order `/watchers` gives them.
+const USER_DETAILS_KEYS: &[&str] = &[
+    "self",
+    "accountId",
+    "emailAddress",
+    "avatarUrls",
+    "displayName",
+    "active",
+    "timeZone",
+    "accountType",
+];
+
+impl Watching {
+    /// Reads, for each of `users` (documents of `/users/search`), the ids of the issues they
+    /// watch (updated at or after `since` when given). `me` is the caller's account id.
+    pub async fn read(
+        jira: &Jira,
+        users: &[Value],
+        me: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Watching> {
+        let ids: Vec<String> = users
+            .iter()
+            .filter_map(|u| u["accountId"].as_str().map(String::from))
+            .collect();
+        let watched: Vec<(String, Vec<Value>)> = futures::stream::iter(ids)
+            .map(|id| async move {
+                let issues = jira.watched_issue_ids(&id, since).try_collect().await?;
+                Ok::<_, Error>((id, issues))
+            })
+            .buffered(4)
+            .try_collect()
+            .await?;
+        let mut watching = Watching {
+            users: users
+                .iter()
+                .filter_map(|u| Some((u["accountId"].as_str()?.to_string(), user_details(u))))
+                .collect(),
+            watchers: HashMap::new(),
+            me: me.to_string(),
+        };
+        for (account, issues) in watched {
+            for issue in issues {
+                if let Some(id) = id_string(&issue["id"]) {
+                    watching
+                        .watchers
+                        .entry(id)
+                        .or_default()
+                        .push(account.clone());
+                }
+            }
+        }
+        for accounts in watching.watchers.values_mut() {
+            accounts.sort();
+            accounts.dedup();
+        }
+        Ok(watching)
+    }
+
+    /// Checks the documents built here against the site's own: reads `/watchers` of the most
+    /// watched issues (most watchers first, so that their order is shown too) until one can be
+    /// built (at most [`Watching::CHECKS`] reads). Unless the first built equals the site's
+    /// answer, nothing is built from here on (every watched issue is read on its own): the
+    /// users listing and `/watchers` differ on this site, or the order of watchers does.
+    pub async fn check(&mut self, jira: &Jira) -> Result<bool> {
+        let mut candidates: Vec<(&String, usize)> =
+            self.watchers.iter().map(|(id, a)| (id, a.len())).collect();
+        candidates.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
+        let candidates: Vec<String> = candidates
+            .into_iter()
+            .take(Self::CHECKS)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in candidates {
+            let answer = jira.watchers(&id).await?;
+            if let Some(built) = self.document(&id, &answer) {
+                // As stored: key order counts (`Value`'s own equality ignores it).
+                if serde_json::to_vec(&built).ok() == serde_json::to_vec(&answer).ok() {
+                    return Ok(true);
+                }
+                break;
+            }
+        }
+        self.watchers.clear();
+        Ok(false)
+    }
+
+    /// The most `/watchers` reads [`Watching::check`] makes.
+    pub const CHECKS: usize = 3;
+
+    /// Issues whose watchers were found.
+    pub fn issues(&self) -> usize {
+        self.watchers.len()
+    }
+
+    /// The `/watchers` document of issue `issue_id` whose search document has `watches`, when
+    /// the watchers found are all of them (as many as its `watchCount`): `None` otherwise (a
+    /// watcher not among the listed users, an app, one hidden from the caller), and the issue's
+    /// own read is needed.
+    pub fn document(&self, issue_id: &str, watches: &Value) -> Option<Value> {
+        let accounts = self.watchers.get(issue_id)?;
+        if watches["watchCount"].as_u64() != Some(accounts.len() as u64) {
+            return None;
+        }
+        let watchers: Vec<Value> = accounts
+            .iter()
+            .map(|a| self.users.get(a).cloned())
+            .collect::<Option<_>>()?;
+        Some(json!({
+            "self": watches["self"],
+            "isWatching": accounts.contains(&self.me),
+            "watchCount": accounts.len(),
+            "watchers": watchers,
+        }))
+    }
+}
+
+/// A watcher's `UserDetails` from a user's `/users/search` document: its keys, in the order
+/// `/watchers` gives them (those the listing leaves out, such as a hidden email, stay out).
+fn user_details(user: &Value) -> Value {
+    let mut details = Map::new();
+    for key in USER_DETAILS_KEYS {
+        if let Some(v) = user.get(*key) {
+            details.insert(key.to_string(), v.clone());
+        }
+    }
+    Value::Object(details)
+}
+
 /// The entries of an envelope (`{startAt, maxResults, total, <key>: [...]}`) when it holds all
 /// of them: `None` when it is absent, or cut off (`total` above what it carries).
 fn whole(envelope: &Value, key: &str) -> Option<Vec<Value>> {
@@ -891,5 +1062,40 @@ mod tests {
             READ_ONLY_ISSUE_FIELDS,
         );
         assert_eq!(f, json!({"summary": "s"}));
+    }
+
+    #[test]
+    fn watchers_built_from_the_users_listing() {
+        assert_eq!(
+            jql_watched_by("557058:a\"b", None),
+            "watcher = \"557058:a\\\"b\""
+        );
+        // A `/users/search` document: keys in another order, and some a watcher has not.
+        let user = |id: &str| {
+            json!({"self": format!("https://x/rest/api/3/user?accountId={id}"), "accountId": id,
+                "accountType": "atlassian", "avatarUrls": {"16x16": "a"}, "displayName": id,
+                "active": true, "timeZone": "UTC", "locale": "en_US"})
+        };
+        let watching = Watching {
+            users: ["a", "b"]
+                .iter()
+                .map(|id| (id.to_string(), user_details(&user(id))))
+                .collect(),
+            watchers: HashMap::from([
+                ("10".to_string(), vec!["a".to_string(), "b".to_string()]),
+                ("11".to_string(), vec!["a".to_string(), "z".to_string()]),
+            ]),
+            me: "b".into(),
+        };
+        let watches = |n: u64| json!({"self": "https://x/rest/api/3/issue/K-1/watchers", "watchCount": n, "isWatching": false});
+        let built = watching.document("10", &watches(2)).unwrap();
+        assert_eq!(
+            serde_json::to_string(&built).unwrap(),
+            r#"{"self":"https://x/rest/api/3/issue/K-1/watchers","isWatching":true,"watchCount":2,"watchers":[{"self":"https://x/rest/api/3/user?accountId=a","accountId":"a","avatarUrls":{"16x16":"a"},"displayName":"a","active":true,"timeZone":"UTC","accountType":"atlassian"},{"self":"https://x/rest/api/3/user?accountId=b","accountId":"b","avatarUrls":{"16x16":"a"},"displayName":"b","active":true,"timeZone":"UTC","accountType":"atlassian"}]}"#
+        );
+        // More watchers than found, a watcher not listed, an issue nobody listed watches.
+        assert!(watching.document("10", &watches(3)).is_none());
+        assert!(watching.document("11", &watches(2)).is_none());
+        assert!(watching.document("12", &watches(1)).is_none());
     }
 }

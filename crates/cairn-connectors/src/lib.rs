@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 pub use confluence::{Confluence, ContentKind, CreatedSpace};
 pub use error::{Error, ErrorKind, Result};
-pub use jira::{CreatedIssue, CreatedProject, IssueDetails, Jira};
+pub use jira::{CreatedIssue, CreatedProject, IssueDetails, Jira, Watching};
 pub use order::parents_first;
 pub use outbound::{Allow, Outbound, Refused};
 pub use paging::Docs;

@@ -701,13 +701,16 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
     let picked: Vec<(u64, String)> = w.sim.with_site("src", |s| {
         s.issues
             .values()
-            .take(6)
+            .take(8)
             .map(|i| (i.id, i.key.clone()))
             .collect()
     });
     let (long_log, linked, commented, logged, unwatched, with_props) = (
         &picked[0], &picked[1], &picked[2], &picked[3], &picked[4], &picked[5],
     );
+    // Watched by an account the users listing does not have (a former user): its watchers are
+    // read on their own. Watched by the backup's account: `isWatching` is true.
+    let (watched_by_stranger, watched_by_me) = (&picked[6], &picked[7]);
     // Remote links added through the API: the site records each in the change log.
     let account = w.sim.account(cairn_sitesim::Access::ReadWrite).clone();
     let site = cairn_connectors::Site::new(
@@ -716,6 +719,14 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
         support::loopback(),
     )
     .unwrap();
+    let me = site.jira().myself().await.unwrap()["accountId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    site.jira()
+        .add_watcher(&watched_by_me.1, &me)
+        .await
+        .unwrap();
     for (issue, n) in [(long_log, 1), (linked, 2)] {
         let link = json!({"globalId": format!("cairn-test-{n}"), "object": {"url": format!("https://example.com/{n}"), "title": format!("Link {n}")}});
         site.jira()
@@ -773,11 +784,18 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
             });
         }
         s.issues.get_mut(&unwatched.0).unwrap().watchers.clear();
+        let stranger = "557058:00000000-0000-0000-0000-former000001".to_string();
+        assert!(s.user(&stranger).is_none());
+        s.issues
+            .get_mut(&watched_by_stranger.0)
+            .unwrap()
+            .watchers
+            .push(stranger);
         let props = &mut s.issues.get_mut(&with_props.0).unwrap().properties;
         props.insert("cairn.test.a".into(), json!({"a": 1}));
         props.insert("cairn.test.b".into(), json!([1, 2]));
     });
-    let (issues, watched, linked_issues, properties) = w.sim.with_site("src", |s| {
+    let (issues, watched, linked_issues, properties, users) = w.sim.with_site("src", |s| {
         let has_link_item = |i: &cairn_sitesim::model::Issue| {
             i.histories
                 .iter()
@@ -788,8 +806,13 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
             s.issues.values().filter(|i| !i.watchers.is_empty()).count() as u64,
             s.issues.values().filter(|i| has_link_item(i)).count() as u64,
             s.issues.values().map(|i| i.properties.len()).sum::<usize>() as u64,
+            s.users.len() as u64,
         )
     });
+    assert!(
+        users < issues,
+        "the site has fewer users than issues: read by user"
+    );
     assert!(linked_issues >= 2, "the links added are in the change log");
 
     w.sim.clear_log("src");
@@ -801,8 +824,15 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
     assert_eq!(on(&c, &issue_route("comment")), 1, "{c:?}");
     assert_eq!(on(&c, &issue_route("worklog")), 1, "{c:?}");
     assert_eq!(on(&c, &issue_route("remotelink")), linked_issues, "{c:?}");
-    assert_eq!(on(&c, &issue_route("watchers")), watched, "{c:?}");
+    // Watchers by user: one id-only search per user; `/watchers` read once to check the
+    // documents built against the site's own, and for the issue with a watcher not listed.
+    assert_eq!(on(&c, &issue_route("watchers")), 2, "{c:?}");
     assert_eq!(watched, issues - 1, "one issue has no watcher");
+    let bulk_searches = on(&c, "POST /rest/api/3/search/jql");
+    eprintln!(
+        "{issues} issues, {watched} watched, {users} users: {bulk_searches} searches, {} /watchers reads in bulk",
+        on(&c, &issue_route("watchers"))
+    );
     assert_eq!(on(&c, &issue_route("properties")), issues, "{c:?}");
     assert_eq!(
         on(
@@ -830,6 +860,12 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
     let one_by_one = w.backup(Product::Jira).await;
     let c = w.sim.counters("src");
     let one_by_one_per_issue = per_issue(&c);
+    assert_eq!(on(&c, &issue_route("watchers")), issues, "{c:?}");
+    assert_eq!(
+        bulk_searches - on(&c, "POST /rest/api/3/search/jql"),
+        users,
+        "one watcher search per user: {c:?}"
+    );
     eprintln!(
         "requests per issue: {bulk_per_issue:.2} in bulk, {one_by_one_per_issue:.2} one by one"
     );
@@ -869,6 +905,23 @@ async fn the_bulk_read_and_the_one_by_one_read_store_the_same_issue_documents() 
         async move { serde_json::from_slice::<Value>(&a.get(path).await.unwrap()).unwrap() }
     };
     let links = |id: u64| w.sim.with_site("src", |s| s.issues[&id].remote_links.len());
+    let d = doc(watched_by_me.0).await;
+    assert_eq!(
+        d["watchers"]["isWatching"],
+        json!(true),
+        "{}",
+        d["watchers"]
+    );
+    let d = doc(watched_by_stranger.0).await;
+    assert!(
+        d["watchers"]["watchers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["displayName"] == "Former user"),
+        "{}",
+        d["watchers"]
+    );
     let d = doc(long_log.0).await;
     assert!(
         d["changelog"].as_array().unwrap().len() > 46,

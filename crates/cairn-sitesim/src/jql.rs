@@ -1,5 +1,6 @@
 //! The JQL subset a backup uses: `project = X`, `project in (A, B)`, `key`/`issuekey`,
-//! `created`/`updated` comparisons with `"yyyy/MM/dd HH:mm"` dates, `AND`, and `ORDER BY`.
+//! `created`/`updated` comparisons with `"yyyy/MM/dd HH:mm"` dates, `watcher = "accountId"` /
+//! `watcher in (...)` (account ids or `currentUser()`), `AND`, and `ORDER BY`.
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -119,7 +120,20 @@ fn lex(s: &str) -> Result<Toks, String> {
 pub enum Clause {
     Project(Vec<String>),
     Key(Vec<String>),
-    Date { field: String, op: String, at: Ts },
+    Date {
+        field: String,
+        op: String,
+        at: Ts,
+    },
+    /// Issues any of these accounts watches.
+    Watcher(Vec<Account>),
+}
+
+/// A user value of a clause: an account id, or the caller (`currentUser()`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Account {
+    Id(String),
+    CurrentUser,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +164,32 @@ fn value(toks: &Toks, i: usize, what: &str) -> Result<String, String> {
     match toks.get(i) {
         Some(Tok::Word(w)) | Some(Tok::Str(w)) => Ok(w.clone()),
         _ => Err(toks.expected(i, what)),
+    }
+}
+
+/// The value at token `i` and the number of tokens it takes: a function call without arguments
+/// (`currentUser()`) is written `name()`, anything else is the plain value.
+fn value_or_function(toks: &Toks, i: usize, what: &str) -> Result<(String, usize), String> {
+    match (toks.get(i), toks.get(i + 1)) {
+        (Some(Tok::Word(name)), Some(Tok::LParen)) => {
+            if toks.get(i + 2) != Some(&Tok::RParen) {
+                return Err(toks.expected(i + 2, "')'"));
+            }
+            Ok((format!("{name}()"), 3))
+        }
+        _ => Ok((value(toks, i, what)?, 1)),
+    }
+}
+
+/// A `watcher` value: `currentUser()` or an account id (Jira takes any string; one that names no
+/// account matches no issue).
+fn account(v: String) -> Result<Account, String> {
+    match v.strip_suffix("()") {
+        None => Ok(Account::Id(v)),
+        Some(f) if f.eq_ignore_ascii_case("currentUser") => Ok(Account::CurrentUser),
+        Some(f) => Err(format!(
+            "Unable to find JQL function '{f}()'. (this stand-in knows currentUser() for watcher)"
+        )),
     }
 }
 
@@ -202,6 +242,12 @@ pub fn parse(jql: &str) -> Result<Query, String> {
         }
         let field = value(&toks, i, "a field name")?.to_ascii_lowercase();
         i += 1;
+        // Functions are read only where this stand-in evaluates them.
+        let functions = field == "watcher";
+        let read_value = |i: usize, what: &str| match functions {
+            true => value_or_function(&toks, i, what),
+            false => value(&toks, i, what).map(|v| (v, 1)),
+        };
         let op = match toks.get(i) {
             Some(Tok::Op(o)) => o.clone(),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("in") => "in".into(),
@@ -218,8 +264,9 @@ pub fn parse(jql: &str) -> Result<Query, String> {
             i += 1;
             let mut vs = vec![];
             loop {
-                vs.push(value(&toks, i, "a value")?);
-                i += 1;
+                let (v, taken) = read_value(i, "a value")?;
+                vs.push(v);
+                i += taken;
                 match toks.get(i) {
                     Some(Tok::Comma) => i += 1,
                     Some(Tok::RParen) => {
@@ -231,8 +278,8 @@ pub fn parse(jql: &str) -> Result<Query, String> {
             }
             vs
         } else {
-            let v = value(&toks, i, "either a value, list or function")?;
-            i += 1;
+            let (v, taken) = read_value(i, "either a value, list or function")?;
+            i += taken;
             vec![v]
         };
         match field.as_str() {
@@ -257,9 +304,12 @@ pub fn parse(jql: &str) -> Result<Query, String> {
                     at,
                 });
             }
+            "watcher" if op == "=" || op == "in" => q.clauses.push(Clause::Watcher(
+                values.into_iter().map(account).collect::<Result<_, _>>()?,
+            )),
             _ => {
                 return Err(format!(
-                    "The operator '{op}' on field '{field}' is not supported by this stand-in (it supports project, key, id, created and updated)."
+                    "The operator '{op}' on field '{field}' is not supported by this stand-in (it supports project, key, id, created, updated and watcher)."
                 ));
             }
         }
@@ -271,6 +321,27 @@ impl Query {
     /// Atlassian's rule for `/search/jql`: the query must restrict the search.
     pub fn bounded(&self) -> bool {
         !self.clauses.is_empty()
+    }
+
+    /// Whether the query names the caller (`currentUser()`): its result depends on who asks.
+    pub fn names_caller(&self) -> bool {
+        self.clauses.iter().any(
+            |c| matches!(c, Clause::Watcher(accounts) if accounts.contains(&Account::CurrentUser)),
+        )
+    }
+
+    /// The query as `caller` asks it: `currentUser()` becomes the caller's account id.
+    pub fn asked_by(mut self, caller: &str) -> Query {
+        for c in &mut self.clauses {
+            if let Clause::Watcher(accounts) = c {
+                for a in accounts.iter_mut() {
+                    if *a == Account::CurrentUser {
+                        *a = Account::Id(caller.to_string());
+                    }
+                }
+            }
+        }
+        self
     }
 
     pub fn matches(&self, site: &Site, issue: &Issue) -> bool {
@@ -285,6 +356,11 @@ impl Query {
             Clause::Key(ks) => ks
                 .iter()
                 .any(|k| k.eq_ignore_ascii_case(&issue.key) || *k == issue.id.to_string()),
+            Clause::Watcher(accounts) => accounts.iter().any(|a| match a {
+                Account::Id(id) => issue.watchers.contains(id),
+                // Not asked by anyone (see `asked_by`): nobody's issues.
+                Account::CurrentUser => false,
+            }),
             Clause::Date { field, op, at } => {
                 let t = if field == "created" {
                     issue.created
@@ -332,7 +408,8 @@ impl Query {
                         }
                     }
                 }
-                Clause::Date { .. } => {}
+                // Jira takes any account id: one that names no user matches nothing.
+                Clause::Date { .. } | Clause::Watcher(_) => {}
             }
         }
         None
@@ -433,5 +510,27 @@ mod tests {
         assert!(!parse("").unwrap().bounded());
         assert!(parse("summary ~ foo").is_err());
         assert!(parse("updated >= \"nonsense\"").is_err());
+    }
+
+    #[test]
+    fn parses_watcher_clauses() {
+        let q = parse(r#"project = PLAT AND watcher = "5b10ac8d82e05b22cc7d4ef5""#).unwrap();
+        assert!(matches!(
+            &q.clauses[1],
+            Clause::Watcher(a) if *a == [Account::Id("5b10ac8d82e05b22cc7d4ef5".into())]
+        ));
+        let q = parse(r#"watcher in ("a", currentUser(), b)"#).unwrap();
+        assert!(q.names_caller());
+        let q = q.asked_by("me");
+        assert!(matches!(
+            &q.clauses[0],
+            Clause::Watcher(a) if *a == [Account::Id("a".into()), Account::Id("me".into()), Account::Id("b".into())]
+        ));
+        assert!(!q.names_caller());
+        assert!(parse("watcher = currentUser(").is_err());
+        assert!(parse("watcher = membersOf()").is_err());
+        assert!(parse("watcher ~ a").is_err());
+        // Functions are read only for watcher.
+        assert!(parse("project = currentUser()").is_err());
     }
 }

@@ -763,6 +763,109 @@ async fn jql_errors_are_jira_shaped_and_readable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jql_watcher_finds_the_issues_an_account_watches() {
+    use std::collections::BTreeSet;
+    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
+    let ids = |v: &Value| -> BTreeSet<String> {
+        v["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let search = |jql: String| {
+        let body = json!({"jql": jql, "fields": ["id"], "maxResults": 5000});
+        t.send("s", Method::POST, "/rest/api/3/search/jql", Some(body))
+    };
+    // The two accounts watching the most issues, what each watches, and a project.
+    let (a, b, watched_by_a, watched_by_b, project, project_watched_by_a) =
+        t.sim.with_site("s", |s| {
+            let watched = |who: &str| -> BTreeSet<String> {
+                s.issues
+                    .values()
+                    .filter(|i| i.watchers.iter().any(|w| w == who))
+                    .map(|i| i.id.to_string())
+                    .collect()
+            };
+            let mut users: Vec<(usize, String)> = s
+                .users
+                .iter()
+                .map(|u| (watched(&u.account_id).len(), u.account_id.clone()))
+                .collect();
+            users.sort();
+            let (_, a) = users.pop().unwrap();
+            let (_, b) = users.pop().unwrap();
+            let p = s.projects.values().next().unwrap();
+            let in_project: BTreeSet<String> = s
+                .issues
+                .values()
+                .filter(|i| i.project_id == p.id && i.watchers.contains(&a))
+                .map(|i| i.id.to_string())
+                .collect();
+            (
+                a.clone(),
+                b.clone(),
+                watched(&a),
+                watched(&b),
+                p.key.clone(),
+                in_project,
+            )
+        });
+    assert!(watched_by_a.len() > 1 && !watched_by_b.is_empty());
+    assert!(!watched_by_a.is_superset(&watched_by_b));
+
+    let (st, v) = search(format!("watcher = \"{a}\"")).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(ids(&v), watched_by_a);
+    let (_, v) = search(format!("watcher in (\"{a}\", {b})")).await;
+    assert_eq!(ids(&v), &watched_by_a | &watched_by_b);
+    let (_, v) = search(format!("project = {project} AND watcher = \"{a}\"")).await;
+    assert!(!project_watched_by_a.is_empty());
+    assert_eq!(ids(&v), project_watched_by_a);
+    // Jira takes any account id: one of nobody matches nothing (no error).
+    let (st, v) = search("watcher = \"557058:no-such-account\"".into()).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(ids(&v).is_empty());
+
+    // currentUser() is the caller; watching one more issue shows in the next search.
+    let (_, _, me) = t.get("s", "/rest/api/3/myself").await;
+    let me = me["accountId"].as_str().unwrap().to_string();
+    let watched_by_me = |s: &cairn_sitesim::model::Site| -> BTreeSet<String> {
+        s.issues
+            .values()
+            .filter(|i| i.watchers.contains(&me))
+            .map(|i| i.id.to_string())
+            .collect()
+    };
+    let before = t.sim.with_site("s", watched_by_me);
+    let (_, v) = search("watcher = currentUser()".into()).await;
+    assert_eq!(ids(&v), before);
+    let unwatched = t.sim.with_site("s", |s| {
+        s.issues
+            .values()
+            .find(|i| !i.watchers.contains(&me))
+            .map(|i| i.key.clone())
+            .unwrap()
+    });
+    let (st, _) = t
+        .send(
+            "s",
+            Method::POST,
+            &format!("/rest/api/3/issue/{unwatched}/watchers"),
+            Some(Value::Null),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let after = t.sim.with_site("s", watched_by_me);
+    assert_eq!(after.len(), before.len() + 1);
+    let (_, v) = search("watcher = currentUser()".into()).await;
+    assert_eq!(ids(&v), after);
+    let (_, v) = search(format!("watcher = \"{me}\"")).await;
+    assert_eq!(ids(&v), after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_tokens_survive_changes_between_pages() {
     let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
     let (project, keys) = t.sim.with_site("s", |s| {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use cairn_connectors::Site;
+use cairn_connectors::{Site, Watching};
 use cairn_control::jobs::EngineError;
 use cairn_store::Selection;
 use chrono::{DateTime, Utc};
@@ -44,15 +44,67 @@ pub(super) async fn backup(
     // What is known now: what was written, the projects, their issues (Jira's approximate
     // count) and the boards; attachments are added as their issues are read.
     run.known = run.done() + projects.len() as u64 + boards.len() as u64;
-    count_issues(run, &j, &projects).await;
+    let issues = count_issues(run, &j, &projects).await;
+    let (watching, users) = match run.bulk_reads {
+        true => watching(&j, &projects, issues, since).await?,
+        false => (None, None),
+    };
     for project in projects {
-        self::project(run, &j, project, since).await?;
+        self::project(run, &j, project, since, watching.clone()).await?;
     }
     self::boards(run, &j, boards).await?;
     if selections.contains(&Selection::Users) {
-        users_and_groups(run, &j).await?;
+        users_and_groups(run, &j, users).await?;
     }
     Ok(())
+}
+
+/// In bulk, who watches which issue, read by user when the site has fewer users than issues to
+/// read, with the users listing when it was read whole.
+///
+/// Each watched issue's `/watchers` is one request; reading them by user is one id-only search
+/// (or one per 5000 issues) per user, plus the users listing (1000 a page), the caller and one
+/// check. Jira has every reporter watch their issue, so nearly every issue is watched: fewer
+/// users than issues to read (`issues`: the projects' count, or in an incremental those
+/// updated since its parent) means fewer requests. The listing stops as soon as it reaches that
+/// count, so a site with many users costs a few pages at most.
+async fn watching(
+    j: &cairn_connectors::Jira,
+    projects: &[Value],
+    issues: u64,
+    since: Option<DateTime<Utc>>,
+) -> Result<(Option<Arc<Watching>>, Option<Vec<Value>>), EngineError> {
+    let to_read = match since {
+        None => issues,
+        Some(_) if projects.is_empty() => 0,
+        Some(_) => {
+            let keys: Vec<&str> = projects.iter().filter_map(|p| p["key"].as_str()).collect();
+            // Without a count, no way to tell: the issues are read as before.
+            j.approximate_count(&cairn_connectors::jira::jql_for(&keys, since))
+                .await
+                .unwrap_or(0)
+        }
+    };
+    if to_read == 0 {
+        return Ok((None, None));
+    }
+    let mut listing = j.users();
+    let mut users = vec![];
+    while let Some(user) = listing.next().await {
+        users.push(user.map_err(site_error(Source))?);
+        if users.len() as u64 >= to_read {
+            return Ok((None, None));
+        }
+    }
+    let me = j.myself().await.map_err(site_error(Source))?;
+    let me = me["accountId"].as_str().unwrap_or_default();
+    let mut watching = Watching::read(j, &users, me, since)
+        .await
+        .map_err(site_error(Source))?;
+    if !watching.check(j).await.map_err(site_error(Source))? {
+        tracing::info!("watchers listed by user differ from the site's own: read one by one");
+    }
+    Ok((Some(Arc::new(watching)), Some(users)))
 }
 
 /// The configuration documents (`jira/config/`).
@@ -129,20 +181,27 @@ async fn config(run: &mut BackupRun<'_>, j: &cairn_connectors::Jira) -> Result<(
 }
 
 /// Adds the projects' issues to the items known, by Jira's approximate count: only an estimate
-/// for the progress, so a site without the count goes on without it.
-async fn count_issues(run: &mut BackupRun<'_>, j: &cairn_connectors::Jira, projects: &[Value]) {
+/// for the progress, so a site without the count goes on without it. Returns the count added.
+async fn count_issues(
+    run: &mut BackupRun<'_>,
+    j: &cairn_connectors::Jira,
+    projects: &[Value],
+) -> u64 {
     let counts = futures::future::join_all(projects.iter().map(|p| async move {
         let key = p["key"].as_str().unwrap_or_default();
         j.approximate_count(&cairn_connectors::jira::jql_for(&[key], None))
             .await
     }))
     .await;
+    let mut total = 0;
     for count in counts {
         match count {
-            Ok(n) => run.known += n,
+            Ok(n) => total += n,
             Err(e) => tracing::debug!(error = %e, "no issue count"),
         }
     }
+    run.known += total;
+    total
 }
 
 /// A project with its components, versions and roles, then its issues.
@@ -151,6 +210,7 @@ async fn project(
     j: &cairn_connectors::Jira,
     mut project: Value,
     since: Option<DateTime<Utc>>,
+    watching: Option<Arc<Watching>>,
 ) -> Result<(), EngineError> {
     let key = project["key"].as_str().unwrap_or_default().to_string();
     let (components, versions, roles) = futures::try_join!(
@@ -168,7 +228,7 @@ async fn project(
         Category::Data,
     )
     .await?;
-    issues(run, j, &key, since).await
+    issues(run, j, &key, since, watching).await
 }
 
 /// The boards with their sprints (each board's read side by side).
@@ -196,12 +256,17 @@ async fn boards(
     Ok(())
 }
 
-/// Users, and groups with their members (each group's read side by side).
+/// Users (`listed`: already read whole), and groups with their members (each group's read side
+/// by side).
 async fn users_and_groups(
     run: &mut BackupRun<'_>,
     j: &cairn_connectors::Jira,
+    listed: Option<Vec<Value>>,
 ) -> Result<(), EngineError> {
-    let users = read_all(j.users()).await?;
+    let users = match listed {
+        Some(users) => users,
+        None => read_all(j.users()).await?,
+    };
     run.known += users.len() as u64;
     for user in users {
         let id = user["accountId"].as_str().unwrap_or_default().to_string();
@@ -241,6 +306,7 @@ async fn issues(
     j: &cairn_connectors::Jira,
     project: &str,
     since: Option<DateTime<Utc>>,
+    watching: Option<Arc<Watching>>,
 ) -> Result<(), EngineError> {
     use cairn_connectors::jira::jql_for;
     let include_attachments = run.attachments;
@@ -285,6 +351,7 @@ async fn issues(
         .map(|issue| {
             let j = j.clone();
             let earlier = earlier.clone();
+            let watching = watching.clone();
             tokio::spawn(async move {
                 let mut issue = issue?;
                 if earlier.get(&id_str(&issue["id"]).unwrap_or_default())
@@ -297,7 +364,7 @@ async fn issues(
                     return Ok((issue, None));
                 }
                 let details = match bulk {
-                    true => j.details_of(&mut issue).await?,
+                    true => j.details_of(&mut issue, watching.as_deref()).await?,
                     false => {
                         let key = issue["key"].as_str().unwrap_or_default().to_string();
                         j.issue_details(&key).await?

@@ -59,16 +59,23 @@ fn search_params(r: &Req) -> Result<SearchParams, Response> {
     }
 }
 
-/// Parse `jql_text` and check it as Jira does (bounded; projects and keys exist).
-fn parse_jql(site: &Site, r: &Req, jql_text: &str) -> Result<jql::Query, Response> {
+/// Parse `jql_text` and check it as Jira does (bounded; projects and keys exist), as the caller
+/// asks it; with the key its result is cached under (the caller's too when the query names
+/// them).
+fn parse_jql(site: &Site, r: &Req, jql_text: &str) -> Result<(jql::Query, String), Response> {
     let q = jql::parse(jql_text).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?;
+    let cache_key = match q.names_caller() {
+        true => format!("{}\n{jql_text}", r.me),
+        false => jql_text.to_string(),
+    };
+    let q = q.asked_by(&r.me);
     if !q.bounded() {
         return Err(r.err(StatusCode::BAD_REQUEST, "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."));
     }
     if let Some(e) = q.unknown_value(site) {
         return Err(r.err(StatusCode::BAD_REQUEST, &e));
     }
-    Ok(q)
+    Ok((q, cache_key))
 }
 
 /// The `nextPageToken` of a search: the query's hash and the last sort key served, so the next
@@ -86,8 +93,8 @@ fn jql_hash(s: &str) -> String {
 
 pub fn search_jql(site: &Site, r: &Req) -> R {
     let (jql_text, token, max, fields, expand) = search_params(r)?;
-    let q = parse_jql(site, r, &jql_text)?;
-    let hits = site.search_cache.get_or_run(&jql_text, || q.run(site));
+    let (q, cache_key) = parse_jql(site, r, &jql_text)?;
+    let hits = site.search_cache.get_or_run(&cache_key, || q.run(site));
     let start = match token {
         None => 0,
         Some(t) => {
@@ -133,7 +140,10 @@ pub fn search_jql(site: &Site, r: &Req) -> R {
 pub fn approximate_count(site: &Site, r: &Req) -> R {
     let b = r.json()?;
     let jql_text = b["jql"].as_str().unwrap_or("");
-    let q = parse_jql(site, r, jql_text)?;
-    let n = site.search_cache.get_or_run(jql_text, || q.run(site)).len();
+    let (q, cache_key) = parse_jql(site, r, jql_text)?;
+    let n = site
+        .search_cache
+        .get_or_run(&cache_key, || q.run(site))
+        .len();
     Ok(ok(json!({"count": n})))
 }
