@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_control::jobs::{EngineError, JobContext};
-use cairn_control::management::{FailedItem, RestoreSummary};
+use cairn_control::management::{FailedItem, RestoreSummary, SkippedItem};
 use serde::{Deserialize, Serialize};
 
 /// Creates before a checkpoint save is considered.
@@ -146,6 +146,27 @@ impl IdMap {
         *self.summary.skipped.entry(kind.to_string()).or_default() += 1;
     }
 
+    /// Leaves an item out on purpose, saying why (`result.skippedItems`); counted in
+    /// `skipped`. Recorded once per item, however often a resumed restore meets it again.
+    pub fn skipped_because(&mut self, kind: &str, source: &str, reason: impl Into<String>) {
+        let known = self
+            .summary
+            .skipped_items
+            .iter()
+            .any(|s| s.kind == kind && s.source_id == source);
+        if known {
+            return;
+        }
+        let reason = reason.into();
+        tracing::info!(kind, source, %reason, "restore item left out");
+        self.skipped(kind);
+        self.summary.skipped_items.push(SkippedItem {
+            kind: kind.to_string(),
+            source_id: source.to_string(),
+            reason,
+        });
+    }
+
     pub fn failed(&mut self, kind: &str, source: &str, message: impl Into<String>) {
         let message = message.into();
         tracing::warn!(kind, source, %message, "restore item failed");
@@ -239,6 +260,20 @@ mod tests {
         assert!(back.has_failed("comment", "5"));
         assert_eq!(back.summary().created["issue"], 1);
         assert_eq!(back.summary().skipped["space"], 1);
+    }
+
+    /// An item left out on purpose keeps its reason across a checkpoint and is counted once,
+    /// however often a resumed restore meets it again.
+    #[test]
+    fn a_reasoned_skip_survives_a_resume_and_counts_once() {
+        let mut m = IdMap::from_checkpoint(None).unwrap();
+        m.skipped_because("workflowRule", "wf-1:3", "a third-party app's rule");
+        let mut back = IdMap::from_checkpoint(Some(&m.to_json())).unwrap();
+        back.skipped_because("workflowRule", "wf-1:3", "a third-party app's rule");
+        let s = back.summary();
+        assert_eq!(s.skipped["workflowRule"], 1);
+        assert_eq!(s.skipped_items.len(), 1);
+        assert_eq!(s.skipped_items[0].reason, "a third-party app's rule");
     }
 
     /// A resumed container's children are counted once: those an older engine's checkpoint

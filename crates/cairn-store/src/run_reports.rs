@@ -81,12 +81,27 @@ pub struct FailedItem {
     pub message: String,
 }
 
-/// `result` of a restore (extension): counts by kind of what was created and skipped.
+/// One item a restore left out on purpose because the destination's API cannot write it (a
+/// third-party app's workflow rule, an uneditable system scheme, ...): also counted in `skipped`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedItem {
+    pub kind: String,
+    pub source_id: String,
+    pub reason: String,
+}
+
+/// `result` of a restore (extension): counts by kind of what was created and skipped, what
+/// failed, and why each item left out on purpose was left out.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RestoreSummary {
     pub created: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
     pub failed: Vec<FailedItem>,
+    /// Absent from results written before reasons were kept, and when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_items: Vec<SkippedItem>,
 }
 
 #[cfg(test)]

@@ -478,6 +478,18 @@ pub struct RestoreResultBody {
     pub created: std::collections::BTreeMap<String, u64>,
     pub skipped: std::collections::BTreeMap<String, u64>,
     pub failed: Vec<RestoreFailure>,
+    /// Items left out on purpose, each with why (what the destination's API cannot write);
+    /// each is also counted in `skipped`.
+    #[serde(rename = "skippedItems")]
+    pub skipped_items: Vec<RestoreSkip>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSkip {
+    pub kind: String,
+    pub source_id: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -502,6 +514,15 @@ impl From<RestoreRecord> for PublicApiRestoreV2 {
                         kind: f.kind,
                         source_id: f.source_id,
                         message: f.message,
+                    })
+                    .collect(),
+                skipped_items: s
+                    .skipped_items
+                    .into_iter()
+                    .map(|k| RestoreSkip {
+                        kind: k.kind,
+                        source_id: k.source_id,
+                        reason: k.reason,
                     })
                     .collect(),
             }),

@@ -32,6 +32,7 @@ pub use browse::{
 };
 pub use cairn_store::{
     BackupStatsView, FailedItem, Progress, ProgressPhase, RateLimited, RestoreSummary, SiteTraffic,
+    SkippedItem,
 };
 pub use policies::{NewPolicy, PolicyPatch, PolicyView, ScheduleInput};
 pub use restores::NewRestore;
