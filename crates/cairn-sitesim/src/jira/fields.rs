@@ -138,7 +138,8 @@ fn no_options(r: &Req) -> axum::response::Response {
 }
 
 /// `GET /field/{fieldId}/context/{contextId}/option` (PageBean of `CustomFieldContextOption`):
-/// parents and cascading children in their order; `optionId` gives that one option,
+/// the parents, then the cascading children (as the reference's example has them); `optionId`
+/// gives that one option,
 /// `onlyOptions` leaves the children out.
 pub fn field_options(site: &Site, r: &Req) -> R {
     if r.p("fieldId") == SPRINT_FIELD && r.p("contextId") == SPRINT_CONTEXT {
@@ -150,9 +151,17 @@ pub fn field_options(site: &Site, r: &Req) -> R {
     }
     let only = r.q("optionId");
     let top = r.q_bool("onlyOptions");
-    let items = c
-        .options
+    // As Jira lists them: the parents in their order, then the cascading children by parent.
+    let parents: Vec<&FieldOption> = c.options.iter().filter(|o| o.parent.is_none()).collect();
+    let children = parents.iter().flat_map(|p| {
+        c.options
+            .iter()
+            .filter(|o| o.parent.as_deref() == Some(p.id.as_str()))
+    });
+    let items = parents
         .iter()
+        .copied()
+        .chain(children)
         .filter(|o| only.is_none_or(|id| id == o.id))
         .filter(|o| !top || o.parent.is_none())
         .map(option_json)
