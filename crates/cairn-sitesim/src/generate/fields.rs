@@ -113,6 +113,9 @@ fn flat<'a>(values: &[&'a str]) -> Vec<(&'a str, &'a [&'a str])> {
     values.iter().map(|v| (*v, &[][..])).collect()
 }
 
+/// A field without options: name, kind, projects and issue types of its one context, default.
+type Plain = (&'static str, CfKind, Vec<u64>, Vec<&'static str>, Value);
+
 /// A context; `default` is built from its options once they have ids.
 struct Spec {
     name: String,
@@ -237,7 +240,7 @@ pub(super) fn generate(site: &mut Site, ctx: &Ctx) {
 
     // The other kinds, each with a default; one only in the second project, one not on
     // sub-tasks.
-    let simple: Vec<(&str, CfKind, Vec<u64>, Vec<&'static str>, Value)> = vec![
+    let simple: Vec<Plain> = vec![
         (
             "Release Notes",
             CfKind::TextArea,
