@@ -11,7 +11,8 @@
 //!   names; its options (parents, then cascading children under their parents) and its default
 //!   value. On a field this restore created, the context Jira makes with a new field is deleted
 //!   unless a source context has its name; on a field the destination had, contexts and
-//!   options of the same name are reused and only the missing ones added.
+//!   options of the same name are reused and only the missing ones added, and a context of its
+//!   own keeps its default value (the source's is skipped with the reason).
 //!
 //! Every source → destination id goes into the map (`field`, `fieldContext`, `fieldOption`), and
 //! so does each create before it is made (`open`, saved), so a resumed restore finds what an
@@ -317,6 +318,20 @@ async fn field_contexts(
             continue;
         };
         options(run, dest, did, c, &csid, &dctx).await?;
+        if !own && run.map.get("fieldContextOwn", &csid).is_none() {
+            // The destination's own context: its default value stays as it is.
+            if c["defaultValue"].is_object() {
+                run.map.skipped_because(
+                    "fieldDefault",
+                    &csid,
+                    format!(
+                        "context '{}' is the destination's own: its default value is left as it is",
+                        text(c, "name")
+                    ),
+                );
+            }
+            continue;
+        }
         if let Some(d) = default_value(run, dest, c, &csid, &dctx) {
             defaults.push(d);
         }
@@ -393,7 +408,9 @@ async fn context(
         .map(|h| h.id.clone());
     if let Some(id) = found {
         if run.map.is_open("fieldContext", csid) {
+            // Created by an earlier attempt after its last save.
             run.map.created("fieldContext");
+            run.map.insert("fieldContextOwn", csid, &id);
             run.map.close("fieldContext", csid);
         }
         run.map.insert("fieldContext", csid, &id);
@@ -418,6 +435,7 @@ async fn context(
     let id = run.outcome("fieldContext", csid, r)?;
     if let Some(id) = &id {
         run.map.insert("fieldContext", csid, id);
+        run.map.insert("fieldContextOwn", csid, id);
     }
     run.step().await?;
     Ok(id)
