@@ -397,3 +397,69 @@ async fn a_restore_killed_in_the_field_phase_resumes_with_nothing_created_twice(
         &d[..d.len().min(8)]
     );
 }
+
+/// The destination already has the field, with a context of the source's name that applies to
+/// other issue types: it is reused as it is, and each value it refuses is left out of its
+/// issue, in `result.skippedItems` with Jira's message, while the issue is restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_the_destination_refuses_is_skipped_with_its_reason() {
+    let w = world(24, &["dst"]).await;
+    let dj = jira(&w, "dst");
+    let theirs = dj
+        .create_field(&json!({"name": "Platforms", "type": "com.atlassian.jira.plugin.system.customfieldtypes:multiselect"}))
+        .await
+        .unwrap();
+    let fid = s(&theirs["id"]);
+    for c in dj
+        .field_contexts(&fid)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+    {
+        dj.delete_field_context(&fid, &s(&c["id"])).await.unwrap();
+    }
+    // Epics only (the source's context of that name is for stories and bugs).
+    let body = json!({"name": "Platforms of stories and bugs", "projectIds": [], "issueTypeIds": ["10000"]});
+    dj.create_field_context(&fid, &body).await.unwrap();
+
+    let backup = w.backup(Product::Jira).await;
+    let r = w.start_restore(&backup, "dst", None, None).await;
+    w.drain().await;
+    let result = completed(&w, &r.id).await;
+
+    let (src, dst) = (custom_values(&w, "src"), custom_values(&w, "dst"));
+    assert_eq!(src.len(), dst.len(), "every issue is restored");
+    let with_value = src.values().filter(|v| !v["Platforms"].is_null()).count();
+    assert!(with_value > 0);
+    let refused: Vec<&Value> = result["skippedItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["kind"] == "fieldValue")
+        .collect();
+    assert_eq!(refused.len(), with_value, "{result}");
+    let message =
+        format!("Field '{fid}' cannot be set. It is not on the appropriate screen, or unknown.");
+    for x in &refused {
+        assert_eq!(x["reason"], json!(message), "{x}");
+    }
+    // The rest of each issue is as it was.
+    for (issue, v) in &src {
+        let mut expected = v.clone();
+        expected.as_object_mut().unwrap().remove("Platforms");
+        assert_eq!(dst[issue], expected, "{issue}");
+    }
+    let after = configuration(&w, "dst").await;
+    let contexts = after["Platforms"]["contexts"].as_array().unwrap();
+    assert_eq!(contexts.len(), 1);
+    assert_eq!(
+        contexts[0]["issueTypes"],
+        json!(["Epic"]),
+        "its scope is its own"
+    );
+    assert_eq!(
+        contexts[0]["default"],
+        Value::Null,
+        "its default is its own"
+    );
+}
