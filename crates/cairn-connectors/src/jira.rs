@@ -967,6 +967,26 @@ impl Jira {
             .await?;
         need_id(&v, "POST /rest/api/3/field/{fieldId}/context")
     }
+    /// `PUT /field/{fieldId}/context/{contextId}/project`: projects added to a context.
+    pub async fn add_field_context_projects(
+        &self,
+        field_id: &str,
+        context_id: &str,
+        project_ids: &[String],
+    ) -> Result<()> {
+        self.t
+            .json(Req::send(
+                Method::PUT,
+                format!(
+                    "{API}/field/{}/context/{}/project",
+                    seg(field_id),
+                    seg(context_id)
+                ),
+                json!({"projectIds": project_ids}),
+            ))
+            .await?;
+        Ok(())
+    }
     pub async fn delete_field_context(&self, field_id: &str, context_id: &str) -> Result<()> {
         self.t
             .json(Req {

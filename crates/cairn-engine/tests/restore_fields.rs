@@ -463,3 +463,47 @@ async fn a_value_the_destination_refuses_is_skipped_with_its_reason() {
         "its default is its own"
     );
 }
+
+/// Projects restored one at a time: a context of two projects gets the second when it comes,
+/// and a context of a project not yet restored waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_restored_one_at_a_time_join_their_contexts() {
+    let w = world(25, &["dst"]).await;
+    let source = configuration(&w, "src").await;
+    // "Platforms" is for the first two projects, "Ticket Code" for the second only.
+    let platforms = &source["Platforms"]["contexts"][0]["projects"];
+    assert_eq!(platforms, &json!(["PAY", "PLAT"]));
+    assert_eq!(
+        source["Ticket Code"]["contexts"][0]["projects"],
+        json!(["PAY"])
+    );
+    let backup = w.backup(Product::Jira).await;
+    for (key, platforms) in [("PLAT", json!(["PLAT"])), ("PAY", json!(["PAY", "PLAT"]))] {
+        let r = w
+            .start_restore(&backup, "dst", Some(vec![key.to_string()]), None)
+            .await;
+        w.drain().await;
+        let result = completed(&w, &r.id).await;
+        let skipped = result["skippedItems"].as_array().map_or(0, Vec::len);
+        assert_eq!(skipped, 0, "{result}");
+        let after = configuration(&w, "dst").await;
+        assert_eq!(
+            after["Platforms"]["contexts"][0]["projects"], platforms,
+            "after {key}"
+        );
+    }
+    let after = configuration(&w, "dst").await;
+    for name in ["Platforms", "Ticket Code", "Severity Level"] {
+        assert_eq!(after[name], source[name], "{name}");
+    }
+    // Every value of the two projects' issues.
+    let (src, dst) = (custom_values(&w, "src"), custom_values(&w, "dst"));
+    let restored: Vec<&String> = src
+        .keys()
+        .filter(|k| k.starts_with("PLAT#") || k.starts_with("PAY#"))
+        .collect();
+    assert!(!restored.is_empty());
+    for k in restored {
+        assert_eq!(dst[k], src[k], "{k}");
+    }
+}

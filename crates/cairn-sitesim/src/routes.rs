@@ -112,6 +112,7 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/field/{fieldId}/context/issuetypemapping", read j::field_context_issue_types),
         r!(Jira, GET, "/rest/api/3/field/{fieldId}/context/defaultValue", read j::field_context_defaults),
         r!(Jira, PUT, "/rest/api/3/field/{fieldId}/context/defaultValue", write j::field_context_defaults_set),
+        r!(Jira, PUT, "/rest/api/3/field/{fieldId}/context/{contextId}/project", write j::field_context_projects_add),
         r!(Jira, GET, "/rest/api/3/field/{fieldId}/context/{contextId}/option", read j::field_options),
         r!(Jira, POST, "/rest/api/3/field/{fieldId}/context/{contextId}/option", write j::field_options_create),
         r!(Jira, GET, "/rest/api/3/status", read j::statuses),

@@ -1564,6 +1564,29 @@ async fn custom_fields_follow_their_contexts() {
         v["values"],
         json!([{"contextId": cid, "issueTypeId": "10003"}])
     );
+    // Projects join a scoped context, once per field; a global context takes none.
+    let join = |context: &str, project: u64| {
+        let path = format!("{contexts}/{context}/project");
+        let body = json!({"projectIds": [project.to_string()]});
+        let t = &t;
+        async move { t.send("s", Method::PUT, &path, Some(body)).await }
+    };
+    let (st, v) = join(&cid, pids[0]).await;
+    assert_eq!(st, 400, "a project already in another context: {v}");
+    let (st, v) = join(&severity.contexts[0].id, pids[2]).await;
+    assert_eq!(st, 400, "a global context: {v}");
+    let (st, v) = join(&severity.contexts[1].id, pids[1]).await;
+    assert_eq!(st, 204, "{v}");
+    let (st, _) = create(
+        &keys[1],
+        "Task",
+        json!({&severity.id: {"value": "Blocker"}}),
+    )
+    .await;
+    assert_eq!(
+        st, 201,
+        "the second project now has the first one's severities"
+    );
     let (st, _) = t
         .send("s", Method::DELETE, &format!("{contexts}/{cid}"), None)
         .await;

@@ -201,6 +201,7 @@ fn call(method: Method, template: &'static str, path: String) -> Call {
 const NO_JSON_BODY: &[&str] = &[
     "DELETE /rest/api/3/field/{fieldId}/context/{contextId}",
     "PUT /rest/api/3/field/{fieldId}/context/defaultValue",
+    "PUT /rest/api/3/field/{fieldId}/context/{contextId}/project",
     "PUT /rest/api/3/issue/{issueIdOrKey}",
     "DELETE /rest/api/3/issue/{issueIdOrKey}",
     "POST /rest/api/3/issue/{issueIdOrKey}/transitions",

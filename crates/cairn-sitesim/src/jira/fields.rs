@@ -325,6 +325,46 @@ pub fn field_context_create(site: &mut Site, r: &Req) -> R {
     Ok(created(v))
 }
 
+/// `PUT /field/{fieldId}/context/{contextId}/project`: projects added to a (project-scoped)
+/// context. A project already in a context of the field is refused, as Jira does.
+pub fn field_context_projects_add(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let (f, c) = field_and_context(site, r)?;
+    if c.is_global() {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "Projects cannot be assigned to a global context.",
+        ));
+    }
+    let mut add = vec![];
+    for p in b["projectIds"].as_array().into_iter().flatten() {
+        let text = p.as_str().map_or_else(|| p.to_string(), String::from);
+        let Some(id) = text
+            .parse::<u64>()
+            .ok()
+            .filter(|id| site.projects.contains_key(id))
+        else {
+            return Err(r.not_found(&format!("The project with ID {text} was not found.")));
+        };
+        if add.contains(&id) {
+            return Err(r.err(
+                StatusCode::BAD_REQUEST,
+                "The projectIds must not contain duplicates.",
+            ));
+        }
+        if f.contexts.iter().any(|x| x.project_ids.contains(&id)) {
+            return Err(r.err(
+                StatusCode::BAD_REQUEST,
+                &format!("The project with ID {id} is already in another context of this field."),
+            ));
+        }
+        add.push(id);
+    }
+    let (fid, cid) = (r.p("fieldId").to_string(), r.p("contextId").to_string());
+    context_mut(site, &fid, &cid).project_ids.extend(add);
+    Ok(no_content())
+}
+
 /// `DELETE /field/{fieldId}/context/{contextId}`.
 pub fn field_context_delete(site: &mut Site, r: &Req) -> R {
     field_and_context(site, r)?;

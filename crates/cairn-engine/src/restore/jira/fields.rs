@@ -265,11 +265,12 @@ pub(super) async fn contexts(
     run.map.finish_phase("fieldContexts", run.ctx).await
 }
 
-/// A destination context: id, name, global.
+/// A destination context: id, name, global, the projects it applies to.
 struct Have {
     id: String,
     name: String,
     global: bool,
+    projects: Vec<String>,
 }
 
 async fn field_contexts(
@@ -292,8 +293,24 @@ async fn field_contexts(
             id: id_str(&c["id"]).unwrap_or_default(),
             name: text(c, "name").to_string(),
             global: c["isGlobalContext"].as_bool().unwrap_or(false),
+            projects: vec![],
         })
         .collect();
+    if !have.iter().all(|h| h.global) {
+        let mappings: Vec<Value> = dest
+            .jira
+            .field_project_mappings(did)
+            .try_collect()
+            .await
+            .map_err(site_error(Destination))?;
+        for m in mappings {
+            if let (Some(c), Some(p)) = (id_str(&m["contextId"]), id_str(&m["projectId"]))
+                && let Some(h) = have.iter_mut().find(|h| h.id == c)
+            {
+                h.projects.push(p);
+            }
+        }
+    }
     let source = items(&f["contexts"]);
     if own {
         // The context Jira made with the new field, unless the source has one of its name.
@@ -310,6 +327,8 @@ async fn field_contexts(
         have.retain(|c| source.iter().any(|s| text(s, "name") == c.name));
     }
     let mut defaults = vec![];
+    // The destination's default values, read when a context it had is met.
+    let mut theirs: Option<Vec<Value>> = None;
     for c in source {
         let Some(csid) = id_str(&c["id"]) else {
             continue;
@@ -319,8 +338,23 @@ async fn field_contexts(
         };
         options(run, dest, did, c, &csid, &dctx).await?;
         if !own && run.map.get("fieldContextOwn", &csid).is_none() {
-            // The destination's own context: its default value stays as it is.
+            // The destination's own context (or an earlier restore's): its default value stays
+            // as it is; said so where it differs from the source's.
             if c["defaultValue"].is_object() {
+                if theirs.is_none() {
+                    theirs = Some(
+                        dest.jira
+                            .field_defaults(did)
+                            .try_collect::<Vec<_>>()
+                            .await
+                            .map_err(site_error(Destination))?,
+                    );
+                }
+                let wanted = default_value(run, dest, c, &csid, &dctx);
+                let same = theirs.iter().flatten().any(|d| Some(d) == wanted.as_ref());
+                if same || wanted.is_none() {
+                    continue;
+                }
                 run.map.skipped_because(
                     "fieldDefault",
                     &csid,
@@ -396,9 +430,33 @@ async fn context(
         );
         return Ok(None);
     }
-    let found = have
-        .iter()
-        .find(|h| h.name == name)
+    let by_name = have.iter().find(|h| h.name == name);
+    if let Some(h) = by_name.filter(|h| !h.global && !source_projects.is_empty()) {
+        // The context of that name (an earlier restore's, or the destination's own) gets the
+        // projects this restore wrote that it lacks.
+        let missing: Vec<String> = projects
+            .iter()
+            .filter(|p| !h.projects.contains(p))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            run.tasks.check()?;
+            match dest
+                .jira
+                .add_field_context_projects(did, &h.id, &missing)
+                .await
+            {
+                Ok(()) => run.step().await?,
+                Err(e) if e.is_retryable() => return Err(site_error(Destination)(e)),
+                Err(e) => run.map.skipped_because(
+                    "fieldContextProject",
+                    csid,
+                    format!("context '{name}' could not take the restored projects: {e}"),
+                ),
+            }
+        }
+    }
+    let found = by_name
         .or_else(|| {
             // A field the destination had keeps its own global context.
             (!own && source_projects.is_empty())
