@@ -148,8 +148,6 @@ impl IdMap {
 
     /// Leaves an item out on purpose, saying why (`result.skippedItems`); counted in
     /// `skipped`. Recorded once per item, however often a resumed restore meets it again.
-    // Used by the configuration restores (issue 13) being merged; kept ahead of them.
-    #[allow(dead_code)]
     pub fn skipped_because(&mut self, kind: &str, source: &str, reason: impl Into<String>) {
         let known = self
             .summary
