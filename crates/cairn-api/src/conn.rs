@@ -133,7 +133,7 @@ impl Listener {
 /// A connection's byte stream: plain TCP, or TLS once its handshake is done.
 enum Stream {
     Plain(TcpStream),
-    Handshake(tokio_rustls::Accept<TcpStream>),
+    Handshake(Box<tokio_rustls::Accept<TcpStream>>),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
@@ -141,7 +141,7 @@ impl Stream {
     /// Drives a pending handshake; ready once the stream can carry bytes.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Stream::Handshake(accept) = self {
-            let tls = ready!(Pin::new(accept).poll(cx))?;
+            let tls = ready!(Pin::new(accept.as_mut()).poll(cx))?;
             *self = Stream::Tls(Box::new(tls));
         }
         Poll::Ready(Ok(()))
@@ -189,7 +189,7 @@ impl axum::serve::Listener for Listener {
     async fn accept(&mut self) -> (Conn, SocketAddr) {
         let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
         let io = match &self.tls {
-            Some(tls) => Stream::Handshake(tls.acceptor().accept(io)),
+            Some(tls) => Stream::Handshake(Box::new(tls.acceptor().accept(io))),
             None => Stream::Plain(io),
         };
         let conn = Conn {
