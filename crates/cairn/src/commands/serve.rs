@@ -121,16 +121,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(worker.run(stopping.clone()))
     });
     let store: Arc<dyn Store> = instance.store.clone();
+    let mut web = file.web.web_settings();
+    // Served over TLS by this process: every request came over it.
+    web.secure_cookies |= tls.is_some();
     let state = AppState {
         identity: instance.identity.clone(),
         management: instance.management.clone(),
         store,
         metrics: Arc::new(Metrics::default().with_site_traffic(Box::new(site_traffic))),
-        web: cairn_api::WebSettings {
-            // Served over TLS by this process: every request came over it.
-            secure_cookies: tls.is_some() || file.web.web_settings().secure_cookies,
-            ..file.web.web_settings()
-        },
+        web,
         trusted_proxies,
     };
     if let Some(tls) = &tls {
