@@ -120,7 +120,7 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/workflows/search", read sc::workflows_search),
         r!(Jira, GET, "/rest/api/3/workflowscheme", read sc::workflow_schemes),
         r!(Jira, GET, "/rest/api/3/issuetypescheme", read sc::issue_type_schemes),
-        r!(Jira, GET, "/rest/api/3/permissionscheme", read sc::permission_schemes),
+        r!(Jira, GET, "/rest/api/3/permissionscheme", read j::permission_schemes),
         r!(Jira, GET, "/rest/api/3/users/search", read j::users_search),
         r!(Jira, GET, "/rest/api/3/user", read j::user_get),
         r!(Jira, GET, "/rest/api/3/group/bulk", read j::group_bulk),

@@ -9,6 +9,7 @@ mod agile;
 mod directory;
 mod edit;
 mod issue_bean;
+mod permissions;
 mod project;
 mod read;
 mod render;
@@ -17,6 +18,7 @@ mod write;
 
 pub use agile::*;
 pub use directory::*;
+pub use permissions::*;
 pub use project::*;
 pub use read::*;
 pub use render::*;
