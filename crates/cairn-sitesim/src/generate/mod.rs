@@ -13,6 +13,7 @@ use crate::model::*;
 mod confluence;
 mod directory;
 mod jira;
+mod permissions;
 
 pub use directory::directory;
 
@@ -174,6 +175,7 @@ impl Ctx<'_> {
 /// Generate a whole site. `empty` sites get only the directory.
 pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
     let mut site = directory(name, seed, counts);
+    permissions::defaults(&mut site);
     if empty {
         return site;
     }
@@ -200,6 +202,7 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
     // One stream: Jira draws first, then Confluence (the order keeps sites byte for byte).
     jira::generate(&mut site, &mut rng, &ctx);
     confluence::generate(&mut site, &mut rng, &ctx);
+    permissions::generate(&mut site);
     site
 }
 
