@@ -9,6 +9,7 @@
 mod children;
 mod issues;
 mod project;
+mod security;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub(super) async fn restore(
     }
     dest.users = run.map.all("user");
     let dest = Arc::new(dest);
+    security::configure(run, &dest).await?;
 
     let mut projects = Vec::new();
     for dir in run.list(&layout::jira_projects_dir()).await? {
