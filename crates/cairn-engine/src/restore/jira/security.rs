@@ -61,6 +61,7 @@ impl Names {
                 self.role_names.get(&param).cloned().unwrap_or(param)
             ),
             "group" | "user" => format!("{ty}:{param}"),
+            "applicationRole" if !param.is_empty() => format!("applicationRole:{param}"),
             other => other.to_string(),
         }
     }
@@ -108,8 +109,19 @@ impl Names {
                     "user {param} is not in the destination's directory"
                 )),
             },
-            "" => Err("a holder without a type".into()),
-            other => Ok((other.to_string(), json!({"type": other}))),
+            "applicationRole" if !param.is_empty() => Ok((
+                format!("applicationRole:{param}"),
+                json!({"type": "applicationRole", "parameter": param}),
+            )),
+            t @ ("anyone"
+            | "applicationRole"
+            | "projectLead"
+            | "reporter"
+            | "assignee"
+            | "reporterWithCreatePermission"
+            | "assigneeWithAssignablePermission") => Ok((t.to_string(), json!({"type": t}))),
+            // Custom-field holders name fields by id, app holders what only the app knows.
+            other => Err(format!("holders of type {other:?} are not restored")),
         }
     }
 }
@@ -516,5 +528,40 @@ pub(super) fn issue_level(run: &RestoreRun<'_>, fields: &Value, out: &mut Map<St
         id_str(&fields["security"]["id"]).and_then(|l| run.map.get("securityLevel", &l))
     {
         out.insert("security".into(), json!({"id": d}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn have(entries: &[(&str, &str, u32)]) -> BTreeMap<String, (String, u32)> {
+        entries
+            .iter()
+            .map(|(name, id, def)| (name.to_string(), (id.to_string(), *def)))
+            .collect()
+    }
+
+    #[test]
+    fn a_scheme_is_reused_only_with_the_same_name_and_definition() {
+        // Nothing of that name: created under its own name.
+        assert_eq!(choose("A", &1, &have(&[])), Ok(Err("A".into())));
+        // Same name, same definition: the destination's is used.
+        assert_eq!(
+            choose("A", &1, &have(&[("A", "10", 1)])),
+            Ok(Ok("10".into()))
+        );
+        // Same name, different definition: a suffixed copy.
+        assert_eq!(
+            choose("A", &1, &have(&[("A", "10", 2)])),
+            Ok(Err("A (restored)".into()))
+        );
+        // The copy already there (an earlier restore, or a resumed one): used.
+        assert_eq!(
+            choose("A", &1, &have(&[("A", "10", 2), ("A (restored)", "11", 1)])),
+            Ok(Ok("11".into()))
+        );
+        // Both taken by something else: neither is used nor edited.
+        assert!(choose("A", &1, &have(&[("A", "10", 2), ("A (restored)", "11", 3)])).is_err());
     }
 }
