@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::paging::{Docs, Style, post_req, walk};
 use crate::transport::{Body, Download, Req, Transport, Upload};
 
+mod fields;
+
 const API: &str = "/rest/api/3";
 const AGILE: &str = "/rest/agile/1.0";
 
@@ -251,7 +253,8 @@ impl Jira {
         )
     }
     /// Every custom field, each with `contexts`, each context with its `options` (none for
-    /// fields without options).
+    /// fields without options), `projectIds`, `issueTypeIds` and `defaultValue` (see
+    /// `context_details`).
     pub fn custom_fields(&self) -> Docs {
         let this = self.clone();
         self.fields()
@@ -272,6 +275,7 @@ impl Jira {
                             };
                         c["options"] = Value::Array(options);
                     }
+                    this.context_details(&id, &mut contexts).await?;
                     f["contexts"] = Value::Array(contexts);
                     Ok(f)
                 }

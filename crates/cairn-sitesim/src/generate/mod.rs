@@ -12,6 +12,7 @@ use crate::model::*;
 
 mod confluence;
 mod directory;
+mod fields;
 mod jira;
 mod permissions;
 
@@ -203,6 +204,8 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
     jira::generate(&mut site, &mut rng, &ctx);
     confluence::generate(&mut site, &mut rng, &ctx);
     permissions::generate(&mut site);
+    // Custom fields with their own configuration, from an RNG of their own.
+    fields::generate(&mut site, &ctx);
     site
 }
 

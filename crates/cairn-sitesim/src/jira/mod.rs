@@ -8,6 +8,7 @@ use axum::response::Response;
 mod agile;
 mod directory;
 mod edit;
+mod fields;
 mod issue_bean;
 mod permissions;
 mod project;
@@ -18,6 +19,7 @@ mod write;
 
 pub use agile::*;
 pub use directory::*;
+pub use fields::*;
 pub use permissions::*;
 pub use project::*;
 pub use read::*;
