@@ -285,11 +285,11 @@ async fn permission_schemes(
                 Err(reason) => run.map.skipped_because(
                     "permissionGrant",
                     &format!("{sid}/{}", id_str(&g["id"]).unwrap_or_default()),
-                    format!("{}: {reason}", text(&ps, "name")),
+                    format!("{}: {reason}", text(ps, "name")),
                 ),
             }
         }
-        let name = match choose(text(&ps, "name"), &want, &have) {
+        let name = match choose(text(ps, "name"), &want, &have) {
             Ok(Ok(did)) => {
                 found(run, "permissionScheme", &sid, &did);
                 continue;
@@ -368,7 +368,7 @@ async fn security_schemes(
                     Err(reason) => run.map.skipped_because(
                         "securityLevelMember",
                         &format!("{sid}/{}", id_str(&m["id"]).unwrap_or_default()),
-                        format!("{} / {}: {reason}", text(&sc, "name"), text(l, "name")),
+                        format!("{} / {}: {reason}", text(sc, "name"), text(l, "name")),
                     ),
                 }
             }
@@ -378,7 +378,7 @@ async fn security_schemes(
         }
         let did = match run.map.get("issueSecurityScheme", &sid) {
             Some(d) => d.to_string(),
-            None => match choose(text(&sc, "name"), &want, &have) {
+            None => match choose(text(sc, "name"), &want, &have) {
                 Ok(Ok(did)) => {
                     found(run, "issueSecurityScheme", &sid, &did);
                     did
