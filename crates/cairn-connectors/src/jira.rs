@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::paging::{Docs, Style, post_req, walk};
 use crate::transport::{Body, Download, Req, Transport, Upload};
 
+mod access;
 mod fields;
 
 const API: &str = "/rest/api/3";

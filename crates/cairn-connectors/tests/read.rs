@@ -607,6 +607,9 @@ async fn workflows_and_schemes_are_read_as_documents() {
                 "workflow",
                 "workflowScheme",
                 "issueTypeScheme",
+                // The default, restricted and support permission schemes of a generated site.
+                "permissionScheme",
+                "permissionScheme",
                 "permissionScheme"
             ]
         );
@@ -618,5 +621,71 @@ async fn workflows_and_schemes_are_read_as_documents() {
         );
         assert_eq!(docs[1].1["defaultWorkflow"], workflow["name"]);
     }
+    sim.shutdown().await;
+}
+
+/// Permission schemes come with their grants, issue security schemes with their levels and
+/// each level's members, and a project's schemes are read (none: `None`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_and_issue_security_schemes_are_read_with_grants_and_members() {
+    let sim = support::start(vec![SiteSpec::new("s")]).await;
+    let (grants, members, with, without) = sim.with_site("s", |s| {
+        let members: usize = s.permissions.security_schemes[0]
+            .levels
+            .iter()
+            .map(|l| l.members.len())
+            .sum();
+        let with = s
+            .projects
+            .values()
+            .find(|p| s.permissions.settings(p.id).security_scheme.is_some())
+            .unwrap();
+        let without = s
+            .projects
+            .values()
+            .find(|p| s.permissions.settings(p.id).security_scheme.is_none())
+            .unwrap();
+        (
+            s.permissions
+                .schemes
+                .iter()
+                .map(|x| x.grants.len())
+                .collect::<Vec<_>>(),
+            members,
+            with.key.clone(),
+            without.key.clone(),
+        )
+    });
+    // Pages of 1: the members' PageBean is walked to its end.
+    let site = support::site(
+        &sim,
+        "s",
+        Settings {
+            page_size: Some(1),
+            ..support::quick()
+        },
+    );
+    let j = site.jira();
+    let schemes: Vec<Value> = j
+        .permission_schemes_with_grants()
+        .try_collect()
+        .await
+        .unwrap();
+    let read: Vec<usize> = schemes
+        .iter()
+        .map(|s| s["permissions"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(read, grants);
+    let security: Vec<Value> = j.issue_security_schemes().try_collect().await.unwrap();
+    assert_eq!(security.len(), 1);
+    let id = security[0]["id"].to_string();
+    let listed: Vec<Value> = j.security_level_members(&id).try_collect().await.unwrap();
+    assert_eq!(listed.len(), members);
+    assert!(listed.iter().all(|m| m["holder"]["type"].is_string()));
+    let scheme = j.project_security_scheme(&with).await.unwrap().unwrap();
+    assert_eq!(scheme["id"], security[0]["id"]);
+    assert_eq!(j.project_security_scheme(&without).await.unwrap(), None);
+    let ps = j.project_permission_scheme(&with).await.unwrap();
+    assert!(schemes.iter().any(|s| s["id"] == ps["id"]));
     sim.shutdown().await;
 }

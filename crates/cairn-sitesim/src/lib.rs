@@ -21,6 +21,7 @@ pub mod jira;
 pub mod jql;
 pub mod model;
 pub mod mutate;
+pub mod permission;
 pub mod routes;
 pub mod schemes;
 mod server;

@@ -322,6 +322,8 @@ pub struct Issue {
     pub remote_links: Vec<RemoteLink>,
     pub watchers: Vec<String>,
     pub properties: BTreeMap<String, Value>,
+    /// Id of its issue security level, if any (only the level's members see the issue).
+    pub security: Option<String>,
 }
 
 impl Issue {
@@ -356,6 +358,7 @@ impl Issue {
             remote_links: vec![],
             watchers: vec![],
             properties: BTreeMap::new(),
+            security: None,
         }
     }
 }
@@ -578,6 +581,8 @@ pub struct Site {
     /// Largest upload body accepted, in bytes.
     pub upload_limit: u64,
     pub search_cache: SearchCache,
+    /// Permission and issue security schemes, each project's schemes and settings.
+    pub permissions: crate::permission::Permissions,
 }
 
 impl Site {

@@ -1,7 +1,7 @@
 //! Workflows and schemes: a backup keeps them as documents (a restore does not write them). A
 //! generated site has the defaults of a new company-managed Jira: one workflow over every
 //! status (a global transition into each, the same ids `/transitions` offers), and one default
-//! workflow scheme, issue type scheme and permission scheme.
+//! workflow scheme and issue type scheme (permission schemes: `jira/permissions.rs`).
 
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -59,11 +59,4 @@ pub fn issue_type_schemes(site: &Site, r: &Req) -> R {
         "isDefault": true, "defaultIssueTypeId": site.issue_types.first().map(|t| t.id.clone()),
     });
     Ok(ok(page_bean(r, vec![scheme], 50, 50)?))
-}
-
-pub fn permission_schemes(_site: &Site, r: &Req) -> R {
-    Ok(ok(json!({"permissionSchemes": [{
-        "id": 0, "name": "Default Permission Scheme", "description": "The default permission scheme.",
-        "self": format!("{}/rest/api/3/permissionscheme/0", r.base), "expand": "permissions,user,group,projectRole,field,all",
-    }]})))
 }

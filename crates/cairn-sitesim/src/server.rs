@@ -61,6 +61,9 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
                 email: a.email.clone(),
                 active: true,
             });
+            if a.access == Access::ReadWrite {
+                crate::permission::enrol_admin(&mut site, &a.account_id());
+            }
         }
         let mut addr = config.listen;
         if addr.port() != 0 {
@@ -460,8 +463,14 @@ async fn dispatch(
         parts: uploaded,
     };
     let resp = match route.handler {
-        Handler::Read(h) => h(&cell.data.read().unwrap(), &r),
-        Handler::Write(h) | Handler::Upload(h) => h(&mut cell.write(), &r),
+        Handler::Read(h) => {
+            let site = cell.data.read().unwrap();
+            crate::jira::gate(&site, &route, &r).and_then(|_| h(&site, &r))
+        }
+        Handler::Write(h) | Handler::Upload(h) => {
+            let mut site = cell.write();
+            crate::jira::gate(&site, &route, &r).and_then(|_| h(&mut site, &r))
+        }
     }
     .unwrap_or_else(|e| e);
     let mut resp = resp;

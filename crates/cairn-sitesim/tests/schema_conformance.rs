@@ -929,6 +929,107 @@ async fn responses_validate_against_reference_schemas() {
         201,
     );
 
+    // Who may see and do what: schemes, a project's schemes, settings and role actors.
+    let (restricted, security) = t.sim.with_site("s", |site| {
+        (
+            site.permissions.schemes[1].id.to_string(),
+            site.permissions.security_schemes[0].id.to_string(),
+        )
+    });
+    let mut get = |template: &'static str, path: String| calls.push(call(M::GET, template, path));
+    get(
+        "/rest/api/3/permissionscheme",
+        "/rest/api/3/permissionscheme?expand=all".into(),
+    );
+    get(
+        "/rest/api/3/permissionscheme/{schemeId}",
+        format!("/rest/api/3/permissionscheme/{restricted}?expand=permissions"),
+    );
+    get(
+        "/rest/api/3/permissionscheme/{schemeId}/permission",
+        format!("/rest/api/3/permissionscheme/{restricted}/permission?expand=all"),
+    );
+    get(
+        "/rest/api/3/project/{projectKeyOrId}/permissionscheme",
+        format!("/rest/api/3/project/{}/permissionscheme", s("project")),
+    );
+    get(
+        "/rest/api/3/issuesecurityschemes",
+        "/rest/api/3/issuesecurityschemes".into(),
+    );
+    get(
+        "/rest/api/3/issuesecurityschemes/{id}",
+        format!("/rest/api/3/issuesecurityschemes/{security}"),
+    );
+    get(
+        "/rest/api/3/issuesecurityschemes/{issueSecuritySchemeId}/members",
+        format!("/rest/api/3/issuesecurityschemes/{security}/members?expand=all"),
+    );
+    get(
+        "/rest/api/3/project/{projectKeyOrId}/issuesecuritylevelscheme",
+        format!(
+            "/rest/api/3/project/{}/issuesecuritylevelscheme",
+            s("project")
+        ),
+    );
+    let mut post =
+        |method: Method, template: &'static str, path: String, body: Value, status: u16| {
+            calls.push(Call {
+                body: Some(body),
+                status,
+                ..call(method, template, path)
+            })
+        };
+    post(
+        M::POST,
+        "/rest/api/3/permissionscheme",
+        "/rest/api/3/permissionscheme".into(),
+        json!({"name": "Schema scheme", "permissions": [{"permission": "BROWSE_PROJECTS", "holder": {"type": "group", "parameter": s("group")}}, {"permission": "EDIT_ISSUES", "holder": {"type": "projectRole", "parameter": "10003"}}]}),
+        201,
+    );
+    post(
+        M::PUT,
+        "/rest/api/3/project/{projectKeyOrId}/permissionscheme",
+        format!("/rest/api/3/project/{}/permissionscheme", s("project")),
+        json!({"id": restricted.parse::<u64>().unwrap()}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/issuesecurityschemes",
+        "/rest/api/3/issuesecurityschemes".into(),
+        json!({"name": "Schema security", "levels": [{"name": "Inner", "isDefault": true, "members": [{"type": "reporter"}, {"type": "user", "parameter": s("user")}]}]}),
+        201,
+    );
+    post(
+        M::PUT,
+        "/rest/api/3/project/{projectIdOrKey}",
+        format!("/rest/api/3/project/{}", s("project")),
+        json!({"description": "Changed by the schema test", "url": "https://schema.example.com/", "assigneeType": "PROJECT_LEAD", "categoryId": 10002}),
+        200,
+    );
+    post(
+        M::PUT,
+        "/rest/api/3/project/{projectIdOrKey}/role/{id}",
+        format!("/rest/api/3/project/{}/role/10003", s("project")),
+        json!({"categorisedActors": {"atlassian-user-role-actor": [s("user")]}}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/project/{projectIdOrKey}/role/{id}",
+        format!("/rest/api/3/project/{}/role/10004", s("project")),
+        json!({"user": [s("user")]}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/projectCategory",
+        "/rest/api/3/projectCategory".into(),
+        json!({"name": "Schema category", "description": "d"}),
+        201,
+    );
+
     let mut docs = Docs::load();
     let table = routes();
     let mut failures = vec![];

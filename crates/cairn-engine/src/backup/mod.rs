@@ -20,6 +20,7 @@
 
 mod confluence;
 mod jira;
+mod jira_permissions;
 mod run;
 
 use std::collections::BTreeMap;

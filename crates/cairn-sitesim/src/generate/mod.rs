@@ -14,6 +14,7 @@ mod confluence;
 mod directory;
 mod fields;
 mod jira;
+mod permissions;
 
 pub use directory::directory;
 
@@ -175,6 +176,7 @@ impl Ctx<'_> {
 /// Generate a whole site. `empty` sites get only the directory.
 pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
     let mut site = directory(name, seed, counts);
+    permissions::defaults(&mut site);
     if empty {
         return site;
     }
@@ -201,6 +203,7 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
     // One stream: Jira draws first, then Confluence (the order keeps sites byte for byte).
     jira::generate(&mut site, &mut rng, &ctx);
     confluence::generate(&mut site, &mut rng, &ctx);
+    permissions::generate(&mut site);
     // Custom fields with their own configuration, from an RNG of their own.
     fields::generate(&mut site, &ctx);
     site

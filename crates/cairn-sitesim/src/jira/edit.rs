@@ -175,6 +175,12 @@ pub(super) fn apply_fields(
                     }
                 }
             }
+            "security" => match super::permissions::security_level_for(site, issue.project_id, v) {
+                Ok(level) => issue.security = level,
+                Err(e) => {
+                    errs.insert(k.clone(), json!(e));
+                }
+            },
             super::render::SPRINT_FIELD => {
                 let sid = v.as_u64().or_else(|| {
                     v.as_array()

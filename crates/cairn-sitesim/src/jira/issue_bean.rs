@@ -150,6 +150,11 @@ fn all_fields(
     if want("labels") {
         put("labels", json!(i.labels));
     }
+    if want("security")
+        && let Some(v) = super::permissions::security_field(site, base, i)
+    {
+        put("security", v);
+    }
     let comps: Vec<Value> = if want("components") {
         p
         .map(|p| p.components.iter().filter(|c| i.components.contains(&c.id)).map(|c| json!({"self": format!("{base}/rest/api/3/component/{}", c.id), "id": c.id, "name": c.name})).collect())

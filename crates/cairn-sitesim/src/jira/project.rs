@@ -21,6 +21,7 @@ pub fn project_search(site: &Site, r: &Req) -> R {
         .values()
         .filter(|p| keys.is_empty() || keys.iter().any(|k| k.eq_ignore_ascii_case(&p.key)))
         .filter(|p| ids.is_empty() || ids.contains(&p.id.to_string().as_str()))
+        .filter(|p| super::permissions::browses(site, r, p))
         .filter(|p| {
             query.as_ref().is_none_or(|q| {
                 p.key.to_lowercase().contains(q) || p.name.to_lowercase().contains(q)
@@ -45,6 +46,7 @@ pub fn project_all(site: &Site, r: &Req) -> R {
     Ok(ok(Value::Array(
         site.projects
             .values()
+            .filter(|p| super::permissions::browses(site, r, p))
             .map(|p| project_json(site, &r.base, p, false, &expand))
             .collect(),
     )))
@@ -192,10 +194,12 @@ pub fn project_create(site: &mut Site, r: &Req) -> R {
             found
         }
     };
+    let settings = super::permissions::create_settings(site, &b, &mut errs);
     if !errs.is_empty() {
         return Err(jira_field_errors(Value::Object(errs)));
     }
     let id = site.alloc_id();
+    site.permissions.projects.insert(id, settings);
     site.projects.insert(
         id,
         Project {

@@ -141,6 +141,7 @@ pub(super) fn project_json(
         );
     }
     if full {
+        super::permissions::add_settings(site, p, &mut v);
         v["components"] = Value::Array(
             p.components
                 .iter()

@@ -64,10 +64,8 @@ fn search_params(r: &Req) -> Result<SearchParams, Response> {
 /// them).
 fn parse_jql(site: &Site, r: &Req, jql_text: &str) -> Result<(jql::Query, String), Response> {
     let q = jql::parse(jql_text).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?;
-    let cache_key = match q.names_caller() {
-        true => format!("{}\n{jql_text}", r.me),
-        false => jql_text.to_string(),
-    };
+    // Per caller: what an account sees depends on the permission schemes and security levels.
+    let cache_key = format!("{}\n{jql_text}", r.me);
     let q = q.asked_by(&r.me);
     if !q.bounded() {
         return Err(r.err(StatusCode::BAD_REQUEST, "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."));
@@ -94,7 +92,9 @@ fn jql_hash(s: &str) -> String {
 pub fn search_jql(site: &Site, r: &Req) -> R {
     let (jql_text, token, max, fields, expand) = search_params(r)?;
     let (q, cache_key) = parse_jql(site, r, &jql_text)?;
-    let hits = site.search_cache.get_or_run(&cache_key, || q.run(site));
+    let hits = site
+        .search_cache
+        .get_or_run(&cache_key, || visible(site, r, q.run(site)));
     let start = match token {
         None => 0,
         Some(t) => {
@@ -137,13 +137,21 @@ pub fn search_jql(site: &Site, r: &Req) -> R {
     Ok(ok(v))
 }
 
+/// The hits the calling account may see.
+fn visible(site: &Site, r: &Req, hits: Hits) -> Hits {
+    let viewer = crate::permission::Viewer::new(site, &r.me);
+    hits.into_iter()
+        .filter(|(_, id)| site.issues.get(id).is_some_and(|i| viewer.sees(site, i)))
+        .collect()
+}
+
 pub fn approximate_count(site: &Site, r: &Req) -> R {
     let b = r.json()?;
     let jql_text = b["jql"].as_str().unwrap_or("");
     let (q, cache_key) = parse_jql(site, r, jql_text)?;
     let n = site
         .search_cache
-        .get_or_run(&cache_key, || q.run(site))
+        .get_or_run(&cache_key, || visible(site, r, q.run(site)))
         .len();
     Ok(ok(json!({"count": n})))
 }

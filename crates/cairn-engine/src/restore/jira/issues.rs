@@ -282,6 +282,7 @@ fn create_fields(run: &RestoreRun<'_>, dest: &Dest, project: &str, f: &Value) ->
     if let Some(p) = id_str(&f["parent"]["id"]).and_then(|p| run.map.get("issue", &p)) {
         out.insert("parent".into(), json!({"key": p}));
     }
+    super::security::issue_level(run, f, &mut out);
     if let Value::Object(m) = f {
         for (k, v) in m {
             if !k.starts_with("customfield_") || v.is_null() {

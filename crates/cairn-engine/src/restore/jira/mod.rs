@@ -11,6 +11,7 @@ mod children;
 mod fields;
 mod issues;
 mod project;
+mod security;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub(super) async fn restore(
     dest.users = run.map.all("user");
     fields::fields(run, &mut dest).await?;
     let dest = Arc::new(dest);
+    security::configure(run, &dest).await?;
 
     let mut projects = Vec::new();
     for dir in run.list(&layout::jira_projects_dir()).await? {

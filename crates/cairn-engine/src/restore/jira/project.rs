@@ -47,13 +47,14 @@ pub(super) async fn project(
                     .or_else(|| id_str(&p["leadAccountId"]))
                     .and_then(|a| dest.account(&a))
                     .unwrap_or_else(|| dest.me.clone());
-                let body = json!({
+                let mut body = json!({
                     "key": key,
                     "name": p["name"],
                     "description": p["description"].as_str().unwrap_or_default(),
                     "projectTypeKey": p["projectTypeKey"].as_str().unwrap_or("software"),
                     "leadAccountId": lead,
                 });
+                super::security::project_body(run, key, &p, &mut body).await?;
                 let created = dest.jira.create_project(&body).await;
                 match run.outcome("project", key, created)? {
                     Some(c) => run.map.insert("project", key, &c.id),
@@ -67,6 +68,7 @@ pub(super) async fn project(
     if !run.map.is_open("project", key) {
         return Ok(true);
     }
+    super::security::role_actors(run, dest, key, &p).await?;
     // Components and versions: by name, any already there were created by this restore.
     let resumed = run.map.resumed();
     let mut have = HashSet::new();

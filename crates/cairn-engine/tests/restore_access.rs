@@ -1,0 +1,431 @@
+//! Who may see and do what, backed up and restored into an empty site: permission schemes with
+//! their grants, issue security schemes with their levels and members, each project's schemes,
+//! category, lead, default assignee, URL, description and role actors, and each issue's
+//! security level, compared through the REST API by name; an issue a security level hid from an
+//! account in the source stays hidden from it in the destination.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use cairn_sitesim::{Access, FaultSpec};
+use cairn_store::Product;
+use serde_json::{Value, json};
+use support::{World, world};
+
+/// A REST client of one site, as one of the simulation's accounts.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    email: String,
+    token: String,
+}
+
+impl Api {
+    fn of(w: &World, site: &str, access: Access) -> Api {
+        let a = w.sim.account(access);
+        Api {
+            http: reqwest::Client::new(),
+            base: w.sim.base_url(site),
+            email: a.email.clone(),
+            token: a.api_token.clone(),
+        }
+    }
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(&self.email, Some(&self.token));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str) -> Value {
+        let (status, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+    /// Every issue of a project this account sees: key, summary and security level name.
+    async fn issues(&self, project: &str) -> Vec<(String, String, Option<String>)> {
+        let (status, v) = self
+            .call(
+                reqwest::Method::POST,
+                "/rest/api/3/search/jql",
+                Some(json!({"jql": format!("project = {project} ORDER BY key"), "fields": ["summary", "security"], "maxResults": 100})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["isLast"], true, "one page is enough here");
+        v["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap().to_string(),
+                    i["fields"]["summary"].as_str().unwrap().to_string(),
+                    i["fields"]["security"]["name"].as_str().map(String::from),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A holder by name: groups and users as named, roles by their name.
+fn holder_key(h: &Value, roles: &BTreeMap<String, String>) -> String {
+    let param = h["parameter"].as_str().unwrap_or_default();
+    match h["type"].as_str().unwrap_or_default() {
+        "projectRole" => format!("projectRole:{}", roles[param]),
+        t @ ("group" | "user") => format!("{t}:{param}"),
+        t => t.to_string(),
+    }
+}
+
+/// A site's access configuration through the REST API, by name.
+async fn access_of(api: &Api) -> Value {
+    let roles: BTreeMap<String, String> = api
+        .get("/rest/api/3/role")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].to_string(), r["name"].as_str().unwrap().to_string()))
+        .collect();
+    let mut permission = BTreeMap::new();
+    for s in api
+        .get("/rest/api/3/permissionscheme?expand=permissions")
+        .await["permissionSchemes"]
+        .as_array()
+        .unwrap()
+    {
+        let mut grants: Vec<String> = s["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {}",
+                    g["permission"].as_str().unwrap(),
+                    holder_key(&g["holder"], &roles)
+                )
+            })
+            .collect();
+        grants.sort();
+        permission.insert(s["name"].as_str().unwrap().to_string(), grants);
+    }
+    let mut security = BTreeMap::new();
+    for s in api.get("/rest/api/3/issuesecurityschemes").await["issueSecuritySchemes"]
+        .as_array()
+        .unwrap()
+    {
+        let members = api
+            .get(&format!(
+                "/rest/api/3/issuesecurityschemes/{}/members",
+                s["id"]
+            ))
+            .await;
+        let mut levels = BTreeMap::new();
+        for l in s["levels"].as_array().unwrap() {
+            let mut keys: Vec<String> = members["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| {
+                    m["issueSecurityLevelId"].to_string().trim_matches('"')
+                        == l["id"].as_str().unwrap()
+                })
+                .map(|m| holder_key(&m["holder"], &roles))
+                .collect();
+            keys.sort();
+            levels.insert(l["name"].as_str().unwrap().to_string(), keys);
+        }
+        security.insert(s["name"].as_str().unwrap().to_string(), levels);
+    }
+    let mut projects = BTreeMap::new();
+    for p in api.get("/rest/api/3/project").await.as_array().unwrap() {
+        let key = p["key"].as_str().unwrap();
+        let full = api.get(&format!("/rest/api/3/project/{key}")).await;
+        let scheme = api
+            .get(&format!("/rest/api/3/project/{key}/permissionscheme"))
+            .await;
+        let (status, sec) = api
+            .call(
+                reqwest::Method::GET,
+                &format!("/rest/api/3/project/{key}/issuesecuritylevelscheme"),
+                None,
+            )
+            .await;
+        let mut actors = BTreeMap::new();
+        for (name, url) in api
+            .get(&format!("/rest/api/3/project/{key}/role"))
+            .await
+            .as_object()
+            .unwrap()
+        {
+            let id = url.as_str().unwrap().rsplit('/').next().unwrap();
+            let role = api
+                .get(&format!("/rest/api/3/project/{key}/role/{id}"))
+                .await;
+            let mut who: Vec<String> = role["actors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["actorUser"]["accountId"].as_str().unwrap().to_string())
+                .collect();
+            who.sort();
+            actors.insert(name.clone(), who);
+        }
+        let levels: Vec<(String, Option<String>)> = api
+            .issues(key)
+            .await
+            .into_iter()
+            .map(|(_, summary, level)| (summary, level))
+            .collect();
+        projects.insert(
+            key.to_string(),
+            json!({
+                "permissionScheme": scheme["name"],
+                "issueSecurityScheme": if status == 200 { sec["name"].clone() } else { Value::Null },
+                "category": full["projectCategory"]["name"],
+                "lead": full["lead"]["accountId"],
+                "assigneeType": full["assigneeType"],
+                "url": full["url"],
+                "description": full["description"],
+                "roleActors": actors,
+                "issueLevels": levels,
+            }),
+        );
+    }
+    json!({"permissionSchemes": permission, "issueSecuritySchemes": security, "projects": projects})
+}
+
+/// The approximate count of a project's issues this account sees.
+async fn count(api: &Api, project: &str) -> u64 {
+    let jql = format!("project = {project}");
+    let (status, v) = api
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/search/approximate-count",
+            Some(json!({"jql": jql})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v["count"].as_u64().unwrap()
+}
+
+async fn restore_jira(w: &World, destination: &str) -> Value {
+    let jira = w.backup(Product::Jira).await;
+    let r = w.start_restore(&jira, destination, None, None).await;
+    w.drain().await;
+    let rec = w.restore_record(&r.id).await;
+    assert_eq!(
+        rec.status.to_string(),
+        "COMPLETED",
+        "{}",
+        rec.status_message
+    );
+    let result = w.result(&r.id).await;
+    assert_eq!(result["failed"], json!([]), "{result}");
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemes_levels_role_actors_and_project_settings_come_back_into_an_empty_site() {
+    let w = world(21, &["dst"]).await;
+    let admin_src = Api::of(&w, "src", Access::ReadWrite);
+    let admin_dst = Api::of(&w, "dst", Access::ReadWrite);
+    let source = access_of(&admin_src).await;
+    // The source has something to restore on every axis.
+    assert!(
+        source["permissionSchemes"].as_object().unwrap().len() >= 3,
+        "{source}"
+    );
+    assert_eq!(source["issueSecuritySchemes"].as_object().unwrap().len(), 1);
+    let levels_in_use = source["projects"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|p| p["issueLevels"].as_array().unwrap().clone())
+        .filter(|l| !l[1].is_null())
+        .count();
+    assert!(levels_in_use > 0, "{source}");
+    assert_ne!(source, access_of(&admin_dst).await);
+
+    let result = restore_jira(&w, "dst").await;
+    assert_eq!(result["created"]["permissionScheme"], 2, "{result}");
+    assert_eq!(result["created"]["issueSecurityScheme"], 1, "{result}");
+    assert!(
+        result["created"]["roleActor"].as_u64().unwrap() > 0,
+        "{result}"
+    );
+    assert_eq!(access_of(&admin_dst).await, source);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_a_level_hid_from_an_account_stays_hidden_from_it_after_a_restore() {
+    let w = world(22, &["dst"]).await;
+    // An issue under "Staff only" in a project every account may browse.
+    let (project, summary) = w.sim.with_site("src", |s| {
+        let staff = s.permissions.security_schemes[0].levels[0].id.to_string();
+        let i = s
+            .issues
+            .values()
+            .find(|i| {
+                i.security.as_deref() == Some(&staff)
+                    && s.permissions.settings(i.project_id).permission_scheme
+                        == cairn_sitesim::permission::DEFAULT_PERMISSION_SCHEME
+            })
+            .expect("an issue under a level in a browsable project");
+        (s.projects[&i.project_id].key.clone(), i.summary.clone())
+    });
+    let find = |issues: &[(String, String, Option<String>)]| {
+        issues.iter().find(|(_, s, _)| s == &summary).cloned()
+    };
+    for site in ["src", "dst"] {
+        if site == "dst" {
+            restore_jira(&w, "dst").await;
+        }
+        let (admin, reader) = (
+            Api::of(&w, site, Access::ReadWrite),
+            Api::of(&w, site, Access::ReadOnly),
+        );
+        let (key, _, level) =
+            find(&admin.issues(&project).await).expect("the administrator sees it");
+        assert_eq!(level.as_deref(), Some("Staff only"), "{site}");
+        let (status, _) = admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/rest/api/3/issue/{key}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{site}: a member of the level reads it");
+        let (status, body) = reader
+            .call(
+                reqwest::Method::GET,
+                &format!("/rest/api/3/issue/{key}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{site}: {body}");
+        let seen = reader.issues(&project).await;
+        assert!(!seen.is_empty(), "{site}: the reader browses the project");
+        assert_eq!(find(&seen), None, "{site}: not in the reader's search");
+        assert!(
+            count(&reader, &project).await < count(&admin, &project).await,
+            "{site}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_named_different_permission_scheme_gets_a_suffixed_copy_and_is_left_alone() {
+    let w = world(23, &["dst"]).await;
+    let dst = Api::of(&w, "dst", Access::ReadWrite);
+    let (status, theirs) = dst
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/permissionscheme",
+            Some(json!({"name": "Restricted Permission Scheme", "description": "The destination's own.", "permissions": [{"permission": "BROWSE_PROJECTS", "holder": {"type": "anyone"}}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{theirs}");
+    let source = access_of(&Api::of(&w, "src", Access::ReadWrite)).await;
+
+    let result = restore_jira(&w, "dst").await;
+    let restored = access_of(&dst).await;
+    let schemes = &restored["permissionSchemes"];
+    assert_eq!(
+        schemes["Restricted Permission Scheme"],
+        json!(["BROWSE_PROJECTS anyone"]),
+        "untouched"
+    );
+    let after = dst
+        .get(&format!("/rest/api/3/permissionscheme/{}", theirs["id"]))
+        .await;
+    assert_eq!(after["description"], "The destination's own.");
+    assert_eq!(
+        schemes["Restricted Permission Scheme (restored)"],
+        source["permissionSchemes"]["Restricted Permission Scheme"]
+    );
+    // The same-named scheme with the same grants is used as it is.
+    assert!(
+        schemes
+            .get("Default Permission Scheme (restored)")
+            .is_none(),
+        "{schemes}"
+    );
+    assert_eq!(result["created"]["permissionScheme"], 2, "{result}");
+    let uses: Vec<&str> = restored["projects"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| {
+            source["projects"][k.as_str()]["permissionScheme"] == "Restricted Permission Scheme"
+        })
+        .map(|(_, p)| p["permissionScheme"].as_str().unwrap())
+        .collect();
+    assert!(!uses.is_empty());
+    assert!(
+        uses.iter()
+            .all(|n| *n == "Restricted Permission Scheme (restored)"),
+        "{uses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_killed_while_writing_schemes_resumes_and_creates_none_twice() {
+    let w = world(24, &["dst"]).await;
+    let jira = w.backup(Product::Jira).await;
+    let source = access_of(&Api::of(&w, "src", Access::ReadWrite)).await;
+    // Slow enough that the kill comes between the schemes.
+    w.sim.set_faults(
+        "dst",
+        FaultSpec {
+            latency_ms: 40,
+            ..Default::default()
+        },
+    );
+    let schemes = |w: &World| w.sim.with_site("dst", |s| s.permissions.schemes.len() - 1);
+    let r = w.start_restore(&jira, "dst", None, None).await;
+    w.kill_job_after(1, schemes).await;
+    // Killed in the access phase: a scheme written, not every scheme, no project yet.
+    let before_resume = w.sim.with_site("dst", |s| {
+        (
+            s.permissions.schemes.len() + s.permissions.security_schemes.len(),
+            s.projects.len(),
+        )
+    });
+    eprintln!("killed with (schemes, projects) = {before_resume:?}");
+    assert!(
+        before_resume.0 < 4 && before_resume.1 == 0,
+        "{before_resume:?}"
+    );
+    w.sim.set_faults("dst", FaultSpec::default());
+    w.drain().await;
+    let rec = w.restore_record(&r.id).await;
+    assert_eq!(
+        rec.status.to_string(),
+        "COMPLETED",
+        "{}",
+        rec.status_message
+    );
+    let result = w.result(&r.id).await;
+    assert_eq!(result["failed"], json!([]), "{result}");
+    assert_eq!(result["created"]["permissionScheme"], 2, "{result}");
+    assert_eq!(result["created"]["issueSecurityScheme"], 1, "{result}");
+    let (permission, security) = w.sim.with_site("dst", |s| {
+        (
+            s.permissions.schemes.len(),
+            s.permissions.security_schemes.len(),
+        )
+    });
+    assert_eq!((permission, security), (3, 1), "none twice");
+    assert_eq!(
+        access_of(&Api::of(&w, "dst", Access::ReadWrite)).await,
+        source
+    );
+}
