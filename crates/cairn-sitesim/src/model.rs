@@ -493,6 +493,8 @@ pub struct Site {
     /// Largest upload body accepted, in bytes.
     pub upload_limit: u64,
     pub search_cache: SearchCache,
+    /// Workflows, workflow schemes, issue type schemes and which of them each project uses.
+    pub flows: crate::workflows::Flows,
 }
 
 impl Site {
