@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::paging::{Docs, Style, post_req, walk};
 use crate::transport::{Body, Download, Req, Transport, Upload};
 
+mod workflows;
+
 const API: &str = "/rest/api/3";
 const AGILE: &str = "/rest/agile/1.0";
 

@@ -476,7 +476,7 @@ pub fn generated(site: &mut Site) {
 
 /// The schemes generated project `pi` uses (see [`generated`]).
 pub fn assign(site: &mut Site, project: u64, pi: usize) {
-    if pi % 3 != 0 {
+    if !pi.is_multiple_of(3) {
         site.flows
             .project_workflow_scheme
             .insert(project, DEFAULT_WORKFLOW_SCHEME + (pi % 3) as u64);

@@ -20,6 +20,7 @@
 
 mod confluence;
 mod jira;
+mod jira_workflows;
 mod run;
 
 use std::collections::BTreeMap;

@@ -9,6 +9,7 @@
 mod children;
 mod issues;
 mod project;
+mod workflows;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -40,6 +41,8 @@ struct Dest {
     fields: HashMap<String, (String, Value)>,
     /// Source account → destination account matched by email (`USERS`).
     users: BTreeMap<String, String>,
+    /// The source's workflows as paths of transitions, by project and issue type.
+    paths: workflows::Paths,
 }
 
 impl Dest {
@@ -63,6 +66,7 @@ pub(super) async fn restore(
         run.map.finish_phase("users", run.ctx).await?;
     }
     dest.users = run.map.all("user");
+    workflows::restore(run, &mut dest, only).await?;
     let dest = Arc::new(dest);
 
     let mut projects = Vec::new();
@@ -78,6 +82,7 @@ pub(super) async fn restore(
             restored.push(key.clone());
         }
     }
+    workflows::assign(run, &dest, &restored).await?;
     boards(run, &dest, &restored).await?;
 
     let mut links = Links::new();
@@ -100,6 +105,7 @@ async fn destination(
         me: text(&me, "accountId").to_string(),
         fields: HashMap::new(),
         users: BTreeMap::new(),
+        paths: Default::default(),
         jira,
     };
     let mut by_email = HashMap::new();
@@ -135,7 +141,8 @@ pub(super) async fn restore_issues(
     same_site: bool,
     started: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), EngineError> {
-    let (dest, _) = destination(run, site).await?;
+    let (mut dest, _) = destination(run, site).await?;
+    dest.paths = workflows::paths(run).await?;
     let dest = Arc::new(dest);
     let mut by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for key in keys {
