@@ -333,8 +333,8 @@ impl Jira {
             },
         )
     }
-    /// Workflows and schemes as `(kind, document)`: a backup keeps them, a restore does not
-    /// write them (out of scope). Kinds: `workflow`, `workflowScheme`, `issueTypeScheme`,
+    /// Workflows and schemes as `(kind, document)`, as a backup keeps them (a restore writes
+    /// workflows and schemes through `jira/workflows.rs`). Kinds: `workflow`, `workflowScheme`, `issueTypeScheme`,
     /// `permissionScheme`.
     pub fn workflows_and_schemes(&self) -> BoxStream<'static, Result<(&'static str, Value)>> {
         let tag = |kind: &'static str, docs: Docs| docs.map_ok(move |d| (kind, d));

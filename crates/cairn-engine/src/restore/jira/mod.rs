@@ -1,4 +1,5 @@
-//! Jira: users (mapped), projects with components and versions, boards and sprints, issues
+//! Jira: users (mapped), statuses, workflows and schemes (`workflows.rs`), projects with
+//! components and versions (given their schemes), boards and sprints, issues
 //! (parents first, with status, comments, worklogs, remote links, watchers, properties and
 //! attachments), then issue links.
 //!
