@@ -196,5 +196,7 @@ pub fn mutate(site: &mut Site, percent: f64) -> MutationReport {
         );
         rep.pages_added += 1;
     }
+    // -------------------------------------------------------------- workflows
+    crate::workflows::mutate(site);
     rep
 }

@@ -487,3 +487,34 @@ pub fn assign(site: &mut Site, project: u64, pi: usize) {
             .insert(project, "10001".into());
     }
 }
+
+/// What `mutate` changes in the configuration, drawing from no RNG: the generated triage
+/// workflow gains a "Reconsider" transition (Closed → In Progress), or loses it when it has it,
+/// and its version goes up. No issue's status leaves its workflow.
+pub fn mutate(site: &mut Site) {
+    let Some(w) = site
+        .flows
+        .workflows
+        .iter_mut()
+        .find(|w| w.name == "Cairn Triage Workflow")
+    else {
+        return;
+    };
+    if let Some(at) = w.transitions.iter().position(|t| t.name == "Reconsider") {
+        w.transitions.remove(at);
+    } else {
+        w.transitions.push(Transition {
+            id: "71".into(),
+            name: "Reconsider".into(),
+            description: String::new(),
+            kind: TransitionKind::Directed,
+            from: vec!["10005".into()],
+            to: "3".into(),
+            screen: None,
+            conditions: vec![],
+            validators: vec![],
+            actions: vec![],
+        });
+    }
+    w.version += 1;
+}
