@@ -52,7 +52,11 @@ async fn copy_workflows(sj: &Jira, dj: &Jira) -> HashMap<String, String> {
     let dst_statuses: Vec<Value> = dj.workflow_statuses().try_collect().await.unwrap();
     let dst_status = |src_id: &Value| {
         let name = &src_statuses.iter().find(|x| &x["id"] == src_id).unwrap()["name"];
-        dst_statuses.iter().find(|d| &d["name"] == name).unwrap().clone()
+        dst_statuses
+            .iter()
+            .find(|d| &d["name"] == name)
+            .unwrap()
+            .clone()
     };
     let system = |rules: &Value| {
         Value::Array(
@@ -94,7 +98,12 @@ async fn copy_workflows(sj: &Jira, dj: &Jira) -> HashMap<String, String> {
     }
     let mut ids = HashMap::new();
     let dst_schemes: Vec<Value> = dj.workflow_schemes().try_collect().await.unwrap();
-    for sc in sj.workflow_schemes().try_collect::<Vec<Value>>().await.unwrap() {
+    for sc in sj
+        .workflow_schemes()
+        .try_collect::<Vec<Value>>()
+        .await
+        .unwrap()
+    {
         let id = match dst_schemes.iter().find(|d| d["name"] == sc["name"]) {
             Some(d) => s(&d["id"]),
             None => dj
@@ -106,7 +115,12 @@ async fn copy_workflows(sj: &Jira, dj: &Jira) -> HashMap<String, String> {
     }
     let mappings: Vec<Value> = sj.issue_type_scheme_mappings().try_collect().await.unwrap();
     let dst_schemes: Vec<Value> = dj.issue_type_schemes().try_collect().await.unwrap();
-    for sc in sj.issue_type_schemes().try_collect::<Vec<Value>>().await.unwrap() {
+    for sc in sj
+        .issue_type_schemes()
+        .try_collect::<Vec<Value>>()
+        .await
+        .unwrap()
+    {
         let types: Vec<Value> = mappings
             .iter()
             .filter(|m| m["issueTypeSchemeId"] == sc["id"])
@@ -127,7 +141,8 @@ async fn copy_workflows(sj: &Jira, dj: &Jira) -> HashMap<String, String> {
 /// The ids of the shortest list of `workflow`'s transitions from its initial status to `to`.
 fn path_to(workflow: &Value, to: &Value) -> Vec<Value> {
     let transitions = workflow["transitions"].as_array().unwrap();
-    let initial = transitions.iter().find(|t| t["type"] == "INITIAL").unwrap()["toStatusReference"].clone();
+    let initial =
+        transitions.iter().find(|t| t["type"] == "INITIAL").unwrap()["toStatusReference"].clone();
     let mut paths: HashMap<String, Vec<Value>> = HashMap::from([(s(&initial), vec![])]);
     let mut queue = std::collections::VecDeque::from([s(&initial)]);
     while let Some(at) = queue.pop_front() {
@@ -138,7 +153,11 @@ fn path_to(workflow: &Value, to: &Value) -> Vec<Value> {
             let target = s(&t["toStatusReference"]);
             let leaves = match t["type"].as_str().unwrap() {
                 "GLOBAL" => target != at,
-                "DIRECTED" => t["links"].as_array().unwrap().iter().any(|l| s(&l["fromStatusReference"]) == at),
+                "DIRECTED" => t["links"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| s(&l["fromStatusReference"]) == at),
                 _ => false,
             };
             if leaves && !paths.contains_key(&target) {
@@ -182,8 +201,18 @@ async fn read_then_write_reproduces_the_site() {
     let projects: Vec<Value> = sj.projects().try_collect().await.unwrap();
     let scheme_ids = copy_workflows(&sj, &dj).await;
     let project_ids: Vec<String> = projects.iter().map(|p| s(&p["id"])).collect();
-    let src_workflow_schemes: HashMap<String, Value> = sj.workflow_schemes_of(&project_ids).await.unwrap().into_iter().collect();
-    let src_type_schemes: HashMap<String, Value> = sj.issue_type_schemes_of(&project_ids).await.unwrap().into_iter().collect();
+    let src_workflow_schemes: HashMap<String, Value> = sj
+        .workflow_schemes_of(&project_ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let src_type_schemes: HashMap<String, Value> = sj
+        .issue_type_schemes_of(&project_ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     let src_workflows: Vec<Value> = sj.workflows().try_collect().await.unwrap();
     let mut workflow_scheme_of: HashMap<String, Value> = HashMap::new();
     for p in &projects {
@@ -193,8 +222,12 @@ async fn read_then_write_reproduces_the_site() {
             .unwrap();
         let ws = &src_workflow_schemes[&s(&p["id"])];
         let its = &src_type_schemes[&s(&p["id"])];
-        dj.assign_workflow_scheme(&created.id, &scheme_ids[&s(&ws["name"])]).await.unwrap();
-        dj.assign_issue_type_scheme(&created.id, &scheme_ids[&s(&its["name"])]).await.unwrap();
+        dj.assign_workflow_scheme(&created.id, &scheme_ids[&s(&ws["name"])])
+            .await
+            .unwrap();
+        dj.assign_issue_type_scheme(&created.id, &scheme_ids[&s(&its["name"])])
+            .await
+            .unwrap();
         workflow_scheme_of.insert(key.clone(), ws.clone());
         for c in sj.components(&key).try_collect::<Vec<_>>().await.unwrap() {
             dj.create_component(&json!({"project": key, "name": c["name"], "description": c["description"], "leadAccountId": c["lead"]["accountId"]}))
