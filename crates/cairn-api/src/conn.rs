@@ -3,7 +3,12 @@
 //! control byte (400), each with an empty body. Every connection is wrapped here so that those
 //! answers carry the spec's error body like every other error (JSON, or an HTML page under the
 //! pages' paths), made by `error.rs` and `web` as usual.
+//!
+//! Under TLS the wrapper sits inside the TLS session (it sees the plain HTTP), and the handshake
+//! is made by the connection's own task on its first read or write, so a slow client never holds
+//! up the accepting loop.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -16,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{ApiError, HYPER_STATUSES};
+use crate::tls::Tls;
 
 /// How much of a request's first bytes is kept to find its path (for JSON or HTML).
 const KEPT: usize = 512;
@@ -107,17 +113,71 @@ fn path_of(start: &[u8]) -> Option<&str> {
     line.split('?').next()
 }
 
-/// Accepts connections, each wrapped in a [`Conn`].
+/// Accepts connections, each wrapped in a [`Conn`] (inside TLS when the server has it).
 pub struct Listener {
     inner: TcpListener,
     answers: Arc<Answers>,
+    tls: Option<Arc<Tls>>,
 }
 
 impl Listener {
-    pub async fn new(inner: TcpListener) -> Listener {
+    pub async fn new(inner: TcpListener, tls: Option<Arc<Tls>>) -> Listener {
         Listener {
             inner,
             answers: Arc::new(Answers::make().await),
+            tls,
+        }
+    }
+}
+
+/// A connection's byte stream: plain TCP, or TLS once its handshake is done.
+enum Stream {
+    Plain(TcpStream),
+    Handshake(Box<tokio_rustls::Accept<TcpStream>>),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Drives a pending handshake; ready once the stream can carry bytes.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Stream::Handshake(accept) = self {
+            let tls = ready!(Pin::new(accept.as_mut()).poll(cx))?;
+            *self = Stream::Tls(Box::new(tls));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_ready(cx))?;
+        match self {
+            Stream::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Stream::Tls(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+            Stream::Handshake(_) => Poll::Pending,
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_ready(cx))?;
+        match self {
+            Stream::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Stream::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+            Stream::Handshake(_) => Poll::Pending,
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Plain(io) => Pin::new(io).poll_flush(cx),
+            Stream::Tls(io) => Pin::new(io.as_mut()).poll_flush(cx),
+            Stream::Handshake(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Stream::Tls(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
+            Stream::Handshake(_) => Poll::Ready(Ok(())),
         }
     }
 }
@@ -128,6 +188,10 @@ impl axum::serve::Listener for Listener {
 
     async fn accept(&mut self) -> (Conn, SocketAddr) {
         let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let io = match &self.tls {
+            Some(tls) => Stream::Handshake(Box::new(tls.acceptor().accept(io))),
+            None => Stream::Plain(io),
+        };
         let conn = Conn {
             io,
             start: Vec::new(),
@@ -145,7 +209,7 @@ impl axum::serve::Listener for Listener {
 
 /// A connection that replaces hyper's empty error answers (see the module's comment).
 pub struct Conn {
-    io: TcpStream,
+    io: Stream,
     /// The first bytes read since the last write: the start of the request being read.
     start: Vec<u8>,
     wrote: bool,
@@ -161,7 +225,7 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
+        ready!(self.io.poll_read(cx, buf))?;
         let this = &mut *self;
         if this.wrote {
             this.start.clear();
@@ -191,7 +255,7 @@ impl AsyncWrite for Conn {
         }
         if let Some((bytes, sent, replaced)) = &mut this.pending {
             while *sent < bytes.len() {
-                let n = ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*sent..]))?;
+                let n = ready!(this.io.poll_write(cx, &bytes[*sent..]))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
@@ -202,17 +266,17 @@ impl AsyncWrite for Conn {
             this.wrote = true;
             return Poll::Ready(Ok(replaced));
         }
-        let n = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        let n = ready!(this.io.poll_write(cx, buf))?;
         this.wrote = true;
         Poll::Ready(Ok(n))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        self.io.poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        self.io.poll_shutdown(cx)
     }
 }
 

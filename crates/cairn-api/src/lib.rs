@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod pagination;
 mod routes;
 mod state;
+pub mod tls;
 pub mod web;
 pub mod wire;
 
@@ -21,9 +22,11 @@ pub use routes::router;
 pub use state::AppState;
 pub use web::WebSettings;
 
-/// Serves `router` on `listener` until `shutdown` resolves; requests in flight then finish.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves;
+/// requests in flight then finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<std::sync::Arc<tls::Tls>>,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -36,7 +39,7 @@ pub async fn serve(
             std::future::ready(Ok::<_, std::convert::Infallible>(service))
         },
     );
-    axum::serve(conn::Listener::new(listener).await, per_connection)
+    axum::serve(conn::Listener::new(listener, tls).await, per_connection)
         .with_graceful_shutdown(shutdown)
         .await
 }

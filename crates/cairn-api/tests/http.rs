@@ -47,6 +47,7 @@ async fn start_on(db: TestDb) -> TestServer {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(cairn_api::serve(
         listener,
+        None,
         cairn_api::router(state),
         std::future::pending(),
     ));

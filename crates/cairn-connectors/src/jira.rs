@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::paging::{Docs, Style, post_req, walk};
 use crate::transport::{Body, Download, Req, Transport, Upload};
 
+mod fields;
 mod workflows;
 
 const API: &str = "/rest/api/3";
@@ -253,7 +254,8 @@ impl Jira {
         )
     }
     /// Every custom field, each with `contexts`, each context with its `options` (none for
-    /// fields without options).
+    /// fields without options), `projectIds`, `issueTypeIds` and `defaultValue` (see
+    /// `context_details`).
     pub fn custom_fields(&self) -> Docs {
         let this = self.clone();
         self.fields()
@@ -274,6 +276,7 @@ impl Jira {
                             };
                         c["options"] = Value::Array(options);
                     }
+                    this.context_details(&id, &mut contexts).await?;
                     f["contexts"] = Value::Array(contexts);
                     Ok(f)
                 }

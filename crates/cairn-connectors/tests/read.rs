@@ -51,9 +51,24 @@ fn expected(sim: &SimHandle) -> Counts {
         c.insert("issue types", s.issue_types.len() as u64);
         // The site's own custom fields and Jira Software's Sprint field.
         c.insert("custom fields", s.custom_fields.len() as u64 + 1);
+        let contexts = || s.custom_fields.iter().flat_map(|f| &f.contexts);
         c.insert(
             "field options",
-            s.custom_fields.iter().map(|f| f.options.len() as u64).sum(),
+            contexts().map(|c| c.options.len() as u64).sum(),
+        );
+        // The Sprint field's one context too.
+        c.insert("field contexts", contexts().count() as u64 + 1);
+        c.insert(
+            "field context projects",
+            contexts().map(|c| c.project_ids.len() as u64).sum(),
+        );
+        c.insert(
+            "field context issue types",
+            contexts().map(|c| c.issue_type_ids.len() as u64).sum(),
+        );
+        c.insert(
+            "field defaults",
+            contexts().filter(|c| c.default.is_some()).count() as u64,
         );
         c.insert("statuses", s.statuses.len() as u64);
         c.insert("priorities", s.priorities.len() as u64);
@@ -180,6 +195,24 @@ async fn read_all(site: &Site) -> Counts {
         .map(|ctx| ctx["options"].as_array().unwrap().len() as u64)
         .sum();
     c.insert("field options", options);
+    let contexts = || {
+        cfs.iter()
+            .flat_map(|f| f["contexts"].as_array().unwrap().iter())
+    };
+    let listed = |k: &str| -> u64 {
+        contexts()
+            .map(|ctx| ctx[k].as_array().unwrap().len() as u64)
+            .sum()
+    };
+    c.insert("field contexts", contexts().count() as u64);
+    c.insert("field context projects", listed("projectIds"));
+    c.insert("field context issue types", listed("issueTypeIds"));
+    c.insert(
+        "field defaults",
+        contexts()
+            .filter(|ctx| ctx["defaultValue"].is_object())
+            .count() as u64,
+    );
     c.insert(
         "statuses",
         j.statuses().try_collect::<Vec<_>>().await.unwrap().len() as u64,

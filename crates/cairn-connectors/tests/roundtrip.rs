@@ -28,7 +28,11 @@ fn writable(v: &Value) -> Value {
     match v {
         Value::Object(m) if m.contains_key("accountId") => json!({"accountId": m["accountId"]}),
         Value::Object(m) if m.contains_key("value") && m.contains_key("id") => {
-            json!({"value": m["value"]})
+            let mut o = json!({"value": m["value"]});
+            if let Some(child) = m.get("child") {
+                o["child"] = json!({"value": child["value"]});
+            }
+            o
         }
         Value::Array(a) if a.iter().all(|x| x.get("value").is_some()) => {
             Value::Array(a.iter().map(writable).collect())
@@ -138,6 +142,88 @@ async fn copy_workflows(sj: &Jira, dj: &Jira) -> HashMap<String, String> {
     ids
 }
 
+/// The source's custom fields the destination lacks, created with their contexts (scoped to
+/// the new projects), options (cascading children under their parents) and default values:
+/// source field id -> destination field id.
+async fn copy_custom_fields(
+    sj: &cairn_connectors::Jira,
+    dj: &cairn_connectors::Jira,
+    projects: &HashMap<String, String>,
+) -> HashMap<String, String> {
+    let have: Vec<Value> = dj.fields().try_collect().await.unwrap();
+    let mut ids = HashMap::new();
+    for f in sj.custom_fields().try_collect::<Vec<_>>().await.unwrap() {
+        if let Some(d) = have.iter().find(|d| d["name"] == f["name"]) {
+            ids.insert(s(&f["id"]), s(&d["id"]));
+            continue;
+        }
+        let made = dj
+            .create_field(&json!({"name": f["name"], "type": f["schema"]["custom"]}))
+            .await
+            .unwrap();
+        let fid = s(&made["id"]);
+        ids.insert(s(&f["id"]), fid.clone());
+        // The context Jira makes with a new field gives way to the source's.
+        for c in dj
+            .field_contexts(&fid)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+        {
+            dj.delete_field_context(&fid, &s(&c["id"])).await.unwrap();
+        }
+        for c in f["contexts"].as_array().unwrap() {
+            let mapped = |k: &str, map: &dyn Fn(String) -> String| -> Vec<String> {
+                c[k].as_array().unwrap().iter().map(|x| map(s(x))).collect()
+            };
+            let body = json!({
+                "name": c["name"], "description": c["description"],
+                "projectIds": mapped("projectIds", &|p| projects[&p].clone()),
+                "issueTypeIds": mapped("issueTypeIds", &|t| t),
+            });
+            let cid = dj.create_field_context(&fid, &body).await.unwrap();
+            let mut options: HashMap<String, String> = HashMap::new();
+            for children in [false, true] {
+                let batch: Vec<&Value> = c["options"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|o| o["optionId"].is_null() != children)
+                    .collect();
+                let bodies: Vec<Value> = batch
+                    .iter()
+                    .map(|o| match o["optionId"].as_str() {
+                        Some(p) => json!({"value": o["value"], "optionId": options[p]}),
+                        None => json!({"value": o["value"]}),
+                    })
+                    .collect();
+                if bodies.is_empty() {
+                    continue;
+                }
+                let made = dj.create_field_options(&fid, &cid, &bodies).await.unwrap();
+                for (o, m) in batch.iter().zip(&made) {
+                    options.insert(s(&o["id"]), s(&m["id"]));
+                }
+            }
+            if let Some(d) = c["defaultValue"].as_object() {
+                let mut d = Value::Object(d.clone());
+                d["contextId"] = json!(cid);
+                for k in ["optionId", "cascadingOptionId"] {
+                    if let Some(o) = d[k].as_str() {
+                        d[k] = json!(options[o]);
+                    }
+                }
+                if let Some(list) = d["optionIds"].as_array() {
+                    let mapped: Vec<&String> = list.iter().map(|o| &options[&s(o)]).collect();
+                    d["optionIds"] = json!(mapped);
+                }
+                dj.set_field_defaults(&fid, &[d]).await.unwrap();
+            }
+        }
+    }
+    ids
+}
+
 /// The ids of the shortest list of `workflow`'s transitions from its initial status to `to`.
 fn path_to(workflow: &Value, to: &Value) -> Vec<Value> {
     let transitions = workflow["transitions"].as_array().unwrap();
@@ -200,21 +286,22 @@ async fn read_then_write_reproduces_the_site() {
     let mut links = vec![];
     let projects: Vec<Value> = sj.projects().try_collect().await.unwrap();
     let scheme_ids = copy_workflows(&sj, &dj).await;
-    let project_ids: Vec<String> = projects.iter().map(|p| s(&p["id"])).collect();
+    let src_project_ids: Vec<String> = projects.iter().map(|p| s(&p["id"])).collect();
     let src_workflow_schemes: HashMap<String, Value> = sj
-        .workflow_schemes_of(&project_ids)
+        .workflow_schemes_of(&src_project_ids)
         .await
         .unwrap()
         .into_iter()
         .collect();
     let src_type_schemes: HashMap<String, Value> = sj
-        .issue_type_schemes_of(&project_ids)
+        .issue_type_schemes_of(&src_project_ids)
         .await
         .unwrap()
         .into_iter()
         .collect();
     let src_workflows: Vec<Value> = sj.workflows().try_collect().await.unwrap();
     let mut workflow_scheme_of: HashMap<String, Value> = HashMap::new();
+    let mut project_ids: HashMap<String, String> = HashMap::new();
     for p in &projects {
         let key = s(&p["key"]);
         let created = dj.create_project(&json!({"key": key, "name": p["name"], "description": p["description"], "leadAccountId": p["lead"]["accountId"], "projectTypeKey": p["projectTypeKey"]}))
@@ -229,6 +316,7 @@ async fn read_then_write_reproduces_the_site() {
             .await
             .unwrap();
         workflow_scheme_of.insert(key.clone(), ws.clone());
+        project_ids.insert(s(&p["id"]), created.id);
         for c in sj.components(&key).try_collect::<Vec<_>>().await.unwrap() {
             dj.create_component(&json!({"project": key, "name": c["name"], "description": c["description"], "leadAccountId": c["lead"]["accountId"]}))
                 .await
@@ -240,6 +328,7 @@ async fn read_then_write_reproduces_the_site() {
                 .unwrap();
         }
     }
+    let field_ids = copy_custom_fields(&sj, &dj, &project_ids).await;
     for b in sj.boards().try_collect::<Vec<_>>().await.unwrap() {
         let nb = dj
             .create_board(&json!({"name": b["name"], "type": b["type"], "location": {"type": "project", "projectKeyOrId": b["location"]["projectKey"]}}))
@@ -301,7 +390,7 @@ async fn read_then_write_reproduces_the_site() {
         }
         for cf in custom.iter().filter(|c| *c != "customfield_10020") {
             if !f[cf].is_null() {
-                fields[cf] = writable(&f[cf]);
+                fields[&field_ids[cf]] = writable(&f[cf]);
             }
         }
         let created = dj.create_issue(&fields).await.unwrap();

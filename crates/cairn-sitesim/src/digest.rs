@@ -52,6 +52,10 @@ pub fn canonical(site: &Site) -> Value {
                     .map(|f| f.name.clone())
                     .unwrap_or_else(|| fid.clone());
                 let v = match v {
+                    // A cascading select's child by value too.
+                    Value::Object(o) if o.contains_key("child") => {
+                        json!([o["value"], o["child"]["value"]])
+                    }
                     Value::Object(o) if o.contains_key("value") => o["value"].clone(),
                     Value::Array(a) => sorted(
                         a.iter()

@@ -364,6 +364,14 @@ impl SimHandle {
         for t in self.tasks {
             let _ = t.await;
         }
+        // axum's connection tasks may drop their clone of a site a moment after the server's
+        // task ends; wait (bounded) so that the site, and its upload directory, go now.
+        for _ in 0..500 {
+            if self.cells.iter().all(|c| Arc::strong_count(c) == 1) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 }
 

@@ -68,9 +68,25 @@ pub enum CfKind {
     Text,
     Date,
     User,
+    Cascading,
+    MultiUser,
+    Labels,
 }
 
 impl CfKind {
+    /// Every kind the stand-in serves (and `POST /field` creates).
+    pub const ALL: [CfKind; 10] = [
+        CfKind::Number,
+        CfKind::Select,
+        CfKind::MultiSelect,
+        CfKind::TextArea,
+        CfKind::Text,
+        CfKind::Date,
+        CfKind::User,
+        CfKind::Cascading,
+        CfKind::MultiUser,
+        CfKind::Labels,
+    ];
     pub fn type_key(self) -> &'static str {
         match self {
             CfKind::Number => "com.atlassian.jira.plugin.system.customfieldtypes:float",
@@ -80,6 +96,13 @@ impl CfKind {
             CfKind::Text => "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
             CfKind::Date => "com.atlassian.jira.plugin.system.customfieldtypes:datepicker",
             CfKind::User => "com.atlassian.jira.plugin.system.customfieldtypes:userpicker",
+            CfKind::Cascading => {
+                "com.atlassian.jira.plugin.system.customfieldtypes:cascadingselect"
+            }
+            CfKind::MultiUser => {
+                "com.atlassian.jira.plugin.system.customfieldtypes:multiuserpicker"
+            }
+            CfKind::Labels => "com.atlassian.jira.plugin.system.customfieldtypes:labels",
         }
     }
     pub fn schema_type(self) -> (&'static str, Option<&'static str>) {
@@ -90,7 +113,52 @@ impl CfKind {
             CfKind::TextArea | CfKind::Text => ("string", None),
             CfKind::Date => ("date", None),
             CfKind::User => ("user", None),
+            CfKind::Cascading => ("option-with-child", None),
+            CfKind::MultiUser => ("array", Some("user")),
+            CfKind::Labels => ("array", Some("string")),
         }
+    }
+    /// Whether its values are options of the field's contexts.
+    pub fn has_options(self) -> bool {
+        matches!(
+            self,
+            CfKind::Select | CfKind::MultiSelect | CfKind::Cascading
+        )
+    }
+}
+
+/// An option of a custom field's context; a cascading select's child options name their parent.
+#[derive(Clone, Debug)]
+pub struct FieldOption {
+    pub id: String,
+    pub value: String,
+    /// For a cascading select's child option, the id of its parent option.
+    pub parent: Option<String>,
+    pub disabled: bool,
+}
+
+/// A custom field context: the projects and issue types a field applies to (none: all), with
+/// its own options and default value.
+#[derive(Clone, Debug)]
+pub struct FieldContext {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Empty: a global context.
+    pub project_ids: Vec<u64>,
+    /// Empty: any issue type.
+    pub issue_type_ids: Vec<String>,
+    pub options: Vec<FieldOption>,
+    /// The default value as `GET .../context/defaultValue` gives it, without `contextId`.
+    pub default: Option<Value>,
+}
+
+impl FieldContext {
+    pub fn is_global(&self) -> bool {
+        self.project_ids.is_empty()
+    }
+    fn covers_type(&self, issue_type: &str) -> bool {
+        self.issue_type_ids.is_empty() || self.issue_type_ids.iter().any(|t| t == issue_type)
     }
 }
 
@@ -100,9 +168,26 @@ pub struct CustomField {
     pub numeric_id: u64,
     pub name: String,
     pub kind: CfKind,
-    pub context_id: String,
-    /// (option id, value)
-    pub options: Vec<(String, String)>,
+    pub contexts: Vec<FieldContext>,
+}
+
+impl CustomField {
+    pub fn context(&self, id: &str) -> Option<&FieldContext> {
+        self.contexts.iter().find(|c| c.id == id)
+    }
+    /// The context that applies to an issue of this project and type, as Jira picks it: one
+    /// scoped to the project before a global one. `None`: the field cannot be set there.
+    pub fn context_for(&self, project: u64, issue_type: &str) -> Option<&FieldContext> {
+        let scoped = self
+            .contexts
+            .iter()
+            .find(|c| c.project_ids.contains(&project) && c.covers_type(issue_type));
+        scoped.or_else(|| {
+            self.contexts
+                .iter()
+                .find(|c| c.is_global() && c.covers_type(issue_type))
+        })
+    }
 }
 
 #[derive(Clone, Debug)]

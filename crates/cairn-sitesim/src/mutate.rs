@@ -196,7 +196,29 @@ pub fn mutate(site: &mut Site, percent: f64) -> MutationReport {
         );
         rep.pages_added += 1;
     }
+    add_option(site);
     // -------------------------------------------------------------- workflows
     crate::workflows::mutate(site);
     rep
+}
+
+/// Configuration changes too: each mutation adds an option to the first context of the first
+/// select field with options (drawn from no RNG, so the content's mutations stay as they were).
+fn add_option(site: &mut Site) {
+    let id = site.alloc_id().to_string();
+    let n = site.mutations;
+    let context = site
+        .custom_fields
+        .iter_mut()
+        .filter(|f| f.kind == CfKind::Select)
+        .flat_map(|f| f.contexts.iter_mut())
+        .find(|c| !c.options.is_empty());
+    if let Some(c) = context {
+        c.options.push(FieldOption {
+            id,
+            value: format!("Added in mutation {n}"),
+            parent: None,
+            disabled: false,
+        });
+    }
 }

@@ -1344,174 +1344,254 @@ async fn a_pages_included_lists_are_cut_at_fifty_and_say_where_the_rest_is() {
     assert_eq!(v["properties"]["meta"]["hasMore"], false, "{v}");
 }
 
-/// An issue takes only the transitions its workflow defines from its status: `/transitions`
-/// lists exactly those, and any other is refused with 400 as Jira does.
-#[tokio::test]
-async fn transitions_follow_the_issues_workflow() {
+/// A custom field can be set only where one of its contexts applies (the issue's project and
+/// type), and only to the options of that context: Jira's 400s, naming the field, on create and
+/// on edit. Contexts, options and default values are written as Jira takes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_fields_follow_their_contexts() {
+    use cairn_sitesim::model::CfKind;
     let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
-    // A bug in a project on the generated bug-tracking scheme follows the triage workflow.
-    let (project, flow) = t.sim.with_site("s", |s| {
-        let scheme = s
-            .flows
-            .workflow_schemes
-            .iter()
-            .find(|w| w.name == "Cairn Bug Tracking Scheme")
-            .unwrap()
-            .id;
-        let project = *s
-            .flows
-            .project_workflow_scheme
-            .iter()
-            .find(|(_, w)| **w == scheme)
-            .unwrap()
-            .0;
-        (project, s.flows.workflow_of(project, "10003").clone())
+    let (keys, pids, fields) = t.sim.with_site("s", |s| {
+        let keys: Vec<String> = s.projects.values().map(|p| p.key.clone()).collect();
+        let pids: Vec<u64> = s.projects.values().map(|p| p.id).collect();
+        let by_name = |n: &str| {
+            s.custom_fields
+                .iter()
+                .find(|f| f.name == n)
+                .unwrap()
+                .clone()
+        };
+        let fields = ["Ticket Code", "Platforms", "Severity Level", "Product Area"].map(by_name);
+        (keys, pids, fields)
     });
-    assert_eq!(flow.name, "Cairn Triage Workflow");
-    // A new bug starts in the workflow's initial status.
-    let (st, created) = t
-        .send("s", Method::POST, "/rest/api/3/issue", Some(json!({"fields": {"project": {"id": project.to_string()}, "issuetype": {"id": "10003"}, "summary": "A bug"}})))
-        .await;
-    assert_eq!(st, 201, "{created}");
-    let key = created["key"].as_str().unwrap().to_string();
-    let (_, _, issue) = t
-        .get("s", &format!("/rest/api/3/issue/{key}?fields=status"))
-        .await;
-    assert_eq!(issue["fields"]["status"]["name"], json!("Triage"));
-    let path = format!("/rest/api/3/issue/{key}/transitions");
-    let (st, _, v) = t.get("s", &path).await;
-    assert_eq!(st, 200);
-    let offered: Vec<(&str, &str)> = v["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| {
-            (
-                x["name"].as_str().unwrap(),
-                x["to"]["name"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(offered, [("Accept", "In Progress"), ("Reject", "Closed")]);
-    assert_eq!(v["transitions"][1]["hasScreen"], json!(true));
-    // "Approve" (In Review → Done) is the workflow's, but not from Triage; "110002" is the
-    // default workflow's global transition into Done.
-    for tid in ["51", "110002", "999"] {
-        let (st, v) = t
-            .send(
+    let [ticket, platforms, severity, area] = fields;
+    assert!(keys.len() >= 3, "{keys:?}");
+    // "Ticket Code" is in the second project only.
+    assert_eq!(ticket.contexts[0].project_ids, vec![pids[1]]);
+    let create = |project: &str, ty: &str, extra: Value| {
+        let mut fields = json!({"project": {"key": project}, "issuetype": {"name": ty}, "summary": "context test"});
+        for (k, v) in extra.as_object().unwrap() {
+            fields[k] = v.clone();
+        }
+        let t = &t;
+        async move {
+            t.send(
                 "s",
                 Method::POST,
-                &path,
-                Some(json!({"transition": {"id": tid}})),
+                "/rest/api/3/issue",
+                Some(json!({"fields": fields})),
             )
-            .await;
-        assert_eq!(st, 400, "{tid}: {v}");
-        assert_eq!(
-            v["errorMessages"][0],
-            json!(format!(
-                "Transition id '{tid}' is not valid for this issue."
-            ))
-        );
-    }
-    // Along the workflow: Accept, Send to review, Approve.
-    for tid in ["11", "31", "51"] {
-        let (st, v) = t
-            .send(
-                "s",
-                Method::POST,
-                &path,
-                Some(json!({"transition": {"id": tid}})),
-            )
-            .await;
-        assert_eq!(st, 204, "{tid}: {v}");
-    }
+            .await
+        }
+    };
+    let not_there = |id: &str| {
+        json!(format!(
+            "Field '{id}' cannot be set. It is not on the appropriate screen, or unknown."
+        ))
+    };
+    let (st, v) = create(&keys[0], "Task", json!({&ticket.id: "TC-1"})).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["errors"][&ticket.id], not_there(&ticket.id), "{v}");
+    let (st, v) = create(&keys[1], "Task", json!({&ticket.id: "TC-1"})).await;
+    assert_eq!(st, 201, "{v}");
+    let created = v["key"].as_str().unwrap().to_string();
+
+    // "Platforms" applies to stories and bugs of the first two projects.
+    let linux = json!([{"value": "Linux"}]);
+    let (st, v) = create(&keys[0], "Task", json!({&platforms.id: linux})).await;
+    assert_eq!(
+        (st, &v["errors"][&platforms.id]),
+        (400, &not_there(&platforms.id)),
+        "{v}"
+    );
+    let (st, v) = create(&keys[2], "Bug", json!({&platforms.id: linux})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = create(&keys[0], "Bug", json!({&platforms.id: linux})).await;
+    assert_eq!(st, 201, "{v}");
+
+    // The first project has its own severities: the global context's are not valid there.
+    let (st, v) = create(&keys[0], "Task", json!({&severity.id: {"value": "Sev 1"}})).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(
+        v["errors"][&severity.id], "Option value 'Sev 1' is not valid",
+        "{v}"
+    );
+    let own = &severity.contexts[1].options[0];
+    assert_eq!(severity.contexts[1].project_ids, vec![pids[0]]);
+    let (st, v) = create(&keys[0], "Task", json!({&severity.id: {"id": own.id}})).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = create(&keys[1], "Task", json!({&severity.id: {"id": own.id}})).await;
+    assert_eq!(st, 400, "an option of another context: {v}");
+    assert_eq!(
+        v["errors"][&severity.id],
+        format!("Option id '{}' is not valid", own.id)
+    );
+
+    // A cascading value: the child must be under its parent.
+    assert_eq!(area.kind, CfKind::Cascading);
+    let bad = json!({&area.id: {"value": "Hardware", "child": {"value": "Backend"}}});
+    let (st, v) = create(&keys[1], "Task", bad).await;
+    assert_eq!(st, 400, "{v}");
+    let good = json!({&area.id: {"value": "Software", "child": {"value": "Backend"}}});
+    let (st, v) = create(&keys[1], "Task", good).await;
+    assert_eq!(st, 201, "{v}");
     let (_, _, issue) = t
         .get(
             "s",
-            &format!("/rest/api/3/issue/{key}?fields=status,resolution"),
+            &format!(
+                "/rest/api/3/issue/{}?fields={}",
+                v["key"].as_str().unwrap(),
+                area.id
+            ),
         )
         .await;
-    assert_eq!(issue["fields"]["status"]["name"], json!("Done"));
-    let (_, _, v) = t.get("s", &path).await;
+    let value = &issue["fields"][&area.id];
     assert_eq!(
-        v["transitions"].as_array().unwrap().len(),
-        1,
-        "only Reopen from Done: {v}"
+        (&value["value"], &value["child"]["value"]),
+        (&json!("Software"), &json!("Backend")),
+        "{issue}"
     );
-    assert_eq!(v["transitions"][0]["name"], json!("Reopen"));
-}
 
-/// Creating statuses, workflows and schemes is checked as Jira does; a workflow scheme is
-/// assigned only to a project without issues.
-#[tokio::test]
-async fn workflow_writes_are_validated() {
-    let t = support::start(Scale::Small, vec![SiteSpec::new("s")]).await;
-    let post = |path: &'static str, body: Value| t.send("s", Method::POST, path, Some(body));
-    let (st, v) = post("/rest/api/3/statuses", json!({"scope": {"type": "GLOBAL"}, "statuses": [{"name": "triage", "statusCategory": "TODO"}]})).await;
-    assert_eq!(st, 400, "a status name is unique, whatever its case: {v}");
-    let workflow = |name: &str, to: &str, rule: &str| {
-        json!({"scope": {"type": "GLOBAL"},
-            "statuses": [{"id": "10000", "name": "To Do", "statusCategory": "TODO", "statusReference": "s1"}],
-            "workflows": [{"name": name, "statuses": [{"statusReference": "s1", "properties": {}}],
-                "transitions": [{"id": "1", "name": "Create", "type": "INITIAL", "toStatusReference": to, "links": [],
-                                 "actions": [{"ruleKey": rule, "parameters": {}}]}]}]})
-    };
-    let (st, v) = post(
-        "/rest/api/3/workflows/create",
-        workflow("Cairn Triage Workflow", "s1", "system:update-field"),
-    )
-    .await;
-    assert_eq!(st, 400, "duplicate name: {v}");
-    let (st, v) = post(
-        "/rest/api/3/workflows/create",
-        workflow("New", "elsewhere", "system:update-field"),
-    )
-    .await;
-    assert_eq!(st, 400, "unknown status reference: {v}");
-    let (st, v) = post(
-        "/rest/api/3/workflows/create",
-        workflow("New", "s1", "connect:remote-workflow-function"),
-    )
-    .await;
-    assert_eq!(st, 400, "an app's rule without the app: {v}");
-    assert!(
-        v["errorMessages"][0]
-            .as_str()
-            .unwrap()
-            .contains("connect:remote-workflow-function")
-    );
-    let (st, v) = post(
-        "/rest/api/3/workflows/create",
-        workflow("New", "s1", "system:update-field"),
-    )
-    .await;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(v["workflows"][0]["name"], json!("New"));
-    let (st, v) = post(
-        "/rest/api/3/workflowscheme",
-        json!({"name": "Uses nothing known", "defaultWorkflow": "Missing"}),
-    )
-    .await;
-    assert_eq!(st, 400, "{v}");
-    let (st, scheme) = post(
-        "/rest/api/3/workflowscheme",
-        json!({"name": "New scheme", "defaultWorkflow": "New"}),
-    )
-    .await;
-    assert_eq!(st, 201, "{scheme}");
-    let project = t.sim.with_site("s", |s| *s.projects.keys().next().unwrap());
-    let (st, v) = t
-        .send("s", Method::PUT, "/rest/api/3/workflowscheme/project", Some(json!({"projectId": project.to_string(), "workflowSchemeId": scheme["id"].to_string()})))
+    // An edit follows the same rules.
+    let path = format!("/rest/api/3/issue/{created}");
+    let (st, _) = t
+        .send(
+            "s",
+            Method::PUT,
+            &path,
+            Some(json!({"fields": {&ticket.id: "TC-2"}})),
+        )
         .await;
-    assert_eq!(st, 400, "the project has issues: {v}");
+    assert_eq!(st, 204);
+    let moved = json!({"fields": {&platforms.id: linux}});
+    let (st, v) = t.send("s", Method::PUT, &path, Some(moved)).await;
+    assert_eq!(
+        (st, &v["errors"][&platforms.id]),
+        (400, &not_there(&platforms.id)),
+        "{v}"
+    );
+
+    // Writing configuration: one context per project, children under a parent of the context,
+    // default values from the context's own options, all of one type.
+    let contexts = format!("/rest/api/3/field/{}/context", severity.id);
+    let (st, v) = t
+        .send(
+            "s",
+            Method::POST,
+            &contexts,
+            Some(json!({"name": "again", "projectIds": [pids[0].to_string()]})),
+        )
+        .await;
+    assert_eq!(st, 400, "a project already in a context: {v}");
+    let (st, v) = t
+        .send("s", Method::POST, &contexts, Some(json!({"name": "Severity for bugs", "projectIds": [pids[2].to_string()], "issueTypeIds": ["10003"]})))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let cid = v["id"].as_str().unwrap().to_string();
+    let (st, v) = create(&keys[2], "Task", json!({&severity.id: {"value": "Sev 1"}})).await;
+    assert_eq!(st, 201, "a task there still has the global context: {v}");
+    let options = format!("/rest/api/3/field/{}/context/{cid}/option", severity.id);
+    let (st, v) = t
+        .send(
+            "s",
+            Method::POST,
+            &options,
+            Some(json!({"options": [{"value": "Cosmetic", "optionId": own.id}]})),
+        )
+        .await;
+    assert_eq!(st, 400, "a parent in a select: {v}");
+    let (st, v) = t
+        .send(
+            "s",
+            Method::POST,
+            &options,
+            Some(json!({"options": [{"value": "Cosmetic"}, {"value": "Crash"}]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let crash = v["options"][1]["id"].as_str().unwrap().to_string();
+    let (st, v) = create(&keys[2], "Bug", json!({&severity.id: {"value": "Sev 1"}})).await;
+    assert_eq!(
+        st, 400,
+        "a bug there has the new context's options only: {v}"
+    );
+    let (st, v) = create(&keys[2], "Bug", json!({&severity.id: {"value": "Crash"}})).await;
+    assert_eq!(st, 201, "{v}");
+    let defaults = format!("/rest/api/3/field/{}/context/defaultValue", severity.id);
+    let other =
+        json!({"defaultValues": [{"contextId": cid, "type": "option.single", "optionId": own.id}]});
+    let (st, v) = t.send("s", Method::PUT, &defaults, Some(other)).await;
+    assert_eq!(st, 400, "an option of another context: {v}");
+    let mixed = json!({"defaultValues": [{"contextId": cid, "type": "option.single", "optionId": crash}, {"contextId": cid, "type": "option.multiple", "optionIds": [crash]}]});
+    let (st, v) = t.send("s", Method::PUT, &defaults, Some(mixed)).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(
+        v["errorMessages"][0],
+        "All default values in the request must have the same type."
+    );
+    let one =
+        json!({"defaultValues": [{"contextId": cid, "type": "option.single", "optionId": crash}]});
+    let (st, _) = t.send("s", Method::PUT, &defaults, Some(one)).await;
+    assert_eq!(st, 204);
+    let (_, _, v) = t.get("s", &format!("{defaults}?contextId={cid}")).await;
+    assert_eq!(
+        v["values"],
+        json!([{"contextId": cid, "type": "option.single", "optionId": crash}])
+    );
     let (_, _, v) = t
         .get(
             "s",
-            &format!("/rest/api/3/workflowscheme/project?projectId={project}"),
+            &format!(
+                "/rest/api/3/field/{}/context/projectmapping?contextId={cid}",
+                severity.id
+            ),
         )
         .await;
-    assert_ne!(
-        v["values"][0]["workflowScheme"]["name"],
-        json!("New scheme")
+    assert_eq!(
+        v["values"],
+        json!([{"contextId": cid, "projectId": pids[2].to_string()}])
     );
+    let (_, _, v) = t
+        .get(
+            "s",
+            &format!(
+                "/rest/api/3/field/{}/context/issuetypemapping?contextId={cid}",
+                severity.id
+            ),
+        )
+        .await;
+    assert_eq!(
+        v["values"],
+        json!([{"contextId": cid, "issueTypeId": "10003"}])
+    );
+    // Projects join a scoped context, once per field; a global context takes none.
+    let join = |context: &str, project: u64| {
+        let path = format!("{contexts}/{context}/project");
+        let body = json!({"projectIds": [project.to_string()]});
+        let t = &t;
+        async move { t.send("s", Method::PUT, &path, Some(body)).await }
+    };
+    let (st, v) = join(&cid, pids[0]).await;
+    assert_eq!(st, 400, "a project already in another context: {v}");
+    let (st, v) = join(&severity.contexts[0].id, pids[2]).await;
+    assert_eq!(st, 400, "a global context: {v}");
+    let (st, v) = join(&severity.contexts[1].id, pids[1]).await;
+    assert_eq!(st, 204, "{v}");
+    let (st, _) = create(
+        &keys[1],
+        "Task",
+        json!({&severity.id: {"value": "Blocker"}}),
+    )
+    .await;
+    assert_eq!(
+        st, 201,
+        "the second project now has the first one's severities"
+    );
+    let (st, _) = t
+        .send("s", Method::DELETE, &format!("{contexts}/{cid}"), None)
+        .await;
+    assert_eq!(st, 204);
+    let (_, _, v) = t.get("s", &contexts).await;
+    assert_eq!(v["total"], json!(2), "{v}");
+    t.sim.shutdown().await;
 }

@@ -165,6 +165,122 @@ async fn copy_workflows(t: &T, src: &Site) -> HashMap<String, String> {
     ids
 }
 
+/// The source's custom fields in the destination (those it lacks created, with their
+/// contexts, options and default values): source field id -> destination field id.
+async fn copy_custom_fields(
+    t: &T,
+    src: &cairn_sitesim::model::Site,
+    projects: &HashMap<u64, String>,
+) -> HashMap<String, String> {
+    let (_, have) = t.send("dst", Method::GET, "/rest/api/3/field", None).await;
+    let mut map = HashMap::new();
+    for f in &src.custom_fields {
+        if let Some(d) = have
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == f.name.as_str())
+        {
+            map.insert(f.id.clone(), d["id"].as_str().unwrap().to_string());
+            continue;
+        }
+        let nf = ok(
+            t,
+            Method::POST,
+            "/rest/api/3/field",
+            json!({"name": f.name, "type": f.kind.type_key()}),
+        )
+        .await;
+        let fid = nf["id"].as_str().unwrap().to_string();
+        map.insert(f.id.clone(), fid.clone());
+        // Jira gives a new field a global context; the source's contexts replace it.
+        let (_, made) = t
+            .send(
+                "dst",
+                Method::GET,
+                &format!("/rest/api/3/field/{fid}/context"),
+                None,
+            )
+            .await;
+        for c in made["values"].as_array().unwrap() {
+            let path = format!(
+                "/rest/api/3/field/{fid}/context/{}",
+                c["id"].as_str().unwrap()
+            );
+            let (st, _) = t.send("dst", Method::DELETE, &path, None).await;
+            assert_eq!(st, 204, "{path}");
+        }
+        for c in &f.contexts {
+            let body = json!({
+                "name": c.name, "description": c.description,
+                "projectIds": c.project_ids.iter().map(|p| &projects[p]).collect::<Vec<_>>(),
+                "issueTypeIds": c.issue_type_ids,
+            });
+            let nc = ok(
+                t,
+                Method::POST,
+                &format!("/rest/api/3/field/{fid}/context"),
+                body,
+            )
+            .await;
+            let cid = nc["id"].as_str().unwrap().to_string();
+            let mut options: HashMap<String, String> = HashMap::new();
+            // Parents, then children under their new parents.
+            for children in [false, true] {
+                let batch: Vec<&cairn_sitesim::model::FieldOption> = c
+                    .options
+                    .iter()
+                    .filter(|o| o.parent.is_some() == children)
+                    .collect();
+                if batch.is_empty() {
+                    continue;
+                }
+                let body = json!({"options": batch.iter().map(|o| {
+                    let mut x = json!({"value": o.value, "disabled": o.disabled});
+                    if let Some(p) = &o.parent {
+                        x["optionId"] = json!(options[p]);
+                    }
+                    x
+                }).collect::<Vec<_>>()});
+                let made = ok(
+                    t,
+                    Method::POST,
+                    &format!("/rest/api/3/field/{fid}/context/{cid}/option"),
+                    body,
+                )
+                .await;
+                for (o, n) in batch.iter().zip(made["options"].as_array().unwrap()) {
+                    options.insert(o.id.clone(), n["id"].as_str().unwrap().to_string());
+                }
+            }
+            if let Some(d) = &c.default {
+                let mut d = d.clone();
+                d["contextId"] = json!(cid);
+                for k in ["optionId", "cascadingOptionId"] {
+                    if let Some(o) = d[k].as_str() {
+                        d[k] = json!(options[o]);
+                    }
+                }
+                if let Some(ids) = d["optionIds"].as_array() {
+                    d["optionIds"] = json!(
+                        ids.iter()
+                            .map(|o| &options[o.as_str().unwrap()])
+                            .collect::<Vec<_>>()
+                    );
+                }
+                ok(
+                    t,
+                    Method::PUT,
+                    &format!("/rest/api/3/field/{fid}/context/defaultValue"),
+                    json!({"defaultValues": [d]}),
+                )
+                .await;
+            }
+        }
+    }
+    map
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_copy_into_an_empty_site_is_equal_by_digest() {
     let mut counts = Scale::Small.counts();
@@ -198,6 +314,8 @@ async fn api_copy_into_an_empty_site_is_equal_by_digest() {
     let schemes = copy_workflows(&t, &src).await;
     let mut sprint_map: HashMap<u64, u64> = HashMap::new();
     let mut issue_map: HashMap<u64, String> = HashMap::new();
+    // Projects first: custom field contexts name them.
+    let mut project_map: HashMap<u64, String> = HashMap::new();
     for p in src.projects.values() {
         let np = ok(&t, Method::POST, "/rest/api/3/project", json!({"key": p.key, "name": p.name, "description": p.description, "leadAccountId": p.lead, "projectTypeKey": p.type_key})).await;
         let (workflow_scheme, issue_type_scheme) = (
@@ -218,6 +336,14 @@ async fn api_copy_into_an_empty_site_is_equal_by_digest() {
             json!({"projectId": np["id"].to_string(), "issueTypeSchemeId": issue_type_scheme}),
         )
         .await;
+        let id = np["id"].as_u64().map(|n| n.to_string());
+        project_map.insert(
+            p.id,
+            id.or_else(|| np["id"].as_str().map(String::from)).unwrap(),
+        );
+    }
+    let field_map = copy_custom_fields(&t, &src, &project_map).await;
+    for p in src.projects.values() {
         for c in &p.components {
             ok(&t, Method::POST, "/rest/api/3/component", json!({"project": p.key, "name": c.name, "description": c.description, "leadAccountId": c.lead})).await;
         }
@@ -276,16 +402,21 @@ async fn api_copy_into_an_empty_site_is_equal_by_digest() {
             }
             for (fid, v) in &i.custom {
                 let f = src.field(fid).unwrap();
-                fields[fid] = match f.kind {
-                    CfKind::Select => json!({"value": v["value"]}),
-                    CfKind::MultiSelect => json!(
-                        v.as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|x| json!({"value": x["value"]}))
-                            .collect::<Vec<_>>()
-                    ),
+                let by_value = |x: &Value| {
+                    let mut o = json!({"value": x["value"]});
+                    if x["child"].is_object() {
+                        o["child"] = json!({"value": x["child"]["value"]});
+                    }
+                    o
+                };
+                let values = |v: &Value, each: &dyn Fn(&Value) -> Value| {
+                    json!(v.as_array().unwrap().iter().map(each).collect::<Vec<_>>())
+                };
+                fields[&field_map[fid]] = match f.kind {
+                    CfKind::Select | CfKind::Cascading => by_value(v),
+                    CfKind::MultiSelect => values(v, &by_value),
                     CfKind::User => json!({"accountId": v}),
+                    CfKind::MultiUser => values(v, &|a| json!({"accountId": a})),
                     _ => v.clone(),
                 };
             }

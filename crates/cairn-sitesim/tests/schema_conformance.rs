@@ -28,11 +28,35 @@ fn reference_dir() -> PathBuf {
     panic!("reference documents not found");
 }
 
-/// OpenAPI 3.0 -> JSON Schema: `nullable: true` allows null; `x-*` keys are removed.
+/// OpenAPI 3.0 -> JSON Schema: `nullable: true` allows null; `x-*` keys are removed; a `oneOf`
+/// with a `discriminator` mapping picks its schema by the discriminating property, as OpenAPI
+/// says (JSON Schema's `oneOf` alone would find several of them matching), and the picked
+/// schema decides which properties are allowed.
 fn to_json_schema(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.retain(|k, _| !k.starts_with("x-"));
+            if let (Some(Value::Array(_)), Some(d)) = (m.get("oneOf"), m.get("discriminator")) {
+                let property = d["propertyName"].as_str().unwrap_or_default().to_string();
+                let mapping = d["mapping"].as_object().cloned().unwrap_or_default();
+                let names: Vec<Value> = mapping.keys().map(|k| json!(k)).collect();
+                let mut all: Vec<Value> = mapping
+                    .iter()
+                    .map(|(name, schema)| {
+                        json!({"if": {"properties": {&property: {"const": name}}, "required": [&property]},
+                               "then": {"$ref": schema}})
+                    })
+                    .collect();
+                all.push(
+                    json!({"required": [&property], "properties": {&property: {"enum": names}}}),
+                );
+                m.remove("oneOf");
+                m.remove("discriminator");
+                // The base lists no properties of its own: its `additionalProperties: false`
+                // would refuse every property the picked schema defines.
+                m.remove("additionalProperties");
+                m.insert("allOf".into(), Value::Array(all));
+            }
             for (_, x) in m.iter_mut() {
                 to_json_schema(x);
             }
@@ -175,6 +199,9 @@ fn call(method: Method, template: &'static str, path: String) -> Call {
 
 /// Routes whose success response has no JSON body to validate (204, 201 without body, or bytes).
 const NO_JSON_BODY: &[&str] = &[
+    "DELETE /rest/api/3/field/{fieldId}/context/{contextId}",
+    "PUT /rest/api/3/field/{fieldId}/context/defaultValue",
+    "PUT /rest/api/3/field/{fieldId}/context/{contextId}/project",
     "PUT /rest/api/3/workflowscheme/project",
     "PUT /rest/api/3/issuetypescheme/project",
     "PUT /rest/api/3/issue/{issueIdOrKey}",
@@ -200,7 +227,10 @@ async fn responses_validate_against_reference_schemas() {
         let project = s.projects.values().next().unwrap();
         let board = s.boards.values().find(|b| b.kind == "scrum").unwrap();
         let sprint = s.sprints.values().find(|x| x.board_id == board.id).unwrap();
-        let select = s.custom_fields.iter().find(|f| !f.options.is_empty()).unwrap();
+        // A cascading select with a global and a project's context, each with options.
+        let select = s.custom_fields.iter().find(|f| f.kind == cairn_sitesim::model::CfKind::Cascading && f.contexts.len() > 1).unwrap();
+        let parent = &select.contexts[0].options.iter().find(|o| o.parent.is_none()).unwrap().id;
+        let defaults: Vec<&str> = s.custom_fields.iter().filter(|f| f.contexts.iter().any(|c| c.default.is_some())).map(|f| f.id.as_str()).collect();
         let page = s.pages.values().filter(|p| p.kind == cairn_sitesim::model::PageKind::Page).max_by_key(|p| s.ccomments.values().filter(|c| c.container == p.id).count() + s.cattachments.values().filter(|a| a.container == p.id).count() + p.labels.len()).unwrap();
         let blog = s.pages.values().find(|p| p.kind == cairn_sitesim::model::PageKind::BlogPost).unwrap();
         let page_props = s.pages.values().find(|p| p.kind == cairn_sitesim::model::PageKind::Page && !p.properties.is_empty()).unwrap();
@@ -212,7 +242,7 @@ async fn responses_validate_against_reference_schemas() {
         json!({
             "issue": issue.key, "props": with_props.key, "propKey": with_props.properties.keys().next().unwrap(), "remote": with_remote.key,
             "att": att.id, "link": link.id, "project": project.key, "projectId": project.id, "board": board.id, "sprint": sprint.id,
-            "field": select.id, "ctx": select.context_id, "page": page.id, "blog": blog.id, "pageProps": page_props.id,
+            "field": select.id, "ctx": select.contexts[0].id, "parentOption": parent, "defaults": defaults, "page": page.id, "blog": blog.id, "pageProps": page_props.id,
             "catt": catt.id, "cattPage": catt.container, "reply": reply_parent, "space": space.id, "group": group, "user": user,
             "comment": issue.comments.first().map(|c| c.id).unwrap_or(0),
             "remoteGlobal": with_remote.remote_links.iter().find_map(|l| l.global_id.clone()).unwrap(),
@@ -303,6 +333,16 @@ async fn responses_validate_against_reference_schemas() {
                 s("field"),
                 s("ctx")
             ),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/field/{fieldId}/context/projectmapping",
+            format!("/rest/api/3/field/{}/context/projectmapping", s("field")),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/field/{fieldId}/context/issuetypemapping",
+            format!("/rest/api/3/field/{}/context/issuetypemapping", s("field")),
         ),
         call(M::GET, "/rest/api/3/status", "/rest/api/3/status".into()),
         call(
@@ -668,6 +708,19 @@ async fn responses_validate_against_reference_schemas() {
             format!("/wiki/api/v2/footer-comments/{}/children", s("reply")),
         ));
     }
+    // Each kind's default value (the discriminator picks the schema).
+    let defaults = ids["defaults"].as_array().unwrap();
+    assert!(defaults.len() >= 10, "defaults of every kind: {defaults:?}");
+    for f in defaults {
+        calls.push(call(
+            M::GET,
+            "/rest/api/3/field/{fieldId}/context/defaultValue",
+            format!(
+                "/rest/api/3/field/{}/context/defaultValue",
+                f.as_str().unwrap()
+            ),
+        ));
+    }
     let mut post =
         |method: Method, template: &'static str, path: String, body: Value, status: u16| {
             calls.push(Call {
@@ -872,8 +925,15 @@ async fn responses_validate_against_reference_schemas() {
             s("field"),
             s("ctx")
         ),
-        json!({"options": [{"value": "Schema option", "disabled": false}]}),
+        json!({"options": [{"value": "Schema option", "disabled": false}, {"value": "Schema child", "optionId": s("parentOption")}]}),
         200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/field/{fieldId}/context",
+        "/rest/api/3/field/customfield_10030/context".into(),
+        json!({"name": "Schema context", "description": "", "projectIds": [], "issueTypeIds": ["10003"]}),
+        201,
     );
     post(
         M::POST,

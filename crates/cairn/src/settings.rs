@@ -191,6 +191,10 @@ pub struct ServerFileSettings {
     /// Reverse proxies (address ranges) whose `X-Forwarded-For` names the client; the
     /// `CAIRN_TRUSTED_PROXIES` variable (comma-separated) overrides it. Default: none.
     pub trusted_proxies: Option<Vec<String>>,
+    /// PEM certificate chain to serve HTTPS with (`--tls-cert`, `CAIRN_TLS_CERT`).
+    pub tls_cert: Option<PathBuf>,
+    /// Its PEM private key (`--tls-key`, `CAIRN_TLS_KEY`).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServerFileSettings {

@@ -186,19 +186,32 @@ pub fn directory(name: &str, seed: u64, counts: &Counts) -> Site {
         named("10003", "Developers"),
         named("10004", "Viewers"),
     ];
-    let opts = |base: u64, vals: &[&str]| -> Vec<(String, String)> {
+    let opts = |base: u64, vals: &[&str]| -> Vec<FieldOption> {
         vals.iter()
             .enumerate()
-            .map(|(i, v)| ((base + i as u64).to_string(), v.to_string()))
+            .map(|(i, v)| FieldOption {
+                id: (base + i as u64).to_string(),
+                value: v.to_string(),
+                parent: None,
+                disabled: false,
+            })
             .collect()
     };
-    let cf = |n: u64, name: &str, kind: CfKind, options: Vec<(String, String)>| CustomField {
+    // Each with the one global context Jira gives a new field.
+    let cf = |n: u64, name: &str, kind: CfKind, options: Vec<FieldOption>| CustomField {
         id: format!("customfield_{n}"),
         numeric_id: n,
         name: name.into(),
         kind,
-        context_id: (n + 10_000).to_string(),
-        options,
+        contexts: vec![FieldContext {
+            id: (n + 10_000).to_string(),
+            name: format!("Default Configuration Scheme for {name}"),
+            description: String::new(),
+            project_ids: vec![],
+            issue_type_ids: vec![],
+            options,
+            default: None,
+        }],
     };
     site.custom_fields = vec![
         cf(10016, "Story Points", CfKind::Number, vec![]),

@@ -523,39 +523,7 @@ fn custom_value<R: Rng>(
     users: &[User],
     mentionables: &[(String, String)],
 ) -> Option<Value> {
-    if rng.random_bool(0.35) {
-        return None;
-    }
-    Some(match f.kind {
-        CfKind::Number => json!(rng.random_range(1..14) as f64),
-        CfKind::Select => {
-            let (id, v) = &f.options[rng.random_range(0..f.options.len())];
-            json!({"id": id, "value": v})
-        }
-        CfKind::MultiSelect => {
-            let n = rng.random_range(1..3);
-            let mut picked: Vec<&(String, String)> = Vec::new();
-            for _ in 0..n {
-                let o = &f.options[rng.random_range(0..f.options.len())];
-                if !picked.contains(&o) {
-                    picked.push(o);
-                }
-            }
-            picked.sort();
-            Value::Array(
-                picked
-                    .iter()
-                    .map(|(id, v)| json!({"id": id, "value": v}))
-                    .collect(),
-            )
-        }
-        CfKind::TextArea => adf::doc(rng, 1..3, mentionables),
-        CfKind::Text => json!(format!("CUST-{}", rng.random_range(1000..99999))),
-        CfKind::Date => json!(format!(
-            "2025-{:02}-{:02}",
-            rng.random_range(1..13),
-            rng.random_range(1..29)
-        )),
-        CfKind::User => json!(users[rng.random_range(0..users.len())].account_id),
-    })
+    // The site's default fields have one global context.
+    let options = &f.contexts.first()?.options;
+    super::fields::value(rng, f.kind, options, users, mentionables)
 }

@@ -12,6 +12,7 @@ use crate::model::*;
 
 mod confluence;
 mod directory;
+mod fields;
 mod jira;
 
 pub use directory::directory;
@@ -200,6 +201,8 @@ pub fn generate(name: &str, seed: u64, counts: &Counts, empty: bool) -> Site {
     // One stream: Jira draws first, then Confluence (the order keeps sites byte for byte).
     jira::generate(&mut site, &mut rng, &ctx);
     confluence::generate(&mut site, &mut rng, &ctx);
+    // Custom fields with their own configuration, from an RNG of their own.
+    fields::generate(&mut site, &ctx);
     site
 }
 

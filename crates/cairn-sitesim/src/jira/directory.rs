@@ -11,8 +11,8 @@ use crate::model::*;
 
 use super::R;
 use super::render::{
-    SPRINT_CONTEXT, SPRINT_FIELD, custom_field_json, fields_list, issuetype_json, link_type_json,
-    priority_json, project_category_json, resolution_json, status_json, user_details, user_full,
+    fields_list, issuetype_json, link_type_json, priority_json, project_category_json,
+    resolution_json, status_json, user_details, user_full,
 };
 
 pub fn tenant_info(site: &Site, _r: &Req) -> R {
@@ -46,49 +46,6 @@ pub fn issuetypes(site: &Site, r: &Req) -> R {
 
 pub fn fields(site: &Site, _r: &Req) -> R {
     Ok(ok(Value::Array(fields_list(site))))
-}
-
-pub fn field_contexts(site: &Site, r: &Req) -> R {
-    if r.p("fieldId") == SPRINT_FIELD {
-        let items = vec![
-            json!({"id": SPRINT_CONTEXT, "name": "Default Configuration Scheme for Sprint", "description": "", "isGlobalContext": true, "isAnyIssueType": true}),
-        ];
-        return Ok(ok(page_bean(r, items, 50, 50)?));
-    }
-    let f = site
-        .field(r.p("fieldId"))
-        .ok_or_else(|| r.not_found("The custom field was not found."))?;
-    let items = vec![
-        json!({"id": f.context_id, "name": format!("Default Configuration Scheme for {}", f.name), "description": "", "isGlobalContext": true, "isAnyIssueType": true}),
-    ];
-    Ok(ok(page_bean(r, items, 50, 50)?))
-}
-
-pub fn field_options(site: &Site, r: &Req) -> R {
-    if r.p("fieldId") == SPRINT_FIELD && r.p("contextId") == SPRINT_CONTEXT {
-        return Err(r.err(
-            StatusCode::BAD_REQUEST,
-            "The custom field doesn't support options.",
-        ));
-    }
-    let f = site
-        .field(r.p("fieldId"))
-        .ok_or_else(|| r.not_found("The custom field was not found."))?;
-    if f.context_id != r.p("contextId") {
-        return Err(r.not_found("The context was not found."));
-    }
-    if f.options.is_empty() && !matches!(f.kind, CfKind::Select | CfKind::MultiSelect) {
-        return Err(r.err(
-            StatusCode::BAD_REQUEST,
-            "The custom field doesn't support options.",
-        ));
-    }
-    let items = f
-        .options
-        .iter()
-        .map(|(id, v)| json!({"id": id, "value": v, "disabled": false}))
-        .collect();
-    Ok(ok(page_bean(r, items, 100, 100)?))
 }
 
 pub fn statuses(site: &Site, r: &Req) -> R {
@@ -224,101 +181,6 @@ pub fn group_member(site: &Site, r: &Req) -> R {
     Ok(ok(page_bean(r, items, 50, 50)?))
 }
 // ------------------------------------------------- directory writes (a restore's setup)
-
-/// `POST /field`: a custom field of one of the supported types, with its default (global)
-/// context, as Jira Cloud creates it.
-pub fn field_create(site: &mut Site, r: &Req) -> R {
-    let b = r.json()?;
-    let name = b["name"].as_str().unwrap_or("").trim().to_string();
-    let ty = b["type"].as_str().unwrap_or("");
-    if name.is_empty() {
-        return Err(jira_field_errors(
-            json!({"name": "The custom field name is required."}),
-        ));
-    }
-    let kind = [
-        CfKind::Number,
-        CfKind::Select,
-        CfKind::MultiSelect,
-        CfKind::TextArea,
-        CfKind::Text,
-        CfKind::Date,
-        CfKind::User,
-    ]
-    .into_iter()
-    .find(|k| k.type_key() == ty)
-    .ok_or_else(|| {
-        jira_field_errors(json!({"type": format!("The custom field type '{ty}' is not supported by this stand-in.")}))
-    })?;
-    let n = site
-        .custom_fields
-        .iter()
-        .map(|f| f.numeric_id)
-        .max()
-        .unwrap_or(10_000)
-        + 1;
-    let f = CustomField {
-        id: format!("customfield_{n}"),
-        numeric_id: n,
-        name,
-        kind,
-        context_id: site.alloc_id().to_string(),
-        options: vec![],
-    };
-    let v = custom_field_json(&f);
-    site.custom_fields.push(f);
-    Ok(created(v))
-}
-
-/// `POST /field/{fieldId}/context/{contextId}/option`: options added to the field's context.
-pub fn field_options_create(site: &mut Site, r: &Req) -> R {
-    let b = r.json()?;
-    let ids: Vec<u64> = (0..b["options"].as_array().map_or(0, Vec::len))
-        .map(|_| site.alloc_id())
-        .collect();
-    let f = site
-        .custom_fields
-        .iter_mut()
-        .find(|f| f.id == r.p("fieldId"))
-        .ok_or_else(|| r.not_found("The custom field was not found."))?;
-    if f.context_id != r.p("contextId") {
-        return Err(r.not_found("The context was not found."));
-    }
-    if !matches!(f.kind, CfKind::Select | CfKind::MultiSelect) {
-        return Err(r.err(
-            StatusCode::BAD_REQUEST,
-            "The custom field doesn't support options.",
-        ));
-    }
-    let values: Vec<String> = b["options"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| o["value"].as_str().unwrap_or("").trim().to_string())
-        .collect();
-    if values.is_empty() || values.iter().any(String::is_empty) {
-        return Err(r.err(
-            StatusCode::BAD_REQUEST,
-            "Every option needs a non-empty value.",
-        ));
-    }
-    if let Some(dup) = values
-        .iter()
-        .enumerate()
-        .find(|(i, v)| f.options.iter().any(|(_, o)| o == *v) || values[..*i].contains(v))
-    {
-        return Err(r.err(
-            StatusCode::BAD_REQUEST,
-            &format!("The option '{}' already exists in this context.", dup.1),
-        ));
-    }
-    let mut out = vec![];
-    for (id, value) in ids.into_iter().zip(values) {
-        out.push(json!({"id": id.to_string(), "value": value, "disabled": false}));
-        f.options.push((id.to_string(), value));
-    }
-    Ok(ok(json!({"options": out})))
-}
 
 fn group_json(base: &str, g: &Group) -> Value {
     json!({

@@ -57,7 +57,11 @@ pub(super) fn apply_fields(
 ) -> Result<(), Map<String, Value>> {
     let mut errs = Map::new();
     let project = site.projects.get(&issue.project_id).cloned();
-    for (k, v) in fields {
+    // Custom fields last: which of their contexts applies depends on the issue type.
+    let (custom, system): (Vec<_>, Vec<_>) = fields
+        .iter()
+        .partition(|(k, _)| k.starts_with("customfield_"));
+    for (k, v) in system.into_iter().chain(custom) {
         if READ_ONLY.contains(&k.as_str()) || (!creating && k == "project") {
             errs.insert(
                 k.clone(),
@@ -181,49 +185,21 @@ pub(super) fn apply_fields(
             }
             cf if cf.starts_with("customfield_") => {
                 let Some(f) = site.field(cf) else {
-                    errs.insert(k.clone(), json!(format!("Field '{cf}' cannot be set. It is not on the appropriate screen, or unknown.")));
+                    errs.insert(k.clone(), json!(super::fields::not_settable(cf)));
                     continue;
                 };
                 if v.is_null() {
                     issue.custom.remove(cf);
                     continue;
                 }
-                let opt = |x: &Value| {
-                    by_id_or_name(
-                        &f.options,
-                        &json!({"id": x["id"], "name": x["value"]}),
-                        |o| &o.0,
-                        |o| &o.1,
-                    )
-                    .map(|o| json!({"id": o.0, "value": o.1}))
-                };
-                let val = match f.kind {
-                    CfKind::Number => v.as_f64().map(|n| json!(n)),
-                    CfKind::Text => v.as_str().map(|s| json!(s)),
-                    CfKind::Date => v
-                        .as_str()
-                        .filter(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok())
-                        .map(|s| json!(s)),
-                    CfKind::TextArea => (v["type"] == "doc").then(|| v.clone()),
-                    CfKind::User => v["accountId"]
-                        .as_str()
-                        .filter(|a| site.user(a).is_some())
-                        .map(|a| json!(a)),
-                    CfKind::Select => opt(v),
-                    CfKind::MultiSelect => v
-                        .as_array()
-                        .and_then(|a| a.iter().map(opt).collect::<Option<Vec<_>>>())
-                        .map(Value::Array),
-                };
-                match val {
-                    Some(x) => {
+                // Checked against the context of the issue's project and type (set above:
+                // custom fields come last).
+                match super::fields::custom_value(site, f, issue.project_id, &issue.issuetype, v) {
+                    Ok(x) => {
                         issue.custom.insert(cf.to_string(), x);
                     }
-                    None => {
-                        errs.insert(
-                            k.clone(),
-                            json!(format!("Specify a valid value for {}", f.name)),
-                        );
+                    Err(m) => {
+                        errs.insert(k.clone(), json!(m));
                     }
                 }
             }

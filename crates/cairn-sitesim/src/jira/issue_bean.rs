@@ -256,12 +256,9 @@ fn all_fields(
         if !want(&cf.id) {
             continue;
         }
-        let v = match (cf.kind, i.custom.get(&cf.id)) {
-            (_, None) => Value::Null,
-            (CfKind::Select, Some(v)) => json!({"self": format!("{base}/rest/api/3/customFieldOption/{}", v["id"].as_str().unwrap_or("")), "value": v["value"], "id": v["id"]}),
-            (CfKind::MultiSelect, Some(Value::Array(a))) => Value::Array(a.iter().map(|v| json!({"self": format!("{base}/rest/api/3/customFieldOption/{}", v["id"].as_str().unwrap_or("")), "value": v["value"], "id": v["id"]})).collect()),
-            (CfKind::User, Some(Value::String(a))) => user_details(site, base, a),
-            (_, Some(v)) => v.clone(),
+        let v = match i.custom.get(&cf.id) {
+            None => Value::Null,
+            Some(v) => super::fields::value_json(site, base, cf, v),
         };
         put(&cf.id, v);
     }

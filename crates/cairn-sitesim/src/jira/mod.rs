@@ -8,6 +8,7 @@ use axum::response::Response;
 mod agile;
 mod directory;
 mod edit;
+mod fields;
 mod issue_bean;
 mod project;
 mod read;
@@ -17,6 +18,7 @@ mod write;
 
 pub use agile::*;
 pub use directory::*;
+pub use fields::*;
 pub use project::*;
 pub use read::*;
 pub use render::*;

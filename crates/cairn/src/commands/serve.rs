@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use cairn_api::AppState;
 use cairn_api::metrics::Metrics;
+use cairn_api::tls::{Tls, TlsFiles};
 use cairn_control::bootstrap::{FirstStart, first_start};
 use cairn_control::jobs::run_scheduler;
 use cairn_sitesim::{Access, Scale, Sim, SimConfig, SimHandle, SiteSpec};
@@ -31,6 +32,17 @@ pub struct ServeArgs {
     /// generated Jira + Confluence site, and `target`, an empty one (a restore destination).
     #[arg(long, env = "CAIRN_DEMO")]
     pub demo: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. Both files are
+    /// read again on SIGHUP, so a renewed certificate needs no restart.
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve HTTPS with a self-signed certificate made in the data directory (kept for later
+    /// starts), and print how to trust it. For trying Cairn; use --tls-cert in production.
+    #[arg(long, env = "CAIRN_TLS", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -46,10 +58,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .or(file.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let tls = match (
+        args.tls_cert.or(file.server.tls_cert.clone()),
+        args.tls_key.or(file.server.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some(Arc::new(Tls::load(TlsFiles { cert, key })?)),
+        (None, None) if args.tls => {
+            let files = self_signed(&store_settings.data_dir)?;
+            Some(Arc::new(Tls::load(files)?))
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate and a key (tls_cert and tls_key)"),
+    };
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let base_url = format!("http://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{}", listener.local_addr()?);
     // The demo's stand-ins first: the outbound guard allows exactly their addresses.
     let sim = if args.demo {
         Some(start_demo_sites(listener.local_addr()?.port()).await?)
@@ -96,19 +121,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(worker.run(stopping.clone()))
     });
     let store: Arc<dyn Store> = instance.store.clone();
+    let mut web = file.web.web_settings();
+    // Served over TLS by this process: every request came over it.
+    web.secure_cookies |= tls.is_some();
     let state = AppState {
         identity: instance.identity.clone(),
         management: instance.management.clone(),
         store,
         metrics: Arc::new(Metrics::default().with_site_traffic(Box::new(site_traffic))),
-        web: file.web.web_settings(),
+        web,
         trusted_proxies,
     };
+    if let Some(tls) = &tls {
+        tokio::spawn(reload_on_sighup(tls.clone()));
+    }
     // Listening for signals before saying "serving": a SIGTERM right after it stops cleanly.
     let shutdown = shutdown_signal();
     tracing::info!(url = %base_url, database = instance.store.dialect().name(), data_dir = %store_settings.data_dir.display(), "serving");
     println!("Cairn is serving on {base_url}");
-    cairn_api::serve(listener, cairn_api::router(state), shutdown).await?;
+    cairn_api::serve(listener, tls, cairn_api::router(state), shutdown).await?;
     tracing::info!("stopped: requests in flight have finished");
     // Running jobs stop at their next item and leave their lease to lapse (they resume).
     stopping.store(true, Ordering::SeqCst);
@@ -326,6 +357,69 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send 
             }
         }
         tracing::info!("shutting down: finishing requests in flight");
+    }
+}
+
+/// The self-signed certificate of `--tls` (for `localhost`, 127.0.0.1 and ::1), made once in
+/// `DATA_DIR/tls/` and kept, so a client told to trust it once keeps trusting it.
+fn self_signed(data_dir: &std::path::Path) -> anyhow::Result<TlsFiles> {
+    let dir = data_dir.join("tls");
+    let files = TlsFiles {
+        cert: dir.join("self-signed.crt"),
+        key: dir.join("self-signed.key"),
+    };
+    if !(files.cert.exists() && files.key.exists()) {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+        let made = rcgen::generate_simple_self_signed(names)
+            .context("making a self-signed certificate")?;
+        write_private(&files.key, made.signing_key.serialize_pem().as_bytes())?;
+        std::fs::write(&files.cert, made.cert.pem())
+            .with_context(|| format!("writing {}", files.cert.display()))?;
+    }
+    let cert = files.cert.display();
+    println!("HTTPS with a self-signed certificate: {cert}");
+    println!(
+        "  trust it with: curl --cacert {cert} ...   or   REQUESTS_CA_BUNDLE={cert} python3 ..."
+    );
+    Ok(files)
+}
+
+/// Writes a file only its owner may read (a private key).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads the certificate and key again on every SIGHUP. A reload that fails (a renewal half
+/// written, a key that does not match) keeps the certificate in use and says why.
+async fn reload_on_sighup(tls: Arc<Tls>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGHUP; the certificate is read at start only");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => {
+                tracing::info!(cert = %tls.files().cert.display(), "TLS certificate reloaded")
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "TLS certificate not reloaded; the one in use stays")
+            }
+        }
     }
 }
 

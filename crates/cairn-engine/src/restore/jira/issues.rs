@@ -172,9 +172,22 @@ pub(super) async fn issue(
                 run.map.open("issue", &r.id);
                 (k, true)
             } else {
-                let fields = create_fields(run, dest, project, f);
+                let mut fields = create_fields(run, dest, project, f);
                 run.tasks.check()?;
-                match dest.jira.create_issue(&fields).await {
+                let mut created = dest.jira.create_issue(&fields).await;
+                // Values the destination refuses (a field its context does not give this
+                // project or type): the issue without them, each left out with Jira's reason.
+                if let Err(e) = &created {
+                    let refused = super::fields::without_refused_values(&mut fields, e);
+                    for (field, why) in &refused {
+                        let item = format!("{}:{field}", r.id);
+                        run.map.skipped_because("fieldValue", &item, why.clone());
+                    }
+                    if !refused.is_empty() {
+                        created = dest.jira.create_issue(&fields).await;
+                    }
+                }
+                match created {
                     Ok(c) => {
                         run.tasks.health.ok();
                         run.map.created("issue");
@@ -287,7 +300,7 @@ fn create_fields(run: &RestoreRun<'_>, dest: &Dest, project: &str, f: &Value) ->
             let Some((id, schema)) = dest.fields.get(k) else {
                 continue;
             };
-            if let Some(v) = custom_value(dest, schema, v) {
+            if let Some(v) = custom_value(run, dest, schema, v) {
                 out.insert(id.clone(), v);
             }
         }
@@ -303,12 +316,18 @@ fn sprint_of(v: &Value) -> Option<String> {
         .flatten()
 }
 
-/// A custom field's value as a create takes it: options by value, users by account.
-fn custom_value(dest: &Dest, schema: &Value, v: &Value) -> Option<Value> {
+/// A custom field's value as a create takes it: options by their restored id (by value when
+/// the map lacks it: an option of a field the destination had), users by account, the rest as
+/// it was.
+fn custom_value(run: &RestoreRun<'_>, dest: &Dest, schema: &Value, v: &Value) -> Option<Value> {
+    let one = |x: &Value| match id_str(&x["id"]).and_then(|id| run.map.get("fieldOption", &id)) {
+        Some(d) => json!({"id": d}),
+        None => json!({"value": x["value"]}),
+    };
     let option = |x: &Value| {
-        let mut o = json!({"value": x["value"]});
+        let mut o = one(x);
         if !x["child"].is_null() {
-            o["child"] = json!({"value": x["child"]["value"]});
+            o["child"] = one(&x["child"]);
         }
         o
     };

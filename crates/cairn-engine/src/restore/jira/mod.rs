@@ -4,10 +4,12 @@
 //! attachments), then issue links.
 //!
 //! This file holds the two restores (a whole product or projects, and single issues), what
-//! they learn of the destination, and the issue links; `project.rs` the projects and boards,
+//! they learn of the destination, and the issue links; `fields.rs` the custom fields with
+//! their contexts, options and default values; `project.rs` the projects and boards,
 //! `issues.rs` the issues, `children.rs` what hangs off each issue.
 
 mod children;
+mod fields;
 mod issues;
 mod project;
 mod workflows;
@@ -67,6 +69,7 @@ pub(super) async fn restore(
         run.map.finish_phase("users", run.ctx).await?;
     }
     dest.users = run.map.all("user");
+    fields::fields(run, &mut dest).await?;
     workflows::restore(run, &mut dest, only).await?;
     let dest = Arc::new(dest);
 
@@ -85,6 +88,7 @@ pub(super) async fn restore(
     }
     workflows::assign(run, &dest, &restored).await?;
     boards(run, &dest, &restored).await?;
+    fields::contexts(run, &dest, &restored).await?;
 
     let mut links = Links::new();
     for key in &restored {
