@@ -14,6 +14,7 @@ use crate::transport::{Body, Download, Req, Transport, Upload};
 
 mod access;
 mod fields;
+mod workflows;
 
 const API: &str = "/rest/api/3";
 const AGILE: &str = "/rest/agile/1.0";
@@ -336,8 +337,8 @@ impl Jira {
             },
         )
     }
-    /// Workflows and schemes as `(kind, document)`: a backup keeps them, a restore does not
-    /// write them (out of scope). Kinds: `workflow`, `workflowScheme`, `issueTypeScheme`,
+    /// Workflows and schemes as `(kind, document)`, as a backup keeps them (a restore writes
+    /// workflows and schemes through `jira/workflows.rs`). Kinds: `workflow`, `workflowScheme`, `issueTypeScheme`,
     /// `permissionScheme`.
     pub fn workflows_and_schemes(&self) -> BoxStream<'static, Result<(&'static str, Value)>> {
         let tag = |kind: &'static str, docs: Docs| docs.map_ok(move |d| (kind, d));

@@ -584,7 +584,17 @@ async fn incremental_listings_find_what_changed_and_what_was_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflows_and_schemes_are_read_as_documents() {
     let sim = support::start(vec![SiteSpec::new("s")]).await;
-    let statuses = sim.with_site("s", |s| s.statuses.len());
+    // Kinds in order, as many of each as the site has, and the default workflow's transitions.
+    let (expected, default_transitions) = sim.with_site("s", |s| {
+        let f = &s.flows;
+        let mut kinds = vec!["workflow"; f.workflows.len()];
+        kinds.extend(vec!["workflowScheme"; f.workflow_schemes.len()]);
+        kinds.extend(vec!["issueTypeScheme"; f.issue_type_schemes.len()]);
+        // The default, restricted and support permission schemes of a generated site.
+        kinds.extend(vec!["permissionScheme"; s.permissions.schemes.len()]);
+        (kinds, f.workflows[0].transitions.len())
+    });
+    assert!(expected.len() > 4, "several workflows and schemes");
     for page_size in [None, Some(1)] {
         let site = support::site(
             &sim,
@@ -601,25 +611,15 @@ async fn workflows_and_schemes_are_read_as_documents() {
             .await
             .unwrap();
         let kinds: Vec<&str> = docs.iter().map(|(k, _)| *k).collect();
-        assert_eq!(
-            kinds,
-            [
-                "workflow",
-                "workflowScheme",
-                "issueTypeScheme",
-                // The default, restricted and support permission schemes of a generated site.
-                "permissionScheme",
-                "permissionScheme",
-                "permissionScheme"
-            ]
-        );
+        assert_eq!(kinds, expected);
         let workflow = &docs[0].1;
         assert_eq!(
             workflow["transitions"].as_array().unwrap().len(),
-            statuses,
+            default_transitions,
             "{workflow}"
         );
-        assert_eq!(docs[1].1["defaultWorkflow"], workflow["name"]);
+        let first_scheme = kinds.iter().position(|k| *k == "workflowScheme").unwrap();
+        assert_eq!(docs[first_scheme].1["defaultWorkflow"], workflow["name"]);
     }
     sim.shutdown().await;
 }

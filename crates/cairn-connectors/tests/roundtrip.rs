@@ -9,6 +9,7 @@ mod support;
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use cairn_connectors::jira::Jira;
 use cairn_connectors::{ContentKind, Upload, parents_first};
 use cairn_sitesim::{Counts, Scale, SiteSpec};
 use futures::TryStreamExt;
@@ -38,6 +39,107 @@ fn writable(v: &Value) -> Value {
         }
         other => other.clone(),
     }
+}
+
+/// Statuses, workflows (with Jira's own rules: the destination has no apps) and schemes the
+/// destination lacks, read from the source and written with the write side: scheme name →
+/// destination id.
+async fn copy_workflows(sj: &Jira, dj: &Jira) -> HashMap<String, String> {
+    let src_statuses: Vec<Value> = sj.workflow_statuses().try_collect().await.unwrap();
+    let dst_statuses: Vec<Value> = dj.workflow_statuses().try_collect().await.unwrap();
+    let missing: Vec<Value> = src_statuses
+        .iter()
+        .filter(|x| !dst_statuses.iter().any(|d| d["name"] == x["name"]))
+        .map(|x| json!({"name": x["name"], "statusCategory": x["statusCategory"]}))
+        .collect();
+    dj.create_statuses(&missing).await.unwrap();
+    let dst_statuses: Vec<Value> = dj.workflow_statuses().try_collect().await.unwrap();
+    let dst_status = |src_id: &Value| {
+        let name = &src_statuses.iter().find(|x| &x["id"] == src_id).unwrap()["name"];
+        dst_statuses
+            .iter()
+            .find(|d| &d["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let system = |rules: &Value| {
+        Value::Array(
+            rules
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["ruleKey"].as_str().unwrap().starts_with("system:"))
+                .cloned()
+                .collect(),
+        )
+    };
+    let dst_workflows: Vec<Value> = dj.workflows().try_collect().await.unwrap();
+    for w in sj.workflows().try_collect::<Vec<Value>>().await.unwrap() {
+        if dst_workflows.iter().any(|d| d["name"] == w["name"]) {
+            continue;
+        }
+        let statuses: Vec<Value> = w["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|st| {
+                let d = dst_status(&st["statusReference"]);
+                json!({"id": d["id"], "name": d["name"], "statusCategory": d["statusCategory"], "statusReference": st["statusReference"]})
+            })
+            .collect();
+        let mut transitions = w["transitions"].clone();
+        for t in transitions.as_array_mut().unwrap() {
+            t["actions"] = system(&t["actions"]);
+            t["validators"] = system(&t["validators"]);
+            if t["conditions"].is_object() {
+                t["conditions"]["conditions"] = system(&t["conditions"]["conditions"]);
+            }
+        }
+        dj.create_workflows(&json!({"scope": {"type": "GLOBAL"}, "statuses": statuses,
+            "workflows": [{"name": w["name"], "description": w["description"], "statuses": w["statuses"], "transitions": transitions}]}))
+            .await
+            .unwrap();
+    }
+    let mut ids = HashMap::new();
+    let dst_schemes: Vec<Value> = dj.workflow_schemes().try_collect().await.unwrap();
+    for sc in sj
+        .workflow_schemes()
+        .try_collect::<Vec<Value>>()
+        .await
+        .unwrap()
+    {
+        let id = match dst_schemes.iter().find(|d| d["name"] == sc["name"]) {
+            Some(d) => s(&d["id"]),
+            None => dj
+                .create_workflow_scheme(&json!({"name": sc["name"], "description": sc["description"], "defaultWorkflow": sc["defaultWorkflow"], "issueTypeMappings": sc["issueTypeMappings"]}))
+                .await
+                .unwrap(),
+        };
+        ids.insert(s(&sc["name"]), id);
+    }
+    let mappings: Vec<Value> = sj.issue_type_scheme_mappings().try_collect().await.unwrap();
+    let dst_schemes: Vec<Value> = dj.issue_type_schemes().try_collect().await.unwrap();
+    for sc in sj
+        .issue_type_schemes()
+        .try_collect::<Vec<Value>>()
+        .await
+        .unwrap()
+    {
+        let types: Vec<Value> = mappings
+            .iter()
+            .filter(|m| m["issueTypeSchemeId"] == sc["id"])
+            .map(|m| m["issueTypeId"].clone())
+            .collect();
+        let id = match dst_schemes.iter().find(|d| d["name"] == sc["name"]) {
+            Some(d) => s(&d["id"]),
+            None => dj
+                .create_issue_type_scheme(&json!({"name": sc["name"], "description": sc["description"], "defaultIssueTypeId": sc["defaultIssueTypeId"], "issueTypeIds": types}))
+                .await
+                .unwrap(),
+        };
+        ids.insert(s(&sc["name"]), id);
+    }
+    ids
 }
 
 /// The source's custom fields the destination lacks, created with their contexts (scoped to
@@ -122,6 +224,39 @@ async fn copy_custom_fields(
     ids
 }
 
+/// The ids of the shortest list of `workflow`'s transitions from its initial status to `to`.
+fn path_to(workflow: &Value, to: &Value) -> Vec<Value> {
+    let transitions = workflow["transitions"].as_array().unwrap();
+    let initial =
+        transitions.iter().find(|t| t["type"] == "INITIAL").unwrap()["toStatusReference"].clone();
+    let mut paths: HashMap<String, Vec<Value>> = HashMap::from([(s(&initial), vec![])]);
+    let mut queue = std::collections::VecDeque::from([s(&initial)]);
+    while let Some(at) = queue.pop_front() {
+        if at == s(to) {
+            return paths[&at].clone();
+        }
+        for t in transitions {
+            let target = s(&t["toStatusReference"]);
+            let leaves = match t["type"].as_str().unwrap() {
+                "GLOBAL" => target != at,
+                "DIRECTED" => t["links"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| s(&l["fromStatusReference"]) == at),
+                _ => false,
+            };
+            if leaves && !paths.contains_key(&target) {
+                let mut p = paths[&at].clone();
+                p.push(t["id"].clone());
+                paths.insert(target.clone(), p);
+                queue.push_back(target);
+            }
+        }
+    }
+    panic!("{to} unreachable in {}", workflow["name"])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_then_write_reproduces_the_site() {
     let counts = Counts {
@@ -150,12 +285,37 @@ async fn read_then_write_reproduces_the_site() {
     let mut key_map: HashMap<String, String> = HashMap::new();
     let mut links = vec![];
     let projects: Vec<Value> = sj.projects().try_collect().await.unwrap();
+    let scheme_ids = copy_workflows(&sj, &dj).await;
+    let src_project_ids: Vec<String> = projects.iter().map(|p| s(&p["id"])).collect();
+    let src_workflow_schemes: HashMap<String, Value> = sj
+        .workflow_schemes_of(&src_project_ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let src_type_schemes: HashMap<String, Value> = sj
+        .issue_type_schemes_of(&src_project_ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let src_workflows: Vec<Value> = sj.workflows().try_collect().await.unwrap();
+    let mut workflow_scheme_of: HashMap<String, Value> = HashMap::new();
     let mut project_ids: HashMap<String, String> = HashMap::new();
     for p in &projects {
         let key = s(&p["key"]);
         let created = dj.create_project(&json!({"key": key, "name": p["name"], "description": p["description"], "leadAccountId": p["lead"]["accountId"], "projectTypeKey": p["projectTypeKey"]}))
             .await
             .unwrap();
+        let ws = &src_workflow_schemes[&s(&p["id"])];
+        let its = &src_type_schemes[&s(&p["id"])];
+        dj.assign_workflow_scheme(&created.id, &scheme_ids[&s(&ws["name"])])
+            .await
+            .unwrap();
+        dj.assign_issue_type_scheme(&created.id, &scheme_ids[&s(&its["name"])])
+            .await
+            .unwrap();
+        workflow_scheme_of.insert(key.clone(), ws.clone());
         project_ids.insert(s(&p["id"]), created.id);
         for c in sj.components(&key).try_collect::<Vec<_>>().await.unwrap() {
             dj.create_component(&json!({"project": key, "name": c["name"], "description": c["description"], "leadAccountId": c["lead"]["accountId"]}))
@@ -236,13 +396,16 @@ async fn read_then_write_reproduces_the_site() {
         let created = dj.create_issue(&fields).await.unwrap();
         let key = created.key.clone();
         key_map.insert(s(&i["key"]), key.clone());
-        let transitions = dj.transitions(&key).await.unwrap();
-        if let Some(t) = transitions
-            .iter()
-            .find(|t| t["to"]["id"] == f["status"]["id"])
-        {
-            let mut body = json!({"transition": {"id": t["id"]}});
-            if !f["resolution"].is_null() {
+        // Into its status along its workflow (the copy keeps the transitions' ids).
+        let scheme = &workflow_scheme_of[&s(&f["project"]["key"])];
+        let name = scheme["issueTypeMappings"][s(&f["issuetype"]["id"])]
+            .as_str()
+            .unwrap_or_else(|| scheme["defaultWorkflow"].as_str().unwrap());
+        let workflow = src_workflows.iter().find(|w| w["name"] == name).unwrap();
+        let path = path_to(workflow, &f["status"]["id"]);
+        for (n, tid) in path.iter().enumerate() {
+            let mut body = json!({"transition": {"id": tid}});
+            if !f["resolution"].is_null() && n + 1 == path.len() {
                 body["fields"] = json!({"resolution": {"id": f["resolution"]["id"]}});
             }
             dj.transition(&key, &body).await.unwrap();

@@ -38,6 +38,9 @@ pub const JIRA_CONFIG: &[&str] = &[
     "workflowschemes",
     "issuetypeschemes",
     "permissionschemes",
+    "workflowstatuses",
+    "issuetypeschememappings",
+    "projectschemes",
 ];
 
 /// Snapshot metadata keys.

@@ -28,6 +28,7 @@ mod server;
 mod storage;
 pub mod throttle;
 pub mod upload;
+pub mod workflows;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -583,6 +583,8 @@ pub struct Site {
     pub search_cache: SearchCache,
     /// Permission and issue security schemes, each project's schemes and settings.
     pub permissions: crate::permission::Permissions,
+    /// Workflows, workflow schemes, issue type schemes and which of them each project uses.
+    pub flows: crate::workflows::Flows,
 }
 
 impl Site {

@@ -97,6 +97,11 @@ pub fn mutate(site: &mut Site, percent: f64) -> MutationReport {
         let pid = pids[rng.random_range(0..pids.len())];
         let id = site.alloc_id();
         let who = pick_user(&mut rng);
+        let status = site
+            .flows
+            .workflow_of(pid, "10002")
+            .initial_status()
+            .to_string();
         let p = site.projects.get_mut(&pid).unwrap();
         p.issue_counter += 1;
         let issue = Issue {
@@ -106,7 +111,7 @@ pub fn mutate(site: &mut Site, percent: f64) -> MutationReport {
             issuetype: "10002".into(),
             summary: adf::sentence(&mut rng),
             description: Some(adf::doc(&mut rng, 2..3, &mentionables)),
-            status: "10000".into(),
+            status,
             watchers: vec![who.clone()],
             ..Issue::blank(pid, &who, now)
         };
@@ -192,6 +197,8 @@ pub fn mutate(site: &mut Site, percent: f64) -> MutationReport {
         rep.pages_added += 1;
     }
     add_option(site);
+    // -------------------------------------------------------------- workflows
+    crate::workflows::mutate(site);
     rep
 }
 

@@ -188,6 +188,7 @@ async fn every_list_visits_every_item_once() {
         let att_page = s
             .pages
             .values()
+            .filter(|p| p.kind == cairn_sitesim::model::PageKind::Page)
             .max_by_key(|p| {
                 s.cattachments
                     .values()

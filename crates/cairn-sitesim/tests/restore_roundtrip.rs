@@ -6,7 +6,8 @@ mod support;
 
 use std::collections::HashMap;
 
-use cairn_sitesim::model::{CfKind, CommentKind, PageKind};
+use cairn_sitesim::model::{CfKind, CommentKind, PageKind, Site};
+use cairn_sitesim::workflows::Workflow;
 use cairn_sitesim::{Counts, Scale, Sim, SimConfig, SiteSpec};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -50,6 +51,118 @@ async fn bytes(t: &T, path: &str) -> Vec<u8> {
         .unwrap();
     assert_eq!(r.status(), 200, "{path}");
     r.bytes().await.unwrap().to_vec()
+}
+
+/// The shortest list of transition ids from `flow`'s initial status to `status`.
+fn path_to(flow: &Workflow, status: &str) -> Vec<String> {
+    let mut paths: HashMap<String, Vec<String>> =
+        HashMap::from([(flow.initial_status().to_string(), vec![])]);
+    let mut queue = std::collections::VecDeque::from([flow.initial_status().to_string()]);
+    while let Some(at) = queue.pop_front() {
+        if at == status {
+            return paths[&at].clone();
+        }
+        for tr in flow.available(&at) {
+            if !paths.contains_key(&tr.to) {
+                let mut p = paths[&at].clone();
+                p.push(tr.id.clone());
+                paths.insert(tr.to.clone(), p);
+                queue.push_back(tr.to.clone());
+            }
+        }
+    }
+    panic!("status {status} unreachable in {}", flow.name)
+}
+
+/// Statuses, workflows (without app rules, which the empty site refuses), workflow schemes and
+/// issue type schemes the empty site lacks, created through the API: scheme name → its id in
+/// the copy.
+async fn copy_workflows(t: &T, src: &Site) -> HashMap<String, String> {
+    let (_, dst_statuses) = t
+        .send("dst", Method::GET, "/rest/api/3/statuses/search", None)
+        .await;
+    let known: Vec<&str> = dst_statuses["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let category = |c: u32| ["", "", "TODO", "DONE", "IN_PROGRESS"][c as usize];
+    let missing: Vec<Value> = src
+        .statuses
+        .iter()
+        .filter(|s| !known.contains(&s.name.as_str()))
+        .map(|s| json!({"name": s.name, "statusCategory": category(s.category)}))
+        .collect();
+    ok(
+        t,
+        Method::POST,
+        "/rest/api/3/statuses",
+        json!({"scope": {"type": "GLOBAL"}, "statuses": missing}),
+    )
+    .await;
+    let (_, all) = t
+        .send("dst", Method::GET, "/rest/api/3/statuses/search", None)
+        .await;
+    let dst_id = |src_id: &str| {
+        let name = &src.statuses.iter().find(|s| s.id == src_id).unwrap().name;
+        all["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| &s["name"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    let rules = |rs: &[cairn_sitesim::workflows::Rule]| {
+        rs.iter()
+            .filter(|r| r.is_system())
+            .map(|r| json!({"ruleKey": r.rule_key, "parameters": r.parameters}))
+            .collect::<Vec<_>>()
+    };
+    for w in src.flows.workflows.iter().skip(1) {
+        let statuses: Vec<Value> = w.statuses.iter().map(|s| {
+            let st = src.statuses.iter().find(|x| &x.id == s).unwrap();
+            json!({"id": dst_id(s), "name": st.name, "statusCategory": category(st.category), "statusReference": s})
+        }).collect();
+        let transitions: Vec<Value> = w.transitions.iter().map(|tr| {
+            let mut v = json!({"id": tr.id, "name": tr.name, "type": tr.kind.as_str(), "toStatusReference": tr.to,
+                "links": tr.from.iter().map(|f| json!({"fromStatusReference": f})).collect::<Vec<_>>(),
+                "actions": rules(&tr.actions), "validators": rules(&tr.validators),
+                "conditions": {"operation": "ALL", "conditions": rules(&tr.conditions)}});
+            if let Some(screen) = &tr.screen {
+                v["transitionScreen"] = json!({"ruleKey": "system:transition-screen", "parameters": {"screenId": screen}});
+            }
+            v
+        }).collect();
+        let layout: Vec<Value> = w
+            .statuses
+            .iter()
+            .map(|s| json!({"statusReference": s, "properties": {}}))
+            .collect();
+        ok(t, Method::POST, "/rest/api/3/workflows/create", json!({"scope": {"type": "GLOBAL"}, "statuses": statuses,
+            "workflows": [{"name": w.name, "description": w.description, "statuses": layout, "transitions": transitions}]})).await;
+    }
+    let mut ids = HashMap::new();
+    for (i, s) in src.flows.workflow_schemes.iter().enumerate() {
+        let id = if i == 0 {
+            s.id.to_string()
+        } else {
+            let made = ok(t, Method::POST, "/rest/api/3/workflowscheme", json!({"name": s.name, "description": s.description, "defaultWorkflow": s.default_workflow, "issueTypeMappings": s.mappings})).await;
+            made["id"].to_string()
+        };
+        ids.insert(s.name.clone(), id);
+    }
+    for (i, s) in src.flows.issue_type_schemes.iter().enumerate() {
+        let id = if i == 0 {
+            s.id.clone()
+        } else {
+            let made = ok(t, Method::POST, "/rest/api/3/issuetypescheme", json!({"name": s.name, "description": s.description, "defaultIssueTypeId": s.default_issue_type, "issueTypeIds": s.issue_types})).await;
+            made["issueTypeSchemeId"].as_str().unwrap().to_string()
+        };
+        ids.insert(s.name.clone(), id);
+    }
+    ids
 }
 
 /// The source's custom fields in the destination (those it lacks created, with their
@@ -198,12 +311,31 @@ async fn api_copy_into_an_empty_site_is_equal_by_digest() {
     assert!(!t.sim.diff("src", "dst").is_empty());
 
     // ------------------------------------------------------------------ Jira
+    let schemes = copy_workflows(&t, &src).await;
     let mut sprint_map: HashMap<u64, u64> = HashMap::new();
     let mut issue_map: HashMap<u64, String> = HashMap::new();
     // Projects first: custom field contexts name them.
     let mut project_map: HashMap<u64, String> = HashMap::new();
     for p in src.projects.values() {
         let np = ok(&t, Method::POST, "/rest/api/3/project", json!({"key": p.key, "name": p.name, "description": p.description, "leadAccountId": p.lead, "projectTypeKey": p.type_key})).await;
+        let (workflow_scheme, issue_type_scheme) = (
+            &schemes[&src.flows.workflow_scheme_of(p.id).name],
+            &schemes[&src.flows.issue_type_scheme_of(p.id).name],
+        );
+        ok(
+            &t,
+            Method::PUT,
+            "/rest/api/3/workflowscheme/project",
+            json!({"projectId": np["id"].to_string(), "workflowSchemeId": workflow_scheme}),
+        )
+        .await;
+        ok(
+            &t,
+            Method::PUT,
+            "/rest/api/3/issuetypescheme/project",
+            json!({"projectId": np["id"].to_string(), "issueTypeSchemeId": issue_type_scheme}),
+        )
+        .await;
         let id = np["id"].as_u64().map(|n| n.to_string());
         project_map.insert(
             p.id,
@@ -301,9 +433,12 @@ async fn api_copy_into_an_empty_site_is_equal_by_digest() {
                 "keys follow creation order when nothing was deleted"
             );
             issue_map.insert(i.id, key.clone());
-            if i.status != "10000" {
-                let mut body = json!({"transition": {"id": format!("1{}", i.status)}});
-                if let Some(r) = &i.resolution {
+            // Into its status along the workflow's transitions (the copy keeps their ids).
+            let flow = src.flows.workflow_of(p.id, &i.issuetype);
+            let path = path_to(flow, &i.status);
+            for (n, tid) in path.iter().enumerate() {
+                let mut body = json!({"transition": {"id": tid}});
+                if let Some(r) = i.resolution.as_ref().filter(|_| n + 1 == path.len()) {
                     body["fields"] = json!({"resolution": {"id": r}});
                 }
                 ok(

@@ -202,6 +202,8 @@ const NO_JSON_BODY: &[&str] = &[
     "DELETE /rest/api/3/field/{fieldId}/context/{contextId}",
     "PUT /rest/api/3/field/{fieldId}/context/defaultValue",
     "PUT /rest/api/3/field/{fieldId}/context/{contextId}/project",
+    "PUT /rest/api/3/workflowscheme/project",
+    "PUT /rest/api/3/issuetypescheme/project",
     "PUT /rest/api/3/issue/{issueIdOrKey}",
     "DELETE /rest/api/3/issue/{issueIdOrKey}",
     "POST /rest/api/3/issue/{issueIdOrKey}/transitions",
@@ -239,7 +241,7 @@ async fn responses_validate_against_reference_schemas() {
         let user = s.users[0].account_id.clone();
         json!({
             "issue": issue.key, "props": with_props.key, "propKey": with_props.properties.keys().next().unwrap(), "remote": with_remote.key,
-            "att": att.id, "link": link.id, "project": project.key, "board": board.id, "sprint": sprint.id,
+            "att": att.id, "link": link.id, "project": project.key, "projectId": project.id, "board": board.id, "sprint": sprint.id,
             "field": select.id, "ctx": select.contexts[0].id, "parentOption": parent, "defaults": defaults, "page": page.id, "blog": blog.id, "pageProps": page_props.id,
             "catt": catt.id, "cattPage": catt.container, "reply": reply_parent, "space": space.id, "group": group, "user": user,
             "comment": issue.comments.first().map(|c| c.id).unwrap_or(0),
@@ -346,7 +348,33 @@ async fn responses_validate_against_reference_schemas() {
         call(
             M::GET,
             "/rest/api/3/workflows/search",
-            "/rest/api/3/workflows/search".into(),
+            "/rest/api/3/workflows/search?expand=values.transitions".into(),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/statuses/search",
+            "/rest/api/3/statuses/search".into(),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/workflowscheme/project",
+            format!(
+                "/rest/api/3/workflowscheme/project?projectId={}",
+                s("projectId")
+            ),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/issuetypescheme/project",
+            format!(
+                "/rest/api/3/issuetypescheme/project?projectId={}",
+                s("projectId")
+            ),
+        ),
+        call(
+            M::GET,
+            "/rest/api/3/issuetypescheme/mapping",
+            "/rest/api/3/issuetypescheme/mapping".into(),
         ),
         call(
             M::GET,
@@ -1027,6 +1055,45 @@ async fn responses_validate_against_reference_schemas() {
         "/rest/api/3/projectCategory",
         "/rest/api/3/projectCategory".into(),
         json!({"name": "Schema category", "description": "d"}),
+        201,
+    );
+
+    // Statuses, workflows and schemes a restore writes before its projects.
+    post(
+        M::POST,
+        "/rest/api/3/statuses",
+        "/rest/api/3/statuses".into(),
+        json!({"scope": {"type": "GLOBAL"}, "statuses": [{"name": "Schema status", "statusCategory": "IN_PROGRESS", "description": "d"}]}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/workflows/create",
+        "/rest/api/3/workflows/create".into(),
+        json!({"scope": {"type": "GLOBAL"},
+            "statuses": [{"id": "10000", "name": "To Do", "statusCategory": "TODO", "statusReference": "a"},
+                         {"name": "Schema waiting", "statusCategory": "IN_PROGRESS", "statusReference": "b"}],
+            "workflows": [{"name": "Schema workflow", "description": "", "statuses": [{"statusReference": "a", "properties": {}}, {"statusReference": "b", "properties": {}}],
+                "transitions": [{"id": "1", "name": "Create", "type": "INITIAL", "toStatusReference": "a", "links": []},
+                                {"id": "11", "name": "Wait", "type": "DIRECTED", "toStatusReference": "b", "links": [{"fromStatusReference": "a"}],
+                                 "validators": [{"ruleKey": "system:validate-field-value", "parameters": {"ruleType": "fieldRequired", "fieldsRequired": "assignee"}}],
+                                 "transitionScreen": {"ruleKey": "system:transition-screen", "parameters": {"screenId": "1"}}},
+                                {"id": "21", "name": "Back", "type": "GLOBAL", "toStatusReference": "a", "links": [],
+                                 "conditions": {"operation": "ALL", "conditions": [{"ruleKey": "system:check-permission", "parameters": {"permissionKey": "TRANSITION_ISSUES"}}]}}]}]}),
+        200,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/workflowscheme",
+        "/rest/api/3/workflowscheme".into(),
+        json!({"name": "Schema scheme", "description": "d", "defaultWorkflow": "Schema workflow", "issueTypeMappings": {"10003": "Schema workflow"}}),
+        201,
+    );
+    post(
+        M::POST,
+        "/rest/api/3/issuetypescheme",
+        "/rest/api/3/issuetypescheme".into(),
+        json!({"name": "Schema issue types", "description": "d", "defaultIssueTypeId": "10002", "issueTypeIds": ["10002", "10003"]}),
         201,
     );
 

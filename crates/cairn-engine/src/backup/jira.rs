@@ -41,6 +41,7 @@ pub(super) async fn backup(
 
     let projects = read_all(j.projects()).await?;
     super::jira_permissions::backup(run, &j, &projects).await?;
+    super::jira_workflows::config(run, &j, &projects).await?;
     let boards = read_all(j.boards()).await?;
     // What is known now: what was written, the projects, their issues (Jira's approximate
     // count) and the boards; attachments are added as their issues are read.

@@ -21,6 +21,7 @@
 mod confluence;
 mod jira;
 mod jira_permissions;
+mod jira_workflows;
 mod run;
 
 use std::collections::BTreeMap;

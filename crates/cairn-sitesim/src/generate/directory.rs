@@ -232,5 +232,6 @@ pub fn directory(name: &str, seed: u64, counts: &Counts) -> Site {
         cf(10034, "Target Review", CfKind::Date, vec![]),
         cf(10035, "Reviewer", CfKind::User, vec![]),
     ];
+    site.flows = crate::workflows::Flows::defaults(&site);
     site
 }

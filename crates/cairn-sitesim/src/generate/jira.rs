@@ -33,8 +33,10 @@ pub(super) fn generate(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx) {
     per_project[0] += ctx.counts.issues.saturating_sub(assigned);
     // Jira keeps project names unique, as keys.
     let mut project_names = HashSet::new();
+    crate::workflows::generated(site);
     for (pi, &n_issues) in per_project.iter().enumerate() {
         let mut project = project(site, rng, ctx, pi, &mut project_names);
+        crate::workflows::assign(site, project.id, pi);
         let sprint_ids = board(site, rng, ctx, pi, &project);
         issues(site, rng, ctx, &mut project, n_issues, &sprint_ids);
         site.projects.insert(project.id, project);
@@ -105,7 +107,10 @@ fn project(
     }
     for r in &site.roles {
         let id: u64 = r.id.parse().unwrap();
-        let actors: Vec<String> = (0..rng.random_range(1..4)).map(|_| ctx.pick(rng)).collect();
+        let mut actors: Vec<String> = (0..rng.random_range(1..4)).map(|_| ctx.pick(rng)).collect();
+        // A role's actors are a set in Jira: the same user drawn twice is one actor.
+        let mut seen = std::collections::HashSet::new();
+        actors.retain(|a| seen.insert(a.clone()));
         project.role_actors.insert(id, actors);
     }
     project
@@ -267,7 +272,10 @@ fn issue(
         created,
     } = slot;
     let (key, pid) = (&project.key, project.id);
-    let status = &site.statuses[rng.random_range(0..site.statuses.len())];
+    // A status of the issue's workflow.
+    let statuses = &site.flows.workflow_of(pid, issuetype).statuses;
+    let status_id = &statuses[rng.random_range(0..statuses.len())];
+    let status = site.statuses.iter().find(|s| &s.id == status_id).unwrap();
     let done = status.category == 3;
     let reporter = ctx.pick(rng);
     let mut issue = Issue {
@@ -399,7 +407,11 @@ fn histories(
     last: &mut Ts,
 ) {
     let horizon = |t: Ts| (t + Duration::days(90)).min(ctx.end);
-    let mut st = "10000".to_string();
+    let flow = site
+        .flows
+        .workflow_of(issue.project_id, &issue.issuetype)
+        .clone();
+    let mut st = flow.initial_status().to_string();
     for _ in 0..poisson(rng, 5.95) {
         let hid = site.alloc_id();
         let t = ts_between(rng, created, horizon(created));
@@ -408,7 +420,8 @@ fn histories(
         for _ in 0..rng.random_range(1..4) {
             items.push(match rng.random_range(0..4) {
                 0 => {
-                    let to = site.statuses[rng.random_range(0..site.statuses.len())].clone();
+                    let to = &flow.statuses[rng.random_range(0..flow.statuses.len())];
+                    let to = site.statuses.iter().find(|s| &s.id == to).unwrap().clone();
                     let from = site
                         .statuses
                         .iter()

@@ -286,7 +286,19 @@ mod tests {
                     i.key
                 );
             }
+            // Every issue is in a status of its workflow.
+            for i in s.issues.values() {
+                let flow = s.flows.workflow_of(i.project_id, &i.issuetype);
+                assert!(
+                    flow.statuses.contains(&i.status),
+                    "round {round}: {} is in {}, not in {}",
+                    i.key,
+                    i.status,
+                    flow.name
+                );
+            }
             crate::mutate::mutate(&mut s, 5.0);
         }
+        assert!(s.flows.workflows.len() >= 3, "several workflows");
     }
 }

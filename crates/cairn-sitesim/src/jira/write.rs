@@ -46,12 +46,25 @@ pub fn issue_create(site: &mut Site, r: &Req) -> R {
     let now = Utc::now();
     // No auto-watch by the creating account (the blank issue has no watchers): a restore must be
     // able to reproduce watchers.
-    let mut issue = Issue {
-        status: site.statuses[0].id.clone(),
-        ..Issue::blank(project.id, &r.me, now)
-    };
+    let mut issue = Issue::blank(project.id, &r.me, now);
     apply_fields(site, &mut issue, fields, true)
         .map_err(|e| jira_field_errors(Value::Object(e)))?;
+    // The project's issue type scheme decides the types; its workflow the first status.
+    if !site
+        .flows
+        .issue_type_scheme_of(project.id)
+        .issue_types
+        .contains(&issue.issuetype)
+    {
+        return Err(jira_field_errors(
+            json!({"issuetype": "The issue type selected is invalid."}),
+        ));
+    }
+    issue.status = site
+        .flows
+        .workflow_of(project.id, &issue.issuetype)
+        .initial_status()
+        .to_string();
     if issue.issuetype == SUBTASK_TYPE && issue.parent.is_none() {
         return Err(jira_field_errors(
             json!({"parent": "Given parent work item does not belong to appropriate hierarchy."}),
@@ -153,13 +166,20 @@ pub fn issue_delete(site: &mut Site, r: &Req) -> R {
     Ok(no_content())
 }
 
+/// The transitions the issue's workflow allows from its status (directed ones leaving it,
+/// global ones into another status).
 pub fn transitions(site: &Site, r: &Req) -> R {
     let i = issue(site, r)?;
-    let ts: Vec<Value> = site
-        .statuses
-        .iter()
-        .filter(|s| s.id != i.status)
-        .map(|s| json!({"id": format!("1{}", s.id), "name": format!("Move to {}", s.name), "to": status_json(&r.base, s), "hasScreen": false, "isGlobal": true, "isInitial": false, "isAvailable": true, "isConditional": false}))
+    let flow = site.flows.workflow_of(i.project_id, &i.issuetype);
+    let ts: Vec<Value> = flow
+        .available(&i.status)
+        .into_iter()
+        .filter_map(|t| {
+            let to = site.statuses.iter().find(|s| s.id == t.to)?;
+            Some(json!({"id": t.id, "name": t.name, "to": status_json(&r.base, to), "hasScreen": t.screen.is_some(),
+                "isGlobal": t.kind == crate::workflows::TransitionKind::Global, "isInitial": false, "isAvailable": true,
+                "isConditional": !t.conditions.is_empty()}))
+        })
         .collect();
     Ok(ok(json!({"expand": "transitions", "transitions": ts})))
 }
@@ -174,14 +194,20 @@ pub fn transition_do(site: &mut Site, r: &Req) -> R {
         .map(String::from)
         .or_else(|| b["transition"]["id"].as_u64().map(|n| n.to_string()))
         .unwrap_or_default();
-    let status = tid
-        .strip_prefix('1')
-        .and_then(|s| site.statuses.iter().find(|x| x.id == s))
+    // Only a transition the issue's workflow allows from its current status.
+    let current = &site.issues[&id];
+    let status = site
+        .flows
+        .workflow_of(current.project_id, &current.issuetype)
+        .available(&current.status)
+        .into_iter()
+        .find(|t| t.id == tid)
+        .and_then(|t| site.statuses.iter().find(|x| x.id == t.to))
         .cloned()
         .ok_or_else(|| {
             r.err(
                 StatusCode::BAD_REQUEST,
-                "Transition id is not valid for this issue.",
+                &format!("Transition id '{tid}' is not valid for this issue."),
             )
         })?;
     let mut issue = site.issues[&id].clone();

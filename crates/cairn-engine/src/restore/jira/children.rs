@@ -38,13 +38,17 @@ pub(super) async fn issue_children(
         None
     };
 
-    // Status, through a transition into the status of the same name.
+    // Status, along the source workflow's transitions (by name), or else through a transition
+    // into the status of the same name.
     if let Some(status) = f["status"]["name"].as_str() {
         let now = current
             .as_ref()
-            .map(|c| text(&c["fields"]["status"], "name"));
-        if now != Some(status) {
-            set_status(&tasks, l, jira, key, &sid, status, f).await?;
+            .map(|c| text(&c["fields"]["status"], "name").to_string());
+        let graph = dest
+            .paths
+            .graph(text(&f["project"], "key"), text(&f["issuetype"], "id"));
+        if now.as_deref() != Some(status) {
+            set_status(&tasks, l, jira, key, &sid, status, f, graph, now).await?;
         }
     }
 
@@ -285,6 +289,11 @@ fn properties(v: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Moves the issue to `status`, one transition at a time: along the shortest path of the source
+/// workflow's transitions (`graph`, found by name among those the destination offers), from
+/// `now` (else the workflow's first status); without a way along it, through a transition into
+/// `status` itself.
+#[allow(clippy::too_many_arguments)]
 async fn set_status(
     tasks: &Tasks,
     l: &mut Ledger,
@@ -293,39 +302,68 @@ async fn set_status(
     sid: &str,
     status: &str,
     f: &Value,
+    graph: Option<&super::workflows::Graph>,
+    now: Option<String>,
 ) -> Result<(), EngineError> {
-    let transitions = match jira.transitions(key).await {
-        Ok(t) => t,
-        Err(e) => return tasks.refused(l, "status", sid, e),
-    };
-    let Some(t) = transitions
-        .iter()
-        .find(|t| text(&t["to"], "name") == status)
-    else {
-        // No way there, unless the issue is there already.
-        let now = jira.issue(key).await.map_err(site_error(Destination))?;
-        if text(&now["fields"]["status"], "name") != status {
+    let mut at = now.or_else(|| graph.and_then(|g| g.initial.clone()));
+    // A workflow's path is never longer than its statuses; this bounds a destination that
+    // answers unexpectedly.
+    for step in 0..32 {
+        if at.as_deref() == Some(status) {
+            return Ok(());
+        }
+        let next = match (graph, &at) {
+            (Some(g), Some(from)) => g.path(from, status).and_then(|p| p.into_iter().next()),
+            _ => None,
+        };
+        let transitions = match jira.transitions(key).await {
+            Ok(t) => t,
+            Err(e) => return tasks.refused(l, "status", sid, e),
+        };
+        let along = next.as_ref().and_then(|(name, to)| {
+            transitions
+                .iter()
+                .find(|t| text(t, "name") == name)
+                .map(|t| (t, to.clone()))
+        });
+        let chosen = along.or_else(|| {
+            transitions
+                .iter()
+                .find(|t| text(&t["to"], "name") == status)
+                .map(|t| (t, status.to_string()))
+        });
+        let Some((t, reached)) = chosen else {
+            // No way there, unless the issue is there already.
+            if step == 0 {
+                let now = jira.issue(key).await.map_err(site_error(Destination))?;
+                if text(&now["fields"]["status"], "name") == status {
+                    return Ok(());
+                }
+            }
             l.failed(
                 "status",
                 sid,
                 format!("no transition into \"{status}\" in the destination's workflow"),
             );
+            return Ok(());
+        };
+        let mut body = json!({"transition": {"id": t["id"]}});
+        if reached == status
+            && let Some(res) = f["resolution"]["name"].as_str()
+        {
+            body["fields"] = json!({"resolution": {"name": res}});
         }
-        return Ok(());
-    };
-    let mut body = json!({"transition": {"id": t["id"]}});
-    if let Some(res) = f["resolution"]["name"].as_str() {
-        body["fields"] = json!({"resolution": {"name": res}});
-    }
-    tasks.check()?;
-    let mut r = jira.transition(key, &body).await;
-    if r.as_ref().is_err_and(|e| !e.is_retryable()) && body.get("fields").is_some() {
-        // The transition's screen may not take a resolution: move the status at least.
-        body.as_object_mut().map(|m| m.remove("fields"));
-        r = jira.transition(key, &body).await;
-    }
-    if let Err(e) = r {
-        tasks.refused(l, "status", sid, e)?;
+        tasks.check()?;
+        let mut r = jira.transition(key, &body).await;
+        if r.as_ref().is_err_and(|e| !e.is_retryable()) && body.get("fields").is_some() {
+            // The transition's screen may not take a resolution: move the status at least.
+            body.as_object_mut().map(|m| m.remove("fields"));
+            r = jira.transition(key, &body).await;
+        }
+        if let Err(e) = r {
+            return tasks.refused(l, "status", sid, e);
+        }
+        at = Some(reached);
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Jira: users (mapped), projects with components and versions, boards and sprints, issues
+//! Jira: users (mapped), statuses, workflows and schemes (`workflows.rs`), projects with
+//! components and versions (given their schemes), boards and sprints, issues
 //! (parents first, with status, comments, worklogs, remote links, watchers, properties and
 //! attachments), then issue links.
 //!
@@ -12,6 +13,7 @@ mod fields;
 mod issues;
 mod project;
 mod security;
+mod workflows;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -43,6 +45,8 @@ struct Dest {
     fields: HashMap<String, (String, Value)>,
     /// Source account → destination account matched by email (`USERS`).
     users: BTreeMap<String, String>,
+    /// The source's workflows as paths of transitions, by project and issue type.
+    paths: workflows::Paths,
 }
 
 impl Dest {
@@ -67,6 +71,7 @@ pub(super) async fn restore(
     }
     dest.users = run.map.all("user");
     fields::fields(run, &mut dest).await?;
+    workflows::restore(run, &mut dest, only).await?;
     let dest = Arc::new(dest);
     security::configure(run, &dest).await?;
 
@@ -83,6 +88,7 @@ pub(super) async fn restore(
             restored.push(key.clone());
         }
     }
+    workflows::assign(run, &dest, &restored).await?;
     boards(run, &dest, &restored).await?;
     fields::contexts(run, &dest, &restored).await?;
 
@@ -106,6 +112,7 @@ async fn destination(
         me: text(&me, "accountId").to_string(),
         fields: HashMap::new(),
         users: BTreeMap::new(),
+        paths: Default::default(),
         jira,
     };
     let mut by_email = HashMap::new();
@@ -141,7 +148,8 @@ pub(super) async fn restore_issues(
     same_site: bool,
     started: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), EngineError> {
-    let (dest, _) = destination(run, site).await?;
+    let (mut dest, _) = destination(run, site).await?;
+    dest.paths = workflows::paths(run).await?;
     let dest = Arc::new(dest);
     let mut by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for key in keys {
