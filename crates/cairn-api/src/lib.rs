@@ -5,6 +5,7 @@
 mod body;
 pub mod client;
 mod conn;
+mod download;
 pub mod error;
 mod extract;
 mod layers;

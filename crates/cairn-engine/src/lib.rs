@@ -13,6 +13,7 @@ use cairn_control::secret::ServerSecret;
 
 mod backup;
 pub mod browse;
+pub mod export;
 mod idmap;
 mod json;
 pub mod layout;

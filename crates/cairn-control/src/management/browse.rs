@@ -125,18 +125,97 @@ pub trait SnapshotBrowser: Send + Sync {
         key: Option<&str>,
     ) -> Result<String, String>;
 
-    /// The whole snapshot as a portable archive (`docs/export-format.md`), streamed.
+    /// The whole snapshot as a portable archive (`docs/export-format.md`), streamed. Its length
+    /// is known before the first byte; the same backup always gives the same bytes.
     async fn export(
         &self,
         storage: &StorageAccess,
         backup: &BackupRecord,
-    ) -> Result<ByteStream, BrowseError>;
+        format: ArchiveFormat,
+    ) -> Result<Archive, BrowseError>;
+}
+
+/// The container of an export (`docs/export-format.md`): the same members and manifest in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchiveFormat {
+    /// POSIX tar (pax where needed), `application/x-tar`.
+    #[default]
+    Tar,
+    /// Zip, entries stored (not compressed), zip64 where sizes or offsets need it.
+    Zip,
+}
+
+impl ArchiveFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Tar => "tar",
+            ArchiveFormat::Zip => "zip",
+        }
+    }
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ArchiveFormat::Tar => "application/x-tar",
+            ArchiveFormat::Zip => "application/zip",
+        }
+    }
+    /// `tar` or `zip`, as a caller names it.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "tar" => Some(ArchiveFormat::Tar),
+            "zip" => Some(ArchiveFormat::Zip),
+            _ => None,
+        }
+    }
+}
+
+/// An archive on its way out: its whole length, and its bytes from the first.
+pub struct Archive {
+    pub len: u64,
+    pub bytes: ByteStream,
+}
+
+impl Archive {
+    /// Bytes `start..end` of the archive (`end` at most `len`), for a `Range` request. The
+    /// bytes before `start` are still produced (each entry's checksum needs them) but not sent.
+    pub fn slice(self, start: u64, end: u64) -> ByteStream {
+        use futures::StreamExt;
+        let end = end.min(self.len);
+        self.bytes
+            .scan(0u64, move |at, piece| {
+                let piece = match piece {
+                    Err(e) => return futures::future::ready(Some(Err(e))),
+                    Ok(p) => p,
+                };
+                let from = *at;
+                *at += piece.len() as u64;
+                if from >= end {
+                    return futures::future::ready(None);
+                }
+                let lo = start.saturating_sub(from).min(piece.len() as u64) as usize;
+                let hi = (end - from).min(piece.len() as u64) as usize;
+                futures::future::ready(Some(Ok(piece.slice(lo..hi))))
+            })
+            .filter(|p| futures::future::ready(!matches!(p, Ok(b) if b.is_empty())))
+            .boxed()
+    }
 }
 
 /// A backup's export on its way out.
 pub struct BackupExport {
     pub backup: BackupRecord,
-    pub bytes: ByteStream,
+    pub format: ArchiveFormat,
+    pub archive: Archive,
+}
+
+impl BackupExport {
+    /// The name a download is saved under: `cairn-backup-ID.tar` or `.zip`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "cairn-backup-{}.{}",
+            self.backup.id,
+            self.format.extension()
+        )
+    }
 }
 
 impl std::fmt::Debug for BackupExport {
@@ -291,16 +370,57 @@ impl Management {
         &self,
         org_id: &str,
         backup_id: &str,
+        format: ArchiveFormat,
     ) -> ControlResult<BackupExport> {
         let (backup, storage, browser) = self.browsable(org_id, backup_id).await?;
-        let bytes = browser.export(&storage, &backup).await?;
-        Ok(BackupExport { backup, bytes })
+        let archive = browser.export(&storage, &backup, format).await?;
+        Ok(BackupExport {
+            backup,
+            format,
+            archive,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::checked_snapshot_path;
+    use super::{Archive, checked_snapshot_path};
+    use futures::{StreamExt, TryStreamExt};
+
+    /// A range cut out of an archive whatever the pieces' boundaries.
+    #[tokio::test]
+    async fn a_slice_holds_exactly_the_asked_bytes() {
+        let whole: Vec<u8> = (0..100u8).collect();
+        for (start, end) in [
+            (0, 100),
+            (0, 1),
+            (7, 8),
+            (9, 31),
+            (30, 100),
+            (99, 100),
+            (50, 500),
+        ] {
+            let pieces: Vec<Result<bytes::Bytes, super::BrowseError>> = whole
+                .chunks(10)
+                .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                .collect();
+            let archive = Archive {
+                len: 100,
+                bytes: futures::stream::iter(pieces).boxed(),
+            };
+            let got: Vec<u8> = archive
+                .slice(start, end)
+                .try_concat()
+                .await
+                .unwrap()
+                .to_vec();
+            assert_eq!(
+                got,
+                whole[start as usize..end.min(100) as usize],
+                "{start}..{end}"
+            );
+        }
+    }
 
     #[test]
     fn paths_are_relative_and_plain() {

@@ -27,8 +27,8 @@ use crate::secret::ServerSecret;
 use crate::{ControlError, ControlResult};
 
 pub use browse::{
-    BackupExport, BrowseError, ByteStream, ContentEntry, ContentKind, OpenedEntry, SnapshotBrowser,
-    checked_snapshot_path,
+    Archive, ArchiveFormat, BackupExport, BrowseError, ByteStream, ContentEntry, ContentKind,
+    OpenedEntry, SnapshotBrowser, checked_snapshot_path,
 };
 pub use cairn_store::{
     BackupStatsView, FailedItem, Progress, ProgressPhase, RateLimited, RestoreSummary, SiteTraffic,

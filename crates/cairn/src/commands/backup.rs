@@ -75,13 +75,16 @@ pub enum BackupCommand {
               value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE_SIZE)))]
         page_size: u32,
     },
-    /// Write a COMPLETED or INCOMPLETE backup as a tar archive (the API's `.../export`; see
-    /// docs/export-format.md).
+    /// Write a COMPLETED or INCOMPLETE backup as a tar or zip archive (the API's `.../export`;
+    /// see docs/export-format.md).
     Export {
         backup_id: String,
         /// The file to write; `-` writes to standard output.
         #[arg(short, long, value_name = "FILE")]
         output: std::path::PathBuf,
+        /// The container: `tar`, or `zip` (default: `zip` when FILE ends in `.zip`, else `tar`).
+        #[arg(long, value_name = "FORMAT", value_parser = ["tar", "zip"])]
+        format: Option<String>,
     },
 }
 
@@ -216,12 +219,21 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
                 },
             )
         }
-        BackupCommand::Export { backup_id, output } => {
-            let export = management.export_backup(&org_id, &backup_id).await?;
-            let b = &export.backup;
-            // The archive is about the backup's size (plus a header per entry).
-            let expected = b.users_size + b.data_size + b.attachments_size;
-            write_export(export.bytes, &output, expected).await
+        BackupCommand::Export {
+            backup_id,
+            output,
+            format,
+        } => {
+            use cairn_control::management::ArchiveFormat;
+            let format = match format.as_deref() {
+                Some(name) => ArchiveFormat::parse(name).unwrap_or_default(),
+                None if output.extension().is_some_and(|e| e == "zip") => ArchiveFormat::Zip,
+                None => ArchiveFormat::Tar,
+            };
+            let export = management
+                .export_backup(&org_id, &backup_id, format)
+                .await?;
+            write_export(export.archive.bytes, &output, export.archive.len).await
         }
         BackupCommand::Cancel { backup_id } => {
             let backup = management

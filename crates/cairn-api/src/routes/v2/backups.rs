@@ -1,13 +1,13 @@
 //! `orgs/{orgId}/backups`: every backup of the org (spec 2.1).
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use cairn_control::management::ArchiveFormat;
 use cairn_store::{BackupFilter, BackupStatus, Product};
-use futures::TryStreamExt;
 
+use crate::download::{archive_response, attachment, streamed};
 use crate::error::{ApiResult, ErrorBody, JSON_UTF8, RequestError};
 use crate::extract::{OrgAdmin, QueryParams};
 use crate::pagination::PageRequest;
@@ -207,99 +207,38 @@ pub async fn read_content(
     Ok((headers, streamed(opened.bytes)).into_response())
 }
 
-/// `Content-Disposition` of a download: a browser saves the bytes (a backed-up attachment may
-/// be HTML or script) under `name`, kept to `[A-Za-z0-9._-]` in `filename` (quotes, slashes or
-/// control characters could break the header or pick the folder) and given whole, UTF-8 and
-/// percent-encoded, in `filename*` (RFC 6266).
-fn attachment(name: &str) -> HeaderValue {
-    let plain: String = name
-        .chars()
-        .map(|c| match c {
-            'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
-            _ => '_',
-        })
-        .collect();
-    let plain = match plain.trim_start_matches('.') {
-        "" => "download".to_string(),
-        rest => rest.to_string(),
-    };
-    let encoded: String = name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    HeaderValue::from_str(&format!(
-        "attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
-}
-
 #[utoipa::path(
     get, path = "/orgs/{orgId}/backups/{backupId}/export", tag = "backups",
     operation_id = "exportBackup",
-    description = "(extension) A COMPLETED or INCOMPLETE backup as a tar archive, streamed: every \
-                   directory and file of its snapshot at its path, then the manifest \
-                   `cairn-export.json` (see docs/export-format.md).",
-    params(("orgId" = String, Path), ("backupId" = String, Path)),
+    description = "(extension) A COMPLETED or INCOMPLETE backup as a tar or zip archive, streamed: \
+                   every directory and file of its snapshot at its path, then the manifest \
+                   `cairn-export.json` with each file's SHA-256 (see docs/export-format.md). The \
+                   length is known (`Content-Length`) and the same backup always gives the same \
+                   bytes, so one `Range` resumes a cut download (206; 416 past the end; \
+                   `If-Range` with the `ETag`).",
+    params(("orgId" = String, Path), ("backupId" = String, Path),
+           ("format" = Option<String>, Query, description = "`tar` (the default) or `zip`"),
+           ("Range" = Option<String>, Header, description = "One range, `bytes=N-`, `bytes=N-M` or `bytes=-N`")),
     responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Binary),
+              (status = 206, description = "The asked range of the archive", body = Binary),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+              (status = 409, body = ErrorBody), (status = 416, description = "The range lies past the archive's end"),
+              (status = 503, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
 pub async fn export(
     State(state): State<AppState>,
     admin: OrgAdmin,
     Path((_, backup_id)): Path<(String, String)>,
+    query: QueryParams,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
+    let format = query
+        .literal("format", ArchiveFormat::parse, || "tar, zip".into())?
+        .unwrap_or_default();
     let export = state
         .management
-        .export_backup(&admin.org_id, &backup_id)
+        .export_backup(&admin.org_id, &backup_id, format)
         .await?;
-    let headers = [
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-tar"),
-        ),
-        (
-            header::CONTENT_DISPOSITION,
-            attachment(&format!("cairn-backup-{}.tar", export.backup.id)),
-        ),
-        (
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
-    ];
-    Ok((headers, streamed(export.bytes)).into_response())
-}
-
-/// A body read from the vault piece by piece. A failure once the status is sent can only cut
-/// the response short (the client sees a truncated body); it is logged here.
-fn streamed(bytes: cairn_control::management::ByteStream) -> Body {
-    Body::from_stream(bytes.inspect_err(|e| {
-        tracing::error!(detail = %e, "reading a backup's snapshot failed while streaming it");
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::attachment;
-
-    #[test]
-    fn a_download_is_an_attachment_under_a_safe_name() {
-        assert_eq!(
-            attachment("10001.json"),
-            "attachment; filename=\"10001.json\"; filename*=UTF-8''10001.json"
-        );
-        assert_eq!(
-            attachment("a\"b\\..\r\nX: y;ü.html"),
-            "attachment; filename=\"a_b_..__X__y__.html\"; \
-             filename*=UTF-8''a%22b%5C..%0D%0AX%3A%20y%3B%C3%BC.html"
-        );
-        assert_eq!(
-            attachment(".."),
-            "attachment; filename=\"download\"; filename*=UTF-8''.."
-        );
-    }
+    Ok(archive_response(export, &headers))
 }
