@@ -7,6 +7,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_control::management::{BackupExport, ByteStream};
+
+use crate::error::ApiError;
 use futures::TryStreamExt;
 
 /// The response for `export`, honouring the request's `Range` and `If-Range`.
@@ -41,13 +43,7 @@ pub fn archive_response(export: BackupExport, request: &HeaderMap) -> Response {
             headers.insert(header::CONTENT_LENGTH, len.into());
             (StatusCode::OK, headers, streamed(export.archive.bytes)).into_response()
         }
-        Some(Err(())) => {
-            headers.remove(header::CONTENT_TYPE);
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                headers.insert(header::CONTENT_RANGE, v);
-            }
-            (StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response()
-        }
+        Some(Err(())) => ApiError::range_not_satisfiable(len).into_response(),
         Some(Ok((start, end))) => {
             headers.insert(header::CONTENT_LENGTH, (end - start).into());
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {

@@ -227,6 +227,16 @@ impl ApiError {
         self
     }
 
+    /// 416 for a download's `Range` that starts past the end of its `len` bytes; `Content-Range`
+    /// gives the length, so the client can ask again (RFC 9110 §15.5.17).
+    pub fn range_not_satisfiable(len: u64) -> Self {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("The requested range starts past the end of the file ({len} bytes)."),
+        )
+        .with_header(header::CONTENT_RANGE, format!("bytes */{len}"))
+    }
+
     /// 503 from `/readyz`: the store does not answer.
     pub fn not_ready() -> Self {
         ApiError::new(

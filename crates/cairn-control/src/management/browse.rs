@@ -410,10 +410,10 @@ mod tests {
             };
             let got: Vec<u8> = archive
                 .slice(start, end)
+                .map_ok(|piece| piece.to_vec())
                 .try_concat()
                 .await
-                .unwrap()
-                .to_vec();
+                .unwrap();
             assert_eq!(
                 got,
                 whole[start as usize..end.min(100) as usize],

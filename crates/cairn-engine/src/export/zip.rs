@@ -327,7 +327,7 @@ mod tests {
                 "jira/site.json 2 0o100644 (2026, 11, 27, 2, 0, 6)",
                 "jira/attachments/ 0 0o40755 (2026, 11, 27, 2, 0, 6)",
                 "jira/attachments/10001 0 0o100644 (2026, 11, 27, 2, 0, 6)",
-                "jira/attachments/10002 26 0o100644 (2026, 11, 27, 2, 0, 6)",
+                "jira/attachments/10002 24 0o100644 (2026, 11, 27, 2, 0, 6)",
                 "confluence/spaces/\u{00c9}T\u{00c9}/space.json 9 0o100644 (2026, 11, 27, 2, 0, 6)",
             ]
         );

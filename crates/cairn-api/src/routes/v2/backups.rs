@@ -219,10 +219,12 @@ pub async fn read_content(
     params(("orgId" = String, Path), ("backupId" = String, Path),
            ("format" = Option<String>, Query, description = "`tar` (the default) or `zip`"),
            ("Range" = Option<String>, Header, description = "One range, `bytes=N-`, `bytes=N-M` or `bytes=-N`")),
-    responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Binary),
-              (status = 206, description = "The asked range of the archive", body = Binary),
+    responses((status = 200, description = "The archive",
+               content((Binary = "application/x-tar"), (Binary = "application/zip"))),
+              (status = 206, description = "The asked range of the archive (`Content-Range` says which)",
+               content((Binary = "application/x-tar"), (Binary = "application/zip"))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 416, description = "The range lies past the archive's end"),
+              (status = 409, body = ErrorBody), (status = 416, description = "The range lies past the archive's end", body = ErrorBody),
               (status = 503, body = ErrorBody)),
     security(("basicAuth" = []))
 )]
