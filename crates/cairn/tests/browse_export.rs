@@ -448,3 +448,202 @@ fn a_backup_without_a_snapshot_yet_is_409() {
     }
     assert!(server.terminate());
 }
+
+/// Every file of an archive with its size and SHA-256, read by Python's `tarfile` or `zipfile`
+/// (which also checks each zip entry's CRC): `{path: [size, sha256]}`, directories as `null`.
+fn python_lists(archive: &std::path::Path) -> BTreeMap<String, Value> {
+    let script = r#"
+import hashlib, json, sys, tarfile, zipfile
+out = {}
+path = sys.argv[1]
+if zipfile.is_zipfile(path):
+    z = zipfile.ZipFile(path)
+    assert z.testzip() is None
+    for i in z.infolist():
+        name = i.filename.rstrip("/")
+        out[name] = None if i.is_dir() else [i.file_size, hashlib.sha256(z.read(i)).hexdigest()]
+else:
+    with tarfile.open(path) as t:
+        for m in t.getmembers():
+            out[m.name] = None if m.isdir() else [m.size, hashlib.sha256(t.extractfile(m).read()).hexdigest()]
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn an_export_comes_as_tar_or_zip_with_each_files_checksum_and_a_cut_download_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = Install::new(dir.path())
+        .with_config("[management]\nscheduler_tick_secs = 1\njob_lease_secs = 10\n");
+    let sites = Sites::start();
+    let server = install.serve(&[]);
+    let api = caller(&server);
+    let backup_id = start_backup(&api, &sites);
+    let backup = api.wait_until_done(&format!("/backups/{backup_id}"));
+    assert_eq!(backup["status"], "COMPLETED", "{backup}\n{}", server.log());
+    let export_url = server.url(&format!(
+        "/public/backup-management/v2/orgs/{}/backups/{backup_id}/export",
+        server.first_start.as_ref().unwrap().org_id
+    ));
+    let user = ["--user", api.user.as_str()];
+
+    // Both formats hold the same files with the same bytes, and the manifest gives each file's
+    // size and SHA-256 in archive order.
+    let mut listed = BTreeMap::new();
+    for (format, media_type) in [("tar", "application/x-tar"), ("zip", "application/zip")] {
+        let (status, headers, archive) =
+            curl_bytes(&user, &format!("{export_url}?format={format}"));
+        assert_eq!(
+            status,
+            200,
+            "{format}: {}",
+            String::from_utf8_lossy(&archive)
+        );
+        assert_eq!(header(&headers, "content-type"), Some(media_type));
+        assert_eq!(
+            header(&headers, "content-length"),
+            Some(archive.len().to_string().as_str()),
+            "{format}: the length is known before the first byte"
+        );
+        assert_eq!(header(&headers, "accept-ranges"), Some("bytes"));
+        assert!(
+            header(&headers, "content-disposition")
+                .unwrap()
+                .contains(&format!("cairn-backup-{backup_id}.{format}")),
+            "{headers:?}"
+        );
+        let file = dir.path().join(format!("export.{format}"));
+        std::fs::write(&file, &archive).unwrap();
+        let files = python_lists(&file);
+        let manifest: Value = {
+            let out = std::process::Command::new("python3")
+                .args(["-c", if format == "zip" {
+                    "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('cairn-export.json'))"
+                } else {
+                    "import sys, tarfile; sys.stdout.buffer.write(tarfile.open(sys.argv[1]).extractfile('cairn-export.json').read())"
+                }])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let entries = manifest["entries"].as_array().unwrap();
+        assert_eq!(entries.len() as u64, manifest["files"].as_u64().unwrap());
+        assert!(entries.len() > 10, "{manifest}");
+        for entry in entries {
+            let path = entry["path"].as_str().unwrap();
+            assert_eq!(
+                files[path],
+                json!([entry["size"], entry["sha256"]]),
+                "{format}: {path}"
+            );
+        }
+        let in_archive = files.values().filter(|v| !v.is_null()).count();
+        assert_eq!(in_archive, entries.len() + 1, "every file and the manifest");
+        listed.insert(format, (files, archive));
+    }
+    assert_eq!(listed["tar"].0, listed["zip"].0, "the same files in both");
+
+    // A download cut half-way resumes with `Range` (curl -C -) and gives the same bytes; a
+    // range of another version (If-Range) gets the whole archive; past the end is 416.
+    for format in ["tar", "zip"] {
+        let whole = &listed[format].1;
+        let url = format!("{export_url}?format={format}");
+        let half = whole.len() / 2;
+        let part = dir.path().join(format!("part.{format}"));
+        std::fs::write(&part, &whole[..half]).unwrap();
+        let resumed = std::process::Command::new("curl")
+            .args(["-s", "-f", "-C", "-", "-o"])
+            .arg(&part)
+            .args(user)
+            .arg(&url)
+            .status()
+            .unwrap();
+        assert!(resumed.success(), "{format}: curl -C - failed");
+        assert!(
+            &std::fs::read(&part).unwrap() == whole,
+            "{format}: resumed bytes differ"
+        );
+
+        let range = format!("Range: bytes={half}-");
+        let (status, headers, rest) = curl_bytes(&[user[0], user[1], "-H", &range], &url);
+        assert_eq!(status, 206, "{format}");
+        assert_eq!(
+            header(&headers, "content-range"),
+            Some(format!("bytes {half}-{}/{}", whole.len() - 1, whole.len()).as_str())
+        );
+        assert!(rest == whole[half..], "{format}: the range's bytes");
+        let etag = header(&headers, "etag").unwrap().to_string();
+        let same = format!("If-Range: {etag}");
+        let (status, _, rest) = curl_bytes(&[user[0], user[1], "-H", &range, "-H", &same], &url);
+        assert_eq!((status, rest.len()), (206, whole.len() - half), "{format}");
+        let (status, _, all) = curl_bytes(
+            &[
+                user[0],
+                user[1],
+                "-H",
+                &range,
+                "-H",
+                "If-Range: \"another\"",
+            ],
+            &url,
+        );
+        assert_eq!(status, 200, "{format}");
+        assert!(
+            &all == whole,
+            "{format}: another version gets the whole archive"
+        );
+        let past = format!("Range: bytes={}-", whole.len());
+        let (status, headers, body) = curl_bytes(&[user[0], user[1], "-H", &past], &url);
+        assert_eq!(status, 416, "{format}");
+        assert_eq!(
+            header(&headers, "content-range"),
+            Some(format!("bytes */{}", whole.len()).as_str())
+        );
+        let err: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(err["code"], 416, "{err}");
+    }
+
+    // An unknown format is a 400 naming the parameter; the CLI writes the same zip.
+    let (status, err) = api.call(
+        "GET",
+        &format!("/backups/{backup_id}/export?format=rar"),
+        None,
+    );
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["errors"][0]["field"], "format", "{err}");
+    let cli_zip = dir.path().join("cli.zip");
+    let exported = install.cli(&[
+        "backup",
+        "export",
+        &backup_id,
+        "--output",
+        cli_zip.to_str().unwrap(),
+    ]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    assert!(
+        std::fs::read(&cli_zip).unwrap() == listed["zip"].1,
+        "the CLI's zip (chosen by the file's extension) differs"
+    );
+    assert!(server.terminate());
+}
