@@ -4,7 +4,7 @@
     benches/engine.py [--issues N] [--pages N] [--projects N] [--latency-ms MS] [--seed S]
                       [--latency-median-ms MS --latency-p99-ms MS] [--rate-limit LIMITS]
                       [--products jira,confluence] [--skip-restore] [--no-build]
-                      [--restore-concurrency 1,8]
+                      [--restore-concurrency 1,8] [--export]
 
 Starts `cairn sim` (a generated source site and two empty targets) and `cairn serve` (SQLite, the
 built-in vault in a temporary directory), both release builds, then through the API:
@@ -17,7 +17,10 @@ built-in vault in a temporary directory), both release builds, then through the 
    into it from the backup (`issueKeys`, `pageIds`);
 6. with `--restore-concurrency 1,8`: for each value, `cairn serve` restarted with
    `[engine] site_concurrency` at that value, and a full Jira restore of the incremental backup
-   into an empty target of its own (the same restore at each width, measured in one run).
+   into an empty target of its own (the same restore at each width, measured in one run);
+7. with `--export`: each full backup downloaded as its tar and then its zip export
+   (`GET .../backups/{id}/export?format=`), read to the end and counted (MB/s, peak RSS of the
+   server while it streams).
 
 For each step it prints wall time, items and bytes (from the backup's `stats` and `backupSize`,
 the restore's `result`), the requests the site served (its `/__sim/counters`), the `cairn serve`
@@ -113,6 +116,8 @@ def main():
     ap.add_argument("--products", default="jira,confluence")
     ap.add_argument("--skip-restore", action="store_true")
     ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
+    ap.add_argument("--export", action="store_true",
+                    help="also download each full backup's tar and zip export (step 7)")
     ap.add_argument("--restore-concurrency", default="",
                     help="comma-separated site_concurrency values for step 6 (e.g. 1,8)")
     args = ap.parse_args()
@@ -299,13 +304,32 @@ def main():
                  lambda n=n: restore(incremental["jira"]["backupId"], f"target-c{n}"),
                  site=f"target-c{n}")
 
+        # Step 7: the full backups' exports, tar then zip, streamed to nowhere.
+        def export(backup_id, fmt):
+            req = urllib.request.Request(f"{api}/backups/{backup_id}/export?format={fmt}")
+            req.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
+            n = 0
+            with urllib.request.urlopen(req) as resp:
+                length = int(resp.headers["Content-Length"])
+                while chunk := resp.read(1 << 20):
+                    n += len(chunk)
+            assert n == length, (n, length)
+            return {"export": fmt, "bytes": n}
+
+        for p in products if args.export else []:
+            for fmt in ("tar", "zip"):
+                step(f"export of the full backup as {fmt}, {p}",
+                     lambda p=p, fmt=fmt: export(full[p]["backupId"], fmt))
+
         print(f"\nSite: {args.issues} issues in {args.projects} projects, {args.pages} pages "
               f"(seed {args.seed}); latency {args.latency_ms} ms per request; mutation {report}\n")
         print("| step | wall s | items | items/s | MB read | MB/s | new MB stored | site requests "
               "| engine CPU / wall | peak RSS MiB |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, wall, share, peak, requests, r in rows:
-            if "backupId" in r and "restoreId" not in r:
+            if "export" in r:
+                items, mb, new, read = 0, r["bytes"] / 1e6, None, r["bytes"] / 1e6
+            elif "backupId" in r and "restoreId" not in r:
                 stats = r.get("stats") or {}
                 size = r["backupSize"]
                 mb = (size["usersSize"] + size["dataSize"] + size["attachmentsSize"]) / 1e6
@@ -322,6 +346,11 @@ def main():
             print(f"| {label} | {wall:.1f} | {items} | {items / wall:.0f} | {fmt(mb)} | "
                   f"{mb / wall:.1f} | {fmt(new)} | {requests} | {share:.0%} | {peak:.0f} |")
         print_pace(pace, args)
+        exports = {label: wall for label, wall, *_ in rows if label.startswith("export of")}
+        for p in products if args.export else []:
+            tar = exports[f"export of the full backup as tar, {p}"]
+            zip_ = exports[f"export of the full backup as zip, {p}"]
+            print(f"\nExport, {p}: zip streams at {tar / zip_:.0%} of tar's throughput")
         timed = {n: wall for n in widths for label, wall, *_ in rows
                  if label == f"full restore at site_concurrency {n}, jira"}
         if len(timed) > 1:
@@ -353,7 +382,8 @@ def print_pace(pace, args):
           "| of hourly quota's rate |")
     print("|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|")
     for label, wall, issues, st in pace:
-        if not isinstance(st, dict):
+        # Steps that ask the site nothing (the exports) have no row here.
+        if not isinstance(st, dict) or not st["requests"]:
             continue
         n, throttled = st["requests"], st["throttled"]
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(st["throttledByReason"].items()))

@@ -49,6 +49,9 @@ enum Command {
     Backup(commands::backup::BackupArgs),
     /// Restore a backup into a site, and follow restores.
     Restore(commands::restore::RestoreArgs),
+    /// Check a downloaded export archive on its own, with no server, store or vault.
+    #[command(subcommand)]
+    Archive(commands::archive::ArchiveCommand),
     /// Serve local stand-ins for Jira Cloud and Confluence Cloud sites.
     Sim(commands::sim::SimArgs),
 }
@@ -77,6 +80,7 @@ fn main() -> std::process::ExitCode {
             Command::Policy(args) => commands::policy::run(args).await,
             Command::Backup(args) => commands::backup::run(args).await,
             Command::Restore(args) => commands::restore::run(args).await,
+            Command::Archive(cmd) => commands::archive::run(cmd).await,
             Command::Sim(args) => commands::sim::run(args).await,
         }
     });

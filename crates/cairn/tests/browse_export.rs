@@ -449,6 +449,19 @@ fn a_backup_without_a_snapshot_yet_is_409() {
     assert!(server.terminate());
 }
 
+/// `cairn archive verify FILE --json` (no installation: the file alone): whether it passed, and
+/// its report.
+fn verify_archive(file: &std::path::Path) -> (bool, Value) {
+    let out = std::process::Command::new(support::BIN)
+        .args(["archive", "verify", "--json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), report)
+}
+
 /// Every file of an archive with its size and SHA-256, read by Python's `tarfile` or `zipfile`
 /// (which also checks each zip entry's CRC): `{path: [size, sha256]}`, directories as `null`.
 fn python_lists(archive: &std::path::Path) -> BTreeMap<String, Value> {
@@ -618,6 +631,82 @@ fn an_export_comes_as_tar_or_zip_with_each_files_checksum_and_a_cut_download_res
         );
         let err: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(err["code"], 416, "{err}");
+    }
+
+    // Each archive checks out on its own (no server, store or vault)...
+    for format in ["tar", "zip"] {
+        let file = dir.path().join(format!("export.{format}"));
+        let (ok, report) = verify_archive(&file);
+        assert!(ok, "{format}: {report}");
+        assert_eq!(report["verified"], true);
+        assert_eq!(report["backupId"], backup_id.as_str());
+        assert_eq!(report["format"], format);
+        assert_eq!(
+            report["files"].as_u64().unwrap() as usize,
+            listed[format].0.values().filter(|v| !v.is_null()).count() - 1
+        );
+    }
+    // ...and a damaged or hostile copy is refused with the entry named: cut short, one byte of an
+    // attachment changed, a name that climbs out of the folder.
+    let attachment = listed["zip"]
+        .0
+        .keys()
+        .find(|p| {
+            p.starts_with("jira/attachments/") && listed["zip"].0[p.as_str()][0].as_u64() > Some(0)
+        })
+        .expect("the backup has an attachment")
+        .clone();
+    let damage = r#"
+import sys, tarfile, zipfile
+src, dst, how, entry = sys.argv[1:5]
+data = bytearray(open(src, "rb").read())
+if how == "truncate":
+    data = data[: len(data) * 2 // 3]
+elif how == "flip" and src.endswith(".zip"):
+    info = zipfile.ZipFile(src).getinfo(entry)
+    local = data[info.header_offset:]
+    at = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+    data[at] ^= 0x01
+elif how == "flip":
+    with tarfile.open(src) as t:
+        data[t.getmember(entry).offset_data] ^= 0x01
+elif how == "escape":
+    out = zipfile.ZipFile(dst, "w")
+    for i in zipfile.ZipFile(src).infolist():
+        out.writestr(i, zipfile.ZipFile(src).read(i))
+    out.writestr(zipfile.ZipInfo("../escape.txt"), b"outside")
+    out.close()
+    sys.exit(0)
+open(dst, "wb").write(data)
+"#;
+    for (format, how, named) in [
+        ("zip", "truncate", None),
+        ("tar", "truncate", None),
+        ("zip", "flip", Some(attachment.as_str())),
+        ("tar", "flip", Some(attachment.as_str())),
+        ("zip", "escape", Some("../escape.txt")),
+    ] {
+        let damaged = dir.path().join(format!("{how}.{format}"));
+        let made = std::process::Command::new("python3")
+            .args(["-c", damage])
+            .arg(dir.path().join(format!("export.{format}")))
+            .arg(&damaged)
+            .args([how, &attachment])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let (ok, report) = verify_archive(&damaged);
+        assert!(!ok, "{how}.{format} passed: {report}");
+        assert_eq!(report["verified"], false, "{report}");
+        let problem = report["problem"].as_str().unwrap();
+        match named {
+            Some(entry) => assert_eq!(report["entry"], entry, "{how}.{format}: {report}"),
+            None => assert!(problem.contains("truncated"), "{how}.{format}: {report}"),
+        }
     }
 
     // An unknown format is a 400 naming the parameter; the CLI writes the same zip.

@@ -8,7 +8,10 @@
 //! same backup always gives the same bytes (fixed times, modes and order).
 
 mod tar;
+mod verify;
 mod zip;
+
+pub use verify::{ArchiveError, VerifiedArchive, verify};
 
 use std::sync::Arc;
 

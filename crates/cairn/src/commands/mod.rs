@@ -1,6 +1,7 @@
 //! One module per top-level subcommand. Each owns its clap types and a `run` function.
 
 pub mod account;
+pub mod archive;
 pub mod backup;
 pub mod org;
 mod output;
