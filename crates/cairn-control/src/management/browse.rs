@@ -410,10 +410,10 @@ mod tests {
             };
             let got: Vec<u8> = archive
                 .slice(start, end)
-                .try_concat()
+                .try_collect::<Vec<bytes::Bytes>>()
                 .await
                 .unwrap()
-                .to_vec();
+                .concat();
             assert_eq!(
                 got,
                 whole[start as usize..end.min(100) as usize],
