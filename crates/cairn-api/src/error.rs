@@ -389,7 +389,9 @@ pub fn legacy_refusal(product: Product, refusal: &LegacyRefusal) -> Response {
         Product::Confluence => StatusCode::NOT_ACCEPTABLE,
     };
     let text = match refusal {
-        LegacyRefusal::Running => "A backup of this site is already in progress.".to_string(),
+        LegacyRefusal::Running => {
+            "A backup or restore of this site is already in progress.".to_string()
+        }
         LegacyRefusal::TooRecent { next_allowed } => format!(
             "Backup frequency is limited. You cannot make another backup right now; the next \
              one is allowed from {}.",

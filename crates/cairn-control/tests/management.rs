@@ -1524,3 +1524,32 @@ dual_test!(legacy_progress_maps_every_status, |db: TestDb| async move {
         Err(ControlError::NotFound(_))
     ));
 });
+
+dual_test!(
+    legacy_export_honours_rule_4_when_it_is_longer,
+    |db: TestDb| async move {
+        let settings = ManagementSettings {
+            min_backup_interval: Some(Duration::from_secs(7 * 86_400)),
+            ..ManagementSettings::default()
+        };
+        let env = env_with(db, settings).await;
+        let site = env.site(ORG, "acme", false).await;
+        let first = env
+            .m
+            .start_legacy_export(&actor(), &site, Product::Jira, true)
+            .await
+            .unwrap()
+            .unwrap();
+        env.run_one().await;
+        let done_at = env.backup(&first.id).await.updated_at;
+        assert_eq!(
+            env.m
+                .start_legacy_export(&actor(), &site, Product::Jira, true)
+                .await
+                .unwrap(),
+            Err(LegacyRefusal::TooRecent {
+                next_allowed: done_at + TimeDelta::days(7)
+            })
+        );
+    }
+);

@@ -306,7 +306,11 @@ fn task_id_by_sed(raw: &str) -> String {
 
 #[test]
 fn a_jira_export_runs_polls_and_downloads_as_the_scripts_do_it() {
-    let w = world("", &[]);
+    // The file asks for a cooldown; the environment, which overrides it, for none.
+    let w = world(
+        "[legacy]\nmin_interval_hours = 1\n",
+        &[("CAIRN_LEGACY_MIN_INTERVAL_HOURS", "0")],
+    );
     let script = w.script();
     let dir = tempfile::tempdir().unwrap();
 
@@ -422,8 +426,8 @@ fn a_jira_export_runs_polls_and_downloads_as_the_scripts_do_it() {
     );
     assert_eq!(std::fs::read(&resumed).unwrap(), whole);
 
-    // Without attachments (a JSON boolean this time): started at once (no cooldown by
-    // default), and the archive holds no attachment bytes.
+    // Without attachments (a JSON boolean this time): started at once (no cooldown), and the
+    // archive holds no attachment bytes.
     let started = script.post(
         &format!("{JIRA}/runbackup"),
         r#"{"cbAttachments": false, "exportToCloud": true}"#,
@@ -468,8 +472,8 @@ const CONFLUENCE_READS: &[&str] = &[
 
 #[test]
 fn a_confluence_export_runs_polls_and_downloads_and_the_cooldown_holds() {
-    // A cooldown of an hour, from the environment.
-    let w = world("", &[("CAIRN_LEGACY_MIN_INTERVAL_HOURS", "1")]);
+    // A cooldown of an hour, from the settings file.
+    let w = world("[legacy]\nmin_interval_hours = 1\n", &[]);
     let script = w.script_as(&w.admin, &w.cloud_id);
     let dir = tempfile::tempdir().unwrap();
 

@@ -21,7 +21,7 @@ pub enum LegacyRefusal {
     /// A backup or restore of this site and product is in flight (rule 3).
     Running,
     /// The last complete backup is more recent than the cooldown (`[legacy] min_interval_hours`,
-    /// or rule 4's interval) allows; the next may start at this time.
+    /// or rule 4's interval if longer) allows; the next may start at this time.
     TooRecent { next_allowed: Timestamp },
 }
 
@@ -317,7 +317,16 @@ impl Management {
         {
             return Ok(Err(LegacyRefusal::Running));
         }
-        if let Some(min) = self.settings.legacy_min_interval
+        // The cooldown is the longer of this setting and rule 4's interval, so a start refused
+        // by either says when the next may run.
+        let cooldown = [
+            self.settings.legacy_min_interval,
+            self.settings.min_backup_interval,
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(min) = cooldown
             && let Some(last) = self
                 .store
                 .last_complete_backup_at(&site.org_id, &site.cloud_id, product)
@@ -333,15 +342,11 @@ impl Management {
             .await?;
         let backup = match self.start_backup(&policy, &actor_id(actor)).await {
             Ok(backup) => backup,
-            // Rule 3 (a run started meanwhile) or rule 4 (the general minimum interval).
+            // Rule 3: a backup started meanwhile, or a restore into the site runs (rule 4 was
+            // checked above).
             Err(ControlError::Conflict(reason)) => {
                 tracing::info!(site = %site.cloud_id, %reason, "legacy export start refused");
-                return Ok(Err(match self.latest_backup_of(site, product).await? {
-                    Some(latest) if latest.status.in_flight() => LegacyRefusal::Running,
-                    _ => LegacyRefusal::TooRecent {
-                        next_allowed: self.clock.now(),
-                    },
-                }));
+                return Ok(Err(LegacyRefusal::Running));
             }
             Err(e) => return Err(e),
         };
