@@ -632,3 +632,83 @@ fn a_failed_export_says_backup_error_and_strangers_are_refused_without_a_task() 
         404,
     );
 }
+
+/// The shape of the widely used cron scripts, in bash: start, take the id from `lastTaskId`,
+/// poll (failing on any answer that says "error"), cut `result` / `fileName` out with sed,
+/// download with `curl -L`. Only the host string points at Cairn.
+const JIRA_SCRIPT: &str = r#"
+set -eu
+INSTANCE="$1"; AUTH="$2"; CA="$3"; OUT="$4"
+BKPMSG=$(curl -s --cacert "$CA" -u "$AUTH" -H "Accept: application/json" -H "Content-Type: application/json" \
+  --data-binary '{"cbAttachments":"true", "exportToCloud":"true"}' -X POST "https://${INSTANCE}/rest/backup/1/export/runbackup")
+case "$BKPMSG" in *[Ee][Rr][Rr][Oo][Rr]*) echo "BACKUP FAILED: $BKPMSG"; exit 1;; esac
+TASK_ID=$(curl -s --cacert "$CA" -u "$AUTH" "https://${INSTANCE}/rest/backup/1/export/lastTaskId")
+for i in $(seq 1 960); do
+  PROGRESS_JSON=$(curl -s --cacert "$CA" -u "$AUTH" "https://${INSTANCE}/rest/backup/1/export/getProgress?taskId=${TASK_ID}")
+  case "$PROGRESS_JSON" in *[Ee][Rr][Rr][Oo][Rr]*) echo "BACKUP FAILED: $PROGRESS_JSON"; exit 1;; esac
+  FILE_NAME=$(echo "$PROGRESS_JSON" | sed -n 's/.*"result"[ ]*:[ ]*"\([^"]*\).*/\1/p')
+  if [ -n "$FILE_NAME" ]; then break; fi
+  sleep 0.25
+done
+[ -n "$FILE_NAME" ] || { echo "no result"; exit 1; }
+curl -s -f -L --cacert "$CA" -u "$AUTH" "https://${INSTANCE}/plugins/servlet/${FILE_NAME}" -o "$OUT"
+echo "$TASK_ID"
+"#;
+
+const CONFLUENCE_SCRIPT: &str = r#"
+set -eu
+INSTANCE="$1"; AUTH="$2"; CA="$3"; OUT="$4"
+BKPMSG=$(curl -s --cacert "$CA" -u "$AUTH" -H "X-Atlassian-Token: no-check" -H "X-Requested-With: XMLHttpRequest" \
+  -H "Content-Type: application/json" -X POST "https://${INSTANCE}/wiki/rest/obm/1.0/runbackup" -d '{"cbAttachments":"true"}')
+case "$BKPMSG" in *[Ee][Rr][Rr][Oo][Rr]*) echo "BACKUP FAILED: $BKPMSG"; exit 1;; esac
+for i in $(seq 1 960); do
+  PROGRESS_JSON=$(curl -s --cacert "$CA" -u "$AUTH" "https://${INSTANCE}/wiki/rest/obm/1.0/getprogress.json")
+  case "$PROGRESS_JSON" in *[Ee][Rr][Rr][Oo][Rr]*) echo "BACKUP FAILED: $PROGRESS_JSON"; exit 1;; esac
+  FILE_NAME=$(echo "$PROGRESS_JSON" | sed -n 's/.*"fileName"[ ]*:[ ]*"\([^"]*\).*/\1/p')
+  if [ -n "$FILE_NAME" ]; then break; fi
+  sleep 0.25
+done
+[ -n "$FILE_NAME" ] || { echo "no fileName"; exit 1; }
+curl -s -f -L --cacert "$CA" -u "$AUTH" "https://${INSTANCE}/wiki/download/${FILE_NAME}" -o "$OUT"
+echo "$FILE_NAME"
+"#;
+
+/// Runs one of the scripts with Cairn's host string; returns what it printed last.
+fn run_script(script: &str, w: &World, out: &Path) -> String {
+    let instance = w
+        .server
+        .url(&format!("/sites/{}", w.cloud_name))
+        .trim_start_matches("https://")
+        .to_string();
+    let ran = Command::new("bash")
+        .args(["-c", script, "script"])
+        .args([instance.as_str(), &w.admin, &w.ca])
+        .arg(out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&ran.stdout).trim().to_string();
+    assert!(
+        ran.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn the_cron_scripts_run_unchanged_but_for_the_host_string() {
+    let w = world("", &[]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let jira = dir.path().join("jira.zip");
+    let task_id = run_script(JIRA_SCRIPT, &w, &jira);
+    let (members, manifest) = read_zip(&jira);
+    manifest_matches(&members, &manifest, &task_id, "JIRA");
+
+    let confluence = dir.path().join("confluence.zip");
+    let file_name = run_script(CONFLUENCE_SCRIPT, &w, &confluence);
+    let (members, manifest) = read_zip(&confluence);
+    let backup_id = manifest["backupId"].as_str().unwrap();
+    assert_eq!(file_name, format!("cairn-backup-{backup_id}.zip"));
+    manifest_matches(&members, &manifest, backup_id, "CONFLUENCE");
+}
