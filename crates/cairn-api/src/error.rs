@@ -11,6 +11,8 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_control::ControlError;
+use cairn_control::management::LegacyRefusal;
+use cairn_store::Product;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -120,6 +122,8 @@ pub enum RequestError {
     DaysNotANumber,
     /// A path parameter, query parameter or body field (named) holds a control character.
     ControlCharacter(String),
+    /// The legacy *Last task* of a site's product that has no backup yet.
+    NoLegacyBackup,
 }
 
 impl From<RequestError> for ApiError {
@@ -143,6 +147,12 @@ impl From<RequestError> for ApiError {
                     StatusCode::FORBIDDEN,
                     "Only organization admins may open the admin pages.",
                 );
+            }
+            R::NoLegacyBackup => {
+                return ControlError::NotFound(
+                    "This site's product has no backup yet: start one first.".into(),
+                )
+                .into();
             }
             R::ControlCharacter(field) => {
                 return cairn_control::text::control_character(&field).into();
@@ -374,6 +384,42 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Marks a plain-text refusal made here, which `layers::shape_errors` leaves as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainRefusal;
+
+/// A legacy export start that started nothing (`shared/spec/legacy-export-api.md`): Jira's 412
+/// and Confluence's 406, as a short plain text, because that is what the old scripts read. They
+/// act on the status alone (and then ask for the backup there is); the text never names
+/// `taskId`, which one of them cuts out of the raw answer with sed, nor the word "error".
+pub fn legacy_refusal(product: Product, refusal: &LegacyRefusal) -> Response {
+    let status = match product {
+        Product::Jira => StatusCode::PRECONDITION_FAILED,
+        Product::Confluence => StatusCode::NOT_ACCEPTABLE,
+    };
+    let text = match refusal {
+        LegacyRefusal::Running => {
+            "A backup or restore of this site is already in progress.".to_string()
+        }
+        LegacyRefusal::TooRecent { next_allowed } => format!(
+            "Backup frequency is limited. You cannot make another backup right now; the next \
+             one is allowed from {}.",
+            next_allowed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    };
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_UTF8))],
+        text,
+    )
+        .into_response();
+    response.extensions_mut().insert(PlainRefusal);
+    response
+}
+
+/// The media type of the legacy calls' plain-text answers.
+pub const TEXT_UTF8: &str = "text/plain; charset=utf-8";
 
 #[cfg(test)]
 mod tests {

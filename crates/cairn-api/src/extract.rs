@@ -199,3 +199,50 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
         Ok(QueryParams::parse(parts.uri.query().unwrap_or("")))
     }
 }
+
+/// An org admin of the org holding the registered site named by `{site}` in the path (its
+/// cloudName or cloudId): the legacy export calls. A site in none of the caller's orgs is 404,
+/// one in an org where the caller is a member is 403.
+pub struct SiteAdmin {
+    pub principal: Principal,
+    pub site: cairn_store::SiteRecord,
+    pub client_addr: IpAddr,
+}
+
+impl FromRequestParts<AppState> for SiteAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated {
+            principal,
+            client_addr,
+        } = Authenticated::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| RequestError::NoSuchPath)?;
+        let name = params
+            .iter()
+            .find(|(name, _)| *name == "site")
+            .map(|(_, value)| value.to_string())
+            .ok_or(RequestError::NoSuchPath)?;
+        let orgs: Vec<String> = principal
+            .memberships
+            .iter()
+            .map(|(org, _)| org.clone())
+            .collect();
+        let site = state.management.find_site(&orgs, &name).await?;
+        state.identity.require_org_admin(&principal, &site.org_id)?;
+        Ok(SiteAdmin {
+            principal,
+            site,
+            client_addr,
+        })
+    }
+}
+
+impl SiteAdmin {
+    /// The caller as the audit log records them.
+    pub fn actor(&self) -> cairn_control::identity::Actor {
+        self.principal.actor(Some(self.client_addr.to_string()))
+    }
+}

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use cairn_control::text::has_control;
 
-use crate::error::{ApiError, JSON_UTF8, RequestError};
+use crate::error::{ApiError, JSON_UTF8, PlainRefusal, RequestError};
 use crate::extract::QueryParams;
 use crate::state::AppState;
 
@@ -66,6 +66,9 @@ pub async fn record_metrics(
 pub async fn shape_errors(request: Request, next: Next) -> Response {
     let web_page = crate::web::is_web_path(request.uri().path());
     let mut response = next.run(request).await;
+    if response.extensions().get::<PlainRefusal>().is_some() {
+        return response;
+    }
     let status = response.status();
     let content_type = response
         .headers()

@@ -23,8 +23,8 @@ use cairn_control::jobs::{
     RestoreTask, Worker, WorkerSettings,
 };
 use cairn_control::management::{
-    BackupStatsView, Management, ManagementSettings, NewPolicy, NewRestore, NewSite, PolicyPatch,
-    RestoreSummary, ScheduleInput,
+    BackupStatsView, LegacyRefusal, LegacyStatus, Management, ManagementSettings, NewPolicy,
+    NewRestore, NewSite, PolicyPatch, RestoreSummary, ScheduleInput, legacy_policy_name,
 };
 use cairn_control::testing::{AnyStorage, FixedSites, TestInstallation, site_facts};
 use cairn_store::testing::TestDb;
@@ -48,6 +48,8 @@ fn actor() -> Actor {
 /// What the scripted engine does on its next backup.
 enum Step {
     Complete,
+    /// Ends INCOMPLETE with this message.
+    Incomplete(&'static str),
     Fail(EngineError),
     /// Saves a checkpoint, then stops as a dead node would: no more writes.
     CheckpointThenDie(&'static str),
@@ -105,6 +107,10 @@ impl Engine for ScriptedEngine {
             .unwrap_or(Step::Complete);
         match step {
             Step::Complete => Ok(completed(&task.backup)),
+            Step::Incomplete(what) => Ok(BackupResult {
+                outcome: Outcome::Incomplete(what.into()),
+                ..completed(&task.backup)
+            }),
             Step::Fail(e) => Err(e),
             Step::CheckpointThenDie(at) => {
                 ctx.save_checkpoint(at).await?;
@@ -1318,5 +1324,232 @@ dual_test!(
             assert_eq!(r.selections, selections);
             while env.run_one().await {}
         }
+    }
+);
+
+dual_test!(
+    legacy_export_keeps_one_policy_and_refuses_while_running_or_cooling_down,
+    |db: TestDb| async move {
+        let settings = ManagementSettings {
+            legacy_min_interval: Some(Duration::from_secs(2 * 3600)),
+            ..ManagementSettings::default()
+        };
+        let env = env_with(db, settings).await;
+        let site = env.site(ORG, "acme", false).await;
+        env.site(OTHER, "elsewhere", false).await;
+        // Found by cloudName (any case) or cloudId, only in the caller's orgs.
+        let orgs = [ORG.to_string()];
+        for name in [site.cloud_name.to_uppercase(), site.cloud_id.clone()] {
+            assert_eq!(env.m.find_site(&orgs, &name).await.unwrap(), site);
+        }
+        for name in ["elsewhere", "cloud-elsewhere", "nowhere"] {
+            assert!(matches!(
+                env.m.find_site(&orgs, name).await,
+                Err(ControlError::NotFound(_))
+            ));
+        }
+
+        let first = env
+            .m
+            .start_legacy_export(&actor(), &site, Product::Jira, true)
+            .await
+            .unwrap()
+            .expect("started");
+        assert!(first.selections.contains(&Selection::Attachments));
+        assert_eq!(
+            env.m
+                .start_legacy_export(&actor(), &site, Product::Jira, true)
+                .await
+                .unwrap(),
+            Err(LegacyRefusal::Running)
+        );
+        // Confluence is another product: not blocked by Jira's run.
+        let confluence = env
+            .m
+            .start_legacy_export(&actor(), &site, Product::Confluence, true)
+            .await
+            .unwrap()
+            .expect("Confluence started");
+        assert_eq!(
+            env.m
+                .latest_backup_of(&site, Product::Jira)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            first.id
+        );
+        while env.run_one().await {}
+        let done_at = env.backup(&first.id).await.updated_at;
+
+        // The cooldown counts from the last complete backup.
+        match env
+            .m
+            .start_legacy_export(&actor(), &site, Product::Jira, false)
+            .await
+            .unwrap()
+        {
+            Err(LegacyRefusal::TooRecent { next_allowed }) => {
+                assert_eq!(next_allowed, done_at + TimeDelta::hours(2))
+            }
+            other => panic!("expected the cooldown, got {other:?}"),
+        }
+        env.clock
+            .advance(TimeDelta::hours(2) + TimeDelta::seconds(1));
+        let bare = env
+            .m
+            .start_legacy_export(&actor(), &site, Product::Jira, false)
+            .await
+            .unwrap()
+            .expect("started after the cooldown");
+        assert!(!bare.selections.contains(&Selection::Attachments));
+
+        // One policy per product, reused, saying what its latest backup holds.
+        assert_eq!(bare.policy_id, first.policy_id);
+        assert_ne!(confluence.policy_id, first.policy_id);
+        let policy = env.m.get_policy_record(ORG, &bare.policy_id).await.unwrap();
+        assert_eq!(policy.name, legacy_policy_name(Product::Jira));
+        assert!(!policy.include_attachments);
+        assert_eq!(policy.status, PolicyStatus::Inactive);
+        assert!(policy.schedule.is_none());
+        let builtin = env.m.builtin_storage(ORG).await.unwrap();
+        assert_eq!(policy.storage_id, builtin.id);
+        let events = env
+            .store
+            .list_audit_events(
+                &AuditFilter {
+                    org_id: Some(ORG.into()),
+                    ..AuditFilter::default()
+                },
+                PageQuery {
+                    offset: 0,
+                    limit: 100,
+                    descending: false,
+                },
+            )
+            .await
+            .unwrap();
+        let runs = events
+            .items
+            .iter()
+            .filter(|e| e.action == "backup.run")
+            .count();
+        assert_eq!(runs, 3, "every start is audited");
+    }
+);
+
+dual_test!(legacy_progress_maps_every_status, |db: TestDb| async move {
+    let env = env(db).await;
+    let site = env.site(ORG, "acme", false).await;
+    let start = || async {
+        env.m
+            .start_legacy_export(&actor(), &site, Product::Jira, true)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let progress = |id: String| {
+        let m = env.m.clone();
+        let site = site.clone();
+        async move {
+            m.legacy_export_progress(&site, Product::Jira, &id)
+                .await
+                .unwrap()
+        }
+    };
+
+    let queued = start().await;
+    let p = progress(queued.id.clone()).await;
+    assert_eq!(
+        (p.status, p.percent, p.ready()),
+        (LegacyStatus::Enqueued, 0, false)
+    );
+    env.run_one().await;
+    let p = progress(queued.id.clone()).await;
+    assert_eq!(
+        (p.status, p.percent, p.ready()),
+        (LegacyStatus::Success, 100, true)
+    );
+    assert!(
+        !p.description.to_lowercase().contains("error"),
+        "{}",
+        p.description
+    );
+
+    // INCOMPLETE is a success whose description names what is missing, without the word.
+    env.engine.script([Step::Incomplete(
+        "attachment 7 could not be read (server Error 500)",
+    )]);
+    let incomplete = start().await;
+    env.run_one().await;
+    let p = progress(incomplete.id.clone()).await;
+    assert_eq!(p.status, LegacyStatus::Success);
+    assert!(p.description.contains("attachment 7"), "{}", p.description);
+    assert!(
+        !p.description.to_lowercase().contains("error"),
+        "{}",
+        p.description
+    );
+
+    // FAILED: "Backup error:" and the status message; not ready.
+    env.engine.script([Step::Fail(EngineError::Permanent(
+        "site: the site refused the credentials".into(),
+    ))]);
+    let failed = start().await;
+    env.run_one().await;
+    let p = progress(failed.id.clone()).await;
+    assert_eq!((p.status, p.ready()), (LegacyStatus::Failed, false));
+    let message = env.backup(&failed.id).await.status_message;
+    assert_eq!(p.description, format!("Backup error: {message}"));
+
+    // CANCELLED likewise.
+    let cancelled = start().await;
+    env.m
+        .cancel_backup(ORG, &actor(), &cancelled.id)
+        .await
+        .unwrap();
+    let p = progress(cancelled.id.clone()).await;
+    assert_eq!(p.status, LegacyStatus::Failed);
+    assert!(
+        p.description.starts_with("Backup error: "),
+        "{}",
+        p.description
+    );
+
+    // A task id of another product of the site is not found.
+    assert!(matches!(
+        env.m
+            .legacy_export_progress(&site, Product::Confluence, &queued.id)
+            .await,
+        Err(ControlError::NotFound(_))
+    ));
+});
+
+dual_test!(
+    legacy_export_honours_rule_4_when_it_is_longer,
+    |db: TestDb| async move {
+        let settings = ManagementSettings {
+            min_backup_interval: Some(Duration::from_secs(7 * 86_400)),
+            ..ManagementSettings::default()
+        };
+        let env = env_with(db, settings).await;
+        let site = env.site(ORG, "acme", false).await;
+        let first = env
+            .m
+            .start_legacy_export(&actor(), &site, Product::Jira, true)
+            .await
+            .unwrap()
+            .unwrap();
+        env.run_one().await;
+        let done_at = env.backup(&first.id).await.updated_at;
+        assert_eq!(
+            env.m
+                .start_legacy_export(&actor(), &site, Product::Jira, true)
+                .await
+                .unwrap(),
+            Err(LegacyRefusal::TooRecent {
+                next_allowed: done_at + TimeDelta::days(7)
+            })
+        );
     }
 );

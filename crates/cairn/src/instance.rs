@@ -61,6 +61,7 @@ impl Instance {
         engine_settings.s3_ambient_credentials = ambient;
         let mut management_settings = file.management.management_settings();
         management_settings.s3_ambient_credentials = ambient;
+        management_settings.legacy_min_interval = file.legacy.min_interval()?;
         let engine = Arc::new(cairn_engine::AtlassianEngine::new(
             settings.data_dir.clone(),
             secret.clone(),

@@ -52,6 +52,34 @@ pub struct FileSettings {
     pub server: ServerFileSettings,
     #[serde(default)]
     pub outbound: OutboundFileSettings,
+    #[serde(default)]
+    pub legacy: LegacyFileSettings,
+}
+
+/// `[legacy]`: the legacy site-export calls (`/sites/{site}/...`, for old export scripts).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyFileSettings {
+    /// Hours after a site's last complete backup before a legacy start may run another (412 /
+    /// 406 until then). Default 0: a start is refused only while a backup runs.
+    /// `CAIRN_LEGACY_MIN_INTERVAL_HOURS` overrides it.
+    pub min_interval_hours: Option<u64>,
+}
+
+/// The environment variable that overrides `[legacy] min_interval_hours`.
+pub const LEGACY_MIN_INTERVAL_ENV: &str = "CAIRN_LEGACY_MIN_INTERVAL_HOURS";
+
+impl LegacyFileSettings {
+    /// The cooldown: the environment's, else the file's; none when 0.
+    pub fn min_interval(&self) -> anyhow::Result<Option<Duration>> {
+        let hours = match std::env::var(LEGACY_MIN_INTERVAL_ENV) {
+            Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+                anyhow::anyhow!("{LEGACY_MIN_INTERVAL_ENV}: {v:?} is not a whole number of hours")
+            })?,
+            Err(_) => self.min_interval_hours.unwrap_or(0),
+        };
+        Ok((hours > 0).then(|| Duration::from_secs(hours.saturating_mul(3600))))
+    }
 }
 
 /// `[engine]`: how backups and restores talk to sites.

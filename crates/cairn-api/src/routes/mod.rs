@@ -1,6 +1,7 @@
 //! The router: every path the service answers, and the layers around them.
 
 pub(crate) mod health;
+pub(crate) mod legacy;
 pub(crate) mod v2;
 
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             openapi::serve(openapi::finish(doc)),
         )
         .merge(crate::web::routes())
+        .merge(legacy::routes())
         .nest(V1_BASE, v1)
         .fallback(not_found)
         .route_layer(middleware::from_fn(layers::refuse_control_characters))

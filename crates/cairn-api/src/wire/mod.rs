@@ -1,6 +1,7 @@
 //! Wire types: the JSON shapes of the spec, and nothing else. Control's types never reach the
 //! wire directly.
 
+pub mod legacy;
 pub mod management;
 
 use cairn_store::{AuditEventRecord, Timestamp};

@@ -5,6 +5,7 @@
 
 mod backups;
 mod browse;
+mod legacy;
 mod policies;
 mod restores;
 mod scheduler;
@@ -34,6 +35,10 @@ pub use cairn_store::{
     BackupStatsView, FailedItem, Progress, ProgressPhase, RateLimited, RestoreSummary, SiteTraffic,
     SkippedItem,
 };
+pub use legacy::{
+    FAILED_PREFIX, LegacyProgress, LegacyRefusal, LegacyStatus, legacy_policy_name,
+    legacy_progress, without_the_word_error,
+};
 pub use policies::{NewPolicy, PolicyPatch, PolicyView, ScheduleInput};
 pub use restores::NewRestore;
 pub use scheduler::TickReport;
@@ -55,6 +60,10 @@ pub struct ManagementSettings {
     /// An S3 storage may be connected without keys, signing in with the host's ambient cloud
     /// credentials (default false: an org admin must not borrow the server's cloud role).
     pub s3_ambient_credentials: bool,
+    /// The legacy export calls' cooldown: a start within this long of the last complete backup
+    /// of the site's product is refused (`[legacy] min_interval_hours`; none by default: only a
+    /// backup in flight is).
+    pub legacy_min_interval: Option<Duration>,
 }
 
 impl Default for ManagementSettings {
@@ -74,6 +83,7 @@ impl Default for ManagementSettings {
             max_attempts: 3,
             default_retention_days: 30,
             s3_ambient_credentials: false,
+            legacy_min_interval: None,
         }
     }
 }
