@@ -143,6 +143,22 @@ pub async fn refuse_control_characters(request: Request, next: Next) -> Response
     }
 }
 
+/// Reads the whole request body (at most [`crate::routes::MAX_BODY_BYTES`]; the limit layer
+/// outside has already refused a larger declared length) before anything answers. Over HTTP/2,
+/// an answer sent while the client is still sending its body resets the stream, and curl then
+/// reports no status at all: a script's wrong token, or a 415, would look like a network failure
+/// instead of a 401.
+pub async fn read_body_first(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, crate::routes::MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(_) => ApiError::from(RequestError::BodyTooLarge).into_response(),
+    }
+}
+
 /// A request body under the API's paths must be JSON (spec section 1): any other declared type,
 /// or none, is 415 before routing, so every operation gets the same rule.
 pub async fn require_json_body(request: Request, next: Next) -> Response {

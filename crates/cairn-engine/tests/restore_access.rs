@@ -429,3 +429,90 @@ async fn a_restore_killed_while_writing_schemes_resumes_and_creates_none_twice()
         source
     );
 }
+
+/// A grant to a holder the destination cannot resolve (a group it does not have) is left out
+/// of the restored scheme and reported in `skippedItems` with the scheme and the reason; the
+/// scheme's other grants are restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_to_a_group_the_destination_lacks_is_left_out_and_reported() {
+    let w = world(25, &["dst"]).await;
+    let src = Api::of(&w, "src", Access::ReadWrite);
+    let (status, group) = src
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/group",
+            Some(json!({"name": "contractors-of-the-source"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    // The default scheme's grants (the restoring account needs them to write the project's
+    // issues) and one to a group only the source has.
+    let default = src
+        .get("/rest/api/3/permissionscheme/0?expand=permissions")
+        .await;
+    let mut grants: Vec<Value> = default["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| json!({"permission": g["permission"], "holder": {"type": g["holder"]["type"], "parameter": g["holder"]["parameter"]}}))
+        .collect();
+    grants.push(json!({"permission": "BROWSE_PROJECTS", "holder": {"type": "group", "parameter": "contractors-of-the-source"}}));
+    let (status, scheme) = src
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/permissionscheme",
+            Some(json!({"name": "Contractors Scheme", "permissions": grants})),
+        )
+        .await;
+    assert_eq!(status, 201, "{scheme}");
+    let project = w
+        .sim
+        .with_site("src", |s| s.projects.values().next().unwrap().key.clone());
+    let (status, assigned) = src
+        .call(
+            reqwest::Method::PUT,
+            &format!("/rest/api/3/project/{project}/permissionscheme"),
+            Some(json!({"id": scheme["id"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    assert!(
+        !w.sim.with_site("dst", |s| s
+            .groups
+            .iter()
+            .any(|g| g.name == "contractors-of-the-source")),
+        "the destination lacks the group"
+    );
+
+    let result = restore_jira(&w, "dst").await;
+    let skipped: Vec<&Value> = result["skippedItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "permissionGrant")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{result}");
+    let reason = skipped[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Contractors Scheme") && reason.contains("contractors-of-the-source"),
+        "{reason}"
+    );
+    let restored = access_of(&Api::of(&w, "dst", Access::ReadWrite)).await;
+    let source = access_of(&src).await;
+    let mut without: Vec<Value> = source["permissionSchemes"]["Contractors Scheme"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let before = without.len();
+    without.retain(|g| g != "BROWSE_PROJECTS group:contractors-of-the-source");
+    assert_eq!(without.len(), before - 1, "{source}");
+    assert_eq!(
+        restored["permissionSchemes"]["Contractors Scheme"],
+        Value::Array(without),
+        "every other grant is restored"
+    );
+    assert_eq!(
+        restored["projects"][project.as_str()]["permissionScheme"],
+        "Contractors Scheme"
+    );
+}

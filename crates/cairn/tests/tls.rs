@@ -139,3 +139,59 @@ fn serve_tls_makes_a_self_signed_certificate_once_and_says_how_to_trust_it() {
     assert_eq!(std::fs::read(&made).unwrap(), first);
     assert_eq!(healthz_trusting(&again, &made), 200);
 }
+
+/// Over HTTP/2 an answer sent before the request's body is read resets the stream, and curl
+/// then reports no status: every refusal (a wrong token's 401, a 415) must still reach a client
+/// that is sending a large body.
+#[test]
+fn refusals_of_requests_with_large_bodies_reach_the_client_over_http2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let install = Install::new(tmp.path());
+    let (cert, key) = certificate(tmp.path(), "site");
+    let server = install.serve(&[
+        ("CAIRN_TLS_CERT", cert.to_str().unwrap()),
+        ("CAIRN_TLS_KEY", key.to_str().unwrap()),
+    ]);
+    let first = server.first_start.clone().unwrap();
+    let policies = server.url(&format!(
+        "/public/backup-management/v2/orgs/{}/policies",
+        first.org_id
+    ));
+    // Just under the 1 MiB limit: many HTTP/2 frames, still in flight when an early answer goes.
+    let body = tmp.path().join("body.json");
+    std::fs::write(
+        &body,
+        format!("{{\"policyName\": \"{}\"}}", "x".repeat(1000 * 1000)),
+    )
+    .unwrap();
+    let data = format!("@{}", body.display());
+    let wrong = format!("{}:cairn_wrong", first.email);
+    let right = format!("{}:{}", first.email, first.token);
+    for attempt in 0..10 {
+        for (user, content_type, want) in [
+            (&wrong, "application/json", 401),
+            (&right, "text/plain", 415),
+        ] {
+            let (status, _, answer) = curl_bytes(
+                &[
+                    "--http2",
+                    "--cacert",
+                    cert.to_str().unwrap(),
+                    "--user",
+                    user,
+                    "-H",
+                    &format!("Content-Type: {content_type}"),
+                    "--data-binary",
+                    &data,
+                ],
+                &policies,
+            );
+            assert_eq!(
+                status,
+                want,
+                "attempt {attempt}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
+}

@@ -94,12 +94,15 @@ pub fn router(state: AppState) -> Router {
                     layers::record_metrics,
                 ))
                 .layer(middleware::from_fn(layers::shape_errors))
-                .layer(middleware::from_fn(layers::require_json_body))
                 .layer(CatchPanicLayer::custom(layers::panic_response))
                 .layer(TimeoutLayer::with_status_code(
                     error::TIMED_OUT,
                     REQUEST_TIMEOUT,
                 ))
+                // Inside the timeout: a body is read whole (up to the limit) before anything,
+                // the 415 below included, answers.
+                .layer(middleware::from_fn(layers::read_body_first))
+                .layer(middleware::from_fn(layers::require_json_body))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
