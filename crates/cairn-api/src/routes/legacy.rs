@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -89,18 +89,6 @@ fn required<'a>(query: &'a QueryParams, name: &str) -> ApiResult<&'a str> {
     })
 }
 
-/// The caller and the body of a start, the body read first: over HTTP/2 an answer sent before
-/// the request's body has been read resets the stream, and curl then reports no status at all
-/// (000) where the script must see its 401, 403 or 404.
-async fn admin_and_body(state: &AppState, request: Request) -> ApiResult<(SiteAdmin, Bytes)> {
-    let (mut parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| RequestError::BodyTooLarge)?;
-    let admin = SiteAdmin::from_request_parts(&mut parts, state).await?;
-    Ok((admin, body))
-}
-
 async fn start(
     state: &AppState,
     admin: &SiteAdmin,
@@ -123,8 +111,12 @@ async fn start(
 
 /// Jira's *Start*: `{"taskId": "<backup id>"}`, or 412 when a backup runs or the last is too
 /// recent.
-async fn jira_start(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
-    let (admin, body) = admin_and_body(&state, request).await?;
+/// (The body is read before anything answers: `layers::read_body_first`.)
+async fn jira_start(
+    State(state): State<AppState>,
+    admin: SiteAdmin,
+    body: Bytes,
+) -> ApiResult<Response> {
     Ok(match start(&state, &admin, Product::Jira, &body).await? {
         Ok(task_id) => Json(JiraTaskStarted { task_id }).into_response(),
         Err(refusal) => refusal,
@@ -183,8 +175,11 @@ async fn jira_download(
 }
 
 /// Confluence's *Start*: 200 when started, 406 when a backup runs (or the last is too recent).
-async fn confluence_start(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
-    let (admin, body) = admin_and_body(&state, request).await?;
+async fn confluence_start(
+    State(state): State<AppState>,
+    admin: SiteAdmin,
+    body: Bytes,
+) -> ApiResult<Response> {
     Ok(
         match start(&state, &admin, Product::Confluence, &body).await? {
             Ok(_) => plain_text(String::new()),
