@@ -516,3 +516,98 @@ async fn a_grant_to_a_group_the_destination_lacks_is_left_out_and_reported() {
         "Contractors Scheme"
     );
 }
+
+/// A project whose scheme grants the restoring account nothing but browsing (as real schemes,
+/// granting by role or group, often do) is still restored whole: its content is written under a
+/// scheme that grants the restoring account what the backup's schemes grant, and the project gets
+/// its restored scheme at the end; that writing scheme is then gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_whose_scheme_does_not_let_the_restorer_write_is_restored_and_gets_it_at_the_end()
+{
+    let w = world(26, &["dst"]).await;
+    let src = Api::of(&w, "src", Access::ReadWrite);
+    let (status, group) = src
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/group",
+            Some(json!({"name": "writers-of-the-source"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let default = src
+        .get("/rest/api/3/permissionscheme/0?expand=permissions")
+        .await;
+    let keys: std::collections::BTreeSet<String> = default["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["permission"].as_str().unwrap().to_string())
+        .collect();
+    // The backup's account browses and sees watchers; every other permission is the group's.
+    let mut grants: Vec<Value> = ["BROWSE_PROJECTS", "VIEW_VOTERS_AND_WATCHERS"]
+        .iter()
+        .map(|k| json!({"permission": k, "holder": {"type": "group", "parameter": "site-admins"}}))
+        .collect();
+    grants.extend(keys.iter().map(|k| {
+        json!({"permission": k, "holder": {"type": "group", "parameter": "writers-of-the-source"}})
+    }));
+    let (status, scheme) = src
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/permissionscheme",
+            Some(json!({"name": "Writers Scheme", "permissions": grants})),
+        )
+        .await;
+    assert_eq!(status, 201, "{scheme}");
+    let project = w
+        .sim
+        .with_site("src", |s| s.projects.values().next().unwrap().key.clone());
+    let (status, assigned) = src
+        .call(
+            reqwest::Method::PUT,
+            &format!("/rest/api/3/project/{project}/permissionscheme"),
+            Some(json!({"id": scheme["id"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+
+    let result = restore_jira(&w, "dst").await;
+    let dst = Api::of(&w, "dst", Access::ReadWrite);
+    assert_eq!(
+        count(&dst, &project).await,
+        count(&src, &project).await,
+        "every issue of the project is restored: {result}"
+    );
+    let restored = access_of(&dst).await;
+    assert_eq!(
+        restored["projects"][project.as_str()]["permissionScheme"],
+        "Writers Scheme",
+        "the project has its restored scheme"
+    );
+    assert_eq!(
+        restored["permissionSchemes"]["Writers Scheme"],
+        json!([
+            "BROWSE_PROJECTS group:site-admins",
+            "VIEW_VOTERS_AND_WATCHERS group:site-admins"
+        ]),
+        "the group's grants are left out (the destination lacks it)"
+    );
+    let names: Vec<&String> = restored["permissionSchemes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("Cairn")),
+        "the writing scheme is deleted: {names:?}"
+    );
+    // Now the scheme holds: the restoring account may no longer create issues there.
+    let (status, refused) = dst
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/issue",
+            Some(json!({"fields": {"project": {"key": project}, "summary": "after", "issuetype": {"name": "Task"}}})),
+        )
+        .await;
+    assert_eq!(status, 403, "{refused}");
+}

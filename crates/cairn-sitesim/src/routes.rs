@@ -136,6 +136,7 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, GET, "/rest/api/3/permissionscheme", read j::permission_schemes),
         r!(Jira, POST, "/rest/api/3/permissionscheme", write j::permission_scheme_create),
         r!(Jira, GET, "/rest/api/3/permissionscheme/{schemeId}", read j::permission_scheme_get),
+        r!(Jira, DELETE, "/rest/api/3/permissionscheme/{schemeId}", write j::permission_scheme_delete),
         r!(Jira, GET, "/rest/api/3/permissionscheme/{schemeId}/permission", read j::permission_scheme_grants),
         r!(Jira, GET, "/rest/api/3/project/{projectKeyOrId}/permissionscheme", read j::project_permission_scheme),
         r!(Jira, PUT, "/rest/api/3/project/{projectKeyOrId}/permissionscheme", write j::project_permission_scheme_assign),

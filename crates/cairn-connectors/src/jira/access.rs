@@ -115,6 +115,16 @@ impl Jira {
         Ok(())
     }
     /// `PUT /project/{key}` (`UpdateProjectDetails`).
+    /// `DELETE /permissionscheme/{id}` (its projects fall back to the default scheme).
+    pub async fn delete_permission_scheme(&self, id: &str) -> Result<()> {
+        self.t
+            .json(Req {
+                method: Method::DELETE,
+                ..Req::get(format!("{API}/permissionscheme/{}", seg(id)))
+            })
+            .await?;
+        Ok(())
+    }
     pub async fn update_project(&self, project: &str, body: &Value) -> Result<()> {
         self.t
             .json(Req::send(

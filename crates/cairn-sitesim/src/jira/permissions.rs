@@ -149,6 +149,25 @@ pub fn permission_scheme_get(site: &Site, r: &Req) -> R {
     Ok(ok(scheme_json(site, &r.base, s, &r.q_all("expand"))))
 }
 
+/// `DELETE /permissionscheme/{schemeId}`: 204; the projects that used it fall back to the
+/// default scheme, which cannot itself be deleted.
+pub fn permission_scheme_delete(site: &mut Site, r: &Req) -> R {
+    let id = scheme_by_id(site, r)?.id;
+    if id == DEFAULT_PERMISSION_SCHEME {
+        return Err(r.err(
+            StatusCode::BAD_REQUEST,
+            "The default permission scheme cannot be deleted.",
+        ));
+    }
+    site.permissions.schemes.retain(|s| s.id != id);
+    for settings in site.permissions.projects.values_mut() {
+        if settings.permission_scheme == id {
+            settings.permission_scheme = DEFAULT_PERMISSION_SCHEME;
+        }
+    }
+    Ok(no_content())
+}
+
 pub fn permission_scheme_grants(site: &Site, r: &Req) -> R {
     let s = scheme_by_id(site, r)?;
     let grants: Vec<Value> = s

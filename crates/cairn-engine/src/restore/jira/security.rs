@@ -172,8 +172,94 @@ pub(super) async fn configure(run: &mut RestoreRun<'_>, dest: &Dest) -> Result<(
     };
     let names = names(run, dest).await?;
     permission_schemes(run, dest, &names, &access).await?;
+    writing_scheme(run, dest, &access).await?;
     security_schemes(run, dest, &names, &access).await?;
     run.map.finish_phase("access", run.ctx).await
+}
+
+/// The permission scheme projects are created under while a restore writes them: every
+/// permission the backup's schemes grant, granted to the restoring account. A restored scheme
+/// seldom grants that account what a restore does (create issues, set their reporter, add
+/// watchers...), and Jira refuses what a project's scheme does not grant; so each project gets
+/// its restored scheme only once its content is written ([`assign_restored_schemes`]), and this
+/// one is then deleted.
+const WRITING_SCHEME: &str = "Cairn: restore in progress";
+
+async fn writing_scheme(
+    run: &mut RestoreRun<'_>,
+    dest: &Dest,
+    access: &Value,
+) -> Result<(), EngineError> {
+    if run.map.get("writingScheme", "permission").is_some() {
+        return Ok(());
+    }
+    let keys: BTreeSet<&str> = items(&access["permissionSchemes"])
+        .iter()
+        .flat_map(|ps| items(&ps["permissions"]))
+        .map(|g| text(g, "permission"))
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    // Left by an attempt that stopped before saving its id: used again.
+    let mut s = dest.jira.permission_schemes();
+    while let Some(ps) = s.try_next().await.map_err(site_error(Destination))? {
+        if text(&ps, "name") == WRITING_SCHEME {
+            let id = id_str(&ps["id"]).unwrap_or_default();
+            run.map.insert("writingScheme", "permission", &id);
+            return run.map.save(run.ctx).await;
+        }
+    }
+    let grants: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"permission": k, "holder": {"type": "user", "parameter": dest.me}}))
+        .collect();
+    let body = json!({
+        "name": WRITING_SCHEME,
+        "description": "Used by a Cairn restore while it writes its projects; deleted when it ends.",
+        "permissions": grants,
+    });
+    let id = dest
+        .jira
+        .create_permission_scheme(&body)
+        .await
+        .map_err(site_error(Destination))?;
+    run.map.insert("writingScheme", "permission", &id);
+    run.map.save(run.ctx).await
+}
+
+/// Once the projects' content is written: each restored project gets its restored permission
+/// scheme, and the writing scheme is deleted. Repeatable: a resumed restore does it again.
+pub(super) async fn assign_restored_schemes(
+    run: &mut RestoreRun<'_>,
+    dest: &Dest,
+    restored: &[String],
+) -> Result<(), EngineError> {
+    let Some(writing) = run.map.get("writingScheme", "permission").map(String::from) else {
+        return Ok(());
+    };
+    let access = run
+        .doc(&layout::jira_config("access"))
+        .await?
+        .unwrap_or_default();
+    for key in restored {
+        let Some(d) = id_str(&access["projects"][key]["permissionScheme"]["id"])
+            .and_then(|s| run.map.get("permissionScheme", &s))
+        else {
+            continue;
+        };
+        let body =
+            json!({"permissionScheme": d.parse::<u64>().map(Value::from).unwrap_or(json!(d))});
+        dest.jira
+            .update_project(key, &body)
+            .await
+            .map_err(site_error(Destination))?;
+    }
+    match dest.jira.delete_permission_scheme(&writing).await {
+        Err(e) if !e.is_not_found() => Err(site_error(Destination)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// Project categories by name; the missing ones created.
@@ -446,7 +532,9 @@ pub(super) async fn project_body(
     if let Some(d) = id_str(&settings["permissionScheme"]["id"])
         .and_then(|s| run.map.get("permissionScheme", &s))
     {
-        body["permissionScheme"] = number(d);
+        // The restored scheme comes once the content is written (`assign_restored_schemes`).
+        let writing = run.map.get("writingScheme", "permission");
+        body["permissionScheme"] = number(writing.unwrap_or(d));
     }
     if let Some(d) = id_str(&settings["issueSecurityScheme"]["id"])
         .and_then(|s| run.map.get("issueSecurityScheme", &s))
