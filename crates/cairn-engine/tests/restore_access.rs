@@ -216,6 +216,49 @@ async fn count(api: &Api, project: &str) -> u64 {
     v["count"].as_u64().unwrap()
 }
 
+/// In the source: a group only it has, and a permission scheme `name` whose grants `grants`
+/// makes from the default scheme's and that group, given to the first project (its key).
+async fn first_project_under(
+    w: &World,
+    group: &str,
+    name: &str,
+    grants: impl FnOnce(&[Value]) -> Vec<Value>,
+) -> String {
+    let src = Api::of(w, "src", Access::ReadWrite);
+    let (status, made) = src
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/group",
+            Some(json!({"name": group})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let default = src
+        .get("/rest/api/3/permissionscheme/0?expand=permissions")
+        .await;
+    let grants = grants(default["permissions"].as_array().unwrap());
+    let (status, scheme) = src
+        .call(
+            reqwest::Method::POST,
+            "/rest/api/3/permissionscheme",
+            Some(json!({"name": name, "permissions": grants})),
+        )
+        .await;
+    assert_eq!(status, 201, "{scheme}");
+    let project = w
+        .sim
+        .with_site("src", |s| s.projects.values().next().unwrap().key.clone());
+    let (status, assigned) = src
+        .call(
+            reqwest::Method::PUT,
+            &format!("/rest/api/3/project/{project}/permissionscheme"),
+            Some(json!({"id": scheme["id"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    project
+}
+
 async fn restore_jira(w: &World, destination: &str) -> Value {
     let jira = w.backup(Product::Jira).await;
     let r = w.start_restore(&jira, destination, None, None).await;
@@ -437,45 +480,17 @@ async fn a_restore_killed_while_writing_schemes_resumes_and_creates_none_twice()
 async fn a_grant_to_a_group_the_destination_lacks_is_left_out_and_reported() {
     let w = world(25, &["dst"]).await;
     let src = Api::of(&w, "src", Access::ReadWrite);
-    let (status, group) = src
-        .call(
-            reqwest::Method::POST,
-            "/rest/api/3/group",
-            Some(json!({"name": "contractors-of-the-source"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
     // The default scheme's grants (the restoring account needs them to write the project's
     // issues) and one to a group only the source has.
-    let default = src
-        .get("/rest/api/3/permissionscheme/0?expand=permissions")
-        .await;
-    let mut grants: Vec<Value> = default["permissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| json!({"permission": g["permission"], "holder": {"type": g["holder"]["type"], "parameter": g["holder"]["parameter"]}}))
-        .collect();
-    grants.push(json!({"permission": "BROWSE_PROJECTS", "holder": {"type": "group", "parameter": "contractors-of-the-source"}}));
-    let (status, scheme) = src
-        .call(
-            reqwest::Method::POST,
-            "/rest/api/3/permissionscheme",
-            Some(json!({"name": "Contractors Scheme", "permissions": grants})),
-        )
-        .await;
-    assert_eq!(status, 201, "{scheme}");
-    let project = w
-        .sim
-        .with_site("src", |s| s.projects.values().next().unwrap().key.clone());
-    let (status, assigned) = src
-        .call(
-            reqwest::Method::PUT,
-            &format!("/rest/api/3/project/{project}/permissionscheme"),
-            Some(json!({"id": scheme["id"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{assigned}");
+    let project = first_project_under(&w, "contractors-of-the-source", "Contractors Scheme", |default| {
+        let mut grants: Vec<Value> = default
+            .iter()
+            .map(|g| json!({"permission": g["permission"], "holder": {"type": g["holder"]["type"], "parameter": g["holder"]["parameter"]}}))
+            .collect();
+        grants.push(json!({"permission": "BROWSE_PROJECTS", "holder": {"type": "group", "parameter": "contractors-of-the-source"}}));
+        grants
+    })
+    .await;
     assert!(
         !w.sim.with_site("dst", |s| s
             .groups
@@ -526,50 +541,22 @@ async fn a_project_whose_scheme_does_not_let_the_restorer_write_is_restored_and_
 {
     let w = world(26, &["dst"]).await;
     let src = Api::of(&w, "src", Access::ReadWrite);
-    let (status, group) = src
-        .call(
-            reqwest::Method::POST,
-            "/rest/api/3/group",
-            Some(json!({"name": "writers-of-the-source"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
-    let default = src
-        .get("/rest/api/3/permissionscheme/0?expand=permissions")
-        .await;
-    let keys: std::collections::BTreeSet<String> = default["permissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["permission"].as_str().unwrap().to_string())
-        .collect();
     // The backup's account browses and sees watchers; every other permission is the group's.
-    let mut grants: Vec<Value> = ["BROWSE_PROJECTS", "VIEW_VOTERS_AND_WATCHERS"]
-        .iter()
-        .map(|k| json!({"permission": k, "holder": {"type": "group", "parameter": "site-admins"}}))
-        .collect();
-    grants.extend(keys.iter().map(|k| {
-        json!({"permission": k, "holder": {"type": "group", "parameter": "writers-of-the-source"}})
-    }));
-    let (status, scheme) = src
-        .call(
-            reqwest::Method::POST,
-            "/rest/api/3/permissionscheme",
-            Some(json!({"name": "Writers Scheme", "permissions": grants})),
-        )
-        .await;
-    assert_eq!(status, 201, "{scheme}");
-    let project = w
-        .sim
-        .with_site("src", |s| s.projects.values().next().unwrap().key.clone());
-    let (status, assigned) = src
-        .call(
-            reqwest::Method::PUT,
-            &format!("/rest/api/3/project/{project}/permissionscheme"),
-            Some(json!({"id": scheme["id"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{assigned}");
+    let project = first_project_under(&w, "writers-of-the-source", "Writers Scheme", |default| {
+        let keys: std::collections::BTreeSet<&str> = default
+            .iter()
+            .map(|g| g["permission"].as_str().unwrap())
+            .collect();
+        let mut grants: Vec<Value> = ["BROWSE_PROJECTS", "VIEW_VOTERS_AND_WATCHERS"]
+            .iter()
+            .map(|k| json!({"permission": k, "holder": {"type": "group", "parameter": "site-admins"}}))
+            .collect();
+        grants.extend(keys.iter().map(|k| {
+            json!({"permission": k, "holder": {"type": "group", "parameter": "writers-of-the-source"}})
+        }));
+        grants
+    })
+    .await;
 
     let result = restore_jira(&w, "dst").await;
     let dst = Api::of(&w, "dst", Access::ReadWrite);
