@@ -189,41 +189,48 @@ pub(super) async fn boards(
                 }
             }
         };
-        let mut have = HashMap::new();
+        // Sprints an earlier attempt made, by name, with their state: one killed between its
+        // create and its state's update is still `future` and gets its state now.
+        let mut have: HashMap<String, (String, String)> = HashMap::new();
         if run.map.resumed() {
             let mut s = dest.jira.sprints(&board);
             while let Some(sp) = s.try_next().await.map_err(site_error(Destination))? {
                 have.insert(
                     text(&sp, "name").to_string(),
-                    id_str(&sp["id"]).unwrap_or_default(),
+                    (
+                        id_str(&sp["id"]).unwrap_or_default(),
+                        text(&sp, "state").to_string(),
+                    ),
                 );
             }
         }
         for s in items(&doc["sprints"]) {
             let ssid = id_str(&s["id"]).unwrap_or_default();
-            if run.map.get("sprint", &ssid).is_some() {
-                continue;
-            }
-            if let Some(d) = have.get(text(s, "name")) {
+            let earlier = have.get(text(s, "name"));
+            let (d, current) = if let Some(d) = run.map.get("sprint", &ssid) {
+                (d.to_string(), earlier.map(|(_, state)| state.as_str()))
+            } else if let Some((d, state)) = earlier {
                 run.map.created("sprint");
                 run.map.insert("sprint", &ssid, d);
-                continue;
-            }
-            let origin = board
-                .parse::<u64>()
-                .map(Value::from)
-                .unwrap_or(json!(board));
-            let mut body = json!({"name": s["name"], "originBoardId": origin});
-            if !s["goal"].is_null() {
-                body["goal"] = s["goal"].clone();
-            }
-            let r = dest.jira.create_sprint(&body).await;
-            let Some(d) = run.outcome("sprint", &ssid, r)? else {
-                continue;
+                (d.clone(), Some(state.as_str()))
+            } else {
+                let origin = board
+                    .parse::<u64>()
+                    .map(Value::from)
+                    .unwrap_or(json!(board));
+                let mut body = json!({"name": s["name"], "originBoardId": origin});
+                if !s["goal"].is_null() {
+                    body["goal"] = s["goal"].clone();
+                }
+                let r = dest.jira.create_sprint(&body).await;
+                let Some(d) = run.outcome("sprint", &ssid, r)? else {
+                    continue;
+                };
+                run.map.insert("sprint", &ssid, &d);
+                (d, Some("future"))
             };
-            run.map.insert("sprint", &ssid, &d);
             let state = text(s, "state");
-            if state != "future" && !state.is_empty() {
+            if state != "future" && !state.is_empty() && current == Some("future") {
                 let mut update = json!({"state": state});
                 for k in ["startDate", "endDate"] {
                     if !s[k].is_null() {
