@@ -44,6 +44,7 @@ pub mod actions {
     pub const POLICY_DELETE: &str = "policy.delete";
     pub const BACKUP_RUN: &str = "backup.run";
     pub const BACKUP_CANCEL: &str = "backup.cancel";
+    pub const BACKUP_IMPORT: &str = "backup.import";
     pub const RESTORE_CREATE: &str = "restore.create";
     pub const RESTORE_CANCEL: &str = "restore.cancel";
 }

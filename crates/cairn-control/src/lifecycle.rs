@@ -45,6 +45,8 @@ pub enum Move {
     Cancelled,
     /// Past its expiry time; its data is queued for collection.
     Expired,
+    /// Recorded already finished, from an export archive (`COMPLETED` or `INCOMPLETE`).
+    Imported,
 }
 
 /// One move that happened.
@@ -165,6 +167,20 @@ impl Lifecycle {
             BackupStatus::Created,
             &backup.status_message,
             backup.created_at,
+            false,
+        );
+        Ok(())
+    }
+
+    /// Records a backup that arrives finished, imported from an export archive: no job, no lock.
+    pub async fn backup_imported(&self, backup: &BackupRecord) -> StoreResult<()> {
+        self.store.insert_finished_backup(backup).await?;
+        self.emit_backup(
+            backup,
+            Move::Imported,
+            backup.status,
+            &backup.status_message,
+            backup.updated_at,
             false,
         );
         Ok(())

@@ -180,6 +180,10 @@ pub trait RunStore: Send + Sync {
         job: &JobRecord,
         lock: &SiteLock,
     ) -> StoreResult<()>;
+    /// Inserts a backup that arrives already finished (one imported from an export archive):
+    /// no job, no site lock. `Conflict("backup")` when its id exists, `Conflict("unfinished
+    /// backup")` when its status is not final.
+    async fn insert_finished_backup(&self, backup: &BackupRecord) -> StoreResult<()>;
     async fn get_backup(&self, org_id: &str, id: &str) -> StoreResult<Option<BackupRecord>>;
     async fn get_backup_by_id(&self, id: &str) -> StoreResult<Option<BackupRecord>>;
     async fn list_backups(

@@ -49,6 +49,9 @@ enum Command {
     Backup(commands::backup::BackupArgs),
     /// Restore a backup into a site, and follow restores.
     Restore(commands::restore::RestoreArgs),
+    /// Restore a downloaded export archive (zip or tar) into a site, with no server, database
+    /// or vault: the file alone.
+    RestoreArchive(commands::restore_archive::RestoreArchiveArgs),
     /// Check a downloaded export archive on its own, with no server, store or vault.
     #[command(subcommand)]
     Archive(commands::archive::ArchiveCommand),
@@ -80,6 +83,7 @@ fn main() -> std::process::ExitCode {
             Command::Policy(args) => commands::policy::run(args).await,
             Command::Backup(args) => commands::backup::run(args).await,
             Command::Restore(args) => commands::restore::run(args).await,
+            Command::RestoreArchive(args) => commands::restore_archive::run(args).await,
             Command::Archive(cmd) => commands::archive::run(cmd).await,
             Command::Sim(args) => commands::sim::run(args).await,
         }

@@ -656,29 +656,6 @@ fn an_export_comes_as_tar_or_zip_with_each_files_checksum_and_a_cut_download_res
         })
         .expect("the backup has an attachment")
         .clone();
-    let damage = r#"
-import sys, tarfile, zipfile
-src, dst, how, entry = sys.argv[1:5]
-data = bytearray(open(src, "rb").read())
-if how == "truncate":
-    data = data[: len(data) * 2 // 3]
-elif how == "flip" and src.endswith(".zip"):
-    info = zipfile.ZipFile(src).getinfo(entry)
-    local = data[info.header_offset:]
-    at = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
-    data[at] ^= 0x01
-elif how == "flip":
-    with tarfile.open(src) as t:
-        data[t.getmember(entry).offset_data] ^= 0x01
-elif how == "escape":
-    out = zipfile.ZipFile(dst, "w")
-    for i in zipfile.ZipFile(src).infolist():
-        out.writestr(i, zipfile.ZipFile(src).read(i))
-    out.writestr(zipfile.ZipInfo("../escape.txt"), b"outside")
-    out.close()
-    sys.exit(0)
-open(dst, "wb").write(data)
-"#;
     for (format, how, named) in [
         ("zip", "truncate", None),
         ("tar", "truncate", None),
@@ -687,17 +664,11 @@ open(dst, "wb").write(data)
         ("zip", "escape", Some("../escape.txt")),
     ] {
         let damaged = dir.path().join(format!("{how}.{format}"));
-        let made = std::process::Command::new("python3")
-            .args(["-c", damage])
-            .arg(dir.path().join(format!("export.{format}")))
-            .arg(&damaged)
-            .args([how, &attachment])
-            .output()
-            .unwrap();
-        assert!(
-            made.status.success(),
-            "{}",
-            String::from_utf8_lossy(&made.stderr)
+        support::damage_archive(
+            &dir.path().join(format!("export.{format}")),
+            &damaged,
+            how,
+            &attachment,
         );
         let (ok, report) = verify_archive(&damaged);
         assert!(!ok, "{how}.{format} passed: {report}");

@@ -5,6 +5,7 @@
 
 mod backups;
 mod browse;
+mod imports;
 mod legacy;
 mod policies;
 mod restores;
@@ -35,6 +36,7 @@ pub use cairn_store::{
     BackupStatsView, FailedItem, Progress, ProgressPhase, RateLimited, RestoreSummary, SiteTraffic,
     SkippedItem,
 };
+pub use imports::{IMPORT_POLICY_NAME, ImportedBackup};
 pub use legacy::{
     FAILED_PREFIX, LegacyProgress, LegacyRefusal, LegacyStatus, legacy_policy_name,
     legacy_progress, without_the_word_error,

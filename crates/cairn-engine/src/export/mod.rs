@@ -7,11 +7,13 @@
 //! the members go out one by one, a file's bytes chunk by chunk as the vault decrypts them. The
 //! same backup always gives the same bytes (fixed times, modes and order).
 
+mod import;
 mod tar;
 mod verify;
 mod zip;
 
-pub use verify::{ArchiveError, VerifiedArchive, verify};
+pub use import::{ImportError, ImportedArchive};
+pub use verify::{ArchiveError, MemberSink, VerifiedArchive, verify, verify_into};
 
 use std::sync::Arc;
 
@@ -128,6 +130,7 @@ fn manifest_base(backup: &BackupRecord, snapshot_id: String) -> serde_json::Valu
         "status": backup.status.as_str(),
         "createdAt": time(backup.created_at),
         "startedAt": backup.started_at.map(time),
+        "selections": backup.selections.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "snapshotId": snapshot_id,
     })
 }

@@ -62,15 +62,34 @@ struct Seen {
     sha256: String,
 }
 
+/// Receives each file's bytes as the check reads them (the manifest's excepted), so that one
+/// pass over the archive both checks and imports it. Until the check has ended they are not
+/// known to be intact: a sink keeps them where nothing depends on them.
+pub trait MemberSink: Send {
+    /// A file member starts: `size` bytes at `path` follow.
+    fn begin(&mut self, path: &str, size: u64) -> io::Result<()>;
+    fn chunk(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// The member's bytes have all been given.
+    fn end(&mut self) -> io::Result<()>;
+}
+
 /// What the container walk gathers before the manifest is compared.
 #[derive(Default)]
-struct Walked {
+struct Walked<'s> {
     files: BTreeMap<String, Seen>,
     directories: u64,
     manifest: Option<Vec<u8>>,
+    sink: Option<&'s mut dyn MemberSink>,
 }
 
-impl Walked {
+impl<'s> Walked<'s> {
+    fn new(sink: Option<&'s mut dyn MemberSink>) -> Self {
+        Walked {
+            sink,
+            ..Walked::default()
+        }
+    }
+
     /// Records a member's name (refusing an unsafe or repeated one) before its bytes are read.
     fn admit(
         &mut self,
@@ -102,6 +121,10 @@ impl Walked {
         let mut kept = Vec::new();
         let mut left = size;
         let mut buf = vec![0u8; 256 * 1024];
+        let mut sink = self.sink.as_deref_mut().filter(|_| !keep);
+        if let Some(sink) = sink.as_deref_mut() {
+            sink.begin(name, size)?;
+        }
         while left > 0 {
             let want = left.min(buf.len() as u64) as usize;
             let n = from.read(&mut buf[..want])?;
@@ -113,7 +136,13 @@ impl Walked {
             if keep {
                 kept.extend_from_slice(&buf[..n]);
             }
+            if let Some(sink) = sink.as_deref_mut() {
+                sink.chunk(&buf[..n])?;
+            }
             left -= n as u64;
+        }
+        if let Some(sink) = sink {
+            sink.end()?;
         }
         if keep {
             self.manifest = Some(kept);
@@ -150,14 +179,22 @@ fn unsafe_path(path: &str) -> Option<&'static str> {
 
 /// Checks the archive at `path` completely; see the module's comment.
 pub fn verify(path: &Path) -> Result<VerifiedArchive, ArchiveError> {
+    verify_into(path, None)
+}
+
+/// [`verify`], giving every file's bytes to `sink` as they are read (see [`MemberSink`]).
+pub fn verify_into(
+    path: &Path,
+    sink: Option<&mut dyn MemberSink>,
+) -> Result<VerifiedArchive, ArchiveError> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 512];
     let n = read_full(&mut file, &mut magic)?;
     file.seek(SeekFrom::Start(0))?;
     let (format, walked) = if n >= 4 && magic[..4] == *b"PK\x03\x04" {
-        (ArchiveFormat::Zip, zip::walk(&mut file)?)
+        (ArchiveFormat::Zip, zip::walk(&mut file, sink)?)
     } else if n == 512 && &magic[257..262] == b"ustar" {
-        (ArchiveFormat::Tar, tar::walk(BufReader::new(file))?)
+        (ArchiveFormat::Tar, tar::walk(BufReader::new(file), sink)?)
     } else {
         return Err(ArchiveError::UnknownFormat);
     };
@@ -254,8 +291,11 @@ mod tar {
         }
     }
 
-    pub(super) fn walk(mut from: impl Read) -> Result<Walked, ArchiveError> {
-        let mut walked = Walked::default();
+    pub(super) fn walk(
+        mut from: impl Read,
+        sink: Option<&mut dyn MemberSink>,
+    ) -> Result<Walked<'_>, ArchiveError> {
+        let mut walked = Walked::new(sink);
         let mut names = HashSet::new();
         let mut last: Option<String> = None;
         // A pax header's `path` and `size` for the next member.
@@ -421,7 +461,10 @@ mod zip {
         offset: u64,
     }
 
-    pub(super) fn walk(file: &mut File) -> Result<Walked, ArchiveError> {
+    pub(super) fn walk<'s>(
+        file: &mut File,
+        sink: Option<&'s mut dyn MemberSink>,
+    ) -> Result<Walked<'s>, ArchiveError> {
         let len = file.metadata()?.len();
         let (count, cd_size, cd_offset) = end_records(file, len)?;
         if cd_offset.checked_add(cd_size).is_none_or(|end| end > len) || cd_size > 1 << 32 {
@@ -431,7 +474,7 @@ mod zip {
         let mut cd = vec![0u8; cd_size as usize];
         file.read_exact(&mut cd)?;
         let centrals = central_records(&cd, count)?;
-        let mut walked = Walked::default();
+        let mut walked = Walked::new(sink);
         let mut names = HashSet::new();
         for c in &centrals {
             let dir = c.name.ends_with('/');

@@ -7,6 +7,7 @@ pub mod org;
 mod output;
 pub mod policy;
 pub mod restore;
+pub mod restore_archive;
 pub mod serve;
 pub mod sim;
 pub mod site;

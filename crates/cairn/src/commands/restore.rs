@@ -211,7 +211,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     }
 }
 
-fn describe(r: &PublicApiRestoreV2) -> String {
+pub(super) fn describe(r: &PublicApiRestoreV2) -> String {
     let join = |v: &[String]| v.join(", ");
     let mut pairs = vec![
         ("restoreId", r.restore_id.clone()),

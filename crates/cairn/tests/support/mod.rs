@@ -439,6 +439,11 @@ impl Sites {
 
     /// `cairn sim` (seed 11, small scale) with `extra` arguments.
     pub fn start_with(extra: &[&str]) -> Sites {
+        Sites::start_named("source,target:empty", extra)
+    }
+
+    /// `cairn sim` (seed 11, small scale) serving `sites` (its `--sites`), with `extra` arguments.
+    pub fn start_named(sites: &str, extra: &[&str]) -> Sites {
         let mut child = Command::new(BIN)
             .args([
                 "sim",
@@ -447,7 +452,7 @@ impl Sites {
                 "--scale",
                 "small",
                 "--sites",
-                "source,target:empty",
+                sites,
                 "--listen",
                 "127.0.0.1:0",
                 "--json",
@@ -625,4 +630,45 @@ pub fn jira_differences(site_url: &str, site_user: &str, other: &str) -> Vec<ser
         .filter(|d| d["path"].as_str().unwrap_or_default().starts_with("/jira/"))
         .cloned()
         .collect()
+}
+
+/// Writes a damaged or hostile copy of the export archive `src` (`.zip` or `.tar`) to `dst`:
+/// `how` is `truncate` (cut to two thirds), `flip` (one bit of `entry`'s bytes changed) or
+/// `escape` (a zip with an extra member named `../escape.txt`).
+pub fn damage_archive(src: &Path, dst: &Path, how: &str, entry: &str) {
+    let script = r#"
+import sys, tarfile, zipfile
+src, dst, how, entry = sys.argv[1:5]
+data = bytearray(open(src, "rb").read())
+if how == "truncate":
+    data = data[: len(data) * 2 // 3]
+elif how == "flip" and src.endswith(".zip"):
+    info = zipfile.ZipFile(src).getinfo(entry)
+    local = data[info.header_offset:]
+    at = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+    data[at] ^= 0x01
+elif how == "flip":
+    with tarfile.open(src) as t:
+        data[t.getmember(entry).offset_data] ^= 0x01
+elif how == "escape":
+    out = zipfile.ZipFile(dst, "w")
+    for i in zipfile.ZipFile(src).infolist():
+        out.writestr(i, zipfile.ZipFile(src).read(i))
+    out.writestr(zipfile.ZipInfo("../escape.txt"), b"outside")
+    out.close()
+    sys.exit(0)
+open(dst, "wb").write(data)
+"#;
+    let made = Command::new("python3")
+        .args(["-c", script])
+        .arg(src)
+        .arg(dst)
+        .args([how, entry])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
 }

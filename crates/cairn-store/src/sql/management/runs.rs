@@ -75,6 +75,13 @@ impl SqlStore {
     }
 }
 
+fn insert_backup_sql() -> String {
+    format!(
+        "INSERT INTO backups ({BACKUP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+    )
+}
+
 #[async_trait]
 impl RunStore for SqlStore {
     async fn create_backup(
@@ -88,11 +95,7 @@ impl RunStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_sqlx(e, "in-flight"))?;
-        let sql = format!(
-            "INSERT INTO backups ({BACKUP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-        );
-        bind_backup(sqlx::query(AssertSqlSafe(sql)), b)?
+        bind_backup(sqlx::query(AssertSqlSafe(insert_backup_sql())), b)?
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_sqlx(e, "backup"))?;
@@ -101,6 +104,17 @@ impl RunStore for SqlStore {
             .await
             .map_err(|e| StoreError::from_sqlx(e, "job"))?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_finished_backup(&self, b: &BackupRecord) -> StoreResult<()> {
+        if !b.status.is_final() {
+            return Err(StoreError::Conflict("unfinished backup"));
+        }
+        bind_backup(sqlx::query(AssertSqlSafe(insert_backup_sql())), b)?
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, "backup"))?;
         Ok(())
     }
 
