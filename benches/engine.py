@@ -4,7 +4,7 @@
     benches/engine.py [--issues N] [--pages N] [--projects N] [--latency-ms MS] [--seed S]
                       [--latency-median-ms MS --latency-p99-ms MS] [--rate-limit LIMITS]
                       [--products jira,confluence] [--skip-restore] [--no-build]
-                      [--restore-concurrency 1,8] [--export]
+                      [--restore-concurrency 1,8] [--export] [--restore-archive]
 
 Starts `cairn sim` (a generated source site and two empty targets) and `cairn serve` (SQLite, the
 built-in vault in a temporary directory), both release builds, then through the API:
@@ -20,7 +20,11 @@ built-in vault in a temporary directory), both release builds, then through the 
    into an empty target of its own (the same restore at each width, measured in one run);
 7. with `--export`: each full backup downloaded as its tar and then its zip export
    (`GET .../backups/{id}/export?format=`), read to the end and counted (MB/s, peak RSS of the
-   server while it streams).
+   server while it streams);
+8. with `--restore-archive`: each product's incremental backup downloaded as a zip to a file,
+   then restored from the file alone with `cairn restore-archive` into an empty target of its
+   own (the command's own wall time, CPU and peak RSS, from wait4), beside step 3's full restore
+   of the same backup through the API.
 
 For each step it prints wall time, items and bytes (from the backup's `stats` and `backupSize`,
 the restore's `result`), the requests the site served (its `/__sim/counters`), the `cairn serve`
@@ -118,6 +122,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
     ap.add_argument("--export", action="store_true",
                     help="also download each full backup's tar and zip export (step 7)")
+    ap.add_argument("--restore-archive", action="store_true",
+                    help="restore each incremental backup's zip with cairn restore-archive")
     ap.add_argument("--restore-concurrency", default="",
                     help="comma-separated site_concurrency values for step 6 (e.g. 1,8)")
     args = ap.parse_args()
@@ -144,7 +150,9 @@ def main():
              "--issues", str(args.issues), "--pages", str(args.pages),
              "--projects", str(args.projects),
              "--sites", ",".join(["source", "target:empty", "target2:empty"]
-                                 + [f"target-c{n}:empty" for n in widths]), "--json"] + sim_limits,
+                                 + [f"target-c{n}:empty" for n in widths]
+                                 + [f"archive-{p}:empty" for p in args.products.split(",")
+                                    if args.restore_archive]), "--json"] + sim_limits,
             stdout=subprocess.PIPE, text=True)
         procs.append(sim)
         ready = json.loads(sim.stdout.readline())
@@ -321,6 +329,43 @@ def main():
                 step(f"export of the full backup as {fmt}, {p}",
                      lambda p=p, fmt=fmt: export(full[p]["backupId"], fmt))
 
+        # Step 8: each incremental backup's zip restored from the file alone.
+        def restore_archive(p):
+            path = os.path.join(work, f"{p}.zip")
+            req = urllib.request.Request(
+                f"{api}/backups/{incremental[p]['backupId']}/export?format=zip")
+            req.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
+            with urllib.request.urlopen(req) as resp, open(path, "wb") as f:
+                while chunk := resp.read(1 << 20):
+                    f.write(chunk)
+            token_file = os.path.join(work, "site-token")
+            with open(token_file, "w") as f:
+                f.write(account["apiToken"])
+            dest = sites[f"archive-{p}"]["baseUrl"]
+            http("DELETE", dest + "/__sim/log", site_user)
+            t0 = time.monotonic()
+            child = subprocess.Popen(
+                [binary, "restore-archive", path, "--site-url", dest,
+                 "--email", account["email"], "--api-token-file", token_file,
+                 "--work-dir", os.path.join(work, "restore-archive"), "--json",
+                 "--config", os.path.join(work, "cairn.toml")],
+                stdout=subprocess.PIPE, text=True)
+            stdout = child.stdout.read()
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = status
+            wall = time.monotonic() - t0
+            assert status == 0, stdout
+            r = json.loads(stdout)["restore"]
+            assert r["status"] == "COMPLETED", r
+            _, counters = http("GET", dest + "/__sim/counters", site_user)
+            requests = sum(counters.values()) if isinstance(counters, dict) else 0
+            cpu = usage.ru_utime + usage.ru_stime
+            rows.append((f"restore-archive of the incremental backup's zip, {p}", wall,
+                         cpu / wall if wall else 0.0, usage.ru_maxrss / 1024, requests, r))
+
+        for p in products if args.restore_archive else []:
+            restore_archive(p)
+
         print(f"\nSite: {args.issues} issues in {args.projects} projects, {args.pages} pages "
               f"(seed {args.seed}); latency {args.latency_ms} ms per request; mutation {report}\n")
         print("| step | wall s | items | items/s | MB read | MB/s | new MB stored | site requests "
@@ -351,6 +396,12 @@ def main():
             tar = exports[f"export of the full backup as tar, {p}"]
             zip_ = exports[f"export of the full backup as zip, {p}"]
             print(f"\nExport, {p}: zip streams at {tar / zip_:.0%} of tar's throughput")
+        walls = {label: wall for label, wall, *_ in rows}
+        for p in products if args.restore_archive and not args.skip_restore else []:
+            api_wall = walls[f"full restore, {p}"]
+            archive_wall = walls[f"restore-archive of the incremental backup's zip, {p}"]
+            print(f"\nRestore from the archive, {p}: {archive_wall:.1f} s against {api_wall:.1f} s "
+                  f"through the API ({archive_wall / api_wall - 1:+.0%})")
         timed = {n: wall for n in widths for label, wall, *_ in rows
                  if label == f"full restore at site_concurrency {n}, jira"}
         if len(timed) > 1:
