@@ -3,8 +3,8 @@
 //! so that a restore runs from it exactly as from a backup Cairn made.
 
 use cairn_store::{
-    BackupRecord, BackupStatus, PageQuery, PolicyFilter, PolicyRecord, PolicyStatus, Product,
-    Selection, Timestamp,
+    BackupRecord, BackupStatus, PolicyFilter, PolicyRecord, PolicyStatus, Product, Selection,
+    Timestamp,
 };
 
 use super::backups::can_hold;
@@ -129,21 +129,8 @@ impl Management {
             product: Some(imported.product),
             status: None,
         };
-        let mut offset = 0;
-        loop {
-            let page = PageQuery {
-                offset,
-                limit: 100,
-                descending: false,
-            };
-            let found = self.store.list_policies(&filter, page).await?;
-            if let Some(policy) = found.items.iter().find(|p| p.name == IMPORT_POLICY_NAME) {
-                return Ok(policy.clone());
-            }
-            offset += found.items.len() as u64;
-            if found.items.is_empty() || offset >= found.total {
-                break;
-            }
+        if let Some(policy) = self.policy_named(&filter, IMPORT_POLICY_NAME).await? {
+            return Ok(policy);
         }
         let now = self.clock.now();
         let has = |s: Selection| imported.selections.contains(&s);

@@ -227,22 +227,7 @@ impl Management {
             product: Some(product),
             status: None,
         };
-        let mut offset = 0;
-        let existing = loop {
-            let page = PageQuery {
-                offset,
-                limit: 100,
-                descending: false,
-            };
-            let found = self.store.list_policies(&filter, page).await?;
-            if let Some(policy) = found.items.iter().find(|p| p.name == name) {
-                break Some(policy.clone());
-            }
-            offset += found.items.len() as u64;
-            if found.items.is_empty() || offset >= found.total {
-                break None;
-            }
-        };
+        let existing = self.policy_named(&filter, &name).await?;
         match existing {
             Some(policy) if policy.include_attachments == include_attachments => Ok(policy),
             Some(policy) => {

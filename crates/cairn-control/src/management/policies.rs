@@ -193,6 +193,31 @@ impl Management {
         self.view(policy, false).await
     }
 
+    /// The first policy matching `filter` with this exact name (the policies kept for the
+    /// legacy export calls and for imported archives are found this way).
+    pub(crate) async fn policy_named(
+        &self,
+        filter: &PolicyFilter,
+        name: &str,
+    ) -> ControlResult<Option<PolicyRecord>> {
+        let mut offset = 0;
+        loop {
+            let page = PageQuery {
+                offset,
+                limit: 100,
+                descending: false,
+            };
+            let found = self.store.list_policies(filter, page).await?;
+            if let Some(policy) = found.items.iter().find(|p| p.name == name) {
+                return Ok(Some(policy.clone()));
+            }
+            offset += found.items.len() as u64;
+            if found.items.is_empty() || offset >= found.total {
+                return Ok(None);
+            }
+        }
+    }
+
     pub async fn get_policy(
         &self,
         org_id: &str,
