@@ -598,3 +598,85 @@ async fn a_project_whose_scheme_does_not_let_the_restorer_write_is_restored_and_
         .await;
     assert_eq!(status, 403, "{refused}");
 }
+
+/// A security level whose only member is a group the destination lacks hides its issues from
+/// the restoring account once restored, and Jira lets an account put an issue only at a level it
+/// is a member of. The restore makes the restoring account a member of every restored level
+/// while it writes, so each such issue is created at its level (hidden from everyone else from
+/// its first moment) and gets its comments and status; the account then leaves the levels, and
+/// the issue is hidden from it too, as it was from everyone outside the group in the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_of_a_level_that_excludes_the_restorer_are_restored_whole_and_stay_hidden() {
+    let w = world(25, &["dst"]).await;
+    let admin = w.sim.account(Access::ReadWrite).account_id();
+    // In the source, "Staff only" names one group, the backing-up account's only.
+    let (project, summary, status, comments) = w.sim.with_site_mut("src", |s| {
+        s.groups.push(cairn_sitesim::model::Group {
+            id: "staff-group-id".into(),
+            name: "staff-in-source-only".into(),
+            members: vec![admin.clone()],
+        });
+        let staff = &mut s.permissions.security_schemes[0].levels[0];
+        staff.members = vec![(
+            990_001,
+            cairn_sitesim::permission::Holder::Group("staff-in-source-only".into()),
+        )];
+        let staff = staff.id.to_string();
+        let i = s
+            .issues
+            .values()
+            .filter(|i| i.security.as_deref() == Some(&staff))
+            .max_by_key(|i| i.comments.len())
+            .expect("an issue under the level");
+        assert!(!i.comments.is_empty(), "the issue has comments to restore");
+        (
+            s.projects[&i.project_id].key.clone(),
+            i.summary.clone(),
+            i.status.clone(),
+            i.comments.len(),
+        )
+    });
+
+    let result = restore_jira(&w, "dst").await;
+    let skipped = result["skippedItems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        skipped.iter().any(|s| s["kind"] == "securityLevelMember"
+            && s["reason"]
+                .as_str()
+                .unwrap()
+                .contains("staff-in-source-only")),
+        "{result}"
+    );
+
+    let (level_members, restored) = w.sim.with_site("dst", |s| {
+        let i = s
+            .issues
+            .values()
+            .find(|i| i.summary == summary && s.projects[&i.project_id].key == project)
+            .expect("the issue is restored");
+        let (_, level) = s
+            .permissions
+            .level(i.security.as_deref().unwrap().parse().unwrap())
+            .expect("at a level of the destination");
+        assert_eq!(level.name, "Staff only");
+        (
+            level.members.clone(),
+            (i.key.clone(), i.status.clone(), i.comments.len()),
+        )
+    });
+    let (key, restored_status, restored_comments) = restored;
+    assert_eq!((restored_status, restored_comments), (status, comments));
+    // The restoring account has left the level (and the group is not in the destination).
+    assert!(level_members.is_empty(), "{level_members:?}");
+    let (code, body) = Api::of(&w, "dst", Access::ReadWrite)
+        .call(
+            reqwest::Method::GET,
+            &format!("/rest/api/3/issue/{key}"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 404, "hidden from the restoring account now: {body}");
+}

@@ -315,12 +315,16 @@ impl<'a> Viewer<'a> {
         if !self.may(site, project, Some(issue), "BROWSE_PROJECTS") {
             return false;
         }
-        match issue
-            .security
-            .as_deref()
-            .and_then(|l| l.parse().ok())
-            .and_then(|l| site.permissions.level(l))
-        {
+        match issue.security.as_deref() {
+            None => true,
+            Some(level) => self.in_level(site, project, issue, level),
+        }
+    }
+
+    /// Whether this account is a member of the security level `level` (its id) for `issue`:
+    /// it sees the issues at that level, and only a member may put an issue at it.
+    pub fn in_level(&self, site: &Site, project: &Project, issue: &Issue, level: &str) -> bool {
+        match level.parse().ok().and_then(|l| site.permissions.level(l)) {
             None => true,
             Some((_, level)) => level
                 .members

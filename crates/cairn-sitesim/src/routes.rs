@@ -144,6 +144,8 @@ pub fn routes() -> Vec<Route> {
         r!(Jira, POST, "/rest/api/3/issuesecurityschemes", write j::security_scheme_create),
         r!(Jira, GET, "/rest/api/3/issuesecurityschemes/{id}", read j::security_scheme_get),
         r!(Jira, GET, "/rest/api/3/issuesecurityschemes/{issueSecuritySchemeId}/members", read j::security_scheme_members),
+        r!(Jira, PUT, "/rest/api/3/issuesecurityschemes/{schemeId}/level/{levelId}/member", write j::security_level_members_add),
+        r!(Jira, DELETE, "/rest/api/3/issuesecurityschemes/{schemeId}/level/{levelId}/member/{memberId}", write j::security_level_member_remove),
         r!(Jira, GET, "/rest/api/3/project/{projectKeyOrId}/issuesecuritylevelscheme", read j::project_security_scheme),
         r!(Jira, PUT, "/rest/api/3/project/{projectIdOrKey}", write j::project_update),
         r!(Jira, PUT, "/rest/api/3/project/{projectIdOrKey}/role/{id}", write j::project_role_set),

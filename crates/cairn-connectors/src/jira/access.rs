@@ -87,6 +87,47 @@ impl Jira {
             .await?;
         need_id(&v, "POST /rest/api/3/issuesecurityschemes")
     }
+    /// `PUT /issuesecurityschemes/{scheme}/level/{level}/member`: adds `members` (`type` and
+    /// `parameter`) to a level.
+    pub async fn add_security_level_members(
+        &self,
+        scheme: &str,
+        level: &str,
+        members: &[Value],
+    ) -> Result<()> {
+        self.t
+            .json(Req::send(
+                Method::PUT,
+                format!(
+                    "{API}/issuesecurityschemes/{}/level/{}/member",
+                    seg(scheme),
+                    seg(level)
+                ),
+                json!({ "members": members }),
+            ))
+            .await?;
+        Ok(())
+    }
+    /// `DELETE /issuesecurityschemes/{scheme}/level/{level}/member/{member}`.
+    pub async fn remove_security_level_member(
+        &self,
+        scheme: &str,
+        level: &str,
+        member: &str,
+    ) -> Result<()> {
+        self.t
+            .json(Req {
+                method: Method::DELETE,
+                ..Req::get(format!(
+                    "{API}/issuesecurityschemes/{}/level/{}/member/{}",
+                    seg(scheme),
+                    seg(level),
+                    seg(member)
+                ))
+            })
+            .await?;
+        Ok(())
+    }
     /// `POST /projectCategory`; the new id.
     pub async fn create_project_category(&self, body: &Value) -> Result<String> {
         let v = self

@@ -49,11 +49,13 @@ const READ_ONLY: &[&str] = &[
 ];
 
 /// Apply a `fields` object to an issue (create or edit). Errors are Jira's `errors` map.
+/// Applies `fields` to `issue` as the account `who` writes them.
 pub(super) fn apply_fields(
     site: &Site,
     issue: &mut Issue,
     fields: &Map<String, Value>,
     creating: bool,
+    who: &str,
 ) -> Result<(), Map<String, Value>> {
     let mut errs = Map::new();
     let project = site.projects.get(&issue.project_id).cloned();
@@ -213,6 +215,17 @@ pub(super) fn apply_fields(
                 errs.insert(k.clone(), json!(format!("Field '{k}' cannot be set. It is not on the appropriate screen, or unknown.")));
             }
         }
+    }
+    // Jira offers only the levels the writer is a member of (`GET /project/{key}/securitylevel`
+    // lists those): an issue cannot be put where its writer would lose sight of it.
+    if fields.contains_key("security")
+        && let (Some(p), Some(level)) = (project.as_ref(), issue.security.as_deref())
+        && !crate::permission::Viewer::new(site, who).in_level(site, p, issue, level)
+    {
+        errs.insert(
+            "security".into(),
+            json!("Security level: Specify a valid value for security level."),
+        );
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }

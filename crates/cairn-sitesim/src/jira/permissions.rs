@@ -312,6 +312,60 @@ pub fn security_scheme_members(site: &Site, r: &Req) -> R {
     Ok(ok(page_bean(r, items, 50, 50)?))
 }
 
+/// The level `{levelId}` of the scheme `{schemeId}`, to change it.
+fn level_mut<'a>(site: &'a mut Site, r: &Req) -> Result<&'a mut SecurityLevel, Response> {
+    let (scheme, level) = (
+        r.p("schemeId").parse::<u64>(),
+        r.p("levelId").parse::<u64>(),
+    );
+    site.permissions
+        .security_schemes
+        .iter_mut()
+        .find(|s| scheme.as_ref().is_ok_and(|id| *id == s.id))
+        .and_then(|s| {
+            s.levels
+                .iter_mut()
+                .find(|l| level.as_ref().is_ok_and(|id| *id == l.id))
+        })
+        .ok_or_else(|| r.not_found("The issue security level does not exist."))
+}
+
+/// `PUT /issuesecurityschemes/{schemeId}/level/{levelId}/member`: adds members to a level.
+pub fn security_level_members_add(site: &mut Site, r: &Req) -> R {
+    let b = r.json()?;
+    let mut holders = vec![];
+    for m in b["members"].as_array().into_iter().flatten() {
+        holders.push(Holder::from_json(site, m).map_err(|e| r.err(StatusCode::BAD_REQUEST, &e))?);
+    }
+    if holders.is_empty() {
+        return Err(r.err(StatusCode::BAD_REQUEST, "Specify at least one member."));
+    }
+    let ids: Vec<u64> = holders.iter().map(|_| site.alloc_id()).collect();
+    let level = level_mut(site, r)?;
+    for holder in &holders {
+        if level.members.iter().any(|(_, h)| h == holder) {
+            return Err(r.err(
+                StatusCode::BAD_REQUEST,
+                "The member is already a member of the issue security level.",
+            ));
+        }
+    }
+    level.members.extend(ids.into_iter().zip(holders));
+    Ok(no_content())
+}
+
+/// `DELETE /issuesecurityschemes/{schemeId}/level/{levelId}/member/{memberId}`.
+pub fn security_level_member_remove(site: &mut Site, r: &Req) -> R {
+    let member = r.p("memberId").parse::<u64>().ok();
+    let level = level_mut(site, r)?;
+    let before = level.members.len();
+    level.members.retain(|(id, _)| Some(*id) != member);
+    if level.members.len() == before {
+        return Err(r.not_found("The issue security level member does not exist."));
+    }
+    Ok(no_content())
+}
+
 /// `POST /issuesecurityschemes`: a scheme with its levels and their members.
 pub fn security_scheme_create(site: &mut Site, r: &Req) -> R {
     let b = r.json()?;

@@ -47,7 +47,7 @@ pub fn issue_create(site: &mut Site, r: &Req) -> R {
     // No auto-watch by the creating account (the blank issue has no watchers): a restore must be
     // able to reproduce watchers.
     let mut issue = Issue::blank(project.id, &r.me, now);
-    apply_fields(site, &mut issue, fields, true)
+    apply_fields(site, &mut issue, fields, true, &r.me)
         .map_err(|e| jira_field_errors(Value::Object(e)))?;
     // The project's issue type scheme decides the types; its workflow the first status.
     if !site
@@ -91,7 +91,7 @@ pub fn issue_edit(site: &mut Site, r: &Req) -> R {
     let mut issue = site.issues[&id].clone();
     let before = issue.clone();
     if let Some(fields) = b["fields"].as_object() {
-        apply_fields(site, &mut issue, fields, false)
+        apply_fields(site, &mut issue, fields, false, &r.me)
             .map_err(|e| jira_field_errors(Value::Object(e)))?;
     }
     if let Some(update) = b["update"].as_object() {
@@ -115,7 +115,7 @@ pub fn issue_edit(site: &mut Site, r: &Req) -> R {
                 } else if let Some(v) = op.get("set") {
                     let mut m = Map::new();
                     m.insert(k.clone(), v.clone());
-                    apply_fields(site, &mut issue, &m, false)
+                    apply_fields(site, &mut issue, &m, false, &r.me)
                         .map_err(|e| jira_field_errors(Value::Object(e)))?;
                 }
             }
@@ -220,7 +220,7 @@ pub fn transition_do(site: &mut Site, r: &Req) -> R {
         issue.resolution = None;
     }
     if let Some(fields) = b["fields"].as_object() {
-        apply_fields(site, &mut issue, fields, false)
+        apply_fields(site, &mut issue, fields, false, &r.me)
             .map_err(|e| jira_field_errors(Value::Object(e)))?;
     }
     issue.updated = Utc::now();

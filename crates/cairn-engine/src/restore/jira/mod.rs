@@ -97,6 +97,7 @@ pub(super) async fn restore(
         issues(run, &dest, key, &mut links).await?;
     }
     issue_links(run, &dest, links, &HashMap::new()).await?;
+    security::leave_levels(run, &dest).await?;
     security::assign_restored_schemes(run, &dest, &restored).await?;
     Ok(())
 }

@@ -174,7 +174,102 @@ pub(super) async fn configure(run: &mut RestoreRun<'_>, dest: &Dest) -> Result<(
     permission_schemes(run, dest, &names, &access).await?;
     writing_scheme(run, dest, &access).await?;
     security_schemes(run, dest, &names, &access).await?;
+    join_levels(run, dest).await?;
     run.map.finish_phase("access", run.ctx).await
+}
+
+/// Jira lets an account put an issue only at a security level it is a member of, and hides the
+/// issues of other levels from it. So, like the writing scheme, the restoring account is made a
+/// member of every level of the restored security schemes while the restore writes (issues are
+/// created at their level, so no one outside the level sees them at any moment), and leaves
+/// them at the end ([`leave_levels`]). A level that already names the account keeps it.
+///
+/// Each membership is recorded as intended (and saved) before it is added, so that a resumed
+/// restore tells the ones it added from the level's own.
+async fn join_levels(run: &mut RestoreRun<'_>, dest: &Dest) -> Result<(), EngineError> {
+    let schemes: BTreeSet<String> = run.map.all("issueSecurityScheme").into_values().collect();
+    for scheme in schemes {
+        let found = dest
+            .jira
+            .issue_security_scheme(&scheme)
+            .await
+            .map_err(site_error(Destination))?;
+        for level in items(&found["levels"]) {
+            let Some(level) = id_str(&level["id"]) else {
+                continue;
+            };
+            if run.map.get("levelMember", &level).is_some() {
+                continue;
+            }
+            let mine = my_membership(dest, &scheme, &level).await?;
+            let intended = run.map.get("levelMemberIntended", &level).is_some();
+            let member = match mine {
+                // The level's own membership: kept, and not removed at the end.
+                Some(_) if !intended => continue,
+                Some(member) => member,
+                None => {
+                    run.map.insert("levelMemberIntended", &level, &scheme);
+                    run.map.save(run.ctx).await?;
+                    let me = json!({"type": "user", "parameter": dest.me});
+                    dest.jira
+                        .add_security_level_members(&scheme, &level, &[me])
+                        .await
+                        .map_err(site_error(Destination))?;
+                    my_membership(dest, &scheme, &level).await?.ok_or_else(|| {
+                        EngineError::Retryable(format!(
+                            "the restoring account was added to security level {level} but is not among its members"
+                        ))
+                    })?
+                }
+            };
+            run.map
+                .insert("levelMember", &level, &format!("{scheme}/{member}"));
+            run.map.save(run.ctx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The id of the membership that names the restoring account by itself in a level.
+async fn my_membership(
+    dest: &Dest,
+    scheme: &str,
+    level: &str,
+) -> Result<Option<String>, EngineError> {
+    let members: Vec<Value> = dest
+        .jira
+        .security_level_members(scheme)
+        .try_collect()
+        .await
+        .map_err(site_error(Destination))?;
+    Ok(members
+        .iter()
+        .find(|m| {
+            id_str(&m["issueSecurityLevelId"]).as_deref() == Some(level)
+                && text(&m["holder"], "type") == "user"
+                && text(&m["holder"], "parameter") == dest.me
+        })
+        .and_then(|m| id_str(&m["id"])))
+}
+
+/// Once every issue is written: the restoring account leaves the levels [`join_levels`] made
+/// it a member of. Repeatable: a resumed restore does it again (a membership already gone is
+/// not an error).
+pub(super) async fn leave_levels(run: &mut RestoreRun<'_>, dest: &Dest) -> Result<(), EngineError> {
+    for (level, at) in run.map.all("levelMember") {
+        let Some((scheme, member)) = at.split_once('/') else {
+            continue;
+        };
+        match dest
+            .jira
+            .remove_security_level_member(scheme, &level, member)
+            .await
+        {
+            Err(e) if !e.is_not_found() => return Err(site_error(Destination)(e)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The permission scheme projects are created under while a restore writes them: every
