@@ -204,6 +204,8 @@ const NO_JSON_BODY: &[&str] = &[
     "PUT /rest/api/3/field/{fieldId}/context/{contextId}/project",
     "PUT /rest/api/3/workflowscheme/project",
     "DELETE /rest/api/3/permissionscheme/{schemeId}",
+    "PUT /rest/api/3/issuesecurityschemes/{schemeId}/level/{levelId}/member",
+    "DELETE /rest/api/3/issuesecurityschemes/{schemeId}/level/{levelId}/member/{memberId}",
     "PUT /rest/api/3/issuetypescheme/project",
     "PUT /rest/api/3/issue/{issueIdOrKey}",
     "DELETE /rest/api/3/issue/{issueIdOrKey}",
