@@ -11,7 +11,7 @@
 //! jira/users/{accountId}.json, jira/groups/{groupId}.json (with members)   only with USERS
 //! confluence/site.json                             what was selected
 //! confluence/spaces/{KEY}/space.json
-//! confluence/spaces/{KEY}/pages/{pageId}.json      {page, labels, properties, footerComments, inlineComments, attachments}
+//! confluence/spaces/{KEY}/pages/{pageId}.json      {page, labels, properties, footerComments, inlineComments, attachments, restrictions}
 //! confluence/spaces/{KEY}/blogposts/{id}.json      same shape with "blogpost"
 //! confluence/attachments/{attachmentId}            stream
 //! ```

@@ -1,5 +1,6 @@
 //! The Confluence side of a backup: spaces, pages and blog posts with both bodies, labels,
-//! properties, comments and attachments (read ahead, or taken over unread when unchanged).
+//! properties, comments, attachments and restrictions (read ahead, or taken over unread when
+//! unchanged).
 
 use std::collections::BTreeMap;
 
@@ -34,12 +35,14 @@ pub(super) async fn backup(
     let personal = selections.contains(&Selection::PersonalSpaces);
     let spaces = read_all(c.spaces(personal)).await?;
     run.known = run.done() + spaces.len() as u64;
+    let mut group_names = BTreeMap::new();
     for space in spaces {
         let key = space["key"].as_str().unwrap_or_default().to_string();
         let space_id = id_str(&space["id"]).unwrap_or_default();
+        let permissions = space_permissions(&c, &space_id, &mut group_names).await?;
         run.put(
             &layout::confluence_space(&key),
-            &space,
+            &json!({"space": space, "permissions": permissions}),
             BTreeMap::new(),
             Category::Data,
         )
@@ -110,6 +113,30 @@ pub(super) async fn backup(
     Ok(())
 }
 
+/// A space's permissions as v2 lists them, each group principal with its `name` too (a
+/// destination knows groups by name, not by this site's ids). `group_names` caches the look-ups.
+async fn space_permissions(
+    c: &cairn_connectors::Confluence,
+    space_id: &str,
+    group_names: &mut BTreeMap<String, Option<String>>,
+) -> Result<Vec<Value>, EngineError> {
+    let mut out = read_all(c.space_permissions(space_id)).await?;
+    for p in &mut out {
+        if p["principal"]["type"] != "group" {
+            continue;
+        }
+        let id = id_str(&p["principal"]["id"]).unwrap_or_default();
+        if !group_names.contains_key(&id) {
+            let name = c.group_name(&id).await.map_err(site_error(Source))?;
+            group_names.insert(id.clone(), name);
+        }
+        if let Some(Some(name)) = group_names.get(&id) {
+            p["principal"]["name"] = json!(name);
+        }
+    }
+    Ok(out)
+}
+
 /// A page or blog post with both bodies, and what hangs off it, read side by side.
 struct ContentRead {
     content: Value,
@@ -117,6 +144,17 @@ struct ContentRead {
     properties: Vec<Value>,
     comments: Vec<Value>,
     attachments: Vec<Value>,
+    /// Who may read and who may edit it (v1 `restriction`, one entry per operation).
+    restrictions: Vec<Value>,
+}
+
+/// The restrictions of one page or blog post: v1's entries with their users and groups.
+async fn read_restrictions(
+    c: &cairn_connectors::Confluence,
+    id: &str,
+) -> cairn_connectors::Result<Vec<Value>> {
+    let v = c.restrictions(id).await?;
+    Ok(v["results"].as_array().cloned().unwrap_or_default())
 }
 
 /// Reads one page or blog post; `None` if it was deleted since it was listed.
@@ -133,8 +171,9 @@ async fn read_content(
         all(c.properties(kind, id)),
         all(c.comments(kind, id)),
         all(c.attachments(kind, id)),
+        read_restrictions(c, id),
     );
-    let (mut content, adf, labels, properties, comments, attachments) = match read {
+    let (mut content, adf, labels, properties, comments, attachments, restrictions) = match read {
         Ok(r) => r,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
@@ -146,6 +185,7 @@ async fn read_content(
         properties,
         comments,
         attachments,
+        restrictions,
     }))
 }
 
@@ -181,10 +221,11 @@ async fn read_parts(
     listed: Listed,
 ) -> cairn_connectors::Result<ContentRead> {
     let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
-    let (mut content, comments, attachments) = futures::try_join!(
+    let (mut content, comments, attachments, restrictions) = futures::try_join!(
         c.content_with_parts(kind, id, "atlas_doc_format"),
         all(c.comments(kind, id)),
         all(c.attachments(kind, id)),
+        read_restrictions(c, id),
     )?;
     let included = |content: &mut Value, field: &str| -> Option<Vec<Value>> {
         let part = content.as_object_mut()?.shift_remove(field)?;
@@ -219,6 +260,7 @@ async fn read_parts(
         properties,
         comments,
         attachments,
+        restrictions,
     })
 }
 
@@ -237,6 +279,7 @@ async fn write_content(
         properties,
         comments,
         attachments,
+        restrictions,
     } = read;
     let (inline, footer): (Vec<Value>, Vec<Value>) = comments
         .into_iter()
@@ -260,6 +303,7 @@ async fn write_content(
         "footerComments": footer,
         "inlineComments": inline,
         "attachments": attachments,
+        "restrictions": restrictions,
     });
     let mut attrs = BTreeMap::from([
         (attr::UPDATED.to_string(), stamp),
