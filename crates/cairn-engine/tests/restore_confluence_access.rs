@@ -11,7 +11,6 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use cairn_sitesim::model::PageKind;
 use cairn_sitesim::{Access, Counts, FaultSpec};
