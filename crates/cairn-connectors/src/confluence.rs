@@ -30,6 +30,13 @@ impl ContentKind {
             ContentKind::BlogPost => "blogposts",
         }
     }
+    /// The v1 name of the kind (`type=page` / `type=blogpost`).
+    fn v1_type(self) -> &'static str {
+        match self {
+            ContentKind::Page => "page",
+            ContentKind::BlogPost => "blogpost",
+        }
+    }
     /// The field naming the container in a comment (`pageId` / `blogPostId`).
     pub fn comment_field(self) -> &'static str {
         match self {
@@ -302,6 +309,24 @@ impl Confluence {
                     .q("expand", "restrictions.user,restrictions.group"),
             )
             .await
+    }
+    /// The pages (or blog posts) of a space through v1 (`GET /content?spaceKey=`), each with
+    /// `restrictions.read` and `restrictions.update` and their users and groups: a space's
+    /// restrictions in one request per hundred items, where [`Confluence::restrictions`] takes
+    /// one per item.
+    pub fn restrictions_in_space(&self, kind: ContentKind, space_key: &str) -> Docs {
+        walk(
+            &self.t,
+            Req::get(format!("{V1}/content"))
+                .q("spaceKey", space_key)
+                .q("type", kind.v1_type())
+                .q(
+                    "expand",
+                    "restrictions.read.restrictions.user,restrictions.read.restrictions.group,\
+                     restrictions.update.restrictions.user,restrictions.update.restrictions.group",
+                ),
+            Style::V1 { max: 100 },
+        )
     }
     /// Whether the site's directory has this account (v1 `GET /user`).
     pub async fn has_user(&self, account_id: &str) -> Result<bool> {

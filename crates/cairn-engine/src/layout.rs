@@ -80,6 +80,9 @@ pub mod attr {
     pub const PARENT: &str = "parent";
     /// The ids of the item's attachments, comma-separated: taken over with the item.
     pub const ATTACHMENTS: &str = "attachments";
+    /// A digest of a Confluence item's restrictions. Changing them leaves the item's version
+    /// alone, so an item is taken over unread only if this is the same too.
+    pub const RESTRICTIONS: &str = "restrictions";
 }
 
 pub fn jira_site() -> String {

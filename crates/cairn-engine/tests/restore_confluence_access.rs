@@ -582,3 +582,77 @@ async fn a_restore_killed_while_restricting_resumes_with_no_duplicate() {
         src_reader
     );
 }
+
+/// Changing who may read a page leaves its version alone, so the listing alone cannot tell an
+/// incremental backup it changed; taking it over unread would keep the old restriction and a
+/// restore would show the page to accounts the site now hides it from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restriction_changed_since_the_last_backup_is_in_the_next_one() {
+    let w = world_of(34, counts(), &[]).await;
+    let policy = w.policy(Product::Confluence).await;
+    let first = w.run_backup(&policy).await;
+    let admin = w.sim.account(Access::ReadWrite).account_id();
+    // An unrestricted page of a shared space is restricted to the administrator, and a
+    // restricted one opened to everyone; neither page's version changes.
+    let (closed, opened) = w.sim.with_site_mut("src", |s| {
+        let shared = |s: &cairn_sitesim::model::Site, p: &cairn_sitesim::model::Page| {
+            p.kind == PageKind::Page && s.spaces.get(&p.space_id).is_some_and(|sp| !sp.personal)
+        };
+        let closed = s
+            .pages
+            .values()
+            .find(|p| shared(s, p) && p.restrictions == Default::default())
+            .map(|p| p.id)
+            .unwrap();
+        let opened = s
+            .pages
+            .values()
+            .find(|p| shared(s, p) && !p.restrictions.read.is_empty())
+            .map(|p| p.id)
+            .unwrap();
+        s.pages.get_mut(&closed).unwrap().restrictions.read.users = vec![admin.clone()];
+        s.pages.get_mut(&opened).unwrap().restrictions = Default::default();
+        (closed, opened)
+    });
+    let second = w.run_backup(&policy).await;
+    assert_ne!(first.id, second.id);
+    let stats = w.stats(&second.id).await;
+    assert!(
+        stats["itemsUnchanged"].as_u64().unwrap() > 0,
+        "the other pages are taken over: {stats}"
+    );
+    let snap = w.snapshot(&second.id).await;
+    let files = w.files(&second.id).await;
+    let doc_of = |id: u64| {
+        files
+            .keys()
+            .find(|p| p.ends_with(&format!("/pages/{id}.json")))
+            .unwrap()
+            .clone()
+    };
+    let restricted_to = |doc: &Value| -> Vec<String> {
+        doc["restrictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["operation"] == "read")
+            .flat_map(|e| {
+                e["restrictions"]["user"]["results"]
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            })
+            .map(|u| u["accountId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let closed_doc: Value =
+        serde_json::from_slice(&snap.get(&doc_of(closed)).await.unwrap()).unwrap();
+    assert_eq!(restricted_to(&closed_doc), vec![admin], "{closed_doc}");
+    let opened_doc: Value =
+        serde_json::from_slice(&snap.get(&doc_of(opened)).await.unwrap()).unwrap();
+    assert_eq!(
+        restricted_to(&opened_doc),
+        Vec::<String>::new(),
+        "{opened_doc}"
+    );
+}

@@ -234,6 +234,7 @@ pub fn routes() -> Vec<Route> {
         r!(ConfV1, GET, "/wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download", read c::v1_attachment_download),
         r!(ConfV1, POST, "/wiki/rest/api/content/{id}/label", write c::v1_labels_add),
         r!(ConfV1, POST, "/wiki/rest/api/space", write c::v1_space_create),
+        r!(ConfV1, GET, "/wiki/rest/api/content", read c::v1_contents),
         r!(ConfV1, GET, "/wiki/rest/api/content/{id}/restriction", read c::v1_restrictions),
         r!(ConfV1, PUT, "/wiki/rest/api/content/{id}/restriction", write c::v1_restrictions_update),
         r!(ConfV1, GET, "/wiki/rest/api/user", read c::v1_user_get),

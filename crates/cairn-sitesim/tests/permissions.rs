@@ -496,9 +496,13 @@ async fn space_permissions_and_restrictions_decide_what_an_account_sees_in_confl
             assert_eq!(get(admin, path.clone()).await.0, 200, "{path}");
         }
     }
+    let open_key = sim.with_site("s", |s| {
+        s.spaces[&open_space.parse::<u64>().unwrap()].key.clone()
+    });
     for list in [
         "/wiki/api/v2/pages?limit=250".to_string(),
         format!("/wiki/api/v2/spaces/{open_space}/pages?limit=250"),
+        format!("/wiki/rest/api/content?spaceKey={open_key}&type=page&limit=200"),
     ] {
         let (_, seen) = get(reader, list.clone()).await;
         assert!(!ids(&seen).contains(&nested), "{list}");
@@ -506,6 +510,39 @@ async fn space_permissions_and_restrictions_decide_what_an_account_sees_in_confl
         let (_, seen) = get(admin, list.clone()).await;
         assert!(ids(&seen).contains(&nested), "{list}");
     }
+    // v1's listing gives each page's restrictions in bulk, as the single read does.
+    let expand = "restrictions.read.restrictions.user,restrictions.read.restrictions.group";
+    let (_, listed) = get(
+        admin,
+        format!("/wiki/rest/api/content?spaceKey={open_key}&type=page&limit=200&expand={expand}"),
+    )
+    .await;
+    let (_, single) = get(
+        admin,
+        format!("/wiki/rest/api/content/{nested}/restriction?expand=restrictions.user,restrictions.group"),
+    )
+    .await;
+    let listed_read = listed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == json!(nested))
+        .map(|x| x["restrictions"]["read"]["restrictions"].clone())
+        .unwrap();
+    let single_read = single["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["operation"] == "read")
+        .map(|x| x["restrictions"].clone())
+        .unwrap();
+    assert_eq!(listed_read["user"], single_read["user"]);
+    assert_eq!(listed_read["group"], single_read["group"]);
+    assert!(
+        listed_read["user"]["size"].as_u64().unwrap()
+            + listed_read["group"]["size"].as_u64().unwrap()
+            > 0
+    );
     // Lifting the parent's restriction alone leaves the child hidden (its own restriction).
     let (status, _) = call(
         admin,

@@ -2,7 +2,7 @@
 //! properties, comments, attachments and restrictions (read ahead, or taken over unread when
 //! unchanged).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cairn_connectors::{ContentKind, Site};
 use cairn_control::jobs::EngineError;
@@ -54,23 +54,31 @@ pub(super) async fn backup(
                 false => read_all(c.content_ids(kind, &space_id)).await?,
             };
             run.known += listed.len() as u64;
+            // Changing a restriction leaves an item's version alone, so the restrictions of
+            // the whole space are read in bulk and compared as well.
+            let mut restrictions = restrictions_in_space(&c, kind, &key).await?;
             // Unchanged items are taken over from the parent now; the rest are read below.
             let mut to_read = Vec::new();
             for item in listed {
                 let id = id_str(&item["id"]).unwrap_or_default();
                 let stamp = item["version"]["createdAt"].as_str().unwrap_or_default();
                 let parent = id_str(&item["parentId"]).unwrap_or_default();
-                let (path, listed) = match kind {
-                    ContentKind::Page => (
-                        layout::confluence_page(&key, &id),
-                        vec![(attr::UPDATED, stamp), (attr::PARENT, parent.as_str())],
-                    ),
-                    ContentKind::BlogPost => (
-                        layout::confluence_blogpost(&key, &id),
-                        vec![(attr::UPDATED, stamp)],
-                    ),
+                let restricted = restrictions.remove(&id);
+                let restricted_stamp = restricted.as_deref().map(restrictions_stamp);
+                let mut listed = vec![(attr::UPDATED, stamp)];
+                if let Some(r) = &restricted_stamp {
+                    listed.push((attr::RESTRICTIONS, r.as_str()));
+                }
+                let path = match kind {
+                    ContentKind::Page => {
+                        listed.push((attr::PARENT, parent.as_str()));
+                        layout::confluence_page(&key, &id)
+                    }
+                    ContentKind::BlogPost => layout::confluence_blogpost(&key, &id),
                 };
+                // An item missing from the restriction listing (created in between) is read.
                 if !stamp.is_empty()
+                    && restricted_stamp.is_some()
                     && let Some((from, attrs)) =
                         run.take_over(&path, Want::Listed(&listed), true).await?
                 {
@@ -83,17 +91,19 @@ pub(super) async fn backup(
                     version: item["version"]["number"].clone(),
                     storage: item["body"]["storage"].clone(),
                 });
-                to_read.push((path, id, storage));
+                to_read.push((path, id, storage, restricted));
             }
             // As for Jira issues: the next few items are read (each in a task of its own) while
             // one is written.
             let mut reads = futures::stream::iter(to_read)
-                .map(|(path, id, listed)| {
+                .map(|(path, id, listed, restricted)| {
                     let c = c.clone();
                     tokio::spawn(async move {
                         let read = match listed {
-                            Some(listed) => read_content_bulk(&c, kind, &id, listed).await?,
-                            None => read_content(&c, kind, &id).await?,
+                            Some(listed) => {
+                                read_content_bulk(&c, kind, &id, listed, restricted).await?
+                            }
+                            None => read_content(&c, kind, &id, restricted).await?,
                         };
                         Ok::<_, cairn_connectors::Error>((path, id, read))
                     })
@@ -148,13 +158,60 @@ struct ContentRead {
     restrictions: Vec<Value>,
 }
 
-/// The restrictions of one page or blog post: v1's entries with their users and groups.
+/// The restrictions of one page or blog post: v1's entries with their users and groups, as
+/// the space's listing gave them or else read on their own.
 async fn read_restrictions(
     c: &cairn_connectors::Confluence,
     id: &str,
+    listed: Option<Vec<Value>>,
 ) -> cairn_connectors::Result<Vec<Value>> {
+    if let Some(listed) = listed {
+        return Ok(listed);
+    }
     let v = c.restrictions(id).await?;
     Ok(v["results"].as_array().cloned().unwrap_or_default())
+}
+
+/// The restrictions of every page (or blog post) of a space the backup account reads, by id:
+/// each item's entries (`read`, `update`) in the form [`read_restrictions`] gives them.
+async fn restrictions_in_space(
+    c: &cairn_connectors::Confluence,
+    kind: ContentKind,
+    space_key: &str,
+) -> Result<HashMap<String, Vec<Value>>, EngineError> {
+    let listed = read_all(c.restrictions_in_space(kind, space_key)).await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|mut item| {
+            let id = id_str(&item["id"])?;
+            let entries = ["read", "update"]
+                .iter()
+                .filter_map(|op| {
+                    let mut e = item["restrictions"][op].take();
+                    if e.is_null() {
+                        return None;
+                    }
+                    e["operation"] = json!(op);
+                    Some(e)
+                })
+                .collect();
+            Some((id, entries))
+        })
+        .collect())
+}
+
+/// A short digest of who an item's restrictions let through (accounts and groups per
+/// operation, order ignored): kept as an entry attribute so that a changed restriction makes
+/// the next backup read the item again.
+fn restrictions_stamp(entries: &[Value]) -> String {
+    let mut parsed = crate::json::content_restrictions(entries);
+    parsed.sort_by(|a, b| a.operation.cmp(&b.operation));
+    for r in &mut parsed {
+        r.users.sort();
+        r.groups.sort();
+    }
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(format!("{parsed:?}").as_bytes())[..8])
 }
 
 /// Reads one page or blog post; `None` if it was deleted since it was listed.
@@ -162,6 +219,7 @@ async fn read_content(
     c: &cairn_connectors::Confluence,
     kind: ContentKind,
     id: &str,
+    restricted: Option<Vec<Value>>,
 ) -> cairn_connectors::Result<Option<ContentRead>> {
     let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
     let read = futures::try_join!(
@@ -171,7 +229,7 @@ async fn read_content(
         all(c.properties(kind, id)),
         all(c.comments(kind, id)),
         all(c.attachments(kind, id)),
-        read_restrictions(c, id),
+        read_restrictions(c, id, restricted),
     );
     let (mut content, adf, labels, properties, comments, attachments, restrictions) = match read {
         Ok(r) => r,
@@ -206,8 +264,9 @@ async fn read_content_bulk(
     kind: ContentKind,
     id: &str,
     listed: Listed,
+    restricted: Option<Vec<Value>>,
 ) -> cairn_connectors::Result<Option<ContentRead>> {
-    match read_parts(c, kind, id, listed).await {
+    match read_parts(c, kind, id, listed, restricted).await {
         Ok(r) => Ok(Some(r)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
@@ -219,13 +278,14 @@ async fn read_parts(
     kind: ContentKind,
     id: &str,
     listed: Listed,
+    restricted: Option<Vec<Value>>,
 ) -> cairn_connectors::Result<ContentRead> {
     let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
     let (mut content, comments, attachments, restrictions) = futures::try_join!(
         c.content_with_parts(kind, id, "atlas_doc_format"),
         all(c.comments(kind, id)),
         all(c.attachments(kind, id)),
-        read_restrictions(c, id),
+        read_restrictions(c, id, restricted),
     )?;
     let included = |content: &mut Value, field: &str| -> Option<Vec<Value>> {
         let part = content.as_object_mut()?.shift_remove(field)?;
@@ -308,6 +368,10 @@ async fn write_content(
     let mut attrs = BTreeMap::from([
         (attr::UPDATED.to_string(), stamp),
         (attr::ATTACHMENTS.to_string(), ids.join(",")),
+        (
+            attr::RESTRICTIONS.to_string(),
+            restrictions_stamp(&restrictions),
+        ),
     ]);
     if kind == ContentKind::Page {
         attrs.insert(

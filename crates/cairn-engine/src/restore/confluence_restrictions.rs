@@ -26,45 +26,17 @@ use cairn_connectors::Confluence;
 use cairn_control::jobs::EngineError;
 use serde_json::{Value, json};
 
-use crate::json::{id_str, items, text};
+use crate::json::{ContentRestriction, content_restrictions, items};
 use crate::restore::RestoreRun;
 use crate::site::{SiteRole::Destination, site_error};
 
 /// The map's kind of a written restriction and of a restriction left out or refused.
 pub(super) const KIND: &str = "contentRestriction";
 
-/// One operation's restriction as backed up: account ids and group names.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Restriction {
-    pub operation: String,
-    pub users: Vec<String>,
-    pub groups: Vec<String>,
-}
-
 /// The restrictions in a backed-up page or blog post document: the operations that name
 /// anyone (an empty entry is no restriction).
-pub(super) fn of_doc(doc: &Value) -> Vec<Restriction> {
-    let mut out = Vec::new();
-    for e in items(&doc["restrictions"]) {
-        let users: Vec<String> = items(&e["restrictions"]["user"]["results"])
-            .iter()
-            .filter_map(|u| id_str(&u["accountId"]))
-            .collect();
-        let groups: Vec<String> = items(&e["restrictions"]["group"]["results"])
-            .iter()
-            .map(|g| text(g, "name").to_string())
-            .filter(|n| !n.is_empty())
-            .collect();
-        if users.is_empty() && groups.is_empty() {
-            continue;
-        }
-        out.push(Restriction {
-            operation: text(e, "operation").to_string(),
-            users,
-            groups,
-        });
-    }
-    out
+pub(super) fn of_doc(doc: &Value) -> Vec<ContentRestriction> {
+    content_restrictions(items(&doc["restrictions"]))
 }
 
 /// Whether the backed-up item had any restriction (it is then created private).

@@ -272,61 +272,147 @@ pub fn v1_group_by_name(site: &Site, r: &Req) -> R {
         .ok_or_else(|| r.not_found(&format!("No group found with name: {name}")))
 }
 
+/// One operation's restriction as v1 gives it (`ContentRestriction`): its users and groups
+/// listed when asked for, else named in `_expandable`.
+fn restriction_entry(site: &Site, op: &str, x: &Restriction, users: bool, groups: bool) -> Value {
+    let mut restrictions = serde_json::Map::new();
+    let mut expandable = serde_json::Map::new();
+    if users {
+        let list: Vec<Value> = x
+            .users
+            .iter()
+            .filter_map(|u| site.user(u))
+            .map(v1_user)
+            .collect();
+        let n = list.len();
+        restrictions.insert(
+            "user".into(),
+            json!({"results": list, "start": 0, "limit": n.max(1), "size": n}),
+        );
+    } else {
+        expandable.insert("user".into(), json!(""));
+    }
+    if groups {
+        let list: Vec<Value> = x
+            .groups
+            .iter()
+            .filter_map(|g| site.groups.iter().find(|x| &x.name == g))
+            .map(v1_group)
+            .collect();
+        let n = list.len();
+        restrictions.insert(
+            "group".into(),
+            json!({"results": list, "start": 0, "limit": n.max(1), "size": n}),
+        );
+    } else {
+        expandable.insert("group".into(), json!(""));
+    }
+    restrictions.insert("_expandable".into(), Value::Object(expandable));
+    json!({"operation": op, "restrictions": restrictions, "_expandable": {"content": ""}, "_links": {}})
+}
+
+/// The `expand` values asked for, comma lists split.
+fn expansions(r: &Req) -> Vec<&str> {
+    r.q_all("expand")
+}
+
 /// The restrictions of a page or blog post, one entry per operation (`read`, `update`), users
 /// and groups given when `expand` asks for them.
 fn restrictions_json(site: &Site, p: &Page, r: &Req) -> Value {
-    let expand: Vec<&str> = r
-        .q_all("expand")
-        .into_iter()
-        .flat_map(|e| e.split(','))
-        .collect();
+    let expand = expansions(r);
     let (users, groups) = (
         expand.contains(&"restrictions.user"),
         expand.contains(&"restrictions.group"),
     );
-    let entry = |op: &str, x: &Restriction| {
-        let mut restrictions = serde_json::Map::new();
-        let mut expandable = serde_json::Map::new();
-        if users {
-            let list: Vec<Value> = x
-                .users
-                .iter()
-                .filter_map(|u| site.user(u))
-                .map(v1_user)
-                .collect();
-            let n = list.len();
-            restrictions.insert(
-                "user".into(),
-                json!({"results": list, "start": 0, "limit": n.max(1), "size": n}),
-            );
-        } else {
-            expandable.insert("user".into(), json!(""));
-        }
-        if groups {
-            let list: Vec<Value> = x
-                .groups
-                .iter()
-                .filter_map(|g| site.groups.iter().find(|x| &x.name == g))
-                .map(v1_group)
-                .collect();
-            let n = list.len();
-            restrictions.insert(
-                "group".into(),
-                json!({"results": list, "start": 0, "limit": n.max(1), "size": n}),
-            );
-        } else {
-            expandable.insert("group".into(), json!(""));
-        }
-        restrictions.insert("_expandable".into(), Value::Object(expandable));
-        json!({"operation": op, "restrictions": restrictions, "_expandable": {"content": ""}, "_links": {}})
-    };
     let results = vec![
-        entry("read", &p.restrictions.read),
-        entry("update", &p.restrictions.update),
+        restriction_entry(site, "read", &p.restrictions.read, users, groups),
+        restriction_entry(site, "update", &p.restrictions.update, users, groups),
     ];
     let hash = blake3::hash(format!("{:?}", p.restrictions).as_bytes()).to_hex()[..16].to_string();
     json!({"results": results, "start": 0, "limit": 100, "size": 2, "restrictionsHash": hash,
            "_links": {"base": format!("{}/wiki", r.base), "context": "/wiki"}})
+}
+
+/// `GET /content`: the pages (or blog posts, `type=blogpost`) the caller may read, of one space
+/// (`spaceKey`) or all, in id order with `start`/`limit` paging (25 by default, at most 200).
+/// Besides the id, type, status and title, it gives `version` and `space` (expanded by
+/// default, as Confluence does) and, when `expand` names them, each operation's restricted
+/// users and groups (`restrictions.read.restrictions.user` and the like).
+pub fn v1_contents(site: &Site, r: &Req) -> R {
+    let kind = match r.q("type").unwrap_or("page") {
+        "page" => PageKind::Page,
+        "blogpost" => PageKind::BlogPost,
+        other => {
+            return Err(r.err(
+                StatusCode::BAD_REQUEST,
+                &format!("Content type '{other}' is not supported here: use page or blogpost"),
+            ));
+        }
+    };
+    if let Some(status) = r.q("status")
+        && !status.split(',').any(|s| s == "current" || s == "any")
+    {
+        // Only current content is kept by the stand-in.
+        return Ok(ok(v1_page(r, vec![], 25, 200)?));
+    }
+    let space = match r.q("spaceKey") {
+        Some(key) => match site.spaces.values().find(|s| s.key == key) {
+            Some(s) if site.may_read_space(&r.me, s.id) => Some(s.id),
+            // Confluence answers an unknown or closed space with an empty list.
+            _ => return Ok(ok(v1_page(r, vec![], 25, 200)?)),
+        },
+        None => None,
+    };
+    let expand = expansions(r);
+    let asked = |op: &str, what: &str| {
+        expand.contains(&format!("restrictions.{op}.restrictions.{what}").as_str())
+    };
+    let items: Vec<Value> = site
+        .pages
+        .values()
+        .filter(|p| p.kind == kind && space.is_none_or(|s| p.space_id == s))
+        .filter(|p| site.may_read_page(&r.me, p.id))
+        .map(|p| {
+            let sp = site.spaces.get(&p.space_id);
+            let key = sp.map(|s| s.key.clone()).unwrap_or_default();
+            let space = json!({
+                "id": p.space_id, "key": key, "name": sp.map(|s| s.name.clone()).unwrap_or_default(),
+                "type": if sp.is_some_and(|s| s.personal) { "personal" } else { "global" },
+                "status": "current", "_expandable": {},
+                "_links": {"webui": format!("/spaces/{key}"), "self": format!("{}/wiki/rest/api/space/{key}", r.base)},
+            });
+            let mut v = json!({
+                "id": p.id.to_string(),
+                "type": if kind == PageKind::Page { "page" } else { "blogpost" },
+                "status": "current",
+                "title": p.title,
+                "space": space,
+                "version": {"number": p.version.number, "when": conf_ts(&p.version.created), "minorEdit": false,
+                            "message": p.version.message,
+                            "by": {"type": "known", "accountId": p.version.author}, "_expandable": {}, "_links": {}},
+                "_expandable": {"restrictions": format!("/rest/api/content/{}/restriction/byOperation", p.id)},
+                "_links": {"webui": format!("/spaces/{key}/pages/{}", p.id), "self": format!("{}/wiki/rest/api/content/{}", r.base, p.id)},
+            });
+            let mut restrictions = serde_json::Map::new();
+            let mut expandable = serde_json::Map::new();
+            for (op, x) in [("read", &p.restrictions.read), ("update", &p.restrictions.update)] {
+                let (users, groups) = (asked(op, "user"), asked(op, "group"));
+                if users || groups || expand.contains(&format!("restrictions.{op}").as_str()) {
+                    restrictions.insert(op.into(), restriction_entry(site, op, x, users, groups));
+                } else {
+                    expandable.insert(op.into(), json!(""));
+                }
+            }
+            if !restrictions.is_empty() {
+                restrictions.insert("_expandable".into(), Value::Object(expandable));
+                restrictions.insert("_links".into(), json!({}));
+                v["restrictions"] = Value::Object(restrictions);
+                v["_expandable"] = json!({});
+            }
+            v
+        })
+        .collect();
+    Ok(ok(v1_page(r, items, 25, 200)?))
 }
 
 pub fn v1_restrictions(site: &Site, r: &Req) -> R {
