@@ -98,7 +98,11 @@ pub(super) async fn write(
             }
         };
         if let Some((ty, ident)) = grant {
-            wanted.push((ty.to_string(), ident, op, target));
+            let grant = (ty.to_string(), ident, op, target);
+            // A site lists a permission once; a backup that holds one twice gives it once.
+            if !wanted.contains(&grant) {
+                wanted.push(grant);
+            }
         }
     }
     let held = held(dir, space_id).await?;

@@ -167,6 +167,15 @@ fn space_permissions(site: &Site, sid: u64, si: usize, personal: bool) -> Vec<Sp
             grants.push((Principal::Anonymous, "read", "space"));
         }
     }
+    // Confluence holds a permission once ("Permission already exists"): the team group may be
+    // the administrators' own.
+    let mut unique: Vec<(Principal, &str, &str)> = Vec::new();
+    for g in grants {
+        if !unique.contains(&g) {
+            unique.push(g);
+        }
+    }
+    let grants = unique;
     grants
         .into_iter()
         .enumerate()
