@@ -1,5 +1,5 @@
 //! Confluence Cloud: the REST API v2, and v1 where v2 lacks the operation (attachment upload and
-//! download, adding labels, creating a space).
+//! download, adding labels, creating a space, restrictions, moving a page, directory look-ups).
 
 use std::sync::Arc;
 
@@ -28,6 +28,13 @@ impl ContentKind {
         match self {
             ContentKind::Page => "pages",
             ContentKind::BlogPost => "blogposts",
+        }
+    }
+    /// The v1 name of the kind (`type=page` / `type=blogpost`).
+    fn v1_type(self) -> &'static str {
+        match self {
+            ContentKind::Page => "page",
+            ContentKind::BlogPost => "blogpost",
         }
     }
     /// The field naming the container in a comment (`pageId` / `blogPostId`).
@@ -93,6 +100,27 @@ impl Confluence {
         self.t
             .json(Req::get(format!("{V2}/spaces/{}", seg(id))).q("description-format", "plain"))
             .await
+    }
+
+    /// A space's permissions (v2): each `{id, principal: {type, id}, operation: {key,
+    /// targetType}}`; a group by its id, everyone as the user `anonymous`.
+    pub fn space_permissions(&self, space_id: &str) -> Docs {
+        self.list(Req::get(format!(
+            "{V2}/spaces/{}/permissions",
+            seg(space_id)
+        )))
+    }
+    /// The name of the group with this id, if the site has it (v1 `GET /group/by-id`).
+    pub async fn group_name(&self, group_id: &str) -> Result<Option<String>> {
+        match self
+            .t
+            .json(Req::get(format!("{V1}/group/by-id")).q("id", group_id))
+            .await
+        {
+            Ok(v) => Ok(v["name"].as_str().map(String::from)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     // ----------------------------------------------------- pages, blog posts
@@ -272,7 +300,116 @@ impl Confluence {
             .await
     }
 
+    /// The restrictions of a page or blog post (v1, users and groups expanded): `results`, one
+    /// entry per operation with `restrictions.user.results` and `restrictions.group.results`.
+    pub async fn restrictions(&self, content_id: &str) -> Result<Value> {
+        self.t
+            .json(
+                Req::get(format!("{V1}/content/{}/restriction", seg(content_id)))
+                    .q("expand", "restrictions.user,restrictions.group"),
+            )
+            .await
+    }
+    /// The pages (or blog posts) of a space through v1 (`GET /content?spaceKey=`), each with
+    /// `restrictions.read` and `restrictions.update` and their users and groups: a space's
+    /// restrictions in one request per hundred items, where [`Confluence::restrictions`] takes
+    /// one per item.
+    pub fn restrictions_in_space(&self, kind: ContentKind, space_key: &str) -> Docs {
+        walk(
+            &self.t,
+            Req::get(format!("{V1}/content"))
+                .q("spaceKey", space_key)
+                .q("type", kind.v1_type())
+                .q(
+                    "expand",
+                    "restrictions.read.restrictions.user,restrictions.read.restrictions.group,\
+                     restrictions.update.restrictions.user,restrictions.update.restrictions.group",
+                ),
+            Style::V1 { max: 100 },
+        )
+    }
+    /// Whether the site's directory has this account (v1 `GET /user`).
+    pub async fn has_user(&self, account_id: &str) -> Result<bool> {
+        match self
+            .t
+            .json(Req::get(format!("{V1}/user")).q("accountId", account_id))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    /// Whether the site has a group of this name (v1 `GET /group/by-name`).
+    pub async fn has_group(&self, name: &str) -> Result<bool> {
+        match self
+            .t
+            .json(Req::get(format!("{V1}/group/by-name")).q("name", name))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    /// The account id of the caller (v1 `GET /user/current`).
+    pub async fn current_account_id(&self) -> Result<String> {
+        let v = self.t.json(Req::get(format!("{V1}/user/current"))).await?;
+        v["accountId"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| Error::protocol("GET /wiki/rest/api/user/current", "no accountId"))
+    }
+
     // ================================================================= write
+    /// Gives a space permission (v1): `subject_type` `user` (an account id, or `anonymous`) or
+    /// `group` (a name); `key` and `target` as the reference's table allows.
+    pub async fn add_space_permission(
+        &self,
+        space_key: &str,
+        subject_type: &str,
+        identifier: &str,
+        key: &str,
+        target: &str,
+    ) -> Result<String> {
+        let v = self
+            .t
+            .json(Req::send(
+                Method::POST,
+                format!("{V1}/space/{}/permission", seg(space_key)),
+                json!({"subject": {"type": subject_type, "identifier": identifier}, "operation": {"key": key, "target": target}}),
+            ))
+            .await?;
+        id_of(&v, "POST /wiki/rest/api/space/{spaceKey}/permission")
+    }
+    /// Removes a space permission (v1; removing a `read` permission removes every permission
+    /// of that user or group in the space).
+    pub async fn remove_space_permission(&self, space_key: &str, id: &str) -> Result<()> {
+        self.t
+            .json(Req {
+                method: Method::DELETE,
+                ..Req::get(format!(
+                    "{V1}/space/{}/permission/{}",
+                    seg(space_key),
+                    seg(id)
+                ))
+            })
+            .await?;
+        Ok(())
+    }
+    /// Replaces every restriction of a page or blog post (v1): `restrictions` is a list of
+    /// `{"operation", "restrictions": {"user": [{"accountId"}], "group": [{"name"}]}}`; an
+    /// operation left out is unrestricted afterwards.
+    pub async fn set_restrictions(&self, content_id: &str, restrictions: &Value) -> Result<()> {
+        self.t
+            .json(Req::send(
+                Method::PUT,
+                format!("{V1}/content/{}/restriction", seg(content_id)),
+                restrictions.clone(),
+            ))
+            .await?;
+        Ok(())
+    }
     /// Creates a space (v1; Confluence gives it a homepage).
     pub async fn create_space(
         &self,
@@ -308,19 +445,41 @@ impl Confluence {
         title: &str,
         body: &Value,
     ) -> Result<String> {
+        self.create(kind, space_id, parent_id, title, body, false)
+            .await
+    }
+    /// As [`Confluence::create_content`], created private (v2 `private=true`): only the caller
+    /// may read or edit it, from its first moment, until its restrictions are replaced.
+    pub async fn create_private_content(
+        &self,
+        kind: ContentKind,
+        space_id: &str,
+        parent_id: Option<&str>,
+        title: &str,
+        body: &Value,
+    ) -> Result<String> {
+        self.create(kind, space_id, parent_id, title, body, true)
+            .await
+    }
+    async fn create(
+        &self,
+        kind: ContentKind,
+        space_id: &str,
+        parent_id: Option<&str>,
+        title: &str,
+        body: &Value,
+        private: bool,
+    ) -> Result<String> {
         let mut req =
             json!({"spaceId": space_id, "status": "current", "title": title, "body": body});
         if let (ContentKind::Page, Some(p)) = (kind, parent_id) {
             req["parentId"] = json!(p);
         }
-        let v = self
-            .t
-            .json(Req::send(
-                Method::POST,
-                format!("{V2}/{}", kind.path()),
-                req,
-            ))
-            .await?;
+        let mut call = Req::send(Method::POST, format!("{V2}/{}", kind.path()), req);
+        if private {
+            call = call.q("private", "true");
+        }
+        let v = self.t.json(call).await?;
         id_of(&v, "POST /wiki/api/v2/pages")
     }
     /// Replaces a page's title and body (a restore fills the homepage this way); `version` is
@@ -337,6 +496,23 @@ impl Confluence {
                 Method::PUT,
                 format!("{V2}/pages/{}", seg(id)),
                 json!({"id": id, "status": "current", "title": title, "body": body, "version": {"number": version}}),
+            ))
+            .await?;
+        Ok(())
+    }
+    /// Moves a page (v1): `position` is `before` or `after` (beside `target_id`, under its
+    /// parent) or `append` (the last child of `target_id`).
+    pub async fn move_page(&self, page_id: &str, position: &str, target_id: &str) -> Result<()> {
+        self.t
+            .json(Req::send(
+                Method::PUT,
+                format!(
+                    "{V1}/content/{}/move/{}/{}",
+                    seg(page_id),
+                    seg(position),
+                    seg(target_id)
+                ),
+                json!({}),
             ))
             .await?;
         Ok(())

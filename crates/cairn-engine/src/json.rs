@@ -34,3 +34,37 @@ mod tests {
         assert_eq!(id_str(&Value::Null), None);
     }
 }
+
+/// One operation's restriction of a Confluence page or blog post: account ids and group names.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ContentRestriction {
+    pub operation: String,
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+/// The restrictions in v1's entries (`[{operation, restrictions: {user: {results}, group:
+/// {results}}}]`): the operations that name anyone (an empty entry is no restriction).
+pub(crate) fn content_restrictions(entries: &[Value]) -> Vec<ContentRestriction> {
+    let mut out = Vec::new();
+    for e in entries {
+        let users: Vec<String> = items(&e["restrictions"]["user"]["results"])
+            .iter()
+            .filter_map(|u| id_str(&u["accountId"]))
+            .collect();
+        let groups: Vec<String> = items(&e["restrictions"]["group"]["results"])
+            .iter()
+            .map(|g| text(g, "name").to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if users.is_empty() && groups.is_empty() {
+            continue;
+        }
+        out.push(ContentRestriction {
+            operation: text(e, "operation").to_string(),
+            users,
+            groups,
+        });
+    }
+    out
+}

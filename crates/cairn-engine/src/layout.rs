@@ -11,7 +11,7 @@
 //! jira/users/{accountId}.json, jira/groups/{groupId}.json (with members)   only with USERS
 //! confluence/site.json                             what was selected
 //! confluence/spaces/{KEY}/space.json
-//! confluence/spaces/{KEY}/pages/{pageId}.json      {page, labels, properties, footerComments, inlineComments, attachments}
+//! confluence/spaces/{KEY}/pages/{pageId}.json      {page, labels, properties, footerComments, inlineComments, attachments, restrictions}
 //! confluence/spaces/{KEY}/blogposts/{id}.json      same shape with "blogpost"
 //! confluence/attachments/{attachmentId}            stream
 //! ```
@@ -80,6 +80,9 @@ pub mod attr {
     pub const PARENT: &str = "parent";
     /// The ids of the item's attachments, comma-separated: taken over with the item.
     pub const ATTACHMENTS: &str = "attachments";
+    /// A digest of a Confluence item's restrictions. Changing them leaves the item's version
+    /// alone, so an item is taken over unread only if this is the same too.
+    pub const RESTRICTIONS: &str = "restrictions";
 }
 
 pub fn jira_site() -> String {

@@ -384,11 +384,21 @@ pub fn v1_page(
     let size = results.len();
     let mut links = json!({"base": format!("{}/wiki", req.base), "context": "/wiki", "self": format!("{}{}", req.base, req.path)});
     if start + size < total {
-        links["next"] = json!(format!(
-            "{}?start={}&limit={limit}",
-            req.path,
-            start + limit
-        ));
+        // The next page's link keeps the other query parameters, as Confluence's does.
+        let mut next: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k != "start" && k != "limit")
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
+            .collect();
+        next.push(format!("start={}", start + limit));
+        next.push(format!("limit={limit}"));
+        links["next"] = json!(format!("{}?{}", req.path, next.join("&")));
     }
     Ok(json!({"results": results, "start": start, "limit": limit, "size": size, "_links": links}))
 }

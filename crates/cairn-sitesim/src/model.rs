@@ -436,6 +436,30 @@ pub struct Space {
     pub created: Ts,
     pub homepage_id: Option<u64>,
     pub description: String,
+    /// Who may do what in the space: reading it needs a `read`/`space` permission that lets
+    /// the account through.
+    pub permissions: Vec<SpacePermission>,
+}
+
+/// Whom a space permission is given to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// An account id.
+    User(String),
+    /// A group, by name.
+    Group(String),
+    /// Everyone, signed in or not.
+    Anonymous,
+}
+
+/// One space permission: an operation (`read`, `create`, `administer`, ...) on a target
+/// (`space`, `page`, `blogpost`, `comment`, `attachment`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpacePermission {
+    pub id: u64,
+    pub principal: Principal,
+    pub key: String,
+    pub target: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -477,6 +501,33 @@ pub struct Page {
     pub adf: Value,
     pub labels: Vec<String>,
     pub properties: Vec<CProperty>,
+    /// Who may read and who may edit it (empty: no restriction).
+    pub restrictions: Restrictions,
+}
+
+/// The accounts and groups one restriction lets through; empty: the operation is not
+/// restricted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restriction {
+    /// Account ids.
+    pub users: Vec<String>,
+    /// Group names.
+    pub groups: Vec<String>,
+}
+
+impl Restriction {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// A page's or blog post's restrictions. A read restriction applies to the page's descendants
+/// too (Confluence inherits read restrictions down the tree); an update restriction only to
+/// the page itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    pub read: Restriction,
+    pub update: Restriction,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -638,6 +689,68 @@ impl Site {
                 }
             }
         }
+    }
+    /// Whether `account` is one of the accounts or in one of the groups `r` names.
+    fn lets_through(&self, r: &Restriction, account: &str) -> bool {
+        r.users.iter().any(|u| u == account)
+            || self
+                .groups
+                .iter()
+                .any(|g| r.groups.contains(&g.name) && g.members.iter().any(|m| m == account))
+    }
+    /// Whether the space gives `account` the permission `key` on `target`.
+    pub fn space_allows(&self, account: &str, space_id: u64, key: &str, target: &str) -> bool {
+        let Some(space) = self.spaces.get(&space_id) else {
+            return false;
+        };
+        space.permissions.iter().any(|p| {
+            p.key == key
+                && p.target == target
+                && match &p.principal {
+                    Principal::Anonymous => true,
+                    Principal::User(u) => u == account,
+                    Principal::Group(g) => self
+                        .groups
+                        .iter()
+                        .any(|x| &x.name == g && x.members.iter().any(|m| m == account)),
+                }
+        })
+    }
+    /// Whether `account` may see the space (its `read` permission).
+    pub fn may_read_space(&self, account: &str, space_id: u64) -> bool {
+        self.space_allows(account, space_id, "read", "space")
+    }
+    /// Whether `account` may read the page or blog post: it may read the space, and neither
+    /// the page nor any ancestor has a read restriction that leaves the account out. A page
+    /// that does not exist is not readable.
+    pub fn may_read_page(&self, account: &str, id: u64) -> bool {
+        let mut at = self.pages.get(&id);
+        match at {
+            Some(p) if self.may_read_space(account, p.space_id) => {}
+            _ => return false,
+        }
+        let mut seen = 0;
+        while let Some(p) = at {
+            let r = &p.restrictions.read;
+            if !r.is_empty() && !self.lets_through(r, account) {
+                return false;
+            }
+            seen += 1;
+            if seen > self.pages.len() {
+                break;
+            }
+            at = p.parent_id.and_then(|pid| self.pages.get(&pid));
+        }
+        true
+    }
+    /// Whether `account` may edit the page or blog post: it reads it, and the page's own update
+    /// restriction (not inherited) lets it through.
+    pub fn may_update_page(&self, account: &str, id: u64) -> bool {
+        self.may_read_page(account, id)
+            && self.pages.get(&id).is_some_and(|p| {
+                p.restrictions.update.is_empty()
+                    || self.lets_through(&p.restrictions.update, account)
+            })
     }
     pub fn remove_page(&mut self, id: u64) {
         if let Some(p) = self.pages.remove(&id) {

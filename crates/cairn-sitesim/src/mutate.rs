@@ -192,6 +192,7 @@ pub fn mutate(site: &mut Site, percent: f64) -> MutationReport {
                 adf: body,
                 labels: vec![],
                 properties: vec![],
+                restrictions: Restrictions::default(),
             },
         );
         rep.pages_added += 1;

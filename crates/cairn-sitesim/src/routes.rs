@@ -203,6 +203,7 @@ pub fn routes() -> Vec<Route> {
         r!(ConfV2, GET, "/wiki/api/v2/spaces/{id}", read c::space_get),
         r!(ConfV2, GET, "/wiki/api/v2/spaces/{id}/pages", read c::space_pages),
         r!(ConfV2, GET, "/wiki/api/v2/spaces/{id}/blogposts", read c::space_blogposts),
+        r!(ConfV2, GET, "/wiki/api/v2/spaces/{id}/permissions", read c::space_permissions),
         r!(ConfV2, GET, "/wiki/api/v2/pages", read c::pages),
         r!(ConfV2, POST, "/wiki/api/v2/pages", write c::page_create),
         r!(ConfV2, GET, "/wiki/api/v2/pages/{id}", read c::page_get),
@@ -235,5 +236,15 @@ pub fn routes() -> Vec<Route> {
         r!(ConfV1, GET, "/wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download", read c::v1_attachment_download),
         r!(ConfV1, POST, "/wiki/rest/api/content/{id}/label", write c::v1_labels_add),
         r!(ConfV1, POST, "/wiki/rest/api/space", write c::v1_space_create),
+        r!(ConfV1, GET, "/wiki/rest/api/content", read c::v1_contents),
+        r!(ConfV1, GET, "/wiki/rest/api/content/{id}/restriction", read c::v1_restrictions),
+        r!(ConfV1, PUT, "/wiki/rest/api/content/{id}/restriction", write c::v1_restrictions_update),
+        r!(ConfV1, GET, "/wiki/rest/api/user", read c::v1_user_get),
+        r!(ConfV1, GET, "/wiki/rest/api/user/current", read c::v1_user_current),
+        r!(ConfV1, GET, "/wiki/rest/api/group/by-name", read c::v1_group_by_name),
+        r!(ConfV1, GET, "/wiki/rest/api/group/by-id", read c::v1_group_by_id),
+        r!(ConfV1, POST, "/wiki/rest/api/space/{spaceKey}/permission", write c::v1_space_permission_add),
+        r!(ConfV1, DELETE, "/wiki/rest/api/space/{spaceKey}/permission/{id}", write c::v1_space_permission_remove),
+        r!(ConfV1, PUT, "/wiki/rest/api/content/{pageId}/move/{position}/{targetId}", write c::v1_page_move),
     ]
 }

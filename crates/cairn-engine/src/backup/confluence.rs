@@ -1,7 +1,8 @@
 //! The Confluence side of a backup: spaces, pages and blog posts with both bodies, labels,
-//! properties, comments and attachments (read ahead, or taken over unread when unchanged).
+//! properties, comments, attachments and restrictions (read ahead, or taken over unread when
+//! unchanged).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cairn_connectors::{ContentKind, Site};
 use cairn_control::jobs::EngineError;
@@ -34,12 +35,14 @@ pub(super) async fn backup(
     let personal = selections.contains(&Selection::PersonalSpaces);
     let spaces = read_all(c.spaces(personal)).await?;
     run.known = run.done() + spaces.len() as u64;
+    let mut group_names = BTreeMap::new();
     for space in spaces {
         let key = space["key"].as_str().unwrap_or_default().to_string();
         let space_id = id_str(&space["id"]).unwrap_or_default();
+        let permissions = space_permissions(&c, &space_id, &mut group_names).await?;
         run.put(
             &layout::confluence_space(&key),
-            &space,
+            &json!({"space": space, "permissions": permissions}),
             BTreeMap::new(),
             Category::Data,
         )
@@ -51,23 +54,31 @@ pub(super) async fn backup(
                 false => read_all(c.content_ids(kind, &space_id)).await?,
             };
             run.known += listed.len() as u64;
+            // Changing a restriction leaves an item's version alone, so the restrictions of
+            // the whole space are read in bulk and compared as well.
+            let mut restrictions = restrictions_in_space(&c, kind, &key).await?;
             // Unchanged items are taken over from the parent now; the rest are read below.
             let mut to_read = Vec::new();
             for item in listed {
                 let id = id_str(&item["id"]).unwrap_or_default();
                 let stamp = item["version"]["createdAt"].as_str().unwrap_or_default();
                 let parent = id_str(&item["parentId"]).unwrap_or_default();
-                let (path, listed) = match kind {
-                    ContentKind::Page => (
-                        layout::confluence_page(&key, &id),
-                        vec![(attr::UPDATED, stamp), (attr::PARENT, parent.as_str())],
-                    ),
-                    ContentKind::BlogPost => (
-                        layout::confluence_blogpost(&key, &id),
-                        vec![(attr::UPDATED, stamp)],
-                    ),
+                let restricted = restrictions.remove(&id);
+                let restricted_stamp = restricted.as_deref().map(restrictions_stamp);
+                let mut listed = vec![(attr::UPDATED, stamp)];
+                if let Some(r) = &restricted_stamp {
+                    listed.push((attr::RESTRICTIONS, r.as_str()));
+                }
+                let path = match kind {
+                    ContentKind::Page => {
+                        listed.push((attr::PARENT, parent.as_str()));
+                        layout::confluence_page(&key, &id)
+                    }
+                    ContentKind::BlogPost => layout::confluence_blogpost(&key, &id),
                 };
+                // An item missing from the restriction listing (created in between) is read.
                 if !stamp.is_empty()
+                    && restricted_stamp.is_some()
                     && let Some((from, attrs)) =
                         run.take_over(&path, Want::Listed(&listed), true).await?
                 {
@@ -80,17 +91,19 @@ pub(super) async fn backup(
                     version: item["version"]["number"].clone(),
                     storage: item["body"]["storage"].clone(),
                 });
-                to_read.push((path, id, storage));
+                to_read.push((path, id, storage, restricted));
             }
             // As for Jira issues: the next few items are read (each in a task of its own) while
             // one is written.
             let mut reads = futures::stream::iter(to_read)
-                .map(|(path, id, listed)| {
+                .map(|(path, id, listed, restricted)| {
                     let c = c.clone();
                     tokio::spawn(async move {
                         let read = match listed {
-                            Some(listed) => read_content_bulk(&c, kind, &id, listed).await?,
-                            None => read_content(&c, kind, &id).await?,
+                            Some(listed) => {
+                                read_content_bulk(&c, kind, &id, listed, restricted).await?
+                            }
+                            None => read_content(&c, kind, &id, restricted).await?,
                         };
                         Ok::<_, cairn_connectors::Error>((path, id, read))
                     })
@@ -110,6 +123,30 @@ pub(super) async fn backup(
     Ok(())
 }
 
+/// A space's permissions as v2 lists them, each group principal with its `name` too (a
+/// destination knows groups by name, not by this site's ids). `group_names` caches the look-ups.
+async fn space_permissions(
+    c: &cairn_connectors::Confluence,
+    space_id: &str,
+    group_names: &mut BTreeMap<String, Option<String>>,
+) -> Result<Vec<Value>, EngineError> {
+    let mut out = read_all(c.space_permissions(space_id)).await?;
+    for p in &mut out {
+        if p["principal"]["type"] != "group" {
+            continue;
+        }
+        let id = id_str(&p["principal"]["id"]).unwrap_or_default();
+        if !group_names.contains_key(&id) {
+            let name = c.group_name(&id).await.map_err(site_error(Source))?;
+            group_names.insert(id.clone(), name);
+        }
+        if let Some(Some(name)) = group_names.get(&id) {
+            p["principal"]["name"] = json!(name);
+        }
+    }
+    Ok(out)
+}
+
 /// A page or blog post with both bodies, and what hangs off it, read side by side.
 struct ContentRead {
     content: Value,
@@ -117,6 +154,64 @@ struct ContentRead {
     properties: Vec<Value>,
     comments: Vec<Value>,
     attachments: Vec<Value>,
+    /// Who may read and who may edit it (v1 `restriction`, one entry per operation).
+    restrictions: Vec<Value>,
+}
+
+/// The restrictions of one page or blog post: v1's entries with their users and groups, as
+/// the space's listing gave them or else read on their own.
+async fn read_restrictions(
+    c: &cairn_connectors::Confluence,
+    id: &str,
+    listed: Option<Vec<Value>>,
+) -> cairn_connectors::Result<Vec<Value>> {
+    if let Some(listed) = listed {
+        return Ok(listed);
+    }
+    let v = c.restrictions(id).await?;
+    Ok(v["results"].as_array().cloned().unwrap_or_default())
+}
+
+/// The restrictions of every page (or blog post) of a space the backup account reads, by id:
+/// each item's entries (`read`, `update`) in the form [`read_restrictions`] gives them.
+async fn restrictions_in_space(
+    c: &cairn_connectors::Confluence,
+    kind: ContentKind,
+    space_key: &str,
+) -> Result<HashMap<String, Vec<Value>>, EngineError> {
+    let listed = read_all(c.restrictions_in_space(kind, space_key)).await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|mut item| {
+            let id = id_str(&item["id"])?;
+            let entries = ["read", "update"]
+                .iter()
+                .filter_map(|op| {
+                    let mut e = item["restrictions"][op].take();
+                    if e.is_null() {
+                        return None;
+                    }
+                    e["operation"] = json!(op);
+                    Some(e)
+                })
+                .collect();
+            Some((id, entries))
+        })
+        .collect())
+}
+
+/// A short digest of who an item's restrictions let through (accounts and groups per
+/// operation, order ignored): kept as an entry attribute so that a changed restriction makes
+/// the next backup read the item again.
+fn restrictions_stamp(entries: &[Value]) -> String {
+    let mut parsed = crate::json::content_restrictions(entries);
+    parsed.sort_by(|a, b| a.operation.cmp(&b.operation));
+    for r in &mut parsed {
+        r.users.sort();
+        r.groups.sort();
+    }
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(format!("{parsed:?}").as_bytes())[..8])
 }
 
 /// Reads one page or blog post; `None` if it was deleted since it was listed.
@@ -124,6 +219,7 @@ async fn read_content(
     c: &cairn_connectors::Confluence,
     kind: ContentKind,
     id: &str,
+    restricted: Option<Vec<Value>>,
 ) -> cairn_connectors::Result<Option<ContentRead>> {
     let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
     let read = futures::try_join!(
@@ -133,8 +229,9 @@ async fn read_content(
         all(c.properties(kind, id)),
         all(c.comments(kind, id)),
         all(c.attachments(kind, id)),
+        read_restrictions(c, id, restricted),
     );
-    let (mut content, adf, labels, properties, comments, attachments) = match read {
+    let (mut content, adf, labels, properties, comments, attachments, restrictions) = match read {
         Ok(r) => r,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
@@ -146,6 +243,7 @@ async fn read_content(
         properties,
         comments,
         attachments,
+        restrictions,
     }))
 }
 
@@ -166,8 +264,9 @@ async fn read_content_bulk(
     kind: ContentKind,
     id: &str,
     listed: Listed,
+    restricted: Option<Vec<Value>>,
 ) -> cairn_connectors::Result<Option<ContentRead>> {
-    match read_parts(c, kind, id, listed).await {
+    match read_parts(c, kind, id, listed, restricted).await {
         Ok(r) => Ok(Some(r)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
@@ -179,12 +278,14 @@ async fn read_parts(
     kind: ContentKind,
     id: &str,
     listed: Listed,
+    restricted: Option<Vec<Value>>,
 ) -> cairn_connectors::Result<ContentRead> {
     let all = |docs: cairn_connectors::Docs| docs.try_collect::<Vec<Value>>();
-    let (mut content, comments, attachments) = futures::try_join!(
+    let (mut content, comments, attachments, restrictions) = futures::try_join!(
         c.content_with_parts(kind, id, "atlas_doc_format"),
         all(c.comments(kind, id)),
         all(c.attachments(kind, id)),
+        read_restrictions(c, id, restricted),
     )?;
     let included = |content: &mut Value, field: &str| -> Option<Vec<Value>> {
         let part = content.as_object_mut()?.shift_remove(field)?;
@@ -219,6 +320,7 @@ async fn read_parts(
         properties,
         comments,
         attachments,
+        restrictions,
     })
 }
 
@@ -237,6 +339,7 @@ async fn write_content(
         properties,
         comments,
         attachments,
+        restrictions,
     } = read;
     let (inline, footer): (Vec<Value>, Vec<Value>) = comments
         .into_iter()
@@ -260,10 +363,15 @@ async fn write_content(
         "footerComments": footer,
         "inlineComments": inline,
         "attachments": attachments,
+        "restrictions": restrictions,
     });
     let mut attrs = BTreeMap::from([
         (attr::UPDATED.to_string(), stamp),
         (attr::ATTACHMENTS.to_string(), ids.join(",")),
+        (
+            attr::RESTRICTIONS.to_string(),
+            restrictions_stamp(&restrictions),
+        ),
     ]);
     if kind == ContentKind::Page {
         attrs.insert(

@@ -2,9 +2,11 @@
 //! into the homepage the new space comes with), blog posts, and for each labels, properties,
 //! attachments, footer comments with their replies and inline comments. The pages and blog
 //! posts of a space are written side by side (a page after its parent), each one's own writes
-//! one after another.
+//! one after another. Restricted items are created private and get their own restrictions once
+//! the space's content is written (see [`restrictions`]); then each page's children are put in
+//! their backed-up order, and last the space gets its permissions (see [`permissions`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use cairn_connectors::{Confluence, ContentKind, Site, parents_first};
 use cairn_control::jobs::EngineError;
@@ -17,12 +19,18 @@ use crate::json::{id_str, items, text};
 use crate::site::{SiteRole::Destination, site_error};
 use crate::{layout, origin};
 
+#[path = "confluence_permissions.rs"]
+mod permissions;
+#[path = "confluence_restrictions.rs"]
+mod restrictions;
+
 pub(super) async fn restore(
     run: &mut RestoreRun<'_>,
     site: &Site,
     only: Option<&[String]>,
 ) -> Result<(), EngineError> {
     let wiki = site.confluence();
+    let mut directory = restrictions::Directory::new(&wiki);
     for dir in run.list(&layout::confluence_spaces_dir()).await? {
         let key = layout::entry_id(&dir).to_string();
         if only.is_some_and(|keys| !keys.contains(&key)) {
@@ -49,18 +57,37 @@ pub(super) async fn restore(
         if let (Some(s), Some(d)) = (&source_home, &home) {
             run.map.insert("page", s, d);
         }
+        let mut restricted = Vec::new();
         for kind in [ContentKind::Page, ContentKind::BlogPost] {
-            contents(
-                run,
-                &wiki,
-                &key,
-                &space_id,
-                kind,
-                source_home.as_deref(),
-                home.as_deref(),
-            )
-            .await?;
+            restricted.extend(
+                contents(
+                    run,
+                    &wiki,
+                    &mut directory,
+                    &key,
+                    &space_id,
+                    kind,
+                    source_home.as_deref(),
+                    home.as_deref(),
+                )
+                .await?,
+            );
         }
+        // Every item is written: the page trees get their order, then restricted items their
+        // own restrictions (a move needs edit permission, which a restriction may take away).
+        order(run, &wiki, &key).await?;
+        for (mkind, source, path) in restricted {
+            let Some(dest) = run.map.get(mkind, &source).map(String::from) else {
+                continue;
+            };
+            let Some(doc) = run.doc(&path).await? else {
+                continue;
+            };
+            restrictions::write(run, &mut directory, &source, &dest, &doc).await?;
+            run.map.save(run.ctx).await?;
+        }
+        // Last, so that until then only the space's creator may see anything in it.
+        permissions::write(run, &mut directory, &key, &space_id, &doc).await?;
         run.map.close("space", &key);
         run.map.save(run.ctx).await?;
     }
@@ -81,6 +108,7 @@ pub(super) async fn restore_pages(
     ids: &[String],
 ) -> Result<(), EngineError> {
     let wiki = site.confluence();
+    let mut directory = restrictions::Directory::new(&wiki);
     let mut spaces = Vec::new();
     for dir in run.list(&layout::confluence_spaces_dir()).await? {
         spaces.push(layout::entry_id(&dir).to_string());
@@ -152,9 +180,22 @@ pub(super) async fn restore_pages(
                 // Opened first: a resumed attempt finds what this one created by its title.
                 run.map.open(mkind, id);
                 run.map.save(run.ctx).await?;
-                let res = wiki
-                    .create_content(kind, &space_id, parent.as_deref(), title, &body_of(c))
-                    .await;
+                let res = match restrictions::is_restricted(&doc) {
+                    true => {
+                        wiki.create_private_content(
+                            kind,
+                            &space_id,
+                            parent.as_deref(),
+                            title,
+                            &body_of(c),
+                        )
+                        .await
+                    }
+                    false => {
+                        wiki.create_content(kind, &space_id, parent.as_deref(), title, &body_of(c))
+                            .await
+                    }
+                };
                 let Some(d) = run.outcome(mkind, id, res)? else {
                     run.map.close(mkind, id);
                     run.step().await?;
@@ -174,9 +215,90 @@ pub(super) async fn restore_pages(
         // On an error the page stays open with none of its children counted (see `idmap`).
         content_children(&tasks, &mut ledger, &wiki, kind, &dest, &doc, reconcile).await?;
         run.apply(ledger);
+        if is_page {
+            place_among_siblings(run, &wiki, &key, id, &dest).await?;
+        }
+        if restrictions::is_restricted(&doc) {
+            restrictions::write(run, &mut directory, id, &dest, &doc).await?;
+        }
         run.map.close(mkind, id);
         run.map.save(run.ctx).await?;
         run.step().await?;
+    }
+    Ok(())
+}
+
+/// Puts a page restored alone at its backed-up place among its siblings: after the nearest
+/// sibling before it in the backup that its destination parent has (by title), else before the
+/// nearest one after it. A move refused is a failed item (kind `pagePosition`).
+async fn place_among_siblings(
+    run: &mut RestoreRun<'_>,
+    wiki: &Confluence,
+    key: &str,
+    source: &str,
+    dest: &str,
+) -> Result<(), EngineError> {
+    let Some(doc) = run.doc(&layout::confluence_page(key, source)).await? else {
+        return Ok(());
+    };
+    let Some(parent) = id_str(&doc["page"]["parentId"]) else {
+        return Ok(());
+    };
+    let here = wiki
+        .content(ContentKind::Page, dest, "storage")
+        .await
+        .map_err(site_error(Destination))?;
+    let Some(dest_parent) = id_str(&here["parentId"]) else {
+        return Ok(());
+    };
+    // The backed-up siblings in order, this page among them: (position, id, title).
+    let mut siblings = Vec::new();
+    for path in run
+        .list(&layout::confluence_contents_dir(key, "pages"))
+        .await?
+    {
+        let Some(d) = run.doc(&path).await? else {
+            continue;
+        };
+        let p = &d["page"];
+        if id_str(&p["parentId"]).as_deref() == Some(parent.as_str()) {
+            let id = id_str(&p["id"]).unwrap_or_default();
+            siblings.push((
+                p["position"].as_i64().unwrap_or(i64::MAX),
+                id.parse::<u64>().unwrap_or(u64::MAX),
+                id,
+                text(p, "title").to_string(),
+            ));
+        }
+    }
+    siblings.sort();
+    let Some(at) = siblings.iter().position(|s| s.2 == source) else {
+        return Ok(());
+    };
+    let listed: Vec<Value> = wiki
+        .children(&dest_parent)
+        .try_collect()
+        .await
+        .map_err(site_error(Destination))?;
+    let there: HashMap<String, String> = listed
+        .iter()
+        .filter(|c| id_str(&c["id"]).as_deref() != Some(dest))
+        .map(|c| {
+            (
+                text(c, "title").to_string(),
+                id_str(&c["id"]).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let before = siblings[..at].iter().rev().find_map(|s| there.get(&s.3));
+    let after = siblings[at + 1..].iter().find_map(|s| there.get(&s.3));
+    let r = match (before, after) {
+        (Some(b), _) => wiki.move_page(dest, "after", b).await,
+        (None, Some(a)) => wiki.move_page(dest, "before", a).await,
+        (None, None) => return Ok(()),
+    };
+    if let Err(e) = r {
+        run.refused("pagePosition", source, e)?;
     }
     Ok(())
 }
@@ -285,6 +407,68 @@ fn remember_space(run: &mut RestoreRun<'_>, key: &str, id: &str, home: Option<&s
     }
 }
 
+/// Each page's children in their backed-up order (`position`): where the destination lists a
+/// parent's restored children in another order, each is moved after the one before it (v1
+/// move, idempotent, so a resumed restore just moves again). Pages at the top of the space keep
+/// the order they were created in. A move refused is a failed item (kind `pagePosition`).
+async fn order(run: &mut RestoreRun<'_>, wiki: &Confluence, key: &str) -> Result<(), EngineError> {
+    let phase = format!("order:{key}");
+    if run.map.phase_done(&phase) {
+        return Ok(());
+    }
+    // Source parent → its children as (position, id).
+    let mut by_parent: BTreeMap<String, Vec<(i64, u64, String)>> = BTreeMap::new();
+    for path in run
+        .list(&layout::confluence_contents_dir(key, "pages"))
+        .await?
+    {
+        let Some(doc) = run.doc(&path).await? else {
+            continue;
+        };
+        let page = &doc["page"];
+        let (Some(id), Some(parent)) = (id_str(&page["id"]), id_str(&page["parentId"])) else {
+            continue;
+        };
+        let position = page["position"].as_i64().unwrap_or(i64::MAX);
+        let n = id.parse::<u64>().unwrap_or(u64::MAX);
+        by_parent.entry(parent).or_default().push((position, n, id));
+    }
+    for (parent, mut kids) in by_parent {
+        let Some(dest_parent) = run.map.get("page", &parent).map(String::from) else {
+            continue;
+        };
+        kids.sort();
+        let wanted: Vec<(String, String)> = kids
+            .into_iter()
+            .filter_map(|(_, _, id)| run.map.get("page", &id).map(|d| (id, d.to_string())))
+            .collect();
+        if wanted.len() < 2 {
+            continue;
+        }
+        let listed: Vec<Value> = wiki
+            .children(&dest_parent)
+            .try_collect()
+            .await
+            .map_err(site_error(Destination))?;
+        let ours: HashSet<&str> = wanted.iter().map(|(_, d)| d.as_str()).collect();
+        let current: Vec<String> = listed
+            .iter()
+            .filter_map(|c| id_str(&c["id"]))
+            .filter(|d| ours.contains(d.as_str()))
+            .collect();
+        if current.iter().eq(wanted.iter().map(|(_, d)| d)) {
+            continue;
+        }
+        for pair in wanted.windows(2) {
+            let ((_, before), (source, page)) = (&pair[0], &pair[1]);
+            if let Err(e) = wiki.move_page(page, "after", before).await {
+                run.refused("pagePosition", source, e)?;
+            }
+        }
+    }
+    run.map.finish_phase(&phase, run.ctx).await
+}
+
 /// The body to write: storage when the backup has it, else ADF.
 fn body_of(c: &Value) -> Value {
     match c["body"]["storage"]["value"].as_str() {
@@ -369,15 +553,20 @@ impl Tree {
 
 /// How the task of one page or blog post begins.
 enum Start {
-    /// Create it in the space, under this destination page.
+    /// Create it in the space, under this destination page; private when it is restricted.
     Create {
         space_id: String,
         parent: Option<String>,
+        private: bool,
     },
     /// It is in the destination already (an earlier attempt created it).
     Known { dest: String, reconcile: bool },
-    /// The new space's homepage: the backed-up homepage's content goes into it.
-    Home { dest: String },
+    /// The new space's homepage: the backed-up homepage's content goes into it (first
+    /// restricted to this account when the backed-up homepage is restricted).
+    Home {
+        dest: String,
+        lock_to: Option<String>,
+    },
 }
 
 /// What the task of one page or blog post wrote.
@@ -388,26 +577,34 @@ struct Written {
 
 /// The pages (parents first) or blog posts of one space, each created and given its children
 /// in a task of its own, side by side: a page whose parent is still being written waits for it
-/// (its task starts once the parent's ends), the others go on.
+/// (its task starts once the parent's ends), the others go on. Returns the restricted items
+/// (kind, source id, path), whose restrictions are written once the space's content is.
+#[allow(clippy::too_many_arguments)]
 async fn contents(
     run: &mut RestoreRun<'_>,
     wiki: &Confluence,
+    directory: &mut restrictions::Directory,
     key: &str,
     space_id: &str,
     kind: ContentKind,
     source_home: Option<&str>,
     home: Option<&str>,
-) -> Result<(), EngineError> {
+) -> Result<Vec<(&'static str, String, String)>, EngineError> {
     let (dir, wrapper, mkind) = match kind {
         ContentKind::Page => ("pages", "page", "page"),
         ContentKind::BlogPost => ("blogposts", "blogpost", "blogpost"),
     };
     let mut refs = Vec::new();
+    let mut restricted = Vec::new();
     for path in run.list(&layout::confluence_contents_dir(key, dir)).await? {
         let Some(doc) = run.doc(&path).await? else {
             continue;
         };
         let c = &doc[wrapper];
+        if restrictions::is_restricted(&doc) {
+            let id = id_str(&c["id"]).unwrap_or_else(|| layout::entry_id(&path).to_string());
+            restricted.push((mkind, id, path.clone()));
+        }
         refs.push(ContentRef {
             id: id_str(&c["id"]).unwrap_or_else(|| layout::entry_id(&path).to_string()),
             parent: id_str(&c["parentId"]),
@@ -463,10 +660,16 @@ async fn contents(
             continue;
         };
         let title = text(&doc[wrapper], "title");
+        let private = restrictions::is_restricted(&doc);
         let start = if let (true, Some(h)) = (is_home, home) {
             run.map.open(mkind, &r.id);
+            let lock_to = match private {
+                true => Some(directory.me().await?),
+                false => None,
+            };
             Start::Home {
                 dest: h.to_string(),
+                lock_to,
             }
         } else if let Some(d) = known {
             Start::Known {
@@ -491,6 +694,7 @@ async fn contents(
             Start::Create {
                 space_id: space_id.to_string(),
                 parent,
+                private,
             }
         };
         if let Start::Known { reconcile, .. } = &start {
@@ -499,7 +703,7 @@ async fn contents(
         let (tasks, wiki) = (run.tasks.clone(), wiki.clone());
         window.spawn(content_task(tasks, wiki, kind, r.id, doc, start));
     }
-    Ok(())
+    Ok(restricted)
 }
 
 /// Creates one page or blog post (or takes the one given), then writes its children.
@@ -518,7 +722,16 @@ async fn content_task(
     let title = text(c, "title");
     let (dest, reconcile) = match start {
         Start::Known { dest, reconcile } => (dest, reconcile),
-        Start::Home { dest } => {
+        Start::Home { dest, lock_to } => {
+            if let Some(me) = lock_to {
+                // Restricted before its restricted content is written.
+                tasks.check()?;
+                // Not counted: the homepage's own restrictions replace this one.
+                if let Err(e) = wiki.set_restrictions(&dest, &restrictions::only(&me)).await {
+                    tasks.refused(l, restrictions::KIND, &source, e)?;
+                    return Ok(Written { source, ledger });
+                }
+            }
             let current = wiki
                 .content(kind, &dest, "storage")
                 .await
@@ -534,11 +747,28 @@ async fn content_task(
             }
             (dest, reconcile)
         }
-        Start::Create { space_id, parent } => {
+        Start::Create {
+            space_id,
+            parent,
+            private,
+        } => {
             tasks.check()?;
-            let res = wiki
-                .create_content(kind, &space_id, parent.as_deref(), title, &body_of(c))
-                .await;
+            let res = match private {
+                true => {
+                    wiki.create_private_content(
+                        kind,
+                        &space_id,
+                        parent.as_deref(),
+                        title,
+                        &body_of(c),
+                    )
+                    .await
+                }
+                false => {
+                    wiki.create_content(kind, &space_id, parent.as_deref(), title, &body_of(c))
+                        .await
+                }
+            };
             let Some(d) = tasks.outcome(l, mkind, &source, res)? else {
                 return Ok(Written { source, ledger });
             };

@@ -60,6 +60,7 @@ fn list_pages(site: &Site, r: &Req, kind: PageKind, space: Option<u64>) -> R {
         .filter(|p| spaces.is_empty() || spaces.contains(&p.space_id.to_string().as_str()))
         .filter(|p| title.is_none_or(|t| p.title == t))
         .filter(|p| !root_only || p.parent_id.is_none())
+        .filter(|p| site.may_read_page(&r.me, p.id))
         .collect();
     sort_pages(r, &mut ps);
     Ok(v2_page_of(r, ps, |p| page_json(site, p, r, false)))
@@ -74,10 +75,20 @@ pub(super) fn id_param(r: &Req, name: &str) -> Result<u64, Response> {
 
 fn space_of(site: &Site, r: &Req) -> Result<u64, Response> {
     let id = id_param(r, "id")?;
-    site.spaces
-        .contains_key(&id)
+    (site.spaces.contains_key(&id) && site.may_read_space(&r.me, id))
         .then_some(id)
         .ok_or_else(|| r.not_found("Space not found"))
+}
+
+/// 403 unless the caller may edit the page or blog post (its update restriction).
+pub(super) fn may_edit(site: &Site, r: &Req, id: u64) -> Result<(), Response> {
+    if site.may_update_page(&r.me, id) {
+        return Ok(());
+    }
+    Err(r.err(
+        StatusCode::FORBIDDEN,
+        "You do not have permission to edit this content (it is restricted).",
+    ))
 }
 
 pub(super) fn container<'a>(
@@ -87,9 +98,10 @@ pub(super) fn container<'a>(
     kind: PageKind,
 ) -> Result<&'a Page, Response> {
     let id = id_param(r, name)?;
+    // Content the caller may not read is not found, as Confluence answers.
     site.pages
         .get(&id)
-        .filter(|p| p.kind == kind)
+        .filter(|p| p.kind == kind && site.may_read_page(&r.me, p.id))
         .ok_or_else(|| {
             r.not_found(if kind == PageKind::Page {
                 "Page not found"
@@ -109,6 +121,7 @@ pub fn spaces(site: &Site, r: &Req) -> R {
         .filter(|s| ids.is_empty() || ids.contains(&s.id.to_string().as_str()))
         .filter(|s| keys.is_empty() || keys.contains(&s.key.as_str()))
         .filter(|s| ty.is_none_or(|t| (t == "personal") == s.personal))
+        .filter(|s| site.may_read_space(&r.me, s.id))
         .map(|s| space_json(s, r))
         .collect();
     Ok(v2_page(r, items))
@@ -119,6 +132,33 @@ pub fn space_get(site: &Site, r: &Req) -> R {
     let mut v = space_json(&site.spaces[&id], r);
     v["_links"]["base"] = json!(format!("{}/wiki", r.base));
     Ok(ok(v))
+}
+
+/// A space's permissions (v2 `SpacePermissionAssignment`): principals by account id, group id,
+/// or `anonymous` as a user (the v1 convention; the v2 reference names no other type for it).
+pub fn space_permissions(site: &Site, r: &Req) -> R {
+    let id = space_of(site, r)?;
+    let items = site.spaces[&id]
+        .permissions
+        .iter()
+        .map(|p| {
+            let (ty, pid) = match &p.principal {
+                Principal::User(u) => ("user", u.clone()),
+                Principal::Anonymous => ("user", "anonymous".to_string()),
+                Principal::Group(g) => (
+                    "group",
+                    site.groups
+                        .iter()
+                        .find(|x| &x.name == g)
+                        .map(|x| x.id.clone())
+                        .unwrap_or_default(),
+                ),
+            };
+            json!({"id": p.id.to_string(), "principal": {"type": ty, "id": pid},
+                   "operation": {"key": p.key, "targetType": p.target}})
+        })
+        .collect();
+    Ok(v2_page(r, items))
 }
 
 pub fn pages(site: &Site, r: &Req) -> R {
@@ -160,7 +200,7 @@ pub fn page_children(site: &Site, r: &Req) -> R {
     let mut kids: Vec<&Page> = site
         .pages
         .values()
-        .filter(|c| c.parent_id == Some(p.id))
+        .filter(|c| c.parent_id == Some(p.id) && site.may_read_page(&r.me, c.id))
         .collect();
     kids.sort_by_key(|c| (c.position, c.id));
     let items = kids.into_iter().map(|c| json!({"id": c.id.to_string(), "status": "current", "title": c.title, "spaceId": c.space_id.to_string(), "childPosition": c.position})).collect();
@@ -203,7 +243,11 @@ pub fn blog_inline_comments(site: &Site, r: &Req) -> R {
 pub fn footer_comment_children(site: &Site, r: &Req) -> R {
     body_format_ok(r)?;
     let id = id_param(r, "id")?;
-    if !site.ccomments.contains_key(&id) {
+    if !site
+        .ccomments
+        .get(&id)
+        .is_some_and(|c| site.may_read_page(&r.me, c.container))
+    {
         return Err(r.not_found("Comment not found"));
     }
     let items = site
@@ -238,6 +282,7 @@ pub fn attachment_get(site: &Site, r: &Req) -> R {
     let a = site
         .cattachments
         .get(&id)
+        .filter(|a| site.may_read_page(&r.me, a.container))
         .ok_or_else(|| r.not_found("Attachment not found"))?;
     let mut v = attachment_json(site, a);
     v["_links"]["base"] = json!(format!("{}/wiki", r.base));

@@ -11,7 +11,7 @@ use crate::model::*;
 use crate::{adf, storage};
 
 use super::R;
-use super::read::{container, id_param};
+use super::read::{container, id_param, may_edit};
 use super::render::{comment_json, page_json, prop_json};
 
 /// A written body in both formats: storage as written and its ADF, or ADF as written and its
@@ -74,6 +74,19 @@ fn create_content(site: &mut Site, r: &Req, kind: PageKind) -> R {
     let Some(space_id) = space_id else {
         return Err(r.err(StatusCode::BAD_REQUEST, "A valid spaceId is required"));
     };
+    let target = match kind {
+        PageKind::Page => "page",
+        PageKind::BlogPost => "blogpost",
+    };
+    if !site.may_read_space(&r.me, space_id) {
+        return Err(r.err(StatusCode::BAD_REQUEST, "A valid spaceId is required"));
+    }
+    if !site.space_allows(&r.me, space_id, "create", target) {
+        return Err(r.err(
+            StatusCode::FORBIDDEN,
+            &format!("You do not have permission to create a {target} in this space"),
+        ));
+    }
     let title = b["title"].as_str().unwrap_or("").trim().to_string();
     if title.is_empty() {
         return Err(r.err(StatusCode::BAD_REQUEST, "Title is required"));
@@ -90,10 +103,11 @@ fn create_content(site: &mut Site, r: &Req, kind: PageKind) -> R {
     if kind == PageKind::Page {
         parent = match b["parentId"].as_str().and_then(|s| s.parse::<u64>().ok()) {
             Some(p)
-                if site
-                    .pages
-                    .get(&p)
-                    .is_some_and(|x| x.kind == PageKind::Page && x.space_id == space_id) =>
+                if site.pages.get(&p).is_some_and(|x| {
+                    x.kind == PageKind::Page
+                        && x.space_id == space_id
+                        && site.may_read_page(&r.me, p)
+                }) =>
             {
                 Some(p)
             }
@@ -109,11 +123,14 @@ fn create_content(site: &mut Site, r: &Req, kind: PageKind) -> R {
     }
     let id = site.alloc_id();
     let now = Utc::now();
+    // A new page comes after its siblings.
     let position = site
         .pages
         .values()
-        .filter(|p| p.parent_id == parent && p.space_id == space_id)
-        .count() as i64;
+        .filter(|p| p.parent_id == parent && p.space_id == space_id && p.kind == kind)
+        .map(|p| p.position + 1)
+        .max()
+        .unwrap_or(0);
     site.pages.insert(
         id,
         Page {
@@ -135,6 +152,19 @@ fn create_content(site: &mut Site, r: &Req, kind: PageKind) -> R {
             adf: adf_doc,
             labels: vec![],
             properties: vec![],
+            // `private`: only the creator may read and edit it, from its first moment.
+            restrictions: if r.q_bool("private") {
+                let me = Restriction {
+                    users: vec![r.me.clone()],
+                    groups: vec![],
+                };
+                Restrictions {
+                    read: me.clone(),
+                    update: me,
+                }
+            } else {
+                Restrictions::default()
+            },
         },
     );
     if kind == PageKind::Page && site.spaces[&space_id].homepage_id.is_none() {
@@ -152,6 +182,7 @@ pub fn blogpost_create(site: &mut Site, r: &Req) -> R {
 
 pub fn page_update(site: &mut Site, r: &Req) -> R {
     let id = container(site, r, "id", PageKind::Page)?.id;
+    may_edit(site, r, id)?;
     let b = r.json()?;
     let n = b["version"]["number"]
         .as_u64()
@@ -183,6 +214,7 @@ pub fn page_update(site: &mut Site, r: &Req) -> R {
 
 pub fn page_delete(site: &mut Site, r: &Req) -> R {
     let id = container(site, r, "id", PageKind::Page)?.id;
+    may_edit(site, r, id)?;
     site.remove_page(id);
     Ok(no_content())
 }
@@ -198,7 +230,7 @@ pub fn footer_comment_create(site: &mut Site, r: &Req) -> R {
                 .and_then(|c| site.ccomments.get(&c))
                 .map(|c| c.container)
         })
-        .filter(|c| site.pages.contains_key(c))
+        .filter(|c| site.may_read_page(&r.me, *c))
         .ok_or_else(|| {
             r.err(
                 StatusCode::BAD_REQUEST,
@@ -232,7 +264,7 @@ pub fn inline_comment_create(site: &mut Site, r: &Req) -> R {
     let num = |k: &str| b[k].as_str().and_then(|s| s.parse::<u64>().ok());
     let container = num("pageId")
         .or(num("blogPostId"))
-        .filter(|c| site.pages.contains_key(c))
+        .filter(|c| site.may_read_page(&r.me, *c))
         .ok_or_else(|| {
             r.err(
                 StatusCode::BAD_REQUEST,
@@ -277,7 +309,7 @@ pub fn inline_comment_update(site: &mut Site, r: &Req) -> R {
     let cur = site
         .ccomments
         .get(&id)
-        .filter(|c| c.kind == CommentKind::Inline)
+        .filter(|c| c.kind == CommentKind::Inline && site.may_read_page(&r.me, c.container))
         .map(|c| c.version)
         .ok_or_else(|| r.not_found("Inline comment not found"))?;
     let n = b["version"]["number"]
@@ -313,6 +345,7 @@ pub fn inline_comment_update(site: &mut Site, r: &Req) -> R {
 
 fn property_create(site: &mut Site, r: &Req, name: &str, kind: PageKind) -> R {
     let pid = container(site, r, name, kind)?.id;
+    may_edit(site, r, pid)?;
     let b = r.json()?;
     let key = b["key"]
         .as_str()

@@ -44,14 +44,49 @@ pub(super) fn generate(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx) {
         } else {
             parent
         };
-        let pos = existing.len() as i64;
+        // Positions that are not in creation order, so a tree's order has to be restored on
+        // purpose (no draw: the order of draws stays as it was).
+        let pos = ((existing.len() * 7919) % 1000) as i64;
         let id = pages.make(site, rng, PageKind::Page, sid, Some(parent), pos);
         by_space.get_mut(&sid).unwrap().push(id);
+        site.pages.get_mut(&id).unwrap().restrictions = page_restrictions(site, i, parent);
     }
     for i in 0..ctx.counts.blogposts {
         let sid = space_ids[i % space_ids.len()];
-        pages.make(site, rng, PageKind::BlogPost, sid, None, 0);
+        let id = pages.make(site, rng, PageKind::BlogPost, sid, None, 0);
+        if i % 4 == 1 {
+            let author = site.pages[&id].author.clone();
+            site.pages.get_mut(&id).unwrap().restrictions.read = staff_and(Some(author));
+        }
     }
+}
+
+/// Restricted to the site's administrators and, when given, one more account.
+fn staff_and(user: Option<String>) -> Restriction {
+    Restriction {
+        users: user.into_iter().collect(),
+        groups: vec![crate::permission::ADMINS_GROUP.into()],
+    }
+}
+
+/// The restrictions of the `i`-th generated page (no draw): one in six is read-restricted to the
+/// administrators and its author, and so is one in two of the pages under a read-restricted
+/// parent (nested restrictions); one in six others only restricts editing.
+fn page_restrictions(site: &Site, i: usize, parent: u64) -> Restrictions {
+    let page_author = |id: u64| site.pages.get(&id).map(|p| p.author.clone());
+    let parent_restricted = site
+        .pages
+        .get(&parent)
+        .is_some_and(|p| !p.restrictions.read.is_empty());
+    let mut r = Restrictions::default();
+    let me = site.pages.keys().next_back().copied().unwrap_or_default();
+    if i % 6 == 2 || (parent_restricted && i % 2 == 0) {
+        r.read = staff_and(page_author(me));
+    }
+    if i % 6 == 4 {
+        r.update = staff_and(None);
+    }
+    r
 }
 
 /// `counts.spaces` team spaces and one personal space, last.
@@ -95,12 +130,74 @@ fn spaces(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx) -> Vec<u64> {
                 created: ts_between(rng, ctx.start, ctx.start + Duration::days(30)),
                 homepage_id: None,
                 description: adf::sentence(rng),
+                permissions: vec![],
             },
         );
+        let permissions = space_permissions(site, sid, si, personal);
+        site.spaces.get_mut(&sid).unwrap().permissions = permissions;
         space_ids.push(sid);
     }
     space_ids
 }
+
+/// The permissions of the `si`-th space (no draw; ids made from the space's): the site's
+/// administrators may do everything; in a team space a group of the directory and the owner
+/// read and write, and two spaces in three are open to anyone (the others leave out accounts
+/// in none of those); a personal space is its owner's, read by the administrators.
+fn space_permissions(site: &Site, sid: u64, si: usize, personal: bool) -> Vec<SpacePermission> {
+    let owner = site.spaces[&sid].author.clone();
+    let mut grants: Vec<(Principal, &str, &str)> = Vec::new();
+    let admins = Principal::Group(crate::permission::ADMINS_GROUP.into());
+    for (key, target) in WRITE_ALL {
+        grants.push((admins.clone(), key, target));
+    }
+    if personal {
+        for (key, target) in WRITE_ALL {
+            grants.push((Principal::User(owner.clone()), key, target));
+        }
+    } else {
+        if let Some(g) = site.groups.get(si % site.groups.len().max(1)) {
+            let team = Principal::Group(g.name.clone());
+            grants.push((team.clone(), "read", "space"));
+            grants.push((team.clone(), "create", "page"));
+            grants.push((team, "create", "comment"));
+        }
+        grants.push((Principal::User(owner), "read", "space"));
+        if si % 3 != 1 {
+            grants.push((Principal::Anonymous, "read", "space"));
+        }
+    }
+    // Confluence holds a permission once ("Permission already exists"): the team group may be
+    // the administrators' own.
+    let mut unique: Vec<(Principal, &str, &str)> = Vec::new();
+    for g in grants {
+        if !unique.contains(&g) {
+            unique.push(g);
+        }
+    }
+    let grants = unique;
+    grants
+        .into_iter()
+        .enumerate()
+        .map(|(n, (principal, key, target))| SpacePermission {
+            id: sid * 1000 + n as u64,
+            principal,
+            key: key.into(),
+            target: target.into(),
+        })
+        .collect()
+}
+
+/// What the administrators of a space may do.
+pub(crate) const WRITE_ALL: [(&str, &str); 7] = [
+    ("read", "space"),
+    ("create", "page"),
+    ("create", "blogpost"),
+    ("create", "comment"),
+    ("create", "attachment"),
+    ("delete", "page"),
+    ("administer", "space"),
+];
 
 /// Makes pages, keeping their titles unique within a space (as Confluence does).
 struct Pages<'a> {
@@ -164,6 +261,7 @@ impl Pages<'_> {
                 adf: adf_body,
                 labels,
                 properties,
+                restrictions: Restrictions::default(),
             },
         );
         comments(site, rng, ctx, id, created);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::*;
 
-mod confluence;
+pub(crate) mod confluence;
 mod directory;
 mod fields;
 mod jira;
