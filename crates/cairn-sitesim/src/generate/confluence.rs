@@ -80,7 +80,7 @@ fn page_restrictions(site: &Site, i: usize, parent: u64) -> Restrictions {
         .is_some_and(|p| !p.restrictions.read.is_empty());
     let mut r = Restrictions::default();
     let me = site.pages.keys().next_back().copied().unwrap_or_default();
-    if i % 6 == 2 || (parent_restricted && i % 2 == 0) {
+    if i % 6 == 2 || (parent_restricted && i.is_multiple_of(2)) {
         r.read = staff_and(page_author(me));
     }
     if i % 6 == 4 {
