@@ -28,21 +28,12 @@ struct ResponseDescriptions;
 
 impl Modify for ResponseDescriptions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for op in operations.into_iter().flatten() {
-                for (status, response) in op.responses.responses.iter_mut() {
-                    if let utoipa::openapi::RefOr::T(r) = response
-                        && r.description.is_empty()
-                    {
-                        r.description = status_meaning(status).to_string();
-                    }
+        for op in operations(openapi) {
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let utoipa::openapi::RefOr::T(r) = response
+                    && r.description.is_empty()
+                {
+                    r.description = status_meaning(status).to_string();
                 }
             }
         }
@@ -67,6 +58,45 @@ fn status_meaning(status: &str) -> &'static str {
     }
 }
 
+/// Every authenticated call can answer 429: the per-account rate limit and the failed-login lock
+/// (authentication spec, section 6) sit in front of every handler, so the annotations do not
+/// repeat it. Each operation that can answer 401 gets a 429 with the same error body.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for op in operations(openapi) {
+            let responses = &mut op.responses.responses;
+            let Some(utoipa::openapi::RefOr::T(unauthorized)) = responses.get("401") else {
+                continue;
+            };
+            if responses.contains_key("429") {
+                continue;
+            }
+            let mut limited = unauthorized.clone();
+            limited.description = status_meaning("429").to_string();
+            responses.insert("429".to_string(), utoipa::openapi::RefOr::T(limited));
+        }
+    }
+}
+
+/// Every operation of every path, to edit.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
 /// What the document says besides its paths, which the router adds (`routes::documented`).
 #[derive(OpenApi)]
 #[openapi(
@@ -89,8 +119,10 @@ fn status_meaning(status: &str) -> &'static str {
 )]
 pub(crate) struct ApiDoc;
 
-/// The document as served, from the router's: every response with a description.
+/// The document as served, from the router's: every response with a description, and the
+/// rate limit's 429 on every authenticated call.
 pub(crate) fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    RateLimited.modify(&mut doc);
     ResponseDescriptions.modify(&mut doc);
     doc
 }
