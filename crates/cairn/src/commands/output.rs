@@ -185,10 +185,16 @@ where
 
 /// The error a waited-for run that did not end well exits with (after its state is printed).
 pub fn ended_badly(what: &str, status: &str, message: &str) -> anyhow::Result<()> {
-    match status {
-        "FAILED" | "CANCELLED" => Err(anyhow::anyhow!("the {what} ended {status}: {message}")),
-        _ => Ok(()),
+    match ended_well(status) {
+        false => Err(anyhow::anyhow!("the {what} ended {status}: {message}")),
+        true => Ok(()),
     }
+}
+
+/// Whether work that ended with this status did its job (`INCOMPLETE` did, naming what it
+/// could not do); `FAILED` and `CANCELLED` did not.
+pub fn ended_well(status: &str) -> bool {
+    !matches!(status, "FAILED" | "CANCELLED")
 }
 
 /// Work in flight, for a person: `DOWNLOADING: 120/400 items, 3.2 MB`.

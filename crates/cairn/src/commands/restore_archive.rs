@@ -29,7 +29,7 @@ use cairn_store::{BackupFilter, PageQuery, RestoreFilter, RestoreRecord};
 use serde_json::json;
 use sha2::Digest;
 
-use super::output::{ended_badly, follow, key_values, print_one};
+use super::output::{ended_badly, ended_well, follow, key_values, print_one};
 use crate::instance::Instance;
 use crate::settings::{StoreSettings, load_file};
 
@@ -107,8 +107,7 @@ pub async fn run(args: RestoreArchiveArgs) -> anyhow::Result<()> {
     };
     let instance = Instance::open(&settings, &file).await?;
     let outcome = restore(&args, &instance, &archive, &token, resuming).await;
-    let ended_well = matches!(&outcome, Ok(r) if r.status.0.to_string() != "FAILED"
-        && r.status.0.to_string() != "CANCELLED");
+    let ended_well = matches!(&outcome, Ok(r) if ended_well(&r.status.0.to_string()));
     drop(instance);
     match &outcome {
         // A refused archive leaves nothing to resume.
