@@ -110,6 +110,60 @@ impl Confluence {
             seg(space_id)
         )))
     }
+    /// A space's own labels (v2).
+    pub fn space_labels(&self, space_id: &str) -> Docs {
+        self.list(Req::get(format!("{V2}/spaces/{}/labels", seg(space_id))))
+    }
+    /// A space's properties (v2): each `{id, key, value, version}`.
+    pub fn space_properties(&self, space_id: &str) -> Docs {
+        self.list(Req::get(format!(
+            "{V2}/spaces/{}/properties",
+            seg(space_id)
+        )))
+    }
+    /// Adds labels to a space itself (v1 `POST /space/{key}/label`; one it has is kept once).
+    pub async fn add_space_labels(&self, space_key: &str, labels: &[&str]) -> Result<()> {
+        let body: Vec<Value> = labels
+            .iter()
+            .map(|l| json!({"prefix": "global", "name": l}))
+            .collect();
+        self.t
+            .json(Req::send(
+                Method::POST,
+                format!("{V1}/space/{}/label", seg(space_key)),
+                json!(body),
+            ))
+            .await?;
+        Ok(())
+    }
+    /// Creates a space property (v2); a key the space has is a 409.
+    pub async fn create_space_property(
+        &self,
+        space_id: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<()> {
+        self.t
+            .json(Req::send(
+                Method::POST,
+                format!("{V2}/spaces/{}/properties", seg(space_id)),
+                json!({"key": key, "value": value}),
+            ))
+            .await?;
+        Ok(())
+    }
+    /// Sets a space's status, `current` or `archived` (v1 `PUT /space/{key}`, which wants the
+    /// name too).
+    pub async fn set_space_status(&self, space_key: &str, name: &str, status: &str) -> Result<()> {
+        self.t
+            .json(Req::send(
+                Method::PUT,
+                format!("{V1}/space/{}", seg(space_key)),
+                json!({"name": name, "status": status}),
+            ))
+            .await?;
+        Ok(())
+    }
     /// The name of the group with this id, if the site has it (v1 `GET /group/by-id`).
     pub async fn group_name(&self, group_id: &str) -> Result<Option<String>> {
         match self

@@ -10,7 +10,7 @@
 //! jira/boards/{boardId}.json                       board + sprints
 //! jira/users/{accountId}.json, jira/groups/{groupId}.json (with members)   only with USERS
 //! confluence/site.json                             what was selected
-//! confluence/spaces/{KEY}/space.json
+//! confluence/spaces/{KEY}/space.json              {space, permissions, labels, properties}
 //! confluence/spaces/{KEY}/pages/{pageId}.json      {page, labels, properties, footerComments, inlineComments, attachments, restrictions}
 //! confluence/spaces/{KEY}/blogposts/{id}.json      same shape with "blogpost"
 //! confluence/attachments/{attachmentId}            stream

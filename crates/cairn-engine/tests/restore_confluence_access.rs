@@ -656,3 +656,58 @@ async fn a_restriction_changed_since_the_last_backup_is_in_the_next_one() {
         "{opened_doc}"
     );
 }
+
+/// A space's own labels and properties, and its status, come back with it: an archived space is
+/// archived again, once its content is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_space_comes_back_with_its_labels_properties_and_archived_status() {
+    let w = world_of(35, counts(), &["dst"]).await;
+    let details = |site: &str| {
+        w.sim.with_site(site, |s| {
+            s.spaces
+                .values()
+                .filter(|sp| !sp.personal)
+                .map(|sp| {
+                    let mut labels = sp.labels.clone();
+                    labels.sort();
+                    let props: BTreeMap<String, Value> = sp
+                        .properties
+                        .iter()
+                        .map(|p| (p.key.clone(), p.value.clone()))
+                        .collect();
+                    (sp.key.clone(), (labels, props, sp.archived))
+                })
+                .collect::<BTreeMap<_, _>>()
+        })
+    };
+    let source = details("src");
+    assert!(
+        source.values().any(|d| d.2),
+        "an archived space: {source:?}"
+    );
+    assert!(source.values().any(|d| !d.0.is_empty()), "a labelled space");
+    assert!(
+        source.values().any(|d| !d.1.is_empty()),
+        "a space with properties"
+    );
+
+    let backup = w.backup(Product::Confluence).await;
+    let r = w.start_restore(&backup, "dst", None, None).await;
+    w.drain().await;
+    let result = completed(&w, &r.id).await;
+    assert_eq!(result["failed"], serde_json::json!([]), "{result}");
+    assert_eq!(details("dst"), source);
+    // The archived status is what the destination's API says too.
+    let admin = Api::of(&w, "dst", Access::ReadWrite);
+    let archived = admin.all("/wiki/api/v2/spaces?status=archived").await;
+    let keys: BTreeSet<String> = archived
+        .iter()
+        .map(|s| s["key"].as_str().unwrap().to_string())
+        .collect();
+    let expected: BTreeSet<String> = source
+        .iter()
+        .filter(|(_, d)| d.2)
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(keys, expected);
+}

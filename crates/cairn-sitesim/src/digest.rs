@@ -259,9 +259,17 @@ pub fn canonical(site: &Site) -> Value {
                 PageKind::BlogPost => blogs.insert(p.title.clone(), obj(m)),
             };
         }
+        let mut labels = s.labels.clone();
+        labels.sort();
+        let properties: BTreeMap<String, Value> = s
+            .properties
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect();
         spaces.insert(
             s.key.clone(),
             json!({"name": s.name, "type": if s.personal { "personal" } else { "global" }, "description": s.description,
+                   "status": if s.archived { "archived" } else { "current" }, "labels": labels, "properties": obj(properties),
                    "homepage": title(s.homepage_id), "pages": obj(pages), "blogposts": obj(blogs)}),
         );
     }

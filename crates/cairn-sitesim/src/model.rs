@@ -439,6 +439,13 @@ pub struct Space {
     /// Who may do what in the space: reading it needs a `read`/`space` permission that lets
     /// the account through.
     pub permissions: Vec<SpacePermission>,
+    /// The space's own labels (not its pages').
+    pub labels: Vec<String>,
+    /// Space properties (v2 `/spaces/{id}/properties`).
+    pub properties: Vec<CProperty>,
+    /// Archived (`status: archived`): still readable and editable, left out of what lists
+    /// current spaces only.
+    pub archived: bool,
 }
 
 /// Whom a space permission is given to.

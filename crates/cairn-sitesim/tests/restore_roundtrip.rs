@@ -509,6 +509,39 @@ async fn api_copy_into_an_empty_site_is_equal_by_digest() {
         let ns = ok(&t, Method::POST, "/wiki/rest/api/space", json!({"key": s.key, "name": s.name, "description": {"plain": {"value": s.description, "representation": "plain"}}})).await;
         let space_id = ns["id"].to_string();
         let home_id = ns["homepage"]["id"].as_str().unwrap().to_string();
+        // The space's own labels, properties and status.
+        let labels: Vec<Value> = s
+            .labels
+            .iter()
+            .map(|l| json!({"prefix": "global", "name": l}))
+            .collect();
+        if !labels.is_empty() {
+            ok(
+                &t,
+                Method::POST,
+                &format!("/wiki/rest/api/space/{}/label", s.key),
+                json!(labels),
+            )
+            .await;
+        }
+        for p in &s.properties {
+            ok(
+                &t,
+                Method::POST,
+                &format!("/wiki/api/v2/spaces/{}/properties", ns["id"]),
+                json!({"key": p.key, "value": p.value}),
+            )
+            .await;
+        }
+        if s.archived {
+            ok(
+                &t,
+                Method::PUT,
+                &format!("/wiki/rest/api/space/{}", s.key),
+                json!({"name": s.name, "status": "archived"}),
+            )
+            .await;
+        }
         let mut page_map: HashMap<u64, String> = HashMap::new();
         // pages in creation order (parents first), the homepage into the space's own homepage
         for p in src.pages.values().filter(|p| p.space_id == s.id) {

@@ -706,6 +706,16 @@ async fn responses_validate_against_reference_schemas() {
         ),
         call(
             M::GET,
+            "/spaces/{id}/labels",
+            format!("/wiki/api/v2/spaces/{}/labels", s("space")),
+        ),
+        call(
+            M::GET,
+            "/spaces/{space-id}/properties",
+            format!("/wiki/api/v2/spaces/{}/properties", s("space")),
+        ),
+        call(
+            M::GET,
             "/wiki/rest/api/group/by-id",
             format!("/wiki/rest/api/group/by-id?id={}", s("groupId")),
         ),
@@ -948,6 +958,27 @@ async fn responses_validate_against_reference_schemas() {
         "/wiki/rest/api/space".into(),
         json!({"key": "SCHEMA", "name": "Schema space"}),
         200,
+    );
+    post(
+        M::POST,
+        "/wiki/rest/api/space/{spaceKey}/label",
+        "/wiki/rest/api/space/SCHEMA/label".into(),
+        json!([{"prefix": "global", "name": "schema"}]),
+        200,
+    );
+    post(
+        M::PUT,
+        "/wiki/rest/api/space/{spaceKey}",
+        "/wiki/rest/api/space/SCHEMA".into(),
+        json!({"name": "Schema space", "status": "current"}),
+        200,
+    );
+    post(
+        M::POST,
+        "/spaces/{space-id}/properties",
+        format!("/wiki/api/v2/spaces/{}/properties", s("space")),
+        json!({"key": "schema-test", "value": {"a": 1}}),
+        201,
     );
     post(
         M::POST,

@@ -40,9 +40,12 @@ pub(super) async fn backup(
         let key = space["key"].as_str().unwrap_or_default().to_string();
         let space_id = id_str(&space["id"]).unwrap_or_default();
         let permissions = space_permissions(&c, &space_id, &mut group_names).await?;
+        let labels = read_all(c.space_labels(&space_id)).await?;
+        let properties = read_all(c.space_properties(&space_id)).await?;
         run.put(
             &layout::confluence_space(&key),
-            &json!({"space": space, "permissions": permissions}),
+            &json!({"space": space, "permissions": permissions, "labels": labels,
+                    "properties": properties}),
             BTreeMap::new(),
             Category::Data,
         )

@@ -86,12 +86,73 @@ pub(super) async fn restore(
             restrictions::write(run, &mut directory, &source, &dest, &doc).await?;
             run.map.save(run.ctx).await?;
         }
+        // Its labels, properties and status need the space's `administer`, which the
+        // permissions below may take from the restoring account.
+        space_details(run, &wiki, &key, &space_id, &doc).await?;
         // Last, so that until then only the space's creator may see anything in it.
         permissions::write(run, &mut directory, &key, &space_id, &doc).await?;
         run.map.close("space", &key);
         run.map.save(run.ctx).await?;
     }
     Ok(())
+}
+
+/// A restored space's own labels (kind `spaceLabel`), properties (kind `spaceProperty`) and
+/// status (an archived space is archived again, kind `spaceStatus`), once its content is written
+/// (phase `spaceDetails:{KEY}`). Labels are added all at once (adding one the space has keeps it
+/// once); a property the space has already (from an earlier attempt) is not written again. A
+/// refused write is a failed item.
+async fn space_details(
+    run: &mut RestoreRun<'_>,
+    wiki: &Confluence,
+    key: &str,
+    space_id: &str,
+    doc: &Value,
+) -> Result<(), EngineError> {
+    let phase = format!("spaceDetails:{key}");
+    if run.map.phase_done(&phase) {
+        return Ok(());
+    }
+    let labels: Vec<&str> = items(&doc["labels"])
+        .iter()
+        .map(|l| text(l, "name"))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !labels.is_empty() {
+        let r = wiki.add_space_labels(key, &labels).await;
+        if run.outcome("spaceLabel", key, r)?.is_some() {
+            // One write for all; counted one by one.
+            for _ in 1..labels.len() {
+                run.map.created("spaceLabel");
+            }
+        }
+    }
+    let properties = items(&doc["properties"]);
+    if !properties.is_empty() {
+        let held: Vec<Value> = wiki
+            .space_properties(space_id)
+            .try_collect()
+            .await
+            .map_err(site_error(Destination))?;
+        for p in properties {
+            let name = text(p, "key");
+            if name.is_empty() || held.iter().any(|h| text(h, "key") == name) {
+                continue;
+            }
+            let r = wiki
+                .create_space_property(space_id, name, &p["value"])
+                .await;
+            run.outcome("spaceProperty", &format!("{key}/{name}"), r)?;
+        }
+    }
+    let space = doc.get("space").unwrap_or(doc);
+    if text(space, "status") == "archived" {
+        let r = wiki
+            .set_space_status(key, text(space, "name"), "archived")
+            .await;
+        run.outcome("spaceStatus", key, r)?;
+    }
+    run.map.finish_phase(&phase, run.ctx).await
 }
 
 /// Single pages and blog posts (`pageIds`), into the spaces of the same keys, which must exist

@@ -74,7 +74,12 @@ pub(super) fn id_param(r: &Req, name: &str) -> Result<u64, Response> {
 }
 
 fn space_of(site: &Site, r: &Req) -> Result<u64, Response> {
-    let id = id_param(r, "id")?;
+    space_of_param(site, r, "id")
+}
+
+/// The space named by the path parameter `name`, if the caller may read it (else 404).
+pub(super) fn space_of_param(site: &Site, r: &Req, name: &str) -> Result<u64, Response> {
+    let id = id_param(r, name)?;
     (site.spaces.contains_key(&id) && site.may_read_space(&r.me, id))
         .then_some(id)
         .ok_or_else(|| r.not_found("Space not found"))
@@ -115,9 +120,11 @@ pub fn spaces(site: &Site, r: &Req) -> R {
     let ids = r.q_all("ids");
     let keys = r.q_all("keys");
     let ty = r.q("type");
+    let status = r.q("status");
     let items = site
         .spaces
         .values()
+        .filter(|s| status.is_none_or(|st| (st == "archived") == s.archived))
         .filter(|s| ids.is_empty() || ids.contains(&s.id.to_string().as_str()))
         .filter(|s| keys.is_empty() || keys.contains(&s.key.as_str()))
         .filter(|s| ty.is_none_or(|t| (t == "personal") == s.personal))
@@ -132,6 +139,36 @@ pub fn space_get(site: &Site, r: &Req) -> R {
     let mut v = space_json(&site.spaces[&id], r);
     v["_links"]["base"] = json!(format!("{}/wiki", r.base));
     Ok(ok(v))
+}
+
+/// A space's own labels (v2), `prefix` filtering as for pages.
+pub fn space_labels(site: &Site, r: &Req) -> R {
+    let id = space_of(site, r)?;
+    let prefix = r.q("prefix");
+    Ok(v2_page(
+        r,
+        site.spaces[&id]
+            .labels
+            .iter()
+            .map(|l| label_json(l))
+            .filter(|l| prefix.is_none_or(|p| l["prefix"] == p))
+            .collect(),
+    ))
+}
+
+/// A space's properties (v2), `key` filtering.
+pub fn space_properties(site: &Site, r: &Req) -> R {
+    let id = space_of_param(site, r, "space-id")?;
+    let key = r.q("key");
+    Ok(v2_page(
+        r,
+        site.spaces[&id]
+            .properties
+            .iter()
+            .filter(|x| key.is_none_or(|k| k == x.key))
+            .map(prop_json)
+            .collect(),
+    ))
 }
 
 /// A space's permissions (v2 `SpacePermissionAssignment`): principals by account id, group id,

@@ -9,7 +9,8 @@ use crate::model::*;
 pub(super) fn space_json(s: &Space, r: &Req) -> Value {
     let mut v = json!({
         "id": s.id.to_string(), "key": s.key, "name": s.name,
-        "type": if s.personal { "personal" } else { "global" }, "status": "current",
+        "type": if s.personal { "personal" } else { "global" },
+        "status": if s.archived { "archived" } else { "current" },
         "authorId": s.author, "createdAt": conf_ts(&s.created),
         "homepageId": s.homepage_id.map(|h| h.to_string()),
         "_links": {"webui": format!("/spaces/{}", s.key)},

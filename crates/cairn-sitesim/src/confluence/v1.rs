@@ -193,6 +193,9 @@ pub fn v1_space_create(site: &mut Site, r: &Req) -> R {
                     target: target.to_string(),
                 })
                 .collect(),
+            labels: vec![],
+            properties: vec![],
+            archived: false,
         },
     );
     // Confluence creates a homepage with every new space.
@@ -222,12 +225,95 @@ pub fn v1_space_create(site: &mut Site, r: &Req) -> R {
         },
     );
     site.spaces.get_mut(&id).unwrap().homepage_id = Some(hid);
-    Ok(ok(json!({
-        "id": id, "key": key, "name": name, "type": "global", "status": "current",
-        "description": {"plain": {"value": desc, "representation": "plain", "embeddedContent": [], "webresource": null, "mediaToken": null, "_expandable": {}, "_links": {}}},
-        "homepage": {"id": hid.to_string(), "type": "page", "status": "current", "title": format!("{name} Home"), "_expandable": {}, "_links": {}},
-        "_expandable": {}, "_links": {"webui": format!("/spaces/{key}"), "self": format!("{}/wiki/rest/api/space/{key}", r.base), "base": format!("{}/wiki", r.base), "context": "/wiki"},
-    })))
+    Ok(ok(v1_space(site, &site.spaces[&id], r)))
+}
+
+/// A space in v1's `Space` shape.
+fn v1_space(site: &Site, s: &Space, r: &Req) -> Value {
+    let home = s.homepage_id.and_then(|h| site.pages.get(&h));
+    json!({
+        "id": s.id, "key": s.key, "name": s.name,
+        "type": if s.personal { "personal" } else { "global" },
+        "status": if s.archived { "archived" } else { "current" },
+        "description": {"plain": {"value": s.description, "representation": "plain", "embeddedContent": [], "webresource": null, "mediaToken": null, "_expandable": {}, "_links": {}}},
+        "homepage": home.map(|h| json!({"id": h.id.to_string(), "type": "page", "status": "current", "title": h.title, "_expandable": {}, "_links": {}})),
+        "_expandable": {}, "_links": {"webui": format!("/spaces/{}", s.key), "self": format!("{}/wiki/rest/api/space/{}", r.base, s.key), "base": format!("{}/wiki", r.base), "context": "/wiki"},
+    })
+}
+
+/// v1 `PUT /space/{spaceKey}`: changes the name, the plain description and the status
+/// (`current` or `archived`); needs the space's `administer` permission.
+pub fn v1_space_update(site: &mut Site, r: &Req) -> R {
+    let id = administered_space(site, r)?;
+    let b = r.json()?;
+    let archived = match b["status"].as_str() {
+        None => None,
+        Some("current") => Some(false),
+        Some("archived") => Some(true),
+        Some(other) => {
+            return Err(r.err(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid space status {other}: current or archived"),
+            ));
+        }
+    };
+    let name = match b.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) if !n.trim().is_empty() => Some(n.clone()),
+        Some(_) => {
+            return Err(r.err(StatusCode::BAD_REQUEST, "A space name cannot be empty"));
+        }
+    };
+    let space = site.spaces.get_mut(&id).unwrap();
+    if let Some(a) = archived {
+        space.archived = a;
+    }
+    if let Some(n) = name {
+        space.name = n;
+    }
+    if let Some(d) = b["description"]["plain"]["value"].as_str() {
+        space.description = d.to_string();
+    }
+    Ok(ok(v1_space(site, &site.spaces[&id], r)))
+}
+
+/// v1 `POST /space/{spaceKey}/label`: adds labels (`[{prefix, name}]`) to the space itself;
+/// one it has already is kept once. Needs the space's `administer` permission.
+pub fn v1_space_labels_add(site: &mut Site, r: &Req) -> R {
+    let id = administered_space(site, r)?;
+    let b = r.json()?;
+    let items: Vec<Value> = match b {
+        Value::Array(a) => a,
+        Value::Object(_) => vec![b],
+        _ => return Err(r.err(StatusCode::BAD_REQUEST, "Expected a list of labels")),
+    };
+    let mut names = Vec::new();
+    for l in &items {
+        let name = l["name"].as_str().unwrap_or("").trim().to_lowercase();
+        if name.is_empty() || name.contains(' ') {
+            return Err(r.err(
+                StatusCode::BAD_REQUEST,
+                "Label names cannot be empty or contain spaces",
+            ));
+        }
+        names.push(name);
+    }
+    let space = site.spaces.get_mut(&id).unwrap();
+    for name in names {
+        if !space.labels.contains(&name) {
+            space.labels.push(name);
+        }
+    }
+    space.labels.sort();
+    let results: Vec<Value> = space
+        .labels
+        .iter()
+        .map(|l| json!({"prefix": "global", "name": l, "id": label_id(l), "label": l}))
+        .collect();
+    let n = results.len();
+    Ok(ok(
+        json!({"results": results, "start": 0, "limit": n, "size": n, "_links": {}}),
+    ))
 }
 
 /// A user in v1's `User` shape.

@@ -369,6 +369,39 @@ fn property_create(site: &mut Site, r: &Req, name: &str, kind: PageKind) -> R {
     site.pages.get_mut(&pid).unwrap().properties.push(prop);
     Ok(ok(v))
 }
+/// v2 `POST /spaces/{space-id}/properties`: needs the space's `administer` permission; a key
+/// the space has is a 409.
+pub fn space_property_create(site: &mut Site, r: &Req) -> R {
+    let sid = super::read::space_of_param(site, r, "space-id")?;
+    if !site.space_allows(&r.me, sid, "administer", "space") {
+        return Err(r.err(
+            StatusCode::FORBIDDEN,
+            "You need the 'Admin' permission of the space to change its properties",
+        ));
+    }
+    let b = r.json()?;
+    let key = b["key"]
+        .as_str()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| r.err(StatusCode::BAD_REQUEST, "key is required"))?
+        .to_string();
+    if site.spaces[&sid].properties.iter().any(|p| p.key == key) {
+        return Err(r.err(
+            StatusCode::CONFLICT,
+            "A property with this key already exists",
+        ));
+    }
+    let prop = CProperty {
+        id: site.alloc_id(),
+        key,
+        value: b["value"].clone(),
+        version: 1,
+    };
+    let v = prop_json(&prop);
+    site.spaces.get_mut(&sid).unwrap().properties.push(prop);
+    Ok(created(v))
+}
+
 pub fn page_property_create(site: &mut Site, r: &Req) -> R {
     property_create(site, r, "page-id", PageKind::Page)
 }

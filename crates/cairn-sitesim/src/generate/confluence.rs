@@ -131,10 +131,31 @@ fn spaces(site: &mut Site, rng: &mut ChaCha8Rng, ctx: &Ctx) -> Vec<u64> {
                 homepage_id: None,
                 description: adf::sentence(rng),
                 permissions: vec![],
+                labels: vec![],
+                properties: vec![],
+                archived: false,
             },
         );
         let permissions = space_permissions(site, sid, si, personal);
-        site.spaces.get_mut(&sid).unwrap().permissions = permissions;
+        let space = site.spaces.get_mut(&sid).unwrap();
+        space.permissions = permissions;
+        // Labels, properties and archiving made from the space's index (no draw, so the rest of
+        // the site stays as the seed made it before spaces had them).
+        if !personal {
+            space.labels = ["team", "docs", "archive-candidate"][..si % 4]
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+            space.properties = (0..(si + 1) % 3)
+                .map(|n| CProperty {
+                    id: sid * 1000 + 900 + n as u64,
+                    key: format!("space-setting-{n}"),
+                    value: serde_json::json!({"owner": space.key, "level": n}),
+                    version: 1,
+                })
+                .collect();
+            space.archived = si % 4 == 1;
+        }
         space_ids.push(sid);
     }
     space_ids
