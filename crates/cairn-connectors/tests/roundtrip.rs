@@ -462,6 +462,27 @@ async fn read_then_write_reproduces_the_site() {
             .await
             .unwrap();
         let home = created.homepage_id.unwrap();
+        let space_key = space["key"].as_str().unwrap();
+        let labels: Vec<String> = sc
+            .space_labels(&s(&space["id"]))
+            .map_ok(|l| s(&l["name"]))
+            .try_collect()
+            .await
+            .unwrap();
+        if !labels.is_empty() {
+            let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+            dc.add_space_labels(space_key, &refs).await.unwrap();
+        }
+        for p in sc
+            .space_properties(&s(&space["id"]))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+        {
+            dc.create_space_property(&created.id, p["key"].as_str().unwrap(), &p["value"])
+                .await
+                .unwrap();
+        }
         let mut ids: HashMap<String, String> = HashMap::new();
         for kind in [ContentKind::Page, ContentKind::BlogPost] {
             let docs: Vec<Value> = sc
@@ -555,6 +576,11 @@ async fn read_then_write_reproduces_the_site() {
                     }
                 }
             }
+        }
+        if space["status"] == "archived" {
+            dc.set_space_status(space_key, space["name"].as_str().unwrap(), "archived")
+                .await
+                .unwrap();
         }
     }
 
