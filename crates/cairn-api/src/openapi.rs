@@ -108,6 +108,7 @@ fn operations(
     components(schemas(crate::error::ErrorBody, crate::error::FieldErrorBody)),
     modifiers(&BasicAuth),
     tags(
+        (name = "orgs", description = "The organization's settings: the retention lock (extension)"),
         (name = "sites", description = "Sites to back up and restore into (extension)"),
         (name = "storages", description = "Where backups are kept"),
         (name = "policies", description = "What to back up, where and when"),

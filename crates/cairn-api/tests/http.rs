@@ -633,3 +633,64 @@ async fn what_hyper_refuses_by_itself_has_the_error_body_too() {
         .unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+#[tokio::test]
+async fn the_retention_lock_is_shown_and_only_raised_through_the_api() {
+    let server = start().await;
+    let client = reqwest::Client::new();
+    let settings = format!(
+        "{}/public/backup-management/v2/orgs/{}/settings",
+        server.base, server.org_id
+    );
+    let put = |days: serde_json::Value| {
+        client
+            .put(&settings)
+            .basic_auth(&server.email, Some(&server.token))
+            .json(&serde_json::json!({ "retentionLockDays": days }))
+            .send()
+    };
+    let shown: serde_json::Value = client
+        .get(&settings)
+        .basic_auth(&server.email, Some(&server.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown, serde_json::json!({ "retentionLockDays": 0 }));
+
+    let raised = put(30.into()).await.unwrap();
+    assert_eq!(raised.status(), 200);
+    let raised: serde_json::Value = raised.json().await.unwrap();
+    assert_eq!(raised["retentionLockDays"], 30);
+
+    let (status, _, body) = error_of(put(7.into()).await.unwrap()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cairn org retention-lock"),
+        "{body}"
+    );
+    for bad in [
+        serde_json::json!(3651),
+        serde_json::json!(-1),
+        serde_json::json!("30"),
+    ] {
+        let (status, _, body) = error_of(put(bad.clone()).await.unwrap()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let unauthenticated = client.get(&settings).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    assert_eq!(
+        server
+            .management
+            .org_settings(&server.org_id)
+            .await
+            .unwrap()
+            .retention_lock_days,
+        30
+    );
+}

@@ -47,6 +47,10 @@ pub mod actions {
     pub const BACKUP_IMPORT: &str = "backup.import";
     pub const RESTORE_CREATE: &str = "restore.create";
     pub const RESTORE_CANCEL: &str = "restore.cancel";
+    /// The org's retention lock was set (details: from, to, via api or local).
+    pub const RETENTION_LOCK_CHANGE: &str = "retention_lock.change";
+    /// Something the retention lock forbids was asked for and refused (details: the attempt).
+    pub const RETENTION_LOCK_REFUSED: &str = "retention_lock.refused";
 }
 
 #[derive(Clone)]

@@ -23,8 +23,8 @@ use cairn_control::jobs::{
     RestoreTask, Worker, WorkerSettings,
 };
 use cairn_control::management::{
-    BackupStatsView, LegacyRefusal, LegacyStatus, Management, ManagementSettings, NewPolicy,
-    NewRestore, NewSite, PolicyPatch, RestoreSummary, ScheduleInput, legacy_policy_name,
+    BackupStatsView, LegacyRefusal, LegacyStatus, LockAuthority, Management, ManagementSettings,
+    NewPolicy, NewRestore, NewSite, PolicyPatch, RestoreSummary, ScheduleInput, legacy_policy_name,
 };
 use cairn_control::testing::{AnyStorage, FixedSites, TestInstallation, site_facts};
 use cairn_store::testing::TestDb;
@@ -1551,5 +1551,245 @@ dual_test!(
                 next_allowed: done_at + TimeDelta::days(7)
             })
         );
+    }
+);
+
+/// The org's audit events with this action, oldest first.
+async fn audited(env: &Env, action: &str) -> Vec<AuditEventRecord> {
+    env.store
+        .list_audit_events(
+            &AuditFilter {
+                org_id: Some(ORG.into()),
+                action: Some(action.into()),
+                ..AuditFilter::default()
+            },
+            PageQuery {
+                offset: 0,
+                limit: 100,
+                descending: false,
+            },
+        )
+        .await
+        .unwrap()
+        .items
+}
+
+dual_test!(
+    a_retention_lock_keeps_a_backup_whatever_becomes_of_its_policy,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let empty = env.site(ORG, "fresh", true).await;
+        let p = env.policy(&site.cloud_id, None, Some(7)).await;
+        let b = env.completed_backup(&p.id).await;
+        assert_eq!(b.expiry_at, start() + TimeDelta::days(7));
+
+        // Raising the lock through the API moves the live backup's expiry with it.
+        let changed = env
+            .m
+            .change_retention_lock(ORG, &actor(), 30, LockAuthority::Api)
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.previous, changed.settings.retention_lock_days),
+            (0, 30)
+        );
+        assert_eq!(
+            env.backup(&b.id).await.expiry_at,
+            start() + TimeDelta::days(30)
+        );
+        assert_eq!(audited(&env, "retention_lock.change").await.len(), 1);
+
+        // Neither the API nor a policy can shorten it now; each refusal is audited.
+        assert_rule(
+            env.m
+                .change_retention_lock(ORG, &actor(), 1, LockAuthority::Api)
+                .await
+                .unwrap_err(),
+            "retention lock",
+        );
+        assert_rule(
+            env.m
+                .update_policy(
+                    ORG,
+                    &actor(),
+                    &p.id,
+                    PolicyPatch {
+                        retention_days: Some(1),
+                        ..PolicyPatch::default()
+                    },
+                )
+                .await
+                .unwrap_err(),
+            "retention lock",
+        );
+        assert_eq!(
+            env.m
+                .get_policy_record(ORG, &p.id)
+                .await
+                .unwrap()
+                .retention_days,
+            7
+        );
+        let refused = audited(&env, "retention_lock.refused").await;
+        let attempts: Vec<String> = refused
+            .iter()
+            .map(|e| {
+                let details: serde_json::Value =
+                    serde_json::from_str(e.details.as_deref().unwrap()).unwrap();
+                details["attempt"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(attempts, ["org.settings", "policy.update"]);
+        assert_eq!(
+            refused[1].target.as_deref(),
+            Some(format!("policy:{}", p.id).as_str())
+        );
+        assert_eq!(
+            env.m.org_settings(ORG).await.unwrap().retention_lock_days,
+            30
+        );
+
+        // The policy goes; its backup stays, past the policy's retention, and restores.
+        env.m.delete_policy(ORG, &actor(), &p.id).await.unwrap();
+        env.clock
+            .advance(TimeDelta::days(30) - TimeDelta::seconds(1));
+        assert!(env.m.tick().await.unwrap().expired.is_empty());
+        while env.run_one().await {}
+        assert!(env.engine.collected.lock().unwrap().is_empty());
+        assert_eq!(env.backup(&b.id).await.status, BackupStatus::Completed);
+        env.m
+            .create_restore(
+                ORG,
+                &actor(),
+                NewRestore {
+                    backup_id: b.id.clone(),
+                    destination_cloud_id: empty.cloud_id.clone(),
+                    ..NewRestore::default()
+                },
+            )
+            .await
+            .expect("a locked backup restores");
+        while env.run_one().await {}
+
+        // At the end of the lock it expires as any other.
+        env.clock.advance(TimeDelta::seconds(1));
+        assert_eq!(
+            env.m.tick().await.unwrap().expired,
+            std::slice::from_ref(&b.id)
+        );
+    }
+);
+
+dual_test!(
+    the_expiry_job_honours_the_lock_even_over_a_short_expiry_record,
+    |db: TestDb| async move {
+        // A backup created while the lock was being raised may carry its policy's shorter
+        // expiry; the expiry job checks the lock itself.
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        let p = env.policy(&site.cloud_id, None, Some(1)).await;
+        let b = env.completed_backup(&p.id).await;
+        env.m
+            .change_retention_lock(ORG, &actor(), 5, LockAuthority::Api)
+            .await
+            .unwrap();
+        let mut short = env.backup(&b.id).await;
+        short.expiry_at = start() + TimeDelta::days(1);
+        assert!(env.store.update_backup(&short).await.unwrap());
+        env.clock.advance(TimeDelta::days(2));
+        assert!(env.m.tick().await.unwrap().expired.is_empty());
+        assert_eq!(env.backup(&b.id).await.status, BackupStatus::Completed);
+        env.clock.advance(TimeDelta::days(3));
+        assert_eq!(
+            env.m.tick().await.unwrap().expired,
+            std::slice::from_ref(&b.id)
+        );
+    }
+);
+
+dual_test!(
+    only_local_access_lowers_the_lock_and_new_policies_start_at_it,
+    |db: TestDb| async move {
+        let env = env(db).await;
+        let site = env.site(ORG, "acme", false).await;
+        env.m
+            .change_retention_lock(ORG, &actor(), 90, LockAuthority::Api)
+            .await
+            .unwrap();
+        // No retention given: the lock's, not the default 30. A shorter one: refused.
+        let p = env.policy(&site.cloud_id, None, None).await;
+        assert_eq!(p.retention_days, 90);
+        let refused = env
+            .m
+            .create_policy(
+                ORG,
+                &actor(),
+                NewPolicy {
+                    name: "weekly".into(),
+                    cloud_id: site.cloud_id.clone(),
+                    product: Product::Jira,
+                    include_attachments: None,
+                    include_users: None,
+                    include_personal_spaces: None,
+                    storage_id: None,
+                    schedule: None,
+                    retention_days: Some(7),
+                    activate: false,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_rule(refused, "retention lock");
+        let b = env.completed_backup(&p.id).await;
+        assert_eq!(b.expiry_at, start() + TimeDelta::days(90));
+        // Out of range is a field error, whoever asks.
+        let e = env
+            .m
+            .change_retention_lock(ORG, &Actor::cli(), 3651, LockAuthority::Local)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ControlError::Invalid { .. }), "{e:?}");
+
+        // On the server the lock comes off; a backup already taken keeps the expiry it was
+        // given, later ones follow their policy.
+        let changed = env
+            .m
+            .change_retention_lock(ORG, &Actor::cli(), 0, LockAuthority::Local)
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.previous, changed.settings.retention_lock_days),
+            (90, 0)
+        );
+        let via: Vec<String> = audited(&env, "retention_lock.change")
+            .await
+            .iter()
+            .map(|e| {
+                let details: serde_json::Value =
+                    serde_json::from_str(e.details.as_deref().unwrap()).unwrap();
+                format!("{}->{} {}", details["from"], details["to"], details["via"])
+            })
+            .collect();
+        assert_eq!(via, [r#"0->90 "api""#, r#"90->0 "local""#]);
+        assert_eq!(
+            env.backup(&b.id).await.expiry_at,
+            start() + TimeDelta::days(90)
+        );
+        env.m
+            .update_policy(
+                ORG,
+                &actor(),
+                &p.id,
+                PolicyPatch {
+                    retention_days: Some(2),
+                    ..PolicyPatch::default()
+                },
+            )
+            .await
+            .expect("no lock: any retention");
+        env.clock.advance(TimeDelta::days(1));
+        let later = env.completed_backup(&p.id).await;
+        assert_eq!(later.expiry_at, env.clock.now() + TimeDelta::days(2));
     }
 );

@@ -345,3 +345,14 @@ impl RestoreStatus {
         !self.in_flight()
     }
 }
+
+/// What changing an organization's retention lock did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionLockChange {
+    /// The lock is now the value asked for; it was `previous`.
+    Changed { previous: u32 },
+    /// Only a raise was allowed and the value asked for is below the lock, which stays `current`.
+    Refused { current: u32 },
+    /// There is no such organization.
+    NoOrg,
+}

@@ -6,8 +6,8 @@ use crate::{
     AccountRecord, AuditEventRecord, AuditFilter, BackupChange, BackupFilter, BackupRecord,
     BackupStatus, JobKind, JobRecord, MembershipRecord, Moved, OrgRecord, OwnedTokenRecord, Page,
     PageQuery, PolicyBackupSummary, PolicyFilter, PolicyRecord, Product, Progress, RestoreChange,
-    RestoreFilter, RestoreRecord, RestoreStatus, SiteLock, SiteRecord, StorageFilter,
-    StorageRecord, StoreResult, Timestamp, TokenRecord,
+    RestoreFilter, RestoreRecord, RestoreStatus, RetentionLockChange, SiteLock, SiteRecord,
+    StorageFilter, StorageRecord, StoreResult, Timestamp, TokenRecord,
 };
 
 #[async_trait]
@@ -317,15 +317,33 @@ pub trait JobQueueStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Sites, storages, policies, backups, restores, the per-site lock and the job queue: the Backup
-/// Management domain's whole persistence. Consumers that need less take the narrower traits.
+/// An organization's retention lock: the floor under the expiry of every backup it holds.
+#[async_trait]
+pub trait RetentionLockStore: Send + Sync {
+    /// The organization's lock in days (0: none), or `None` when there is no such organization.
+    async fn retention_lock_days(&self, org_id: &str) -> StoreResult<Option<u32>>;
+    /// Sets the lock to `days` and, in the same transaction, moves the expiry of the org's
+    /// backups that are not expired up to their creation plus the lock. With `raise_only`, a value
+    /// below the current lock changes nothing.
+    async fn change_retention_lock(
+        &self,
+        org_id: &str,
+        days: u32,
+        raise_only: bool,
+    ) -> StoreResult<RetentionLockChange>;
+}
+
+/// Sites, storages, policies, backups, restores, the per-site lock, the job queue and the
+/// retention lock: the Backup Management domain's whole persistence. Consumers that need less
+/// take the narrower traits.
 pub trait ManagementStore:
-    SiteStore + StorageStore + PolicyStore + RunStore + JobQueueStore
+    SiteStore + StorageStore + PolicyStore + RunStore + JobQueueStore + RetentionLockStore
 {
 }
 
-impl<T: SiteStore + StorageStore + PolicyStore + RunStore + JobQueueStore + ?Sized> ManagementStore
-    for T
+impl<
+    T: SiteStore + StorageStore + PolicyStore + RunStore + JobQueueStore + RetentionLockStore + ?Sized,
+> ManagementStore for T
 {
 }
 

@@ -384,6 +384,47 @@ async fn cli_flow(install: Install) {
     let deleted = ok(&install.cli(&["policy", "delete", &policy_id]));
     assert!(deleted.contains("Deleted policy"), "{deleted}");
     assert!(one_line_error(&install.cli(&["policy", "show", &policy_id])).contains("No policy"));
+
+    // The retention lock: raised through the API, refused a lowering there, lowered on the
+    // server by the CLI, and every step in the audit log.
+    let put_lock = |days: u32| {
+        curl(
+            &[
+                "--user",
+                &format!("{}:{}", first.email, first.token),
+                "-X",
+                "PUT",
+                "-H",
+                "content-type: application/json",
+                "-d",
+                &format!(r#"{{"retentionLockDays":{days}}}"#),
+            ],
+            &server.url(&format!(
+                "/public/backup-management/v2/orgs/{}/settings",
+                first.org_id
+            )),
+        )
+    };
+    assert_eq!(put_lock(40).0, 200);
+    let (status, body) = put_lock(10);
+    assert_eq!(status, 409, "{body}");
+    let lowered = install.cli_json(&["org", "retention-lock", "--days", "10"]);
+    assert_eq!(lowered["previousRetentionLockDays"], 40);
+    assert_eq!(lowered["retentionLockDays"], 10);
+    assert_eq!(
+        api_get(&server, &first, "settings")["retentionLockDays"],
+        10
+    );
+    let text = ok(&install.cli(&["org", "retention-lock", "--days", "0"]));
+    assert!(text.contains("Removed the retention lock"), "{text}");
+    let changes = api_get(&server, &first, "audit-events?action=retention_lock.change");
+    assert_eq!(changes["totalItems"], 3, "{changes}");
+    let refusals = api_get(
+        &server,
+        &first,
+        "audit-events?action=retention_lock.refused",
+    );
+    assert_eq!(refusals["totalItems"], 1, "{refusals}");
     assert!(server.terminate(), "the server did not stop cleanly");
 }
 

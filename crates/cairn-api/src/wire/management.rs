@@ -796,3 +796,28 @@ impl ToSchema for Binary {
         Cow::Borrowed("Binary")
     }
 }
+
+/// (extension) An organization's settings.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgSettingsV2 {
+    /// No backup of the organization expires before its `createdAt` plus this many days,
+    /// whatever its policy says (0: no lock). The API can only raise it.
+    pub retention_lock_days: u32,
+}
+
+impl From<cairn_control::management::OrgSettings> for OrgSettingsV2 {
+    fn from(s: cairn_control::management::OrgSettings) -> Self {
+        OrgSettingsV2 {
+            retention_lock_days: s.retention_lock_days,
+        }
+    }
+}
+
+/// (extension) A change of an organization's settings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateOrgSettingsV2Request {
+    /// The new retention lock, 0 to 3650 days; below the current lock is refused (409).
+    pub retention_lock_days: u32,
+}

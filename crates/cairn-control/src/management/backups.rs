@@ -68,6 +68,10 @@ impl Management {
             }
         }
         let storage = self.get_storage(&policy.org_id, &policy.storage_id).await?;
+        // The retention lock is a floor under the policy's retention (issue 16).
+        let kept_days = policy
+            .retention_days
+            .max(self.retention_lock(&policy.org_id).await?);
         let id = new_id();
         let backup = BackupRecord {
             id: id.clone(),
@@ -82,7 +86,7 @@ impl Management {
             storage_id: storage.id,
             encryption_type: storage.encryption_type,
             selections: Self::selections_of(policy),
-            expiry_at: now + TimeDelta::days(i64::from(policy.retention_days)),
+            expiry_at: now + TimeDelta::days(i64::from(kept_days)),
             users_size: 0,
             data_size: 0,
             attachments_size: 0,

@@ -9,6 +9,7 @@ mod imports;
 mod legacy;
 mod policies;
 mod restores;
+mod retention;
 mod scheduler;
 mod sites;
 mod storages;
@@ -43,6 +44,7 @@ pub use legacy::{
 };
 pub use policies::{NewPolicy, PolicyPatch, PolicyView, ScheduleInput};
 pub use restores::NewRestore;
+pub use retention::{LockAuthority, LockChanged, OrgSettings};
 pub use scheduler::TickReport;
 pub use sites::{NewSite, SiteAccess};
 pub use storages::{NewStorage, StorageAccess};

@@ -149,10 +149,21 @@ impl Management {
         let storage_id = self
             .checked_storage_id(org_id, new.storage_id.as_deref())
             .await?;
+        // Without a retention, the default; the retention lock raises it (an explicit shorter
+        // one is refused below).
+        let lock = self.retention_lock(org_id).await?;
         let retention_days = checked_retention(
             new.retention_days
-                .unwrap_or(self.settings.default_retention_days),
+                .unwrap_or(self.settings.default_retention_days.max(lock)),
         )?;
+        self.check_retention_against_lock(
+            org_id,
+            actor,
+            actions::POLICY_CREATE,
+            format!("policy:{name}"),
+            retention_days,
+        )
+        .await?;
         let schedule = match new.schedule {
             Some(input) => Some(self.new_schedule(input).await?),
             None => None,
@@ -263,6 +274,16 @@ impl Management {
             None => None,
         };
         let retention_days = patch.retention_days.map(checked_retention).transpose()?;
+        if let Some(days) = retention_days {
+            self.check_retention_against_lock(
+                org_id,
+                actor,
+                actions::POLICY_UPDATE,
+                format!("policy:{id}"),
+                days,
+            )
+            .await?;
+        }
         let mut new_slot = None;
         let policy = loop {
             let mut policy = self.get_policy_record(org_id, id).await?;

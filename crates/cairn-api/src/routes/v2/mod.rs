@@ -7,6 +7,7 @@
 
 pub mod audit_events;
 pub mod backups;
+pub mod org_settings;
 pub mod policies;
 pub mod restores;
 pub mod sites;
@@ -47,6 +48,8 @@ pub fn shared_routes() -> OpenApiRouter<AppState> {
 pub fn routes() -> OpenApiRouter<AppState> {
     shared_routes()
         .routes(routes!(audit_events::list))
+        .routes(routes!(org_settings::get))
+        .routes(routes!(org_settings::update))
         .routes(routes!(backups::contents))
         .routes(routes!(backups::read_content))
         .routes(routes!(backups::export))

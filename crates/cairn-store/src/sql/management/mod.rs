@@ -3,6 +3,7 @@
 
 mod jobs;
 mod policies;
+mod retention;
 mod runs;
 mod sites;
 mod storages;
@@ -17,9 +18,9 @@ use crate::{
     BackupChange, BackupFilter, BackupRecord, BackupStatus, Interval, JobKind, JobQueueStore,
     JobRecord, JobState, Moved, Page, PageQuery, PolicyBackupSummary, PolicyFilter, PolicyRecord,
     PolicyStatus, PolicyStore, Product, Progress, RestoreChange, RestoreFilter, RestoreRecord,
-    RestoreStatus, RunStore, ScheduleRecord, Selection, SiteLock, SiteProduct, SiteRecord,
-    SiteStore, StorageFilter, StorageRecord, StorageStatus, StorageStore, StorageType, StoreError,
-    StoreResult, Timestamp,
+    RestoreStatus, RetentionLockChange, RetentionLockStore, RunStore, ScheduleRecord, Selection,
+    SiteLock, SiteProduct, SiteRecord, SiteStore, StorageFilter, StorageRecord, StorageStatus,
+    StorageStore, StorageType, StoreError, StoreResult, Timestamp,
 };
 
 const SITE_COLS: &str = "org_id, cloud_id, cloud_url, cloud_name, encryption_type, products, \
@@ -311,6 +312,18 @@ fn bind_lock<'q>(q: AnyQuery<'q>, l: &'q SiteLock, now: Timestamp) -> AnyQuery<'
         .bind(l.holder_kind.as_str())
         .bind(&l.holder_id)
         .bind(millis(now))
+}
+
+/// Milliseconds per day, to compare a retention lock in days with the millisecond columns.
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// The condition that a backup's creation plus its org's retention lock is at or before `$1`:
+/// past the lock, whatever its `expiry_at` says (the expiry job checks both).
+fn past_retention_lock(now_param: &str) -> String {
+    format!(
+        "created_at + (SELECT retention_lock_days FROM orgs WHERE orgs.id = backups.org_id) \
+         * {DAY_MILLIS} <= {now_param}"
+    )
 }
 
 /// Statuses that keep a backup's data (not yet expired or failed).

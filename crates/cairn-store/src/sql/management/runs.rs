@@ -267,9 +267,12 @@ impl RunStore for SqlStore {
     }
 
     async fn expire_backups(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<BackupRecord>> {
+        // The retention lock is checked here as well as stamped into `expiry_at`: a backup
+        // created while the lock was being raised may carry the shorter expiry.
+        let past_lock = past_retention_lock("$1");
         let sql = format!(
             "SELECT {BACKUP_COLS} FROM backups WHERE status IN {KEPT_BACKUP_STATUSES} \
-             AND expiry_at <= $1 ORDER BY expiry_at LIMIT {limit}"
+             AND expiry_at <= $1 AND {past_lock} ORDER BY expiry_at LIMIT {limit}"
         );
         let candidates = sqlx::query(AssertSqlSafe(sql))
             .bind(millis(now))
@@ -282,8 +285,8 @@ impl RunStore for SqlStore {
             // Rule 3: a restore in flight locks its source backup against expiry.
             let sql = format!(
                 "UPDATE backups SET status = 'EXPIRED', updated_at = $1 WHERE id = $2 \
-                 AND status IN {KEPT_BACKUP_STATUSES} AND NOT EXISTS (SELECT 1 FROM restores \
-                 WHERE backup_id = $2 AND status IN ('CREATED', 'IN_PROGRESS'))"
+                 AND status IN {KEPT_BACKUP_STATUSES} AND {past_lock} AND NOT EXISTS \
+                 (SELECT 1 FROM restores WHERE backup_id = $2 AND status IN ('CREATED', 'IN_PROGRESS'))"
             );
             let done = sqlx::query(AssertSqlSafe(sql))
                 .bind(millis(now))
